@@ -1,0 +1,328 @@
+//! Plain data that crosses actor boundaries and the store: inbound messages, statuses, outbound
+//! messages and their lanes, conversation context entries and pending expectations.
+
+use crate::ids::{JobId, WaId, Wamid};
+use serde::{Deserialize, Serialize};
+
+/// What kind of WhatsApp message came in; decides whether it can be routed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundKind {
+    /// Typed text.
+    Text,
+    /// A tap on a template's quick-reply button: its payload (or text) is routed like typed text.
+    Button,
+    /// A tap on an interactive reply button or a list row: routed by its id.
+    Interactive,
+    /// Anything else (image, audio, location, reaction, …), named as Meta names the type.
+    Other(String),
+}
+
+impl InboundKind {
+    /// The label used in metrics and the audit log (`text`, `image`, …).
+    pub fn label(&self) -> &str {
+        match self {
+            InboundKind::Text => "text",
+            InboundKind::Button => "button",
+            InboundKind::Interactive => "interactive",
+            InboundKind::Other(kind) => kind,
+        }
+    }
+}
+
+/// One message a person sent to the bot, already verified and parsed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// Meta's id for the message: the dedup key.
+    pub id: Wamid,
+    /// Who wrote it.
+    pub from: WaId,
+    /// The sender's WhatsApp profile name, when Meta sent one.
+    pub name: Option<String>,
+    /// Unix seconds, as Meta stamped it.
+    pub timestamp: i64,
+    /// The message type.
+    pub kind: InboundKind,
+    /// The text that routing sees: the typed text, a button's payload, an interactive reply's id.
+    /// `None` for messages that carry no text (images, reactions, …).
+    pub text: Option<String>,
+    /// The message this one quotes or answers (a button tap names the message that carried it).
+    pub context_id: Option<Wamid>,
+}
+
+/// Delivery states of an outbound message, in the order they can only move forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Meta accepted the message (our send returned a wamid).
+    Accepted,
+    /// Sent to the user's phone.
+    Sent,
+    /// Delivered to the phone.
+    Delivered,
+    /// Read by the user.
+    Read,
+    /// Failed after acceptance; terminal.
+    Failed,
+}
+
+impl DeliveryState {
+    /// Parses Meta's status word.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// The word used in the store and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A status callback for a message the bot sent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// The wamid our send returned.
+    pub id: Wamid,
+    /// The new state.
+    pub state: DeliveryState,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// The person the message was for.
+    pub recipient: Option<WaId>,
+    /// Meta's error code and title when the state is `failed`.
+    pub error: Option<(i64, String)>,
+}
+
+/// The priority lane of an outbound message. Lower lanes go first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// An answer to a person who just wrote: they are waiting at their phone.
+    Reply = 0,
+    /// A page or an escalation to one person.
+    Alert = 1,
+    /// Fan-out to a group: it may wait behind the two others.
+    Broadcast = 2,
+}
+
+impl Lane {
+    /// All lanes, highest priority first.
+    pub const ALL: [Lane; 3] = [Lane::Reply, Lane::Alert, Lane::Broadcast];
+
+    /// The label used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Reply => "reply",
+            Lane::Alert => "alert",
+            Lane::Broadcast => "broadcast",
+        }
+    }
+}
+
+/// A reply button of an interactive message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    /// What comes back as `button_reply.id` when tapped (≤ 256 chars).
+    pub id: String,
+    /// What the button shows (≤ 20 chars).
+    pub title: String,
+}
+
+/// The body of an outbound message, in the shapes the Graph API accepts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboundBody {
+    /// Free-form text; only inside the 24-hour window.
+    Text {
+        /// The text (≤ 4096 chars).
+        body: String,
+    },
+    /// An approved template with positional body parameters.
+    Template {
+        /// The template's name in Meta's manager.
+        name: String,
+        /// The template's language code (`en_US`).
+        language: String,
+        /// Values of `{{1}}`, `{{2}}`, … in order.
+        parameters: Vec<String>,
+    },
+    /// A message with up to three reply buttons.
+    Interactive {
+        /// The body text (≤ 1024 chars).
+        body: String,
+        /// One to three buttons.
+        buttons: Vec<ReplyButton>,
+    },
+}
+
+impl OutboundBody {
+    /// The label used in metrics and the sandbox outbox.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboundBody::Text { .. } => "text",
+            OutboundBody::Template { .. } => "template",
+            OutboundBody::Interactive { .. } => "interactive",
+        }
+    }
+}
+
+/// One message the bot wants to send, with what it is about.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// The recipient.
+    pub to: WaId,
+    /// What to send.
+    pub body: OutboundBody,
+    /// What a person reads (a template rendered locally); kept in the conversation context and
+    /// shown by the sandbox.
+    pub preview: String,
+    /// Its priority lane.
+    pub lane: Lane,
+    /// What the message is about (`{"alert_id": "…"}`), so that a later reply can find it.
+    pub about: Option<serde_json::Value>,
+    /// The flow that sent it, for logs and metrics.
+    pub flow: Option<String>,
+    /// The inbound message this one answers in a thread.
+    pub reply_to: Option<Wamid>,
+    /// A template to send instead when Meta refuses free-form text outside the 24-hour window.
+    pub fallback: Option<OutboundBody>,
+}
+
+/// An outbound message in the durable queue.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QueuedJob {
+    /// The queue id.
+    pub id: JobId,
+    /// The message.
+    pub message: OutboundMessage,
+    /// How many sends were attempted so far.
+    pub attempts: u32,
+    /// Unix milliseconds when it was queued.
+    pub enqueued_at_ms: i64,
+}
+
+/// Which way a context entry went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the person to the bot.
+    In,
+    /// From the bot to the person.
+    Out,
+}
+
+/// One message of a conversation, as flows see it in their lookback context.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContextEntry {
+    /// Which way it went.
+    pub direction: Direction,
+    /// The text (typed, or the rendered template).
+    pub text: String,
+    /// Its wamid when known (inbound always; outbound once queued it has a job id instead).
+    pub id: Option<String>,
+    /// What an outbound message was about (an alert id, an approval request id).
+    pub about: Option<serde_json::Value>,
+    /// The flow that sent it (outbound).
+    pub flow: Option<String>,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// A reply a flow is waiting for from one person (a flow's `on_response`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// A regular expression the whole reply must match (the flow's `pattern`).
+    pub pattern: String,
+    /// The flow to run when it matches.
+    pub flow: String,
+    /// What the runner needs to build that flow's input (the waiting run's outputs); opaque here.
+    pub payload: serde_json::Value,
+    /// Unix milliseconds after which it no longer applies.
+    pub expires_at_ms: i64,
+}
+
+/// Everything a session keeps, saved to the store on every change.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The last messages, oldest first.
+    pub entries: Vec<ContextEntry>,
+    /// Replies that flows wait for, oldest first.
+    pub expectations: Vec<Expectation>,
+    /// Unix milliseconds of the person's last message: the 24-hour window opens there.
+    pub last_inbound_ms: Option<i64>,
+    /// Grows on every change; the store keeps the highest, so late writes never win.
+    pub version: u64,
+}
+
+/// Why a message went to the flow it went to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteReason {
+    /// A pending `on_response` of that person matched.
+    Pending,
+    /// `routing.commands` matched the whole message.
+    Command,
+    /// A flow's own `triggers[].pattern` (type `message`) matched.
+    FlowTrigger,
+    /// A `routing.keywords` pattern matched.
+    Keyword,
+    /// Nothing else matched: `routing.default_flow`.
+    Default,
+    /// A message with no text (image, …): the bot answers how to talk to it.
+    Unsupported,
+}
+
+/// Where routing sent a message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    /// The flow to run.
+    pub flow: String,
+    /// Why.
+    pub reason: RouteReason,
+    /// Regex captures of the keyword that matched: `match.0` is the whole match, `match.1` the first group.
+    pub captures: Vec<String>,
+}
+
+/// An audit log record.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// What happened: `inbound`, `rejected_number`, `send_failed`, …
+    pub kind: String,
+    /// Who, masked unless the config allows contents.
+    pub who: Option<String>,
+    /// Details, message contents only when the config allows.
+    pub detail: serde_json::Value,
+}
+
+/// A durable timer: run `flow` with `input` at `fire_at_ms`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Timer {
+    /// The timer id.
+    pub id: String,
+    /// The flow to run.
+    pub flow: String,
+    /// The flow's input.
+    pub input: serde_json::Value,
+    /// Unix milliseconds.
+    pub fire_at_ms: i64,
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,156 @@
+//! The ports this crate needs from the application: running flows, the static route table,
+//! sending over the wire, and durable state. The application implements them; tests put recorders
+//! or the [`crate::memory_store::MemoryStore`] there.
+
+use crate::ids::{JobId, RunId, WaId, Wamid};
+use crate::model::{
+    AuditEntry, ContextEntry, Conversation, Expectation, InboundMessage, OutboundMessage,
+    QueuedJob, Route, StatusUpdate, Timer,
+};
+use futures_util::future::{BoxFuture, LocalBoxFuture};
+use std::time::Duration;
+
+/// A flow run asked of the [`FlowRunner`].
+#[derive(Clone, Debug)]
+pub struct FlowRun {
+    /// The run's id.
+    pub run_id: RunId,
+    /// Where routing sent it; `None` for runs started by a webhook or a timer.
+    pub route: Option<Route>,
+    /// The flow to run (from the route, or the webhook / timer).
+    pub flow: String,
+    /// The message that started it, when a person did.
+    pub trigger: Option<InboundMessage>,
+    /// The flow's input when a webhook, a timer or a pending response supplies it.
+    pub input: serde_json::Value,
+    /// The matched expectation's payload, when `route.reason` is `Pending`.
+    pub expectation: Option<Expectation>,
+    /// The conversation's last messages, oldest first (empty without a person).
+    pub context: Vec<ContextEntry>,
+}
+
+/// How a run ended, for the session's bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlowOutcome {
+    /// Every step ran (or was skipped by its condition).
+    Completed,
+    /// A step found nothing and answered with its `on_empty` response.
+    Empty,
+    /// A step failed; the error was reported.
+    Failed(String),
+}
+
+/// Runs flows. Implemented by the application's flow engine.
+pub trait FlowRunner: Send + Sync + 'static {
+    /// Runs one flow to its end. The future runs on the calling arbiter's thread.
+    fn run(&self, run: FlowRun) -> LocalBoxFuture<'static, FlowOutcome>;
+}
+
+/// The static part of routing (`routing.commands`, then `routing.keywords`, then the default flow).
+pub trait RouteTable: Send + Sync + 'static {
+    /// Where a text goes, or `None` when nothing matches and there is no default flow.
+    fn route(&self, text: &str) -> Option<Route>;
+    /// Where a message without text goes (it gets a short "send text or HELP" answer).
+    fn route_unsupported(&self, kind: &str) -> Option<Route>;
+}
+
+/// Why a send failed, as far as retrying is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendErrorKind {
+    /// Network error, timeout, 5xx, or a temporary error code: retry with backoff.
+    Transient,
+    /// The number or the app is over its throughput: retry with backoff and slow everything down.
+    Throttled,
+    /// Too many messages to this one person: delay this recipient only.
+    PairRateLimited,
+    /// Free-form text outside the 24-hour window: send the template fallback instead.
+    ReEngagementRequired,
+    /// Our request is wrong or the recipient cannot receive it: do not retry.
+    Permanent,
+    /// The token or the account is unusable: do not retry, someone must act.
+    Fatal,
+}
+
+/// A failed send, with Meta's code and message when it gave them.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message} (code {code:?})")]
+pub struct SendError {
+    /// How to treat it.
+    pub kind: SendErrorKind,
+    /// Meta's `error.code`, or the HTTP status for transport failures.
+    pub code: Option<i64>,
+    /// Meta's `error.message`, or what went wrong on the way.
+    pub message: String,
+    /// How long the server asked us to wait, when it said.
+    pub retry_after: Option<Duration>,
+}
+
+/// Sends one message over the wire. Implemented by the Graph API client and the sandbox.
+pub trait Transport: 'static {
+    /// Sends a message; the wamid Meta assigned, or why not.
+    fn send(&self, message: &OutboundMessage) -> LocalBoxFuture<'static, Result<Wamid, SendError>>;
+}
+
+/// A store failure. The store logs the details; actors only need to know it failed.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(pub String);
+
+/// The result of a store call.
+pub type StoreResult<T> = BoxFuture<'static, Result<T, StoreError>>;
+
+/// Durable state of the actors: everything that must survive a restart.
+pub trait Store: Send + Sync + 'static {
+    /// Records message ids as processed; for each, `true` when it had not been seen before.
+    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>>;
+    /// Records a delivery status against the outbound message (states only move forward).
+    fn record_status(&self, status: StatusUpdate) -> StoreResult<()>;
+    /// The saved conversation of a person (empty when new).
+    fn load_conversation(&self, who: WaId) -> StoreResult<Conversation>;
+    /// Saves a conversation unless a higher version is already saved.
+    fn save_conversation(&self, who: WaId, conversation: Conversation) -> StoreResult<()>;
+    /// Puts a message in the durable queue.
+    fn enqueue(&self, job: QueuedJob) -> StoreResult<()>;
+    /// Updates a queued message (attempt count, a fallback body).
+    fn update_job(&self, job: QueuedJob) -> StoreResult<()>;
+    /// Meta accepted the message: out of the queue, wamid remembered with what it was about.
+    fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()>;
+    /// The message cannot be sent: out of the queue, kept with the reason.
+    fn job_failed(&self, job: QueuedJob, code: Option<i64>, reason: String) -> StoreResult<()>;
+    /// Messages still waiting, oldest first (after a restart).
+    fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>>;
+    /// Counts one template send against the day's quota; `false` when the quota is used up.
+    fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool>;
+    /// Saves a timer.
+    fn save_timer(&self, timer: Timer) -> StoreResult<()>;
+    /// Forgets a timer that fired.
+    fn finish_timer(&self, id: String) -> StoreResult<()>;
+    /// Timers not fired yet.
+    fn pending_timers(&self) -> StoreResult<Vec<Timer>>;
+    /// Writes an audit record.
+    fn audit(&self, entry: AuditEntry) -> StoreResult<()>;
+}
+
+/// A reason a message could not be queued.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnqueueError {
+    /// `rate_limits.templates_per_day` is used up for today (UTC).
+    #[error("template quota of {limit} per day is used up; the template `{template}` to {to} was not sent (raise platforms.whatsapp.rate_limits.templates_per_day or wait until 00:00 UTC)")]
+    TemplateQuotaExceeded {
+        /// The configured limit.
+        limit: u32,
+        /// The template refused.
+        template: String,
+        /// The masked recipient.
+        to: String,
+    },
+    /// The store could not keep the message, so it was not accepted.
+    #[error("the outbound queue could not store the message: {0}")]
+    Store(String),
+    /// The runtime is shutting down.
+    #[error("the bot is shutting down")]
+    Stopped,
+}
+
+/// Identifies a message once queued.
+pub type Queued = Result<JobId, EnqueueError>;

@@ -1,0 +1,329 @@
+//! The RateLimiter actor: owns the outbound queue. Messages wait in priority lanes (replies, then
+//! alerts, then broadcasts) and leave at most `messages_per_second` per second: governor's token
+//! bucket (burst 1) spaces them evenly and a sliding window guarantees the limit in every one-second
+//! window, retries included. It also enforces the daily template quota, batches broadcasts, pauses
+//! everything when Meta signals throttling, and reloads the durable queue after a restart.
+
+use crate::ids::{new_id, JobId};
+use crate::model::{now_ms, Lane, OutboundBody, OutboundMessage, QueuedJob};
+use crate::ports::{EnqueueError, Queued, Store};
+use crate::window::SlidingWindow;
+use actix::prelude::*;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Queue a message; answers its job id once it is stored, or why it was refused.
+#[derive(Message, Debug)]
+#[rtype(result = "Queued")]
+pub struct Enqueue(pub OutboundMessage);
+
+/// One send for the Sender to attempt.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SendJob(pub QueuedJob);
+
+/// The Sender's verdict on one attempt.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SendFinished {
+    /// The job, with its attempt count (and a fallback body when one replaced the original).
+    pub job: QueuedJob,
+    /// What happens next.
+    pub outcome: SendOutcome,
+}
+
+/// What happens to a job after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// Meta accepted it; done.
+    Sent,
+    /// Try again after `after`; when `throttled`, every lane pauses as well.
+    Retry {
+        /// How long this job waits.
+        after: Duration,
+        /// Whether Meta said the number or app is over its throughput.
+        throttled: bool,
+    },
+    /// Given up and reported; done.
+    Failed,
+}
+
+/// How many messages wait in the queue (all lanes, retries included) and are in flight.
+#[derive(Message, Debug)]
+#[rtype(result = "QueueStats")]
+pub struct GetQueueStats;
+
+/// A snapshot of the queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Waiting to be sent.
+    pub queued: usize,
+    /// Handed to the sender, not finished.
+    pub in_flight: usize,
+}
+
+/// The limits, from `rate_limits` and `queue`.
+#[derive(Debug, Clone)]
+pub struct RateSettings {
+    /// Sends per second, never exceeded in any one-second window.
+    pub per_second: NonZeroU32,
+    /// Added to the one-second window so that network jitter cannot push Meta's count over.
+    pub window_margin: Duration,
+    /// Template messages allowed per UTC day.
+    pub templates_per_day: u32,
+    /// Most sends in flight at once.
+    pub max_in_flight: usize,
+    /// How long every lane pauses when Meta signals throttling.
+    pub throttle_pause: Duration,
+    /// Broadcasts leave in batches of this many...
+    pub broadcast_batch: Option<usize>,
+    /// ...with this pause between batches.
+    pub broadcast_batch_delay: Duration,
+}
+
+/// The outbound queue and its pacing.
+pub struct RateLimiter {
+    settings: RateSettings,
+    store: Arc<dyn Store>,
+    sender: Recipient<SendJob>,
+    lanes: [VecDeque<QueuedJob>; 3],
+    delayed: Vec<(Instant, QueuedJob)>,
+    bucket: DefaultDirectRateLimiter,
+    window: SlidingWindow,
+    in_flight: usize,
+    paused_until: Option<Instant>,
+    wake_at: Option<Instant>,
+    batch_sent: usize,
+    batch_resumes_at: Option<Instant>,
+}
+
+impl RateLimiter {
+    /// A limiter handing jobs to `sender`.
+    pub fn new(settings: RateSettings, store: Arc<dyn Store>, sender: Recipient<SendJob>) -> Self {
+        let bucket = governor::RateLimiter::direct(
+            Quota::per_second(settings.per_second).allow_burst(NonZeroU32::MIN),
+        );
+        let window = SlidingWindow::new(
+            settings.per_second.get() as usize,
+            Duration::from_secs(1) + settings.window_margin,
+        );
+        RateLimiter {
+            settings,
+            store,
+            sender,
+            lanes: Default::default(),
+            delayed: Vec::new(),
+            bucket,
+            window,
+            in_flight: 0,
+            paused_until: None,
+            wake_at: None,
+            batch_sent: 0,
+            batch_resumes_at: None,
+        }
+    }
+
+    fn queued(&self) -> usize {
+        self.lanes.iter().map(VecDeque::len).sum::<usize>() + self.delayed.len()
+    }
+
+    fn report_depth(&self) {
+        metrics::gauge!("aof_queue_depth").set(self.queued() as f64);
+    }
+
+    /// Moves retries whose time has come to the front of their lane; the soonest one left, if any.
+    fn release_delayed(&mut self, now: Instant) -> Option<Instant> {
+        let mut i = 0;
+        while i < self.delayed.len() {
+            if self.delayed[i].0 <= now {
+                let (_, job) = self.delayed.swap_remove(i);
+                self.lanes[job.message.lane as usize].push_front(job);
+            } else {
+                i += 1;
+            }
+        }
+        self.delayed.iter().map(|(at, _)| *at).min()
+    }
+
+    /// The lane to take from next, honouring broadcast batches.
+    fn next_lane(&mut self, now: Instant) -> Result<Option<usize>, Instant> {
+        for lane in Lane::ALL {
+            if self.lanes[lane as usize].is_empty() {
+                continue;
+            }
+            if lane == Lane::Broadcast {
+                if let Some(resume) = self.batch_resumes_at {
+                    if resume > now {
+                        return Err(resume);
+                    }
+                    self.batch_resumes_at = None;
+                    self.batch_sent = 0;
+                }
+            }
+            return Ok(Some(lane as usize));
+        }
+        Ok(None)
+    }
+
+    fn wake(&mut self, at: Instant, ctx: &mut Context<Self>) {
+        if matches!(self.wake_at, Some(t) if t <= at) {
+            return;
+        }
+        self.wake_at = Some(at);
+        ctx.run_later(at.saturating_duration_since(Instant::now()), |act, ctx| {
+            act.wake_at = None;
+            act.pump(ctx);
+        });
+    }
+
+    /// Hands as many jobs to the sender as the limits allow now, and arranges to be woken for the rest.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            let now = Instant::now();
+            if let Some(next_retry) = self.release_delayed(now) {
+                self.wake(next_retry, ctx);
+            }
+            if let Some(until) = self.paused_until {
+                if until > now {
+                    self.wake(until, ctx);
+                    break;
+                }
+                self.paused_until = None;
+            }
+            if self.in_flight >= self.settings.max_in_flight {
+                break;
+            }
+            let lane = match self.next_lane(now) {
+                Ok(Some(lane)) => lane,
+                Ok(None) => break,
+                Err(resume) => {
+                    self.wake(resume, ctx);
+                    break;
+                }
+            };
+            if let Err(wait) = self.window.peek(now) {
+                self.wake(now + wait, ctx);
+                break;
+            }
+            if let Err(not_until) = self.bucket.check() {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                self.wake(now + wait, ctx);
+                break;
+            }
+            self.window.record(now);
+            let Some(mut job) = self.lanes[lane].pop_front() else { break };
+            if lane == Lane::Broadcast as usize {
+                self.note_broadcast(now);
+            }
+            job.attempts += 1;
+            self.in_flight += 1;
+            self.sender.do_send(SendJob(job));
+        }
+        self.report_depth();
+    }
+
+    fn note_broadcast(&mut self, now: Instant) {
+        if let Some(batch) = self.settings.broadcast_batch {
+            self.batch_sent += 1;
+            if self.batch_sent >= batch {
+                self.batch_resumes_at = Some(now + self.settings.broadcast_batch_delay);
+            }
+        }
+    }
+}
+
+impl Actor for RateLimiter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX >> 1);
+        let pending = self.store.pending_jobs();
+        ctx.wait(pending.into_actor(self).map(|loaded, act, ctx| {
+            match loaded {
+                Ok(jobs) => {
+                    if !jobs.is_empty() {
+                        tracing::info!(count = jobs.len(), "resuming queued messages from the store");
+                    }
+                    for job in jobs {
+                        act.lanes[job.message.lane as usize].push_back(job);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "loading the outbound queue failed"),
+            }
+            act.pump(ctx);
+        }));
+    }
+}
+
+/// Today's key for the template quota: the UTC day number.
+fn utc_day() -> String {
+    format!("utc-day-{}", now_ms().div_euclid(86_400_000))
+}
+
+impl Handler<Enqueue> for RateLimiter {
+    type Result = ResponseActFuture<Self, Queued>;
+
+    fn handle(&mut self, Enqueue(message): Enqueue, _: &mut Context<Self>) -> Self::Result {
+        let store = self.store.clone();
+        let limit = self.settings.templates_per_day;
+        let job = QueuedJob {
+            id: JobId(new_id("job")),
+            message,
+            attempts: 0,
+            enqueued_at_ms: now_ms(),
+        };
+        let work = async move {
+            if let OutboundBody::Template { name, .. } = &job.message.body {
+                let taken = store
+                    .take_template_quota(utc_day(), limit)
+                    .await
+                    .map_err(|e| EnqueueError::Store(e.to_string()))?;
+                if !taken {
+                    return Err(EnqueueError::TemplateQuotaExceeded {
+                        limit,
+                        template: name.clone(),
+                        to: job.message.to.masked(),
+                    });
+                }
+            }
+            store.enqueue(job.clone()).await.map_err(|e| EnqueueError::Store(e.to_string()))?;
+            Ok(job)
+        };
+        Box::pin(work.into_actor(self).map(|stored, act, ctx| {
+            let job = stored?;
+            let id = job.id.clone();
+            act.lanes[job.message.lane as usize].push_back(job);
+            act.pump(ctx);
+            Ok(id)
+        }))
+    }
+}
+
+impl Handler<SendFinished> for RateLimiter {
+    type Result = ();
+
+    fn handle(&mut self, msg: SendFinished, ctx: &mut Context<Self>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let SendOutcome::Retry { after, throttled } = msg.outcome {
+            let now = Instant::now();
+            if throttled {
+                let until = now + self.settings.throttle_pause;
+                self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+            }
+            self.delayed.push((now + after, msg.job));
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Handler<GetQueueStats> for RateLimiter {
+    type Result = MessageResult<GetQueueStats>;
+
+    fn handle(&mut self, _: GetQueueStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(QueueStats { queued: self.queued(), in_flight: self.in_flight })
+    }
+}

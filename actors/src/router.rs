@@ -1,0 +1,220 @@
+//! The Router actor: owns the registry of sessions (one per person, spread over an arbiter pool),
+//! applies the static routes to inbound messages, forwards outbound messages and expectations to the
+//! recipient's session, and starts flows that no person triggered (webhooks, timers).
+
+use crate::ids::{new_id, RunId, WaId};
+use crate::model::{Expectation, InboundMessage, OutboundMessage, Route, RouteReason};
+use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, RouteTable};
+use crate::session::{AddExpectation, Deliver, SendOutbound, Session, SessionDeps};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A new message from a person, deduplicated and allowed.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct RouteInbound(pub InboundMessage);
+
+/// A message for a person; it goes through their session so that it lands in their context.
+#[derive(Message, Debug)]
+#[rtype(result = "Queued")]
+pub struct SendTo(pub OutboundMessage);
+
+/// A reply a flow waits for from `who`.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Expect {
+    /// The person expected to answer.
+    pub who: WaId,
+    /// What is expected.
+    pub expectation: Expectation,
+}
+
+/// Runs a flow that no person triggered (a webhook, a timer).
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct RunFlow {
+    /// The run's id, known to the caller (the HTTP answer carries it).
+    pub run_id: RunId,
+    /// The flow.
+    pub flow: String,
+    /// Its input.
+    pub input: serde_json::Value,
+}
+
+/// An idle session asks to stop; the router agrees only if it forwarded nothing the session has
+/// not handled, so that no message is lost to a stopping session.
+#[derive(Message, Debug)]
+#[rtype(result = "bool")]
+pub struct ReleaseSession {
+    /// The session's person.
+    pub who: WaId,
+    /// How many forwarded messages the session handled.
+    pub handled: u64,
+}
+
+/// How many sessions are alive (for metrics and tests).
+#[derive(Message, Debug)]
+#[rtype(result = "usize")]
+pub struct SessionCount;
+
+struct SessionEntry {
+    addr: Addr<Session>,
+    forwarded: u64,
+}
+
+/// Routes messages and owns the session registry.
+pub struct Router {
+    routes: Arc<dyn RouteTable>,
+    runner: Arc<dyn FlowRunner>,
+    deps: SessionDeps,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
+    sessions: HashMap<WaId, SessionEntry>,
+}
+
+impl Router {
+    /// A router starting sessions on `arbiters` (round-robin) with `deps`.
+    pub fn new(
+        routes: Arc<dyn RouteTable>,
+        runner: Arc<dyn FlowRunner>,
+        deps: SessionDeps,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Self {
+        Router { routes, runner, deps, arbiters, next_arbiter: 0, sessions: HashMap::new() }
+    }
+
+    fn next_arbiter(&mut self) -> Option<ArbiterHandle> {
+        if self.arbiters.is_empty() {
+            return None;
+        }
+        self.next_arbiter = (self.next_arbiter + 1) % self.arbiters.len();
+        Some(self.arbiters[self.next_arbiter].clone())
+    }
+
+    /// The session of `who`, started if needed; counts the message about to be forwarded.
+    fn session(&mut self, who: &WaId, ctx: &mut Context<Self>) -> Addr<Session> {
+        if let Some(entry) = self.sessions.get_mut(who) {
+            if entry.addr.connected() {
+                entry.forwarded += 1;
+                return entry.addr.clone();
+            }
+        }
+        let deps = self.deps.clone();
+        let router = ctx.address().recipient();
+        let person = who.clone();
+        let addr = match self.next_arbiter() {
+            Some(arbiter) => Session::start_in_arbiter(&arbiter, move |_| {
+                Session::new(person, deps, router)
+            }),
+            None => Session::new(person, deps, router).start(),
+        };
+        metrics::gauge!("aof_sessions").increment(1.0);
+        self.sessions.insert(who.clone(), SessionEntry { addr: addr.clone(), forwarded: 1 });
+        addr
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+}
+
+impl Handler<RouteInbound> for Router {
+    type Result = ();
+
+    fn handle(&mut self, RouteInbound(message): RouteInbound, ctx: &mut Context<Self>) {
+        let route = match &message.text {
+            Some(text) => self.routes.route(text),
+            None => self.routes.route_unsupported(message.kind.label()),
+        };
+        if let Some(route) = &route {
+            tracing::debug!(flow = %route.flow, reason = ?route.reason, "routed");
+        }
+        let session = self.session(&message.from, ctx);
+        session.do_send(Deliver { message, route });
+    }
+}
+
+impl Handler<SendTo> for Router {
+    type Result = ResponseFuture<Queued>;
+
+    fn handle(&mut self, SendTo(message): SendTo, ctx: &mut Context<Self>) -> Self::Result {
+        let session = self.session(&message.to, ctx);
+        Box::pin(async move {
+            session.send(SendOutbound(message)).await.unwrap_or(Err(EnqueueError::Stopped))
+        })
+    }
+}
+
+impl Handler<Expect> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: Expect, ctx: &mut Context<Self>) {
+        self.session(&msg.who, ctx).do_send(AddExpectation(msg.expectation));
+    }
+}
+
+impl Handler<RunFlow> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunFlow, _: &mut Context<Self>) {
+        let run = FlowRun {
+            run_id: msg.run_id,
+            route: None,
+            flow: msg.flow,
+            trigger: None,
+            input: msg.input,
+            expectation: None,
+            context: Vec::new(),
+        };
+        let runner = self.runner.clone();
+        match self.next_arbiter() {
+            Some(arbiter) => {
+                arbiter.spawn_fn(move || {
+                    actix::spawn(async move {
+                        runner.run(run).await;
+                    });
+                });
+            }
+            None => {
+                actix::spawn(async move {
+                    runner.run(run).await;
+                });
+            }
+        }
+    }
+}
+
+impl Handler<ReleaseSession> for Router {
+    type Result = bool;
+
+    fn handle(&mut self, msg: ReleaseSession, _: &mut Context<Self>) -> bool {
+        match self.sessions.get(&msg.who) {
+            Some(entry) if entry.forwarded == msg.handled => {
+                self.sessions.remove(&msg.who);
+                metrics::gauge!("aof_sessions").decrement(1.0);
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+}
+
+impl Handler<SessionCount> for Router {
+    type Result = usize;
+
+    fn handle(&mut self, _: SessionCount, _: &mut Context<Self>) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// A route for a reply that matched a pending expectation.
+pub(crate) fn pending_route(expectation: &Expectation, text: &str) -> Route {
+    Route { flow: expectation.flow.clone(), reason: RouteReason::Pending, captures: vec![text.to_owned()] }
+}
+
+/// A fresh run id.
+pub fn new_run_id() -> RunId {
+    RunId(new_id("run"))
+}

@@ -1,0 +1,115 @@
+//! Starting the actors in the right order, with their cycles (router ⇄ sessions, limiter ⇄ sender,
+//! runner → router) closed through addresses taken before the actors exist.
+
+use crate::handle::Handle;
+use crate::ports::{FlowRunner, RouteTable, Store, Transport};
+use crate::rate_limiter::{RateLimiter, RateSettings};
+use crate::router::Router;
+use crate::scheduler::Scheduler;
+use crate::sender::{Sender, SenderSettings};
+use crate::session::SessionDeps;
+use crate::webhook::{Webhook, WebhookSettings};
+use actix::prelude::*;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the actors take from the config.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Dedup, allow-list, audit.
+    pub webhook: WebhookSettings,
+    /// Pacing and the queue.
+    pub rate: RateSettings,
+    /// Retries.
+    pub sender: SenderSettings,
+    /// Messages of context kept per conversation.
+    pub lookback: usize,
+    /// How long an idle session lives.
+    pub idle_timeout: Duration,
+    /// Arbiters (threads) that sessions and flow runs are spread over.
+    pub session_threads: usize,
+    /// Capacity of the webhook's mailbox: beyond it, HTTP answers 503 and Meta retries.
+    pub mailbox_capacity: usize,
+}
+
+/// What the application plugs in.
+pub struct Ports {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Static routes.
+    pub routes: Arc<dyn RouteTable>,
+    /// The wire (not `Send`: built on the current thread).
+    pub transport: Rc<dyn Transport>,
+}
+
+/// The running actors.
+pub struct Runtime {
+    /// How the application talks to them.
+    pub handle: Handle,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Runtime {
+    /// Starts every actor on the current actix system. `make_runner` receives the handle so that the
+    /// flow engine can send messages and start flows.
+    pub fn start(
+        settings: RuntimeSettings,
+        ports: Ports,
+        make_runner: impl FnOnce(Handle) -> Arc<dyn FlowRunner>,
+    ) -> Runtime {
+        let router_ctx: Context<Router> = Context::new();
+        let limiter_ctx: Context<RateLimiter> = Context::new();
+        let router_addr = router_ctx.address();
+        let limiter_addr = limiter_ctx.address();
+
+        let sender = Sender::new(
+            ports.transport,
+            ports.store.clone(),
+            limiter_addr.clone().recipient(),
+            settings.sender.clone(),
+        )
+        .start();
+        let limiter = limiter_ctx.run(RateLimiter::new(
+            settings.rate.clone(),
+            ports.store.clone(),
+            sender.recipient(),
+        ));
+
+        let scheduler = Scheduler::new(ports.store.clone(), router_addr.clone().recipient()).start();
+        let webhook_store = ports.store.clone();
+        let webhook_settings = settings.webhook.clone();
+        let webhook_router = router_addr.clone().recipient();
+        let capacity = settings.mailbox_capacity.max(16);
+        let webhook = Webhook::create(move |ctx| {
+            ctx.set_mailbox_capacity(capacity);
+            Webhook::new(webhook_settings, webhook_store, webhook_router)
+        });
+
+        let handle = Handle {
+            webhook,
+            router: router_addr,
+            limiter: limiter.clone(),
+            scheduler,
+        };
+        let runner = make_runner(handle.clone());
+        let arbiters: Vec<Arbiter> = (0..settings.session_threads.max(1)).map(|_| Arbiter::new()).collect();
+        let deps = SessionDeps {
+            runner: runner.clone(),
+            store: ports.store,
+            limiter: limiter.recipient(),
+            lookback: settings.lookback,
+            idle_timeout: settings.idle_timeout,
+        };
+        let handles = arbiters.iter().map(Arbiter::handle).collect();
+        router_ctx.run(Router::new(ports.routes, runner, deps, handles));
+        Runtime { handle, arbiters }
+    }
+
+    /// Stops the session threads (the actors on the system's own thread stop with the system).
+    pub fn stop(&self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}

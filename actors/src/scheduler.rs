@@ -1,0 +1,138 @@
+//! The Scheduler actor: durable timers. `Schedule` stores a timer and arms it; when it fires the
+//! router runs the flow. Timers are reloaded from the store at start, so a restart does not lose the
+//! 300-second auto-escalation of a page sent just before it; ones already due fire at once.
+
+use crate::ids::{new_id, RunId};
+use crate::model::{now_ms, Timer};
+use crate::ports::{StoreError, Store};
+use crate::router::RunFlow;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Run `flow` with `input` after `delay`; answers the timer id once it is stored.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<String, StoreError>")]
+pub struct Schedule {
+    /// The flow to run.
+    pub flow: String,
+    /// Its input.
+    pub input: serde_json::Value,
+    /// How long from now.
+    pub delay: Duration,
+}
+
+/// Fires pending timers now instead of at their time (the sandbox's fast-forward); all when `id`
+/// is `None`. Answers how many fired.
+#[derive(Message, Debug)]
+#[rtype(result = "usize")]
+pub struct FireNow {
+    /// One timer, or all.
+    pub id: Option<String>,
+}
+
+/// Lists the timers not fired yet.
+#[derive(Message, Debug)]
+#[rtype(result = "Vec<Timer>")]
+pub struct ListTimers;
+
+/// Owns the timers.
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    router: Recipient<RunFlow>,
+    armed: HashMap<String, (Timer, SpawnHandle)>,
+}
+
+impl Scheduler {
+    /// A scheduler firing into `router`.
+    pub fn new(store: Arc<dyn Store>, router: Recipient<RunFlow>) -> Self {
+        Scheduler { store, router, armed: HashMap::new() }
+    }
+
+    fn arm(&mut self, timer: Timer, ctx: &mut Context<Self>) {
+        let delay = Duration::from_millis(timer.fire_at_ms.saturating_sub(now_ms()).max(0) as u64);
+        let id = timer.id.clone();
+        let handle = ctx.run_later(delay, move |act, _| act.fire(&id));
+        self.armed.insert(timer.id.clone(), (timer, handle));
+    }
+
+    fn fire(&mut self, id: &str) {
+        let Some((timer, _)) = self.armed.remove(id) else { return };
+        tracing::info!(flow = %timer.flow, timer = %timer.id, "timer fired");
+        metrics::counter!("aof_timers_fired_total").increment(1);
+        self.router.do_send(RunFlow {
+            run_id: RunId(new_id("run")),
+            flow: timer.flow,
+            input: timer.input,
+        });
+        let done = self.store.finish_timer(timer.id);
+        actix::spawn(async move {
+            if let Err(e) = done.await {
+                tracing::error!(error = %e, "forgetting a fired timer failed; it may fire again after a restart");
+            }
+        });
+    }
+}
+
+impl Actor for Scheduler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let pending = self.store.pending_timers();
+        ctx.wait(pending.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok(timers) => timers.into_iter().for_each(|t| act.arm(t, ctx)),
+            Err(e) => tracing::error!(error = %e, "loading timers failed"),
+        }));
+    }
+}
+
+impl Handler<Schedule> for Scheduler {
+    type Result = ResponseActFuture<Self, Result<String, StoreError>>;
+
+    fn handle(&mut self, msg: Schedule, _: &mut Context<Self>) -> Self::Result {
+        let timer = Timer {
+            id: new_id("tmr"),
+            flow: msg.flow,
+            input: msg.input,
+            fire_at_ms: now_ms() + msg.delay.as_millis() as i64,
+        };
+        let save = self.store.save_timer(timer.clone());
+        Box::pin(save.into_actor(self).map(move |saved, act, ctx| {
+            saved?;
+            let id = timer.id.clone();
+            act.arm(timer, ctx);
+            Ok(id)
+        }))
+    }
+}
+
+impl Handler<FireNow> for Scheduler {
+    type Result = usize;
+
+    fn handle(&mut self, msg: FireNow, ctx: &mut Context<Self>) -> usize {
+        let ids: Vec<String> = match msg.id {
+            Some(id) => vec![id],
+            None => self.armed.keys().cloned().collect(),
+        };
+        let mut fired = 0;
+        for id in ids {
+            if let Some((_, handle)) = self.armed.get(&id) {
+                ctx.cancel_future(*handle);
+                self.fire(&id);
+                fired += 1;
+            }
+        }
+        fired
+    }
+}
+
+impl Handler<ListTimers> for Scheduler {
+    type Result = MessageResult<ListTimers>;
+
+    fn handle(&mut self, _: ListTimers, _: &mut Context<Self>) -> Self::Result {
+        let mut timers: Vec<Timer> = self.armed.values().map(|(t, _)| t.clone()).collect();
+        timers.sort_by_key(|t| t.fire_at_ms);
+        MessageResult(timers)
+    }
+}

@@ -1,0 +1,217 @@
+//! The Sender actor: makes one attempt per job through the [`Transport`] port and decides what
+//! follows: done, retry later (through the rate limiter again, so retries count against the rate),
+//! resend as the template fallback, or give up and report with Meta's code and message.
+
+use crate::backoff;
+use crate::ids::Wamid;
+use crate::model::{AuditEntry, QueuedJob};
+use crate::ports::{SendError, SendErrorKind, Store, Transport};
+use crate::rate_limiter::{SendFinished, SendJob, SendOutcome};
+use actix::prelude::*;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Retry policy.
+#[derive(Debug, Clone)]
+pub struct SenderSettings {
+    /// Attempts per message before it is reported as failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt.
+    pub base_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Send the same job again after the delay.
+    Retry {
+        /// How long to wait.
+        after: Duration,
+        /// Whether every lane should pause too.
+        throttled: bool,
+    },
+    /// Replace the body with the template fallback and send again now.
+    UseFallback,
+    /// Give up.
+    Fail,
+}
+
+/// Decides what a failed attempt leads to; a plain function so that it is tested without actors.
+pub fn decide(job: &QueuedJob, error: &SendError, settings: &SenderSettings) -> Decision {
+    let exhausted = job.attempts >= settings.max_attempts;
+    let backoff = || {
+        error
+            .retry_after
+            .unwrap_or_else(|| backoff::exponential(job.attempts, settings.base_backoff, settings.max_backoff))
+    };
+    match error.kind {
+        SendErrorKind::Transient if !exhausted => Decision::Retry { after: backoff(), throttled: false },
+        SendErrorKind::Throttled if !exhausted => Decision::Retry { after: backoff(), throttled: true },
+        SendErrorKind::PairRateLimited if !exhausted => Decision::Retry {
+            after: backoff::pair_rate(job.attempts, settings.max_backoff),
+            throttled: false,
+        },
+        SendErrorKind::ReEngagementRequired if job.message.fallback.is_some() => Decision::UseFallback,
+        _ => Decision::Fail,
+    }
+}
+
+/// Sends queued jobs over the transport.
+pub struct Sender {
+    transport: Rc<dyn Transport>,
+    store: Arc<dyn Store>,
+    limiter: Recipient<SendFinished>,
+    settings: SenderSettings,
+}
+
+impl Sender {
+    /// A sender reporting to `limiter`. The transport is not `Send`: build the sender on its arbiter.
+    pub fn new(
+        transport: Rc<dyn Transport>,
+        store: Arc<dyn Store>,
+        limiter: Recipient<SendFinished>,
+        settings: SenderSettings,
+    ) -> Self {
+        Sender { transport, store, limiter, settings }
+    }
+
+    fn finish(&self, job: QueuedJob, result: Result<Wamid, SendError>, started: Instant) {
+        let lane = job.message.lane.as_str();
+        match result {
+            Ok(wamid) => {
+                metrics::histogram!("aof_send_latency_seconds").record(started.elapsed().as_secs_f64());
+                metrics::counter!("aof_outbound_sends_total", "result" => "sent", "lane" => lane).increment(1);
+                tracing::debug!(wamid = %wamid, attempt = job.attempts, lane, "sent");
+                spawn_logged(self.store.job_sent(job.clone(), wamid), "recording a sent message");
+                self.limiter.do_send(SendFinished { job, outcome: SendOutcome::Sent });
+            }
+            Err(error) => self.failed(job, error),
+        }
+    }
+
+    fn failed(&self, mut job: QueuedJob, error: SendError) {
+        let lane = job.message.lane.as_str();
+        let outcome = match decide(&job, &error, &self.settings) {
+            Decision::Retry { after, throttled } => {
+                metrics::counter!("aof_outbound_sends_total", "result" => "retry", "lane" => lane).increment(1);
+                tracing::warn!(code = ?error.code, attempt = job.attempts, retry_in_ms = after.as_millis() as u64,
+                    wa = %job.message.to.masked(), "send failed; will retry: {}", error.message);
+                spawn_logged(self.store.update_job(job.clone()), "updating a queued message");
+                SendOutcome::Retry { after, throttled }
+            }
+            Decision::UseFallback => {
+                tracing::warn!(wa = %job.message.to.masked(),
+                    "free-form message refused outside the 24-hour window (131047); sending the template instead");
+                if let Some(fallback) = job.message.fallback.take() {
+                    job.message.body = fallback;
+                }
+                spawn_logged(self.store.update_job(job.clone()), "updating a queued message");
+                SendOutcome::Retry { after: Duration::ZERO, throttled: false }
+            }
+            Decision::Fail => {
+                metrics::counter!("aof_outbound_sends_total", "result" => "failed", "lane" => lane).increment(1);
+                tracing::error!(code = ?error.code, attempts = job.attempts, wa = %job.message.to.masked(),
+                    flow = job.message.flow.as_deref().unwrap_or("-"), "message not sent: {}", error.message);
+                let audit = AuditEntry {
+                    kind: "send_failed".into(),
+                    who: Some(job.message.to.masked()),
+                    detail: serde_json::json!({ "job": job.id, "code": error.code, "error": error.message,
+                        "flow": job.message.flow, "attempts": job.attempts }),
+                };
+                spawn_logged(self.store.audit(audit), "writing the audit log");
+                spawn_logged(self.store.job_failed(job.clone(), error.code, error.message), "recording a failed message");
+                SendOutcome::Failed
+            }
+        };
+        self.limiter.do_send(SendFinished { job, outcome });
+    }
+}
+
+fn spawn_logged(
+    work: crate::ports::StoreResult<()>,
+    what: &'static str,
+) {
+    actix::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::error!(error = %e, "{what} failed");
+        }
+    });
+}
+
+impl Actor for Sender {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(usize::MAX >> 1);
+    }
+}
+
+impl Handler<SendJob> for Sender {
+    type Result = ();
+
+    fn handle(&mut self, SendJob(job): SendJob, ctx: &mut Context<Self>) {
+        let started = Instant::now();
+        let attempt = self.transport.send(&job.message);
+        ctx.spawn(attempt.into_actor(self).map(move |result, act, _| act.finish(job, result, started)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{JobId, WaId};
+    use crate::model::{Lane, OutboundBody, OutboundMessage};
+
+    fn job(attempts: u32, fallback: bool) -> QueuedJob {
+        let template = OutboundBody::Template { name: "ops_notification".into(), language: "en_US".into(), parameters: vec![] };
+        QueuedJob {
+            id: JobId("job_1".into()),
+            message: OutboundMessage {
+                to: WaId::parse("15551234567").expect("a valid number"),
+                body: OutboundBody::Text { body: "hi".into() },
+                preview: "hi".into(),
+                lane: Lane::Reply,
+                about: None,
+                flow: None,
+                reply_to: None,
+                fallback: fallback.then_some(template),
+            },
+            attempts,
+            enqueued_at_ms: 0,
+        }
+    }
+
+    fn error(kind: SendErrorKind) -> SendError {
+        SendError { kind, code: Some(1), message: "x".into(), retry_after: None }
+    }
+
+    fn settings() -> SenderSettings {
+        SenderSettings { max_attempts: 3, base_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5) }
+    }
+
+    #[test]
+    fn transient_errors_retry_until_attempts_run_out() {
+        assert!(matches!(decide(&job(1, false), &error(SendErrorKind::Transient), &settings()), Decision::Retry { throttled: false, .. }));
+        assert_eq!(decide(&job(3, false), &error(SendErrorKind::Transient), &settings()), Decision::Fail);
+    }
+
+    #[test]
+    fn throttling_pauses_every_lane() {
+        assert!(matches!(decide(&job(1, false), &error(SendErrorKind::Throttled), &settings()), Decision::Retry { throttled: true, .. }));
+    }
+
+    #[test]
+    fn the_24_hour_window_uses_the_fallback_once_then_fails() {
+        assert_eq!(decide(&job(1, true), &error(SendErrorKind::ReEngagementRequired), &settings()), Decision::UseFallback);
+        assert_eq!(decide(&job(1, false), &error(SendErrorKind::ReEngagementRequired), &settings()), Decision::Fail);
+    }
+
+    #[test]
+    fn permanent_and_fatal_errors_are_not_retried() {
+        assert_eq!(decide(&job(1, true), &error(SendErrorKind::Permanent), &settings()), Decision::Fail);
+        assert_eq!(decide(&job(1, true), &error(SendErrorKind::Fatal), &settings()), Decision::Fail);
+    }
+}

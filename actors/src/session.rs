@@ -1,0 +1,253 @@
+//! The Session actor: one per conversation. It keeps the conversation's last messages (both
+//! directions, with what each outbound message was about) and the replies that flows wait for, runs
+//! one flow at a time for its person, and mirrors its state to the store so that a restart or an idle
+//! stop loses nothing.
+
+use crate::ids::WaId;
+use crate::model::{
+    now_ms, ContextEntry, Conversation, Direction, Expectation, InboundMessage, OutboundMessage,
+    Route,
+};
+use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, Store};
+use crate::rate_limiter::Enqueue;
+use crate::router::{new_run_id, pending_route, ReleaseSession};
+use actix::prelude::*;
+use regex::RegexBuilder;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A message from this session's person, with where static routing sends it.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The message.
+    pub message: InboundMessage,
+    /// The static route (commands, keywords, default); a pending expectation overrides it.
+    pub route: Option<Route>,
+}
+
+/// A message to this session's person: recorded in the context, then queued.
+#[derive(Message, Debug)]
+#[rtype(result = "Queued")]
+pub struct SendOutbound(pub OutboundMessage);
+
+/// A reply a flow now waits for from this session's person.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct AddExpectation(pub Expectation);
+
+/// What every session shares.
+#[derive(Clone)]
+pub struct SessionDeps {
+    /// Runs flows.
+    pub runner: Arc<dyn FlowRunner>,
+    /// Keeps the conversation.
+    pub store: Arc<dyn Store>,
+    /// Queues outbound messages.
+    pub limiter: Recipient<Enqueue>,
+    /// How many messages of context to keep.
+    pub lookback: usize,
+    /// How long a session lives without activity.
+    pub idle_timeout: Duration,
+}
+
+/// Most expectations one person can have at once; the oldest go first.
+const MAX_EXPECTATIONS: usize = 32;
+
+/// One conversation.
+pub struct Session {
+    who: WaId,
+    deps: SessionDeps,
+    router: Recipient<ReleaseSession>,
+    conversation: Conversation,
+    waiting: VecDeque<Deliver>,
+    busy: bool,
+    handled: u64,
+    last_active: Instant,
+    releasing: bool,
+}
+
+impl Session {
+    /// A session for `who`; its state is loaded from the store when it starts.
+    pub fn new(who: WaId, deps: SessionDeps, router: Recipient<ReleaseSession>) -> Self {
+        Session {
+            who,
+            deps,
+            router,
+            conversation: Conversation::default(),
+            waiting: VecDeque::new(),
+            busy: false,
+            handled: 0,
+            last_active: Instant::now(),
+            releasing: false,
+        }
+    }
+
+    fn touch(&mut self) {
+        self.handled += 1;
+        self.last_active = Instant::now();
+    }
+
+    fn push_entry(&mut self, entry: ContextEntry) {
+        self.conversation.entries.push(entry);
+        let excess = self.conversation.entries.len().saturating_sub(self.deps.lookback.max(1));
+        self.conversation.entries.drain(..excess);
+    }
+
+    /// Writes the conversation; versions keep a late write from overwriting a newer one.
+    fn save(&mut self) {
+        self.conversation.version += 1;
+        let write = self.deps.store.save_conversation(self.who.clone(), self.conversation.clone());
+        actix::spawn(async move {
+            if let Err(e) = write.await {
+                tracing::error!(error = %e, "saving a conversation failed");
+            }
+        });
+    }
+
+    /// Takes the first unexpired expectation whose pattern matches the whole reply.
+    fn take_expectation(&mut self, text: &str) -> Option<Expectation> {
+        let now = now_ms();
+        let before = self.conversation.expectations.len();
+        self.conversation.expectations.retain(|e| e.expires_at_ms > now);
+        let text = text.trim();
+        let index = self.conversation.expectations.iter().position(|e| {
+            RegexBuilder::new(&e.pattern)
+                .case_insensitive(true)
+                .build()
+                .map(|re| re.is_match(text))
+                .unwrap_or(false)
+        });
+        let taken = index.map(|i| self.conversation.expectations.remove(i));
+        if taken.is_some() || before != self.conversation.expectations.len() {
+            self.save();
+        }
+        taken
+    }
+
+    /// Starts the next waiting message's flow unless one is running: a person's flows run in order.
+    fn start_next(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        let Some(Deliver { message, route }) = self.waiting.pop_front() else {
+            return;
+        };
+        let expectation = message.text.as_deref().and_then(|t| self.take_expectation(t));
+        let route = match &expectation {
+            Some(e) => Some(pending_route(e, message.text.as_deref().unwrap_or_default())),
+            None => route,
+        };
+        let Some(route) = route else {
+            tracing::debug!(wa = %self.who.masked(), "no route and no default flow; message ignored");
+            return self.start_next(ctx);
+        };
+        let run = FlowRun {
+            run_id: new_run_id(),
+            flow: route.flow.clone(),
+            route: Some(route),
+            trigger: Some(message),
+            input: serde_json::Value::Null,
+            expectation,
+            context: self.conversation.entries.clone(),
+        };
+        self.busy = true;
+        let running = self.deps.runner.run(run);
+        ctx.spawn(running.into_actor(self).map(|_, act, ctx| {
+            act.busy = false;
+            act.last_active = Instant::now();
+            act.start_next(ctx);
+        }));
+    }
+
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        if self.busy
+            || self.releasing
+            || !self.waiting.is_empty()
+            || self.last_active.elapsed() < self.deps.idle_timeout
+        {
+            return;
+        }
+        self.releasing = true;
+        let ask = self.router.send(ReleaseSession { who: self.who.clone(), handled: self.handled });
+        ctx.spawn(ask.into_actor(self).map(|released, act, ctx| {
+            act.releasing = false;
+            if released.unwrap_or(true) {
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+impl Actor for Session {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Nothing is handled until the saved conversation is back: `wait` holds the mailbox.
+        let load = self.deps.store.load_conversation(self.who.clone());
+        ctx.wait(load.into_actor(self).map(|loaded, act, _| match loaded {
+            Ok(conversation) => act.conversation = conversation,
+            Err(e) => tracing::error!(error = %e, "loading a conversation failed; starting empty"),
+        }));
+        let every = (self.deps.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        ctx.run_interval(every, Self::check_idle);
+    }
+}
+
+impl Handler<Deliver> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        self.touch();
+        let text = match &msg.message.text {
+            Some(text) => text.clone(),
+            None => format!("[{}]", msg.message.kind.label()),
+        };
+        let now = now_ms();
+        self.push_entry(ContextEntry {
+            direction: Direction::In,
+            text,
+            id: Some(msg.message.id.0.clone()),
+            about: None,
+            flow: None,
+            at_ms: now,
+        });
+        self.conversation.last_inbound_ms = Some(now);
+        self.save();
+        self.waiting.push_back(msg);
+        self.start_next(ctx);
+    }
+}
+
+impl Handler<SendOutbound> for Session {
+    type Result = ResponseFuture<Queued>;
+
+    fn handle(&mut self, SendOutbound(message): SendOutbound, _: &mut Context<Self>) -> Self::Result {
+        self.touch();
+        self.push_entry(ContextEntry {
+            direction: Direction::Out,
+            text: message.preview.clone(),
+            id: None,
+            about: message.about.clone(),
+            flow: message.flow.clone(),
+            at_ms: now_ms(),
+        });
+        self.save();
+        let queued = self.deps.limiter.send(Enqueue(message));
+        Box::pin(async move { queued.await.unwrap_or(Err(EnqueueError::Stopped)) })
+    }
+}
+
+impl Handler<AddExpectation> for Session {
+    type Result = ();
+
+    fn handle(&mut self, AddExpectation(expectation): AddExpectation, _: &mut Context<Self>) {
+        self.touch();
+        let expectations = &mut self.conversation.expectations;
+        expectations.push(expectation);
+        let excess = expectations.len().saturating_sub(MAX_EXPECTATIONS);
+        expectations.drain(..excess);
+        self.save();
+    }
+}

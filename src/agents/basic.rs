@@ -1,0 +1,55 @@
+//! The `logger` and `validator` agents: a flow's own log line, and a guard that stops the flow when
+//! its condition is false (the step's `on_error` answers).
+
+use super::{text_of, Agent, AgentError, AgentResult, RunContext};
+use futures_util::future::{ready, LocalBoxFuture};
+use serde_json::{json, Value};
+
+/// `logger.log`: writes `message` with `metadata` at `level` (critical and error log as errors).
+pub struct Logger;
+
+impl Agent for Logger {
+    fn name(&self) -> &'static str {
+        "logger"
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        &["log"]
+    }
+
+    fn call<'a>(&'a self, _: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
+        let level = input.get("level").map(text_of).unwrap_or_else(|| "info".into()).to_lowercase();
+        let message = input.get("message").map(text_of).unwrap_or_default();
+        let metadata = input.get("metadata").cloned().unwrap_or(Value::Null);
+        let flow = run.flow.as_str();
+        match level.as_str() {
+            "critical" | "error" => tracing::error!(flow, run = %run.run_id, %metadata, "{message}"),
+            "warning" | "warn" => tracing::warn!(flow, run = %run.run_id, %metadata, "{message}"),
+            "debug" => tracing::debug!(flow, run = %run.run_id, %metadata, "{message}"),
+            _ => tracing::info!(flow, run = %run.run_id, %metadata, "{message}"),
+        }
+        Box::pin(ready(Ok(json!({ "logged": true, "level": level }))))
+    }
+}
+
+/// `validator.check`: succeeds when `condition` rendered true, fails otherwise.
+pub struct Validator;
+
+impl Agent for Validator {
+    fn name(&self) -> &'static str {
+        "validator"
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        &["check"]
+    }
+
+    fn call<'a>(&'a self, _: &'a str, input: Value, _: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
+        let result = match input.get("condition") {
+            None => Err(AgentError::input("condition", "is missing")),
+            Some(c) if crate::flow::expr::is_truthy(c) => Ok(json!({ "valid": true })),
+            Some(_) => Err(AgentError::Failed("the condition is false".into())),
+        };
+        Box::pin(ready(result))
+    }
+}

@@ -1,0 +1,92 @@
+//! The `health-checker` agent: real HTTP GETs against the services listed under
+//! `health_checks.services`, all at once, each with its status and latency.
+
+use super::{text_of, Agent, AgentError, AgentResult, RunContext};
+use futures_util::future::{join_all, LocalBoxFuture};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Checks services' health endpoints.
+pub struct HealthChecker;
+
+impl Agent for HealthChecker {
+    fn name(&self) -> &'static str {
+        "health-checker"
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        &["check"]
+    }
+
+    fn call<'a>(&'a self, _: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
+        Box::pin(async move {
+            let names = service_names(input.get("services"))?;
+            let config = &run.services.config.health_checks;
+            let timeout = Duration::from_millis(config.timeout_ms);
+            let client = awc::Client::builder().timeout(timeout).finish();
+            let checks = names.iter().map(|name| {
+                let target = config.services.get(name).map(|s| (s.url.clone(), s.expect_status));
+                let client = &client;
+                async move {
+                    match target {
+                        None => json!({ "name": name, "healthy": false, "status": "not configured", "latency": null }),
+                        Some((url, expect)) => check(client, name, &url, expect).await,
+                    }
+                }
+            });
+            Ok(Value::Array(join_all(checks).await))
+        })
+    }
+}
+
+/// The service list: a JSON list, or text holding one (the tutorial renders it with `{% if %}`), or
+/// a comma-separated list.
+fn service_names(value: Option<&Value>) -> Result<Vec<String>, AgentError> {
+    let names: Vec<String> = match value {
+        Some(Value::Array(items)) => items.iter().map(text_of).collect(),
+        Some(Value::String(s)) => match serde_json::from_str::<Vec<Value>>(s.trim()) {
+            Ok(items) => items.iter().map(text_of).collect(),
+            Err(_) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+        },
+        _ => return Err(AgentError::input("services", "expected a list of service names")),
+    };
+    let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        return Err(AgentError::input("services", "is empty"));
+    }
+    Ok(names)
+}
+
+async fn check(client: &awc::Client, name: &str, url: &str, expect: Option<u16>) -> Value {
+    let started = Instant::now();
+    let result = client.get(url).send().await;
+    let latency = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(response) => {
+            let code = response.status().as_u16();
+            let healthy = expect.map_or(response.status().is_success(), |e| e == code);
+            let status = if healthy { "healthy".to_owned() } else { format!("unhealthy (HTTP {code})") };
+            json!({ "name": name, "healthy": healthy, "status": status, "code": code, "latency": latency })
+        }
+        Err(awc::error::SendRequestError::Timeout) => {
+            json!({ "name": name, "healthy": false, "status": "timeout", "latency": latency })
+        }
+        Err(e) => {
+            tracing::debug!(service = name, error = %e, "health check failed");
+            json!({ "name": name, "healthy": false, "status": "unreachable", "latency": null })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_lists_come_as_lists_json_text_or_commas() {
+        assert_eq!(service_names(Some(&json!(["api", "web"]))).unwrap(), ["api", "web"]);
+        assert_eq!(service_names(Some(&json!("\n[\"api\", \"web\"]\n"))).unwrap(), ["api", "web"]);
+        assert_eq!(service_names(Some(&json!("api, web"))).unwrap(), ["api", "web"]);
+        assert!(service_names(Some(&json!(""))).is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! Built-in agents: what a flow step's `agent` + `action` calls. Each agent is a file; the registry
+//! lists them so that flows are validated at load (unknown agent or action) and run by name.
+//!
+//! An agent gets its rendered `input` (JSON) and the [`RunContext`] (who triggered the run, the
+//! running actors, the store, the config) and returns its output (JSON), reachable from later steps
+//! as `steps.<id>.output`.
+
+pub mod basic;
+pub mod health;
+pub mod incidents;
+pub mod scheduler;
+pub mod whatsapp;
+
+use crate::config::Config;
+use crate::store::SqliteStore;
+use aof_actors::{Handle, RunId, WaId, Wamid};
+use futures_util::future::LocalBoxFuture;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Why an agent call failed; the flow's `on_error` decides what happens next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AgentError {
+    /// The input is missing a field or has a wrong value.
+    #[error("input `{field}`: {reason}")]
+    Input {
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The action ran and failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl AgentError {
+    /// A bad input field.
+    pub fn input(field: &str, reason: impl Into<String>) -> Self {
+        AgentError::Input { field: field.to_owned(), reason: reason.into() }
+    }
+}
+
+/// The result of an agent call.
+pub type AgentResult = Result<Value, AgentError>;
+
+/// Application-wide things agents use.
+pub struct Services {
+    /// The running actors.
+    pub handle: Handle,
+    /// Durable state.
+    pub store: SqliteStore,
+    /// The loaded config.
+    pub config: Arc<Config>,
+}
+
+/// The person who triggered a run.
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// Their number.
+    pub wa: WaId,
+    /// Their WhatsApp profile name.
+    pub name: Option<String>,
+}
+
+/// What an agent knows about the run it serves.
+pub struct RunContext {
+    /// The run.
+    pub run_id: RunId,
+    /// The flow's name.
+    pub flow: String,
+    /// Who triggered it, when a person did.
+    pub user: Option<Person>,
+    /// The message that triggered it.
+    pub message_id: Option<Wamid>,
+    /// Whether the step asked for concurrency (`parallel: true`).
+    pub parallel: bool,
+    /// Shared services.
+    pub services: Arc<Services>,
+    /// People this run sent a template or buttons to: they may answer (`on_response`).
+    pub asked: RefCell<Vec<WaId>>,
+}
+
+/// A built-in agent.
+pub trait Agent: Send + Sync {
+    /// The name steps use in `agent:`.
+    fn name(&self) -> &'static str;
+    /// The actions it offers.
+    fn actions(&self) -> &'static [&'static str];
+    /// Runs an action.
+    fn call<'a>(&'a self, action: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult>;
+}
+
+/// All agents, by name.
+pub struct Registry {
+    agents: BTreeMap<&'static str, Arc<dyn Agent>>,
+}
+
+impl Registry {
+    /// The built-in agents.
+    pub fn builtin() -> Self {
+        let list: Vec<Arc<dyn Agent>> = vec![
+            Arc::new(whatsapp::WhatsApp),
+            Arc::new(basic::Logger),
+            Arc::new(basic::Validator),
+            Arc::new(health::HealthChecker),
+            Arc::new(scheduler::SchedulerAgent),
+            Arc::new(incidents::IncidentManager),
+        ];
+        Registry { agents: list.into_iter().map(|a| (a.name(), a)).collect() }
+    }
+
+    /// An agent by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Agent>> {
+        self.agents.get(name)
+    }
+
+    /// The names, for "known agents" in errors.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.agents.keys().copied().collect()
+    }
+}
+
+/// A string field of an input object.
+pub fn str_field<'a>(input: &'a Value, field: &str) -> Result<&'a str, AgentError> {
+    match input.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(AgentError::input(field, "is missing or empty")),
+        Some(other) => Err(AgentError::input(field, format!("expected text, got {other}"))),
+    }
+}
+
+/// A field read as text whatever its JSON type (numbers written without quotes).
+pub fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,211 @@
+//! The `whatsapp` agent: every message a flow sends. Messages go through the recipient's session
+//! (so they land in that conversation's context) and the rate limiter; the step returns once the
+//! message is safely queued, with its job id, or fails with the reason (template quota, bad input).
+
+use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
+use aof_actors::model::{Lane, OutboundBody, OutboundMessage, ReplyButton};
+use aof_actors::WaId;
+use futures_util::future::LocalBoxFuture;
+use serde_json::{json, Value};
+
+/// Sends WhatsApp messages: `reply`, `send_text`, `send_template`, `send_to_group`, `send_interactive`.
+pub struct WhatsApp;
+
+/// Longest free-form text Meta accepts.
+const MAX_TEXT: usize = 4096;
+
+impl Agent for WhatsApp {
+    fn name(&self) -> &'static str {
+        "whatsapp"
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        &["reply", "send_text", "send_template", "send_to_group", "send_interactive"]
+    }
+
+    fn call<'a>(&'a self, action: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
+        Box::pin(async move {
+            match action {
+                "reply" => {
+                    let to = run.user.as_ref().map(|p| p.wa.clone()).ok_or_else(|| {
+                        AgentError::Failed("reply needs a person to answer; this run was started by a webhook or a timer (use send_text with `to`)".into())
+                    })?;
+                    let body = body_from(&input, run)?;
+                    send(run, to, body, Lane::Reply, &input).await
+                }
+                "send_text" => {
+                    let to = recipient(&input, "to")?;
+                    let text = str_field(&input, "text")?;
+                    send(run, to, text_body(text), Lane::Alert, &input).await
+                }
+                "send_template" => {
+                    let to = recipient(&input, "to")?;
+                    let body = template_body(&input, run)?;
+                    send(run, to, body, Lane::Alert, &input).await
+                }
+                "send_interactive" => {
+                    let to = match input.get("to") {
+                        Some(_) => recipient(&input, "to")?,
+                        None => run.user.as_ref().map(|p| p.wa.clone()).ok_or_else(|| AgentError::input("to", "is missing"))?,
+                    };
+                    let body = interactive_body(&input)?;
+                    send(run, to, body, Lane::Reply, &input).await
+                }
+                "send_to_group" => send_to_group(&input, run).await,
+                other => Err(AgentError::Failed(format!("whatsapp has no action `{other}`"))),
+            }
+        })
+    }
+}
+
+fn recipient(input: &Value, field: &str) -> Result<WaId, AgentError> {
+    let raw = str_field(input, field)?;
+    WaId::parse(raw).ok_or_else(|| AgentError::input(field, format!("`{raw}` is not a phone number")))
+}
+
+fn text_body(text: &str) -> OutboundBody {
+    let mut body: String = text.trim().to_owned();
+    if body.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT - 1;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+        body.push('…');
+    }
+    OutboundBody::Text { body }
+}
+
+/// Meta refuses template parameters with new lines, tabs or long runs of spaces.
+fn template_param(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A reply's body: `text`, or `template` + `parameters`.
+fn body_from(input: &Value, run: &RunContext) -> Result<OutboundBody, AgentError> {
+    if input.get("template").is_some() {
+        return template_body(input, run);
+    }
+    Ok(text_body(str_field(input, "text")?))
+}
+
+fn template_body(input: &Value, run: &RunContext) -> Result<OutboundBody, AgentError> {
+    let name = str_field(input, "template")?;
+    let whatsapp = &run.services.config.platforms.whatsapp;
+    let def = whatsapp.templates.get(name).ok_or_else(|| {
+        AgentError::input("template", format!("no template `{name}` in platforms.whatsapp.templates"))
+    })?;
+    let parameters: Vec<String> = match input.get("parameters") {
+        Some(Value::Array(items)) => items.iter().map(|v| template_param(&text_of(v))).collect(),
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => return Err(AgentError::input("parameters", "expected a list")),
+    };
+    if parameters.len() != def.placeholders() {
+        return Err(AgentError::input(
+            "parameters",
+            format!("template `{name}` takes {} parameters, got {}", def.placeholders(), parameters.len()),
+        ));
+    }
+    let language = input.get("language").map(text_of).unwrap_or_else(|| def.language.clone());
+    Ok(OutboundBody::Template { name: name.to_owned(), language, parameters })
+}
+
+fn interactive_body(input: &Value) -> Result<OutboundBody, AgentError> {
+    let body = input.get("text").or_else(|| input.get("body")).map(text_of).unwrap_or_default();
+    if body.trim().is_empty() {
+        return Err(AgentError::input("text", "is missing"));
+    }
+    let Some(Value::Array(items)) = input.get("buttons") else {
+        return Err(AgentError::input("buttons", "expected a list of 1 to 3 buttons"));
+    };
+    if items.is_empty() || items.len() > 3 {
+        return Err(AgentError::input("buttons", format!("WhatsApp allows 1 to 3 reply buttons, got {}", items.len())));
+    }
+    let buttons = items
+        .iter()
+        .map(|item| {
+            let (id, title) = match item {
+                Value::Object(b) => {
+                    let title = b.get("title").map(text_of).unwrap_or_default();
+                    (b.get("id").map(text_of).unwrap_or_else(|| title.clone()), title)
+                }
+                other => (text_of(other), text_of(other)),
+            };
+            if title.is_empty() || title.chars().count() > 20 {
+                return Err(AgentError::input("buttons", format!("button title `{title}` must be 1 to 20 characters")));
+            }
+            if id.len() > 256 {
+                return Err(AgentError::input("buttons", "a button id is longer than 256 characters"));
+            }
+            Ok(ReplyButton { id, title })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(OutboundBody::Interactive { body: body.trim().to_owned(), buttons })
+}
+
+/// What a person reads: text as is, a template rendered locally, buttons listed.
+fn preview(body: &OutboundBody, run: &RunContext) -> String {
+    match body {
+        OutboundBody::Text { body } => body.clone(),
+        OutboundBody::Template { name, parameters, .. } => run
+            .services
+            .config
+            .platforms
+            .whatsapp
+            .templates
+            .get(name)
+            .and_then(|t| t.render(parameters).ok())
+            .unwrap_or_else(|| format!("[template {name}] {}", parameters.join(" | "))),
+        OutboundBody::Interactive { body, buttons } => {
+            let titles: Vec<&str> = buttons.iter().map(|b| b.title.as_str()).collect();
+            format!("{body}\n[{}]", titles.join("] ["))
+        }
+    }
+}
+
+/// The template sent instead of free-form text when the 24-hour window has closed.
+fn fallback(body: &OutboundBody, run: &RunContext) -> Option<OutboundBody> {
+    let OutboundBody::Text { body: text } = body else { return None };
+    let whatsapp = &run.services.config.platforms.whatsapp;
+    let name = whatsapp.fallback_template.as_ref()?;
+    let def = whatsapp.templates.get(name)?;
+    let mut parameters = vec![template_param(&run.flow), template_param(text)];
+    parameters.truncate(def.placeholders());
+    (parameters.len() == def.placeholders()).then(|| OutboundBody::Template {
+        name: name.clone(),
+        language: def.language.clone(),
+        parameters,
+    })
+}
+
+async fn send(run: &RunContext, to: WaId, body: OutboundBody, lane: Lane, input: &Value) -> AgentResult {
+    if !matches!(body, OutboundBody::Text { .. }) {
+        run.asked.borrow_mut().push(to.clone());
+    }
+    let message = OutboundMessage {
+        preview: preview(&body, run),
+        fallback: fallback(&body, run),
+        to: to.clone(),
+        body,
+        lane,
+        about: input.get("about").cloned().filter(|v| !v.is_null()),
+        flow: Some(run.flow.clone()),
+        reply_to: None,
+    };
+    let job = run.services.handle.send(message).await.map_err(|e| AgentError::Failed(e.to_string()))?;
+    Ok(json!({ "job_id": job.0, "to": to.e164(), "queued": true }))
+}
+
+async fn send_to_group(input: &Value, run: &RunContext) -> AgentResult {
+    let group = str_field(input, "group_id")?;
+    let members = run.services.config.group_members(group).ok_or_else(|| {
+        AgentError::input("group_id", format!("no group `{group}`; define it under platforms.whatsapp.groups"))
+    })?;
+    let body = body_from(input, run)?;
+    let mut jobs = Vec::with_capacity(members.len());
+    for member in members {
+        let queued = send(run, member, body.clone(), Lane::Broadcast, input).await?;
+        jobs.push(queued["job_id"].clone());
+    }
+    Ok(json!({ "group": group, "sent": jobs.len(), "jobs": jobs }))
+}

@@ -1,0 +1,229 @@
+//! Start-up: opens the store, loads and validates the flows, starts the actors and the HTTP server,
+//! and reports the port it bound. Every failure is a [`StartError`] that says what to fix.
+
+use crate::agents::{Registry, Services};
+use crate::config::{Config, TransportKind};
+use crate::flow::expr::Expressions;
+use crate::flow::watch::Reloader;
+use crate::flow::{FlowEngine, FlowLoadError, FlowSet, Routes};
+use crate::http::{self, AppState};
+use crate::store::SqliteStore;
+use crate::transport::{CloudApi, Sandbox, SandboxOutbox};
+use actix_web::{web, App, HttpServer};
+use aof_actors::ports::{FlowRunner, Transport};
+use aof_actors::rate_limiter::RateSettings;
+use aof_actors::runtime::Ports;
+use aof_actors::sender::SenderSettings;
+use aof_actors::webhook::WebhookSettings;
+use aof_actors::{Handle, Runtime, RuntimeSettings};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Why the bot did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("{file}: storage.url: {message}")]
+    Store {
+        /// The config file.
+        file: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// Flows failed to load.
+    #[error("{0}")]
+    Flows(#[from] FlowLoadError),
+    /// The port could not be bound.
+    #[error("{file}: server.port: cannot listen on {addr}: {source}; stop what uses it or choose another server.port")]
+    Bind {
+        /// The config file.
+        file: String,
+        /// host:port.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The flow directory cannot be watched.
+    #[error("{file}: flows.watch: cannot watch {dir}: {message}; set flows.watch: false")]
+    Watch {
+        /// The config file.
+        file: String,
+        /// The directory.
+        dir: String,
+        /// The watcher's error.
+        message: String,
+    },
+}
+
+/// The running bot.
+pub struct Running {
+    /// The port the HTTP server listens on (useful with `server.port: 0`).
+    pub port: u16,
+    /// The HTTP server; await it to run until a signal stops it.
+    pub server: actix_web::dev::Server,
+    /// The actors.
+    pub handle: Handle,
+    /// Keeps the session threads.
+    pub runtime: Runtime,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// The process-wide Prometheus recorder (metrics macros write to one global recorder).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .expect("the bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::debug!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone()
+}
+
+fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
+    let whatsapp = &config.platforms.whatsapp;
+    let per_second = NonZeroU32::new(whatsapp.rate_limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
+    RuntimeSettings {
+        webhook: WebhookSettings {
+            allowed: whatsapp.allowed().into_iter().collect(),
+            audit: whatsapp.security.audit.enabled,
+            include_content: whatsapp.security.audit.include_content,
+            recent_ids: 100_000,
+        },
+        rate: RateSettings {
+            per_second,
+            window_margin: Duration::from_millis(15),
+            templates_per_day: whatsapp.rate_limits.templates_per_day,
+            max_in_flight: (per_second.get() as usize * 2).max(16),
+            throttle_pause: Duration::from_millis(whatsapp.queue.batch_delay.max(100)),
+            broadcast_batch: whatsapp.queue.enabled.then_some(whatsapp.queue.batch_size as usize),
+            broadcast_batch_delay: Duration::from_millis(whatsapp.queue.batch_delay),
+        },
+        sender: SenderSettings {
+            max_attempts: whatsapp.max_send_attempts,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        },
+        lookback,
+        idle_timeout: Duration::from_secs(config.sessions.idle_timeout_secs),
+        session_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        mailbox_capacity: config.server.mailbox_capacity,
+    }
+}
+
+/// Starts everything on the current actix system. The flows are loaded and checked first, so a bad
+/// flow stops start-up before anything listens.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = Arc::new(config);
+    let file = config.file.display().to_string();
+    let whatsapp = &config.platforms.whatsapp;
+
+    let registry = Arc::new(Registry::builtin());
+    let expressions = Arc::new(Expressions::new());
+    let flows = Arc::new(FlowSet::load_dir(&config.flows.directory, &registry, &expressions, &whatsapp.templates)?);
+    warn_missing_routes(&config, &flows);
+    let store = SqliteStore::open(&config.storage.url)
+        .await
+        .map_err(|e| StartError::Store { file: file.clone(), message: e.to_string() })?;
+
+    let outbox = (whatsapp.transport == TransportKind::Sandbox).then(SandboxOutbox::new);
+    let transport: Rc<dyn Transport> = match &outbox {
+        Some(outbox) => Rc::new(Sandbox::new(outbox.clone())),
+        None => Rc::new(CloudApi::new(
+            whatsapp.api_base_url.clone(),
+            whatsapp.phone_number_id.clone(),
+            whatsapp.access_token.expose().to_owned(),
+            Duration::from_millis(whatsapp.send_timeout_ms),
+        )),
+    };
+    let routes = Arc::new(Routes::new(&config.routing, flows.clone()));
+    let lookback = flows.max_lookback().max(config.sessions.lookback);
+    let ports = Ports { store: Arc::new(store.clone()), routes: routes.clone(), transport };
+    let mut engine_slot = None;
+    let runtime = Runtime::start(runtime_settings(&config, lookback), ports, |handle| {
+        let services = Arc::new(Services { handle, store: store.clone(), config: config.clone() });
+        let engine = FlowEngine::new(flows.clone(), registry.clone(), expressions.clone(), services);
+        engine_slot = Some(engine.clone());
+        Arc::new(engine) as Arc<dyn FlowRunner>
+    });
+    let engine = engine_slot.expect("Runtime::start calls make_runner once");
+    let handle = runtime.handle.clone();
+
+    let watcher = if config.flows.watch {
+        let reloader = Reloader {
+            dir: config.flows.directory.clone(),
+            registry,
+            expressions,
+            templates: whatsapp.templates.clone(),
+            engine: engine.clone(),
+            routes,
+        };
+        let watcher = reloader.watch().map_err(|e| StartError::Watch {
+            file: file.clone(),
+            dir: config.flows.directory.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Some(watcher)
+    } else {
+        None
+    };
+
+    let state = web::Data::new(AppState {
+        config: config.clone(),
+        handle: handle.clone(),
+        store,
+        engine,
+        metrics: metrics_handle(),
+        outbox,
+    });
+    let base_path = config.server.base_path.clone();
+    let addr = format!("{}:{}", config.server.host, config.server.port);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .configure(|cfg| http::routes(cfg, &base_path))
+    })
+    .shutdown_timeout(config.server.shutdown_timeout_secs);
+    if let Some(workers) = config.server.workers {
+        server = server.workers(workers);
+    }
+    let server = server.bind(&addr).map_err(|source| StartError::Bind { file: file.clone(), addr: addr.clone(), source })?;
+    let port = server.addrs().first().map_or(config.server.port, |a| a.port());
+    let server = server.run();
+    tracing::info!(
+        port,
+        transport = ?whatsapp.transport,
+        flows = flows.len(),
+        "aof is listening on {addr}{}",
+        config.server.base_path
+    );
+    Ok(Running { port, server, handle, runtime, _watcher: watcher })
+}
+
+/// Routing may name flows that are not in the directory yet; their messages get a "not set up" answer.
+fn warn_missing_routes(config: &Config, flows: &FlowSet) {
+    let routing = &config.routing;
+    let named = routing
+        .commands
+        .values()
+        .chain(routing.keywords.iter().map(|k| &k.flow))
+        .chain(routing.default_flow.iter());
+    let mut missing: Vec<&String> = named.filter(|f| flows.get(f).is_none()).collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        tracing::warn!("routing names flows that are not in {}: {}", config.flows.directory.display(), list.join(", "));
+    }
+}

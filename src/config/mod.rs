@@ -1,0 +1,395 @@
+//! The TriggerConfig: the one YAML file (`config/whatsapp-bot.yaml`) that says where the bot listens,
+//! how it talks to WhatsApp, who may talk to it, and which flow answers which message.
+//!
+//! ```text
+//!  file ─read─> text ─parse─> YAML tree ─${VAR}─> expanded tree ─serde─> Config ─validate─> Config
+//!               (ConfigError::Read) (::Yaml)   (env.rs)          (decode.rs)     (validate.rs)
+//! ```
+//!
+//! Every step reports the file and the key path; expansion and validation report every problem, not
+//! just the first, and a config with any problem is refused. Every struct has
+//! `deny_unknown_fields`, so a misspelt key is an error (with a "did you mean"), never silently
+//! ignored; defaults live in [`defaults`]. The tutorial's YAML is the contract and loads unmodified.
+//!
+//! - `defaults.rs`: every default value.
+//! - `env.rs`: `${VAR}` / `${VAR:-default}` on the YAML tree.
+//! - `decode.rs`: typed deserialization with key paths and suggestions.
+//! - `validate.rs`: the checks serde cannot make, and normalization.
+//! - `templates.rs`: WhatsApp message templates (built-ins, placeholders, rendering).
+//! - `view.rs`: lookups on a loaded config (allow-list, groups, what flows see as `config`).
+//! - `secret.rs`: [`Secret`], a credential that cannot be printed.
+//! - `error.rs`: [`ConfigError`], [`Problem`], [`TemplateError`].
+
+mod decode;
+pub mod defaults;
+mod env;
+mod error;
+mod secret;
+mod templates;
+#[cfg(test)]
+mod tests;
+mod validate;
+mod view;
+
+pub use env::EnvLookup;
+pub use error::{ConfigError, Problem, TemplateError};
+pub use secret::Secret;
+pub use templates::TemplateDef;
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The whole TriggerConfig, as loaded and validated: anything holding one may trust it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version; only `v1` exists, so a future format is refused instead of misread.
+    pub version: String,
+    /// Must be `TriggerConfig`, so an AgentFlow passed to `--config` by mistake is refused.
+    pub kind: String,
+    /// Where the HTTP server listens.
+    #[serde(default = "defaults::server")]
+    pub server: ServerConfig,
+    /// The messaging platforms; WhatsApp is the only one.
+    pub platforms: Platforms,
+    /// Which flow answers which incoming message.
+    pub routing: RoutingConfig,
+    /// Where the AgentFlows are.
+    pub flows: FlowsConfig,
+    /// Where durable state goes.
+    #[serde(default = "defaults::storage")]
+    pub storage: StorageConfig,
+    /// Per-conversation actors.
+    #[serde(default = "defaults::sessions")]
+    pub sessions: SessionsConfig,
+    /// What the health-checker agent (the STATUS command) probes.
+    #[serde(default = "defaults::health_checks")]
+    pub health_checks: HealthChecksConfig,
+    /// The file this came from, for error messages and for reloading.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// The HTTP server: Meta's webhook and the flow webhooks (alerts, deploy requests) share it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind.
+    #[serde(default = "defaults::host")]
+    pub host: String,
+    /// Port to bind; 0 picks a free one (tests).
+    #[serde(default = "defaults::port")]
+    pub port: u16,
+    /// Prefix of every route (`/webhooks` puts Meta's webhook at `/webhooks/whatsapp`); normalized
+    /// at load to `""` or `/x` without a trailing slash, so routes can be joined with `format!`.
+    #[serde(default = "defaults::base_path")]
+    pub base_path: String,
+    /// Bearer token the non-Meta webhooks (Alertmanager, deploy requests) must present; when the key
+    /// is absent, `AOF_WEBHOOK_TOKEN` is used if set and non-empty, as the tutorial's curl assumes.
+    #[serde(default)]
+    pub webhook_token: Option<Secret>,
+    /// HTTP worker threads; `None` lets actix-web use one per core.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Capacity of each actor's mailbox: a full mailbox answers webhooks with 503 (back-pressure).
+    #[serde(default = "defaults::mailbox_capacity")]
+    pub mailbox_capacity: usize,
+    /// Seconds in-flight sends get on SIGTERM before the rest is flushed to the store.
+    #[serde(default = "defaults::shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// The platforms section; a key per platform so others can be added without changing the shape.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platforms {
+    /// The WhatsApp Business number the bot speaks through.
+    pub whatsapp: WhatsAppConfig,
+}
+
+/// One WhatsApp Business number: credentials, who may write, how fast, which templates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppConfig {
+    /// Always `whatsapp`; the tutorial writes it, so it is checked rather than ignored.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The Graph API id of the sending number (not the phone number itself).
+    pub phone_number_id: String,
+    /// Graph API bearer token (a system user's permanent token).
+    pub access_token: Secret,
+    /// What Meta sends back when the webhook is registered (`hub.verify_token`).
+    pub verify_token: Secret,
+    /// Key of the `X-Hub-Signature-256` HMAC on every webhook delivery.
+    pub app_secret: Secret,
+    /// Graph API root, with its version; no trailing slash. Tests point it at a fake server.
+    #[serde(default = "defaults::api_base_url")]
+    pub api_base_url: String,
+    /// Talk to Meta, or to the local sandbox (no Meta account needed).
+    #[serde(default = "defaults::transport")]
+    pub transport: TransportKind,
+    /// Who is on call: from PagerDuty, or a static rota.
+    #[serde(default = "defaults::oncall")]
+    pub oncall: OncallConfig,
+    /// Numbers allowed to talk to the bot; empty (with `security.allowed_numbers` empty) allows all.
+    #[serde(default)]
+    pub allowed_numbers: Vec<String>,
+    /// Named lists of numbers that `send_to_group` writes to one by one (the Cloud API has no
+    /// groups); `oncall.team_group` names one of them.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Send rates, below Meta's limits.
+    #[serde(default = "defaults::rate_limits")]
+    pub rate_limits: RateLimits,
+    /// Pacing of high-volume sends.
+    #[serde(default = "defaults::queue")]
+    pub queue: QueueConfig,
+    /// Signature checks, allow-list, audit.
+    #[serde(default = "defaults::security")]
+    pub security: SecurityConfig,
+    /// Templates by name: the built-ins, with these entries merged over them.
+    #[serde(
+        default = "defaults::templates",
+        deserialize_with = "templates::merge_over_builtins"
+    )]
+    pub templates: BTreeMap<String, TemplateDef>,
+    /// Template that carries free-form text when Meta refuses it outside the 24 h window (131047);
+    /// `null` turns the fallback off.
+    #[serde(default = "defaults::fallback_template")]
+    pub fallback_template: Option<String>,
+    /// Milliseconds before a Graph API call counts as failed.
+    #[serde(default = "defaults::send_timeout_ms")]
+    pub send_timeout_ms: u64,
+    /// Attempts per message before it is given up as failed.
+    #[serde(default = "defaults::max_send_attempts")]
+    pub max_send_attempts: u32,
+}
+
+/// How outbound messages leave the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// Meta's Graph API (`POST {api_base_url}/{phone_number_id}/messages`).
+    CloudApi,
+    /// A local outbox read over HTTP, for trying flows without a Meta account.
+    Sandbox,
+}
+
+/// Who is on call; flows read it as `config.oncall`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OncallConfig {
+    /// PagerDuty REST API token, for schedule lookups.
+    #[serde(default)]
+    pub pagerduty_token: Option<Secret>,
+    /// PagerDuty schedule to look up (`PXXXXXX`).
+    #[serde(default)]
+    pub schedule_id: Option<String>,
+    /// A static rota, used when PagerDuty is not configured or does not answer.
+    #[serde(default)]
+    pub static_oncall: Vec<OncallEntry>,
+    /// WhatsApp group that hears about acknowledgements (`config.oncall.team_group`).
+    #[serde(default)]
+    pub team_group: Option<String>,
+}
+
+/// One person of the static rota.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OncallEntry {
+    /// Shown in messages ("acknowledged by Alice").
+    pub name: String,
+    /// Their WhatsApp number, any common notation.
+    pub phone: String,
+    /// Shift as `HH:MM-HH:MM`; may wrap midnight (`18:00-09:00`). Absent: always on call.
+    #[serde(default)]
+    pub hours: Option<String>,
+    /// IANA zone the hours are in (`America/New_York`); absent means UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+/// Send rates; Meta throttles (130429) above them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Global sends per second, 1..=80: Meta allows 80 per second per number.
+    #[serde(default = "defaults::messages_per_second")]
+    pub messages_per_second: u32,
+    /// Template messages per day, to stay within the account's quota.
+    #[serde(default = "defaults::templates_per_day")]
+    pub templates_per_day: u32,
+}
+
+/// Pacing of queued sends, so a storm of alerts goes out in batches rather than all at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// When false, sends beyond the rate are refused instead of queued.
+    #[serde(default = "defaults::queue_enabled")]
+    pub enabled: bool,
+    /// Messages per batch, at least 1.
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: u32,
+    /// Milliseconds between batches.
+    #[serde(default = "defaults::batch_delay")]
+    pub batch_delay: u64,
+}
+
+/// Who may use the bot and what is recorded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Check `X-Hub-Signature-256` on every delivery; turn off only behind a trusted proxy.
+    #[serde(default = "defaults::verify_signatures")]
+    pub verify_signatures: bool,
+    /// More allowed numbers; joined with `platforms.whatsapp.allowed_numbers` by [`WhatsAppConfig::allowed`].
+    #[serde(default)]
+    pub allowed_numbers: Vec<String>,
+    /// Only accept senders whose number Meta marks as verified.
+    #[serde(default = "defaults::require_verified")]
+    pub require_verified: bool,
+    /// The audit log.
+    #[serde(default = "defaults::audit")]
+    pub audit: AuditConfig,
+}
+
+/// The audit log of who asked the bot to do what.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Record every inbound and outbound message.
+    #[serde(default = "defaults::audit_enabled")]
+    pub enabled: bool,
+    /// Also record message bodies (off for privacy).
+    #[serde(default = "defaults::audit_include_content")]
+    pub include_content: bool,
+}
+
+/// Which flow answers a message: a pending `on_response`, then `commands`, then `keywords`, then
+/// `default_flow`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Flow for anything nothing else matched; absent means no answer.
+    #[serde(default)]
+    pub default_flow: Option<String>,
+    /// Whole-message commands (case-insensitive) to flow names.
+    #[serde(default)]
+    pub commands: BTreeMap<String, String>,
+    /// Regexes tried in order on messages that are not commands.
+    #[serde(default)]
+    pub keywords: Vec<KeywordRoute>,
+}
+
+/// One keyword route; the pattern is checked to compile at load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeywordRoute {
+    /// A `regex` crate pattern, searched anywhere in the message.
+    pub pattern: String,
+    /// The flow to run on a match.
+    pub flow: String,
+}
+
+/// Where the AgentFlows are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowsConfig {
+    /// Directory of flow YAML files, relative to the working directory, as the tutorial runs it.
+    pub directory: PathBuf,
+    /// Reload flows when files change; a broken edit keeps the last good version.
+    #[serde(default = "defaults::flows_watch")]
+    pub watch: bool,
+    /// Seconds a flow's `on_response` expectation waits for the reply.
+    #[serde(default = "defaults::on_response_ttl_secs")]
+    pub on_response_ttl_secs: u64,
+}
+
+/// Durable state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// A sqlx database URL; only `sqlite:` for now.
+    #[serde(default = "defaults::storage_url")]
+    pub url: String,
+}
+
+/// The per-conversation session actors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Seconds without a message before a session actor stops (its context stays in the store).
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Messages kept per conversation; a flow's `context.lookback` may ask for more, the engine
+    /// keeps the larger.
+    #[serde(default = "defaults::lookback")]
+    pub lookback: usize,
+}
+
+/// Services the STATUS command checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthChecksConfig {
+    /// Milliseconds before a service counts as down.
+    #[serde(default = "defaults::health_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Service name (as flows write it: `api`, `database`) to its check.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceCheck>,
+}
+
+/// One HTTP health check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCheck {
+    /// URL to GET.
+    pub url: String,
+    /// Status that means healthy; absent: any 2xx.
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+}
+
+/// Reads and loads the config at `path`, with `${VAR}` taken from the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    load_str(&file, &text, &|name| std::env::var(name).ok())
+}
+
+/// Loads a config from `text`; `file` names it in errors and `env` resolves `${VAR}`, so tests need
+/// not touch the process environment.
+pub fn load_str(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+    let invalid = |problems: Vec<Problem>| ConfigError::Invalid {
+        file: file.to_owned(),
+        problems,
+    };
+    let mut tree: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|err| ConfigError::Yaml {
+            file: file.to_owned(),
+            line: err.location().map_or(0, |l| l.line()),
+            column: err.location().map_or(0, |l| l.column()),
+            message: decode::strip_location(&err.to_string()),
+        })?;
+    if tree.is_null() {
+        return Err(invalid(vec![Problem::new(
+            "(top level)",
+            "the file is empty; start from config/sandbox.yaml",
+        )]));
+    }
+    let from_env = env::expand(&mut tree, env).map_err(invalid)?;
+    let mut config: Config = decode::decode(tree, &from_env).map_err(|p| invalid(vec![p]))?;
+    config.file = PathBuf::from(file);
+    validate::normalize(&mut config, env);
+    let problems = validate::problems(&config);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(invalid(problems))
+    }
+}

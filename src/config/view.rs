@@ -1,0 +1,83 @@
+//! Lookups other modules make on a loaded config: the allow-list and groups as [`WaId`]s, and the
+//! secret-free view flows read as `config` in their expressions.
+//!
+//! Numbers are validated at load, so the parsing here never drops one.
+
+use super::{Config, WhatsAppConfig};
+use aof_actors::WaId;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+impl WhatsAppConfig {
+    /// The allow-list, both lists together, as the ids Meta writes in `from`. Empty means everyone
+    /// may write.
+    pub fn allowed(&self) -> Vec<WaId> {
+        let all: BTreeSet<WaId> = self
+            .allowed_numbers
+            .iter()
+            .chain(&self.security.allowed_numbers)
+            .filter_map(|n| WaId::parse(n))
+            .collect();
+        all.into_iter().collect()
+    }
+}
+
+impl Config {
+    /// The members of group `name` (`platforms.whatsapp.groups`), for `send_to_group`; `None` when
+    /// no such group is defined.
+    pub fn group_members(&self, name: &str) -> Option<Vec<WaId>> {
+        let numbers = self.platforms.whatsapp.groups.get(name)?;
+        Some(numbers.iter().filter_map(|n| WaId::parse(n)).collect())
+    }
+
+    /// What flows see as `config` (`config.oncall.team_group`, `config.oncall.schedule_id`): the
+    /// WhatsApp platform section without credentials, since expressions can end up in messages.
+    pub fn expression_view(&self) -> Value {
+        let wa = &self.platforms.whatsapp;
+        let rota: Vec<Value> = wa
+            .oncall
+            .static_oncall
+            .iter()
+            .map(|e| json!({ "name": e.name, "phone": e.phone, "hours": e.hours, "timezone": e.timezone }))
+            .collect();
+        json!({
+            "oncall": {
+                "schedule_id": wa.oncall.schedule_id,
+                "team_group": wa.oncall.team_group,
+                "static_oncall": rota,
+            },
+            "allowed_numbers": wa.allowed().iter().map(WaId::e164).collect::<Vec<_>>(),
+            "groups": wa.groups,
+            "templates": wa.templates.keys().collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    fn sandbox() -> crate::config::Config {
+        let text = include_str!("../../config/sandbox.yaml");
+        load_str("config/sandbox.yaml", text, &|_| None).expect("config/sandbox.yaml loads")
+    }
+
+    #[test]
+    fn the_team_group_of_the_sandbox_has_its_three_members() {
+        let members = sandbox().group_members("sre-team").unwrap();
+        let numbers: Vec<String> = members.iter().map(|m| m.e164()).collect();
+        assert_eq!(numbers, ["+15551234567", "+15557654321", "+15550001234"]);
+        assert!(sandbox().group_members("nobody").is_none());
+    }
+
+    #[test]
+    fn the_expression_view_has_the_oncall_section_and_no_secret() {
+        let view = sandbox().expression_view();
+        assert_eq!(view["oncall"]["team_group"], "sre-team");
+        assert_eq!(view["oncall"]["static_oncall"][1]["name"], "Bob");
+        let text = view.to_string();
+        for secret in ["sandbox-secret", "sandbox-verify", "sandbox-token"] {
+            assert!(!text.contains(secret), "{secret} is in the view: {text}");
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The flow engine: implements the actors' `FlowRunner` port. A run resolves its flow, builds the
+//! input, runs the steps (see [`super::steps`]), registers the flow's `on_response` expectations with
+//! the people it asked, and records the run (store, metrics, one `flow_run` span).
+
+use super::expr::Expressions;
+use super::input::complete_and_check;
+use super::load::{FlowSet, LoadedFlow};
+use super::routes::UNSUPPORTED;
+use super::steps::{reply, run_steps, RunState, StepsOutcome};
+use crate::agents::{Person, Registry, RunContext, Services};
+use aof_actors::model::{now_ms, Expectation};
+use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
+use futures_util::future::LocalBoxFuture;
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// What an answer to an unsupported message type says.
+const UNSUPPORTED_REPLY: &str = "I can only read text messages. Send HELP to see the commands I understand.";
+
+pub(crate) struct Inner {
+    pub(crate) flows: RwLock<Arc<FlowSet>>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) expressions: Arc<Expressions>,
+    pub(crate) services: Arc<Services>,
+    /// `config` in expressions: the WhatsApp platform config without its secrets.
+    pub(crate) config_view: Value,
+    pub(crate) on_response_ttl: Duration,
+}
+
+/// Runs AgentFlows; cheap to clone.
+#[derive(Clone)]
+pub struct FlowEngine {
+    inner: Arc<Inner>,
+}
+
+impl FlowEngine {
+    /// An engine over a loaded flow set.
+    pub fn new(
+        flows: Arc<FlowSet>,
+        registry: Arc<Registry>,
+        expressions: Arc<Expressions>,
+        services: Arc<Services>,
+    ) -> Self {
+        let config_view = services.config.expression_view();
+        let on_response_ttl = Duration::from_secs(services.config.flows.on_response_ttl_secs);
+        FlowEngine {
+            inner: Arc::new(Inner {
+                flows: RwLock::new(flows),
+                registry,
+                expressions,
+                services,
+                config_view,
+                on_response_ttl,
+            }),
+        }
+    }
+
+    /// The flows now in use.
+    pub fn flows(&self) -> Arc<FlowSet> {
+        self.inner.flows.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swaps in a reloaded flow set; runs in progress finish on the old one.
+    pub fn set_flows(&self, flows: Arc<FlowSet>) {
+        *self.inner.flows.write().unwrap_or_else(|e| e.into_inner()) = flows;
+    }
+}
+
+impl FlowRunner for FlowEngine {
+    fn run(&self, run: FlowRun) -> LocalBoxFuture<'static, FlowOutcome> {
+        let inner = self.inner.clone();
+        let span = tracing::info_span!("flow_run", flow = %run.flow, run_id = %run.run_id);
+        Box::pin(execute(inner, run).instrument(span))
+    }
+}
+
+fn trigger_json(run: &FlowRun) -> Value {
+    match &run.trigger {
+        Some(m) => json!({
+            "type": "message",
+            "platform": "whatsapp",
+            "user": { "phone": m.from.e164(), "wa_id": m.from.as_str(), "name": m.name.clone().unwrap_or_default() },
+            "message": { "text": m.text, "id": m.id, "type": m.kind.label(), "timestamp": m.timestamp,
+                         "context_id": m.context_id },
+        }),
+        None => json!({ "type": "webhook", "user": {}, "message": {} }),
+    }
+}
+
+async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
+    let user = run.trigger.as_ref().map(|m| Person { wa: m.from.clone(), name: m.name.clone() });
+    let ctx = RunContext {
+        run_id: run.run_id.clone(),
+        flow: run.flow.clone(),
+        user,
+        message_id: run.trigger.as_ref().map(|m| m.id.clone()),
+        parallel: false,
+        services: inner.services.clone(),
+        asked: RefCell::new(Vec::new()),
+    };
+    if run.flow == UNSUPPORTED {
+        reply(&ctx, UNSUPPORTED_REPLY).await;
+        return FlowOutcome::Completed;
+    }
+    let flows = inner.flows.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let Some(flow) = flows.get(&run.flow).cloned() else {
+        tracing::error!("routing names flow `{}` but no such flow is loaded", run.flow);
+        let text = format!("⚠️ This command is not set up on this bot yet (no flow `{}`).", run.flow);
+        reply(&ctx, &text).await;
+        record(&inner, &run, "missing", json!([])).await;
+        return FlowOutcome::Failed(format!("no flow {}", run.flow));
+    };
+    let mut state = RunState {
+        trigger: trigger_json(&run),
+        input: Value::Object(Map::new()),
+        steps: Map::new(),
+        matches: run.route.as_ref().map(|r| json!(r.captures)).unwrap_or_else(|| json!([])),
+        config: inner.config_view.clone(),
+        context: json!(run.context),
+        summary: Vec::new(),
+    };
+    let stored = inner.services.store.record_run_start(&run.run_id.0, flow.name(), state.trigger.clone()).await;
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "could not record the run start");
+    }
+    if let Err(problems) = build_input(&inner, &flow, &run, &mut state) {
+        tracing::warn!(%problems, "flow input refused");
+        reply(&ctx, &format!("⚠️ {}: {problems}", flow.name())).await;
+        record(&inner, &run, "bad_input", json!([])).await;
+        return FlowOutcome::Failed(problems);
+    }
+    let outcome = run_steps(&inner, &flow, &ctx, &mut state).await;
+    if outcome == StepsOutcome::Completed {
+        register_expectations(&inner, &flow, &ctx, &state);
+    }
+    let (label, result) = match outcome {
+        StepsOutcome::Completed => ("completed", FlowOutcome::Completed),
+        StepsOutcome::Empty => ("empty", FlowOutcome::Empty),
+        StepsOutcome::Failed(e) => ("failed", FlowOutcome::Failed(e)),
+    };
+    tracing::info!(outcome = label, "flow run finished");
+    record(&inner, &run, label, Value::Array(std::mem::take(&mut state.summary))).await;
+    result
+}
+
+async fn record(inner: &Inner, run: &FlowRun, outcome: &'static str, steps: Value) {
+    metrics::counter!("aof_flow_runs_total", "flow" => run.flow.clone(), "outcome" => outcome).increment(1);
+    if let Err(e) = inner.services.store.record_run_end(&run.run_id.0, outcome, steps).await {
+        tracing::warn!(error = %e, "could not record the run end");
+    }
+}
+
+/// Input from the run (webhook body, timer), a pending response's templates, `source:` fields, and
+/// defaults; checked against the schema.
+fn build_input(inner: &Inner, flow: &LoadedFlow, run: &FlowRun, state: &mut RunState) -> Result<(), String> {
+    let mut input = run.input.as_object().cloned().unwrap_or_default();
+    if let Some(expectation) = &run.expectation {
+        let payload = &expectation.payload;
+        let waiting = json!({
+            "trigger": state.trigger, "steps": payload["steps"], "input": payload["input"],
+            "config": state.config, "match": state.matches,
+        });
+        let ctx = minijinja::Value::from_serialize(&waiting);
+        if let Some(templates) = payload["input_templates"].as_object() {
+            for (key, template) in templates {
+                let value = inner.expressions.render_value(template, &ctx).map_err(|e| e.to_string())?;
+                input.insert(key.clone(), value);
+            }
+        }
+    }
+    if let Some(spec) = &flow.flow.input {
+        let ctx = state.expression_context(None);
+        for (name, field) in &spec.schema {
+            if input.contains_key(name) {
+                continue;
+            }
+            if let Some(source) = &field.source {
+                let value = inner.expressions.eval_str(&format!("{{{{ {source} }}}}"), &ctx).map_err(|e| e.to_string())?;
+                input.insert(name.clone(), value);
+            }
+        }
+    }
+    let errors = complete_and_check(flow.flow.input.as_ref(), &mut input);
+    state.input = Value::Object(input);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.iter().map(|e| format!("`{}` {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// After a run, the flow waits for the people it asked (template or buttons), or else for the
+/// person who started it, to answer with one of its `on_response` patterns.
+fn register_expectations(inner: &Inner, flow: &LoadedFlow, ctx: &RunContext, state: &RunState) {
+    if flow.flow.on_response.is_empty() {
+        return;
+    }
+    let mut people = ctx.asked.borrow().clone();
+    people.sort();
+    people.dedup();
+    if people.is_empty() {
+        people.extend(ctx.user.as_ref().map(|p| p.wa.clone()));
+    }
+    let expires_at_ms = now_ms() + inner.on_response_ttl.as_millis() as i64;
+    for person in people {
+        for r in &flow.flow.on_response {
+            let payload = json!({
+                "from_flow": flow.name(), "run_id": ctx.run_id, "steps": state.steps,
+                "input": state.input, "input_templates": r.input,
+            });
+            let expectation = Expectation { pattern: r.pattern.clone(), flow: r.flow.clone(), payload, expires_at_ms };
+            inner.services.handle.expect(person.clone(), expectation);
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Flow expressions: Jinja2 through minijinja, as the tutorial writes them.
+//!
+//! Step ids contain hyphens (`steps.find-active-alert.output`), which Jinja reads as subtraction, so
+//! [`rewrite_step_refs`] turns `steps.a-b` into `steps["a-b"]` once, when a flow loads, for the flow's
+//! own step ids; any other id is a load error. A string that is one `{{ expression }}` evaluates to a
+//! typed value (a list stays a list); any other string renders to text.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use minijinja::value::{Kwargs, Rest};
+use minijinja::{Environment, State, UndefinedBehavior, Value};
+use regex::Regex;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Why an expression failed to render.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("expression `{source_text}`: {message}")]
+pub struct ExprError {
+    /// The expression or template as written (after the step-id rewrite).
+    pub source_text: String,
+    /// minijinja's explanation.
+    pub message: String,
+}
+
+/// The shared minijinja environment with the tutorial's functions and filters.
+pub struct Expressions {
+    env: Environment<'static>,
+}
+
+impl Default for Expressions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Expressions {
+    /// An environment with `now()`, `format_time`, `add_hours` and a `map` that takes an attribute name.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.add_function("now", now);
+        env.add_filter("format_time", format_time);
+        env.add_filter("add_hours", add_hours);
+        env.add_filter("map", map_attribute);
+        Expressions { env }
+    }
+
+    /// Checks that a string parses (as an expression when it is one `{{ }}`, else as a template).
+    pub fn check(&self, text: &str) -> Result<(), String> {
+        match single_expression(text) {
+            Some(expr) => self.env.compile_expression(expr).map(|_| ()).map_err(|e| e.to_string()),
+            None => self.env.template_from_str(text).map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Evaluates a string: typed when it is one `{{ expression }}`, rendered text otherwise.
+    pub fn eval_str(&self, text: &str, ctx: &Value) -> Result<serde_json::Value, ExprError> {
+        let err = |e: minijinja::Error| ExprError { source_text: text.to_owned(), message: detailed(&e) };
+        if !text.contains("{{") && !text.contains("{%") {
+            return Ok(serde_json::Value::String(text.to_owned()));
+        }
+        match single_expression(text) {
+            Some(expr) => {
+                let value = self.env.compile_expression(expr).and_then(|e| e.eval(ctx)).map_err(err)?;
+                Ok(to_json(&value))
+            }
+            None => self.env.render_str(text, ctx).map(|s| serde_json::Value::String(tidy(&s))).map_err(err),
+        }
+    }
+
+    /// Renders a string to text, whatever it holds.
+    pub fn render(&self, text: &str, ctx: &Value) -> Result<String, ExprError> {
+        Ok(match self.eval_str(text, ctx)? {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        })
+    }
+
+    /// Renders every string inside a JSON value (objects and lists recursively).
+    pub fn render_value(&self, value: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, ExprError> {
+        Ok(match value {
+            serde_json::Value::String(s) => self.eval_str(s, ctx)?,
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(|v| self.render_value(v, ctx)).collect::<Result<_, _>>()?)
+            }
+            serde_json::Value::Object(map) => serde_json::Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_value(v, ctx)?)))
+                    .collect::<Result<_, ExprError>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// Evaluates a condition: true unless it renders to something falsy (`false`, empty, `0`, none).
+    pub fn truthy(&self, text: &str, ctx: &Value) -> Result<bool, ExprError> {
+        Ok(is_truthy(&self.eval_str(text, ctx)?))
+    }
+}
+
+/// Whether a rendered value counts as true.
+pub fn is_truthy(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            !(s.is_empty() || s.eq_ignore_ascii_case("false") || s == "0" || s.eq_ignore_ascii_case("none"))
+        }
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// A minijinja value as JSON (undefined becomes null).
+pub fn to_json(value: &Value) -> serde_json::Value {
+    if value.is_undefined() {
+        return serde_json::Value::Null;
+    }
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// The inner expression when `text` is exactly one `{{ … }}`.
+fn single_expression(text: &str) -> Option<&str> {
+    let t = text.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !t.contains("{%")).then_some(inner.trim())
+}
+
+/// minijinja's error with its detail (line and what was expected).
+fn detailed(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.to_string(),
+    }
+}
+
+/// Trims rendered text and folds runs of blank lines that `{% %}` blocks leave behind.
+fn tidy(text: &str) -> String {
+    static BLANKS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\n[ \t]*(\n[ \t]*){2,}").expect("a valid regex"));
+    BLANKS.replace_all(text.trim(), "\n\n").into_owned()
+}
+
+/// Rewrites `steps.<id>` inside `{{ }}` and `{% %}` to `steps["<id>"]` for hyphenated ids, and
+/// reports ids that are not steps of the flow.
+pub fn rewrite_step_refs(text: &str, known: &HashSet<String>) -> Result<String, Vec<String>> {
+    static BLOCK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)\{\{.*?\}\}|\{%.*?%\}").expect("a valid regex"));
+    static STEP: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\bsteps\.([A-Za-z_][A-Za-z0-9_-]*)").expect("a valid regex"));
+    let mut unknown = Vec::new();
+    let rewritten = BLOCK.replace_all(text, |block: &regex::Captures| {
+        STEP.replace_all(&block[0], |step: &regex::Captures| {
+            let id = &step[1];
+            if !known.contains(id) {
+                unknown.push(id.to_owned());
+            }
+            format!("steps[\"{id}\"]")
+        })
+        .into_owned()
+    });
+    if unknown.is_empty() {
+        Ok(rewritten.into_owned())
+    } else {
+        Err(unknown)
+    }
+}
+
+/// `now()`: the current time, RFC 3339 in UTC, so that `expires_at > now()` compares as text.
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_time(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value.trim()).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// `format_time`: an RFC 3339 time as people read it (`2026-11-26 17:02 UTC`), or with a strftime format.
+fn format_time(value: Value, format: Option<String>) -> String {
+    let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+    match parse_time(&text) {
+        Some(t) => t.format(format.as_deref().unwrap_or("%Y-%m-%d %H:%M UTC")).to_string(),
+        None => text,
+    }
+}
+
+/// `add_hours(n)`: an RFC 3339 time `n` hours later.
+fn add_hours(value: Value, hours: f64) -> Result<String, minijinja::Error> {
+    let text = value.as_str().unwrap_or_default();
+    let t = parse_time(text).ok_or_else(|| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("add_hours: `{text}` is not an RFC 3339 time"))
+    })?;
+    let later = t + Duration::milliseconds((hours * 3_600_000.0) as i64);
+    Ok(later.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// `map('name')` takes the attribute `name` of each item (as `map(attribute='name')` does); a
+/// filter name such as `map('upper')` still applies that filter.
+fn map_attribute(state: &State, items: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, minijinja::Error> {
+    const FILTERS: [&str; 8] = ["upper", "lower", "title", "trim", "string", "int", "float", "length"];
+    let attribute: Option<String> = kwargs.get("attribute")?;
+    kwargs.assert_all_used()?;
+    let name = attribute.or_else(|| args.first().and_then(|v| v.as_str().map(str::to_owned)));
+    let Some(name) = name else {
+        return Err(minijinja::Error::new(minijinja::ErrorKind::MissingArgument, "map needs an attribute name"));
+    };
+    let mut out = Vec::new();
+    for item in items.try_iter()? {
+        if FILTERS.contains(&name.as_str()) {
+            out.push(state.apply_filter(&name, &[item])?);
+        } else {
+            out.push(item.get_attr(&name)?);
+        }
+    }
+    Ok(Value::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: serde_json::Value) -> Value {
+        Value::from_serialize(&v)
+    }
+
+    #[test]
+    fn hyphenated_step_ids_are_rewritten_and_unknown_ids_reported() {
+        let known: HashSet<String> = ["find-active-alert".to_owned()].into();
+        let out = rewrite_step_refs("Alert: {{ steps.find-active-alert.output.title }}", &known).unwrap();
+        assert_eq!(out, "Alert: {{ steps[\"find-active-alert\"].output.title }}");
+        assert_eq!(rewrite_step_refs("{{ steps.nope.output }}", &known).unwrap_err(), vec!["nope"]);
+        assert_eq!(rewrite_step_refs("steps.outside is text", &known).unwrap(), "steps.outside is text");
+    }
+
+    #[test]
+    fn a_single_expression_keeps_its_type() {
+        let e = Expressions::new();
+        let c = ctx(json!({"steps": {"a-b": {"output": {"users": [{"name": "Alice"}, {"name": "Bob"}]}}}}));
+        let users = e.eval_str("{{ steps[\"a-b\"].output.users }}", &c).unwrap();
+        assert_eq!(users, json!([{"name": "Alice"}, {"name": "Bob"}]));
+        let names = e.render("{{ steps[\"a-b\"].output.users | map('name') | join(', ') }}", &c).unwrap();
+        assert_eq!(names, "Alice, Bob");
+    }
+
+    #[test]
+    fn tutorial_filters_and_match_groups_work() {
+        let e = Expressions::new();
+        let c = ctx(json!({"input": {"severity": "critical"}, "match": ["STATUS api", "api"]}));
+        assert_eq!(e.render("{{ input.severity | upper }}", &c).unwrap(), "CRITICAL");
+        assert!(e.truthy("{{ input.severity == 'critical' }}", &c).unwrap());
+        assert_eq!(e.render("{{ match.1 }}", &c).unwrap(), "api");
+        let later = e.render("{{ '2026-01-01T00:00:00Z' | add_hours(4) }}", &c).unwrap();
+        assert_eq!(later, "2026-01-01T04:00:00Z");
+        assert_eq!(e.render("{{ '2026-01-01T04:05:00Z' | format_time }}", &c).unwrap(), "2026-01-01 04:05 UTC");
+        assert!(e.truthy("{{ (now() | add_hours(1)) > now() }}", &c).unwrap());
+    }
+
+    #[test]
+    fn missing_values_render_empty_instead_of_failing() {
+        let e = Expressions::new();
+        let c = ctx(json!({"steps": {}}));
+        assert_eq!(e.render("[{{ steps.x.output.title }}]", &c).unwrap(), "[]");
+    }
+}

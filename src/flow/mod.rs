@@ -1,0 +1,16 @@
+//! AgentFlows: loading a directory of them ([`load`]), their Jinja expressions ([`expr`]), the static
+//! route table built from the config and the flows' triggers ([`routes`]), input checks ([`input`]),
+//! and the engine that runs them ([`engine`], [`steps`]), reloaded on change ([`watch`]).
+
+pub mod engine;
+pub mod expr;
+pub mod input;
+pub mod load;
+pub mod model;
+pub mod routes;
+mod steps;
+pub mod watch;
+
+pub use engine::FlowEngine;
+pub use load::{FlowLoadError, FlowProblem, FlowSet, LoadedFlow};
+pub use routes::Routes;

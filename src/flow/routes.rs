@@ -1,0 +1,95 @@
+//! The static route table: `routing.commands` (the whole message, any case), then the flows' own
+//! message-trigger patterns (so `STATUS api` reaches status-check with `match.1 = api`), then
+//! `routing.keywords` in order, then `routing.default_flow`. A pending `on_response` of the person
+//! comes before all of these; the session checks it.
+
+use super::load::FlowSet;
+use crate::config::RoutingConfig;
+use aof_actors::model::{Route, RouteReason};
+use aof_actors::ports::RouteTable;
+use regex::Regex;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// The flow name routing uses for messages without text; the engine answers them itself.
+pub const UNSUPPORTED: &str = "builtin:unsupported";
+
+struct Table {
+    commands: HashMap<String, String>,
+    keywords: Vec<(Regex, String)>,
+    flows: Arc<FlowSet>,
+    default: Option<String>,
+}
+
+/// The route table; flows can be swapped when the directory is reloaded.
+pub struct Routes {
+    table: RwLock<Arc<Table>>,
+}
+
+/// Regex captures as `match.N` values (a group that did not take part is empty).
+fn captures(re: &Regex, text: &str) -> Option<Vec<String>> {
+    re.captures(text).map(|c| c.iter().map(|m| m.map_or(String::new(), |m| m.as_str().to_owned())).collect())
+}
+
+impl Routes {
+    /// Builds the table. Keyword patterns were checked when the config loaded.
+    pub fn new(routing: &RoutingConfig, flows: Arc<FlowSet>) -> Routes {
+        let commands = routing.commands.iter().map(|(k, v)| (k.trim().to_uppercase(), v.clone())).collect();
+        let keywords = routing
+            .keywords
+            .iter()
+            .filter_map(|k| Regex::new(&k.pattern).ok().map(|re| (re, k.flow.clone())))
+            .collect();
+        let table = Table { commands, keywords, flows, default: routing.default_flow.clone() };
+        Routes { table: RwLock::new(Arc::new(table)) }
+    }
+
+    /// Swaps in a reloaded flow set.
+    pub fn set_flows(&self, flows: Arc<FlowSet>) {
+        let mut guard = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let old = guard.clone();
+        *guard = Arc::new(Table {
+            commands: old.commands.clone(),
+            keywords: old.keywords.clone(),
+            flows,
+            default: old.default.clone(),
+        });
+    }
+
+    fn current(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl RouteTable for Routes {
+    fn route(&self, text: &str) -> Option<Route> {
+        let table = self.current();
+        let text = text.trim();
+        let own_captures = |flow: &str| {
+            table.flows.get(flow).and_then(|f| f.patterns.iter().find_map(|re| captures(re, text)))
+        };
+        if let Some(flow) = table.commands.get(&text.to_uppercase()) {
+            let captures = own_captures(flow).unwrap_or_else(|| vec![text.to_owned()]);
+            return Some(Route { flow: flow.clone(), reason: RouteReason::Command, captures });
+        }
+        for flow in table.flows.iter() {
+            if let Some(captures) = flow.patterns.iter().find_map(|re| captures(re, text)) {
+                return Some(Route { flow: flow.stem.clone(), reason: RouteReason::FlowTrigger, captures });
+            }
+        }
+        for (re, flow) in &table.keywords {
+            if let Some(captures) = captures(re, text) {
+                return Some(Route { flow: flow.clone(), reason: RouteReason::Keyword, captures });
+            }
+        }
+        table.default.as_ref().map(|flow| Route {
+            flow: flow.clone(),
+            reason: RouteReason::Default,
+            captures: vec![text.to_owned()],
+        })
+    }
+
+    fn route_unsupported(&self, kind: &str) -> Option<Route> {
+        Some(Route { flow: UNSUPPORTED.into(), reason: RouteReason::Unsupported, captures: vec![kind.to_owned()] })
+    }
+}

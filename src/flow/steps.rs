@@ -1,0 +1,236 @@
+//! Running a flow's steps: `condition`, `foreach` (with `parallel`), the agent call with
+//! `on_error.retry`, `on_empty` and `on_error` answers and fallback channels. Each step's output is
+//! kept as `steps.<id>.output` for the steps after it.
+
+use super::engine::Inner;
+use super::load::LoadedFlow;
+use super::model::{OnError, Response, Step};
+use crate::agents::whatsapp::WhatsApp;
+use crate::agents::{Agent, AgentError, RunContext};
+use aof_actors::backoff;
+use futures_util::future::join_all;
+use serde_json::{json, Map, Value};
+use std::time::{Duration, Instant};
+
+/// The data a run's expressions see.
+pub(crate) struct RunState {
+    pub(crate) trigger: Value,
+    pub(crate) input: Value,
+    pub(crate) steps: Map<String, Value>,
+    pub(crate) matches: Value,
+    pub(crate) config: Value,
+    pub(crate) context: Value,
+    /// One entry per step: outcome and duration, for the run record.
+    pub(crate) summary: Vec<Value>,
+}
+
+impl RunState {
+    /// The minijinja context, with `item` inside a `foreach`.
+    pub(crate) fn expression_context(&self, item: Option<&Value>) -> minijinja::Value {
+        let mut root = Map::new();
+        root.insert("trigger".into(), self.trigger.clone());
+        root.insert("input".into(), self.input.clone());
+        root.insert("steps".into(), Value::Object(self.steps.clone()));
+        root.insert("match".into(), self.matches.clone());
+        root.insert("config".into(), self.config.clone());
+        root.insert("context".into(), self.context.clone());
+        if let Some(item) = item {
+            root.insert("item".into(), item.clone());
+        }
+        minijinja::Value::from_serialize(&root)
+    }
+}
+
+/// How the steps ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StepsOutcome {
+    Completed,
+    Empty,
+    Failed(String),
+}
+
+/// Sends text to the person who started the run; logs it when nobody did.
+pub(crate) async fn reply(ctx: &RunContext, text: &str) {
+    respond(ctx, json!({ "text": text })).await;
+}
+
+async fn respond(ctx: &RunContext, input: Value) {
+    if ctx.user.is_none() {
+        tracing::warn!(response = %input, "the flow answered, but no person started this run");
+        return;
+    }
+    if let Err(e) = WhatsApp.call("reply", input, ctx).await {
+        tracing::error!(error = %e, "could not send the answer");
+    }
+}
+
+/// Whether a step's output counts as "found nothing" for `on_empty`.
+fn is_empty_output(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty() || o.get("found") == Some(&Value::Bool(false)),
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+pub(crate) async fn run_steps(inner: &Inner, flow: &LoadedFlow, ctx: &RunContext, state: &mut RunState) -> StepsOutcome {
+    for step in &flow.flow.steps {
+        let started = Instant::now();
+        let span = tracing::debug_span!("step", step = %step.name, agent = %step.agent);
+        let _entered = span.enter();
+        let result = run_one(inner, step, ctx, state).await;
+        let ms = started.elapsed().as_millis() as u64;
+        let mut note = |outcome: &str, error: Option<String>| {
+            state.summary.push(json!({ "step": step.name, "outcome": outcome, "ms": ms, "error": error }));
+        };
+        match result {
+            Ok(None) => {
+                note("skipped", None);
+                state.steps.insert(step.name.clone(), json!({ "output": null, "skipped": true }));
+            }
+            Ok(Some(output)) => {
+                let empty = step.on_empty.is_some() && is_empty_output(&output);
+                note(if empty { "empty" } else { "ok" }, None);
+                state.steps.insert(step.name.clone(), json!({ "output": output }));
+                if let (true, Some(on_empty)) = (empty, &step.on_empty) {
+                    send_response(inner, ctx, state, &on_empty.response).await;
+                    return StepsOutcome::Empty;
+                }
+            }
+            Err(error) => {
+                let message = format!("step `{}`: {error}", step.name);
+                note("error", Some(error.to_string()));
+                tracing::warn!(step = %step.name, error = %error, "step failed");
+                handle_error(inner, ctx, state, step, &error).await;
+                return StepsOutcome::Failed(message);
+            }
+        }
+    }
+    StepsOutcome::Completed
+}
+
+/// Runs one step: `None` when its condition is false.
+async fn run_one(inner: &Inner, step: &Step, ctx: &RunContext, state: &RunState) -> Result<Option<Value>, AgentError> {
+    let exprs = &inner.expressions;
+    let root = state.expression_context(None);
+    let failed = |e: super::expr::ExprError| AgentError::Failed(e.to_string());
+    if let Some(condition) = &step.condition {
+        if !exprs.truthy(condition, &root).map_err(failed)? {
+            return Ok(None);
+        }
+    }
+    let action = exprs.render(&step.action, &root).map_err(failed)?;
+    let agent = inner
+        .registry
+        .get(&step.agent)
+        .ok_or_else(|| AgentError::Failed(format!("unknown agent `{}`", step.agent)))?;
+    if !agent.actions().contains(&action.as_str()) {
+        return Err(AgentError::Failed(format!("agent `{}` has no action `{action}`", step.agent)));
+    }
+    let step_ctx = RunContext {
+        run_id: ctx.run_id.clone(),
+        flow: ctx.flow.clone(),
+        user: ctx.user.clone(),
+        message_id: ctx.message_id.clone(),
+        parallel: step.parallel,
+        services: ctx.services.clone(),
+        asked: std::cell::RefCell::new(Vec::new()),
+    };
+    let attempts = step.on_error.as_ref().and_then(|e| e.retry.as_ref()).map_or(1, |r| r.max_attempts.max(1));
+    let call = |input: Value| {
+        let (agent, action, step_ctx) = (agent.clone(), action.clone(), &step_ctx);
+        async move {
+            let mut attempt = 1;
+            loop {
+                match agent.call(&action, input.clone(), step_ctx).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) if attempt < attempts => {
+                        let wait = backoff::exponential(attempt, Duration::from_millis(200), Duration::from_secs(10));
+                        tracing::warn!(attempt, error = %e, "step failed; retrying in {} ms", wait.as_millis());
+                        actix_web::rt::time::sleep(wait).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    };
+    let output = match &step.foreach {
+        None => call(exprs.render_value(&step.input, &root).map_err(failed)?).await?,
+        Some(foreach) => {
+            let items = match exprs.eval_str(foreach, &root).map_err(failed)? {
+                Value::Array(items) => items,
+                Value::String(s) => serde_json::from_str::<Vec<Value>>(&s).unwrap_or_default(),
+                Value::Null => Vec::new(),
+                other => vec![other],
+            };
+            let inputs = items
+                .iter()
+                .map(|item| exprs.render_value(&step.input, &state.expression_context(Some(item))).map_err(failed))
+                .collect::<Result<Vec<_>, _>>()?;
+            let outputs = if step.parallel {
+                join_all(inputs.into_iter().map(call)).await.into_iter().collect::<Result<Vec<_>, _>>()?
+            } else {
+                let mut outputs = Vec::with_capacity(inputs.len());
+                for input in inputs {
+                    outputs.push(call(input).await?);
+                }
+                outputs
+            };
+            Value::Array(outputs)
+        }
+    };
+    ctx.asked.borrow_mut().extend(step_ctx.asked.into_inner());
+    Ok(Some(output))
+}
+
+async fn send_response(inner: &Inner, ctx: &RunContext, state: &RunState, response: &Response) {
+    let root = state.expression_context(None);
+    let rendered = match (&response.template, &response.text) {
+        (Some(template), _) => response
+            .parameters
+            .iter()
+            .map(|p| inner.expressions.render(p, &root))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|parameters| json!({ "template": template, "parameters": parameters })),
+        (None, Some(text)) => inner.expressions.render(text, &root).map(|text| json!({ "text": text })),
+        (None, None) => return,
+    };
+    match rendered {
+        Ok(input) => respond(ctx, input).await,
+        Err(e) => tracing::error!(error = %e, "could not render the flow's answer"),
+    }
+}
+
+async fn handle_error(inner: &Inner, ctx: &RunContext, state: &RunState, step: &Step, error: &AgentError) {
+    let on_error = step.on_error.clone().unwrap_or_default();
+    notify_fallbacks(inner, ctx, state, &on_error, step, error).await;
+    match &on_error.response {
+        Some(response) => send_response(inner, ctx, state, response).await,
+        None => reply(ctx, &format!("⚠️ {} could not finish (step `{}`): {error}", ctx.flow, step.name)).await,
+    }
+}
+
+/// `on_error.fallback`: tells other channels through the `notifier` agent when one is registered.
+async fn notify_fallbacks(inner: &Inner, ctx: &RunContext, state: &RunState, on_error: &OnError, step: &Step, error: &AgentError) {
+    if on_error.fallback.is_empty() {
+        return;
+    }
+    let root = state.expression_context(None);
+    let Some(notifier) = inner.registry.get("notifier") else {
+        tracing::warn!(step = %step.name, "on_error.fallback needs the notifier agent, which this build does not have");
+        return;
+    };
+    for fallback in &on_error.fallback {
+        let render = |v: &Option<String>| v.as_ref().and_then(|t| inner.expressions.render(t, &root).ok());
+        let input = json!({
+            "channel": fallback.channel, "user": render(&fallback.user), "address": render(&fallback.address),
+            "message": format!("{} failed at step `{}`: {error}", ctx.flow, step.name),
+        });
+        if let Err(e) = notifier.call("notify", input, ctx).await {
+            tracing::error!(channel = %fallback.channel, error = %e, "fallback notification failed");
+        }
+    }
+}

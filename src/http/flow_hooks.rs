@@ -1,0 +1,52 @@
+//! Flows started over HTTP: a flow's `triggers: - type: webhook, path: P` is served at
+//! `{base_path}/whatsapp{P}` and at `P` itself (the tutorial uses both). The JSON body is the flow's
+//! input, checked against its schema before anything runs; the answer is 202 with the run id.
+
+use super::auth::bearer_ok;
+use super::AppState;
+use crate::flow::input::complete_and_check;
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse};
+use aof_actors::router::new_run_id;
+use serde_json::{json, Value};
+
+/// The flow whose webhook trigger serves `path`, if any.
+fn flow_for(state: &AppState, path: &str) -> Option<std::sync::Arc<crate::flow::LoadedFlow>> {
+    let base = &state.config.server.base_path;
+    let prefixed = format!("{base}/whatsapp");
+    let candidates = [Some(path), path.strip_prefix(prefixed.as_str()), path.strip_prefix(base.as_str())];
+    let flows = state.engine.flows();
+    let found = flows.iter().find(|f| f.webhook_paths().any(|p| candidates.contains(&Some(p)))).cloned();
+    found
+}
+
+/// Every request no other route took: a flow webhook, or 404.
+pub async fn dispatch(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let Some(flow) = flow_for(&state, req.path()) else {
+        return HttpResponse::NotFound().json(json!({ "error": "not_found", "path": req.path() }));
+    };
+    if req.method() != Method::POST {
+        return HttpResponse::MethodNotAllowed().json(json!({ "error": "method_not_allowed", "allowed": "POST" }));
+    }
+    if !bearer_ok(&req, state.config.server.webhook_token.as_ref().map(|t| t.expose())) {
+        metrics::counter!("aof_webhook_rejected_total", "reason" => "token").increment(1);
+        return HttpResponse::Unauthorized().finish();
+    }
+    let mut input = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return bad(vec![json!({ "field": "body", "reason": "expected a JSON object" })]),
+        Err(e) => return bad(vec![json!({ "field": "body", "reason": format!("not valid JSON: {e}") })]),
+    };
+    let errors = complete_and_check(flow.flow.input.as_ref(), &mut input);
+    if !errors.is_empty() {
+        return bad(errors.into_iter().map(|e| json!({ "field": e.field, "reason": e.reason })).collect());
+    }
+    let run_id = new_run_id();
+    tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
+    state.handle.run_flow(run_id.clone(), flow.stem.clone(), Value::Object(input));
+    HttpResponse::Accepted().json(json!({ "run_id": run_id, "flow": flow.name() }))
+}
+
+fn bad(errors: Vec<Value>) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({ "error": "invalid_input", "fields": errors }))
+}

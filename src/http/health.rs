@@ -1,0 +1,29 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use super::AppState;
+use actix_web::{web, HttpResponse};
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// `GET /readyz`: the store answers and flows are loaded.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.ping().await;
+    let flows = state.engine.flows().len();
+    let body = serde_json::json!({ "store": store, "flows": flows });
+    if store && flows > 0 {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let stats = state.handle.queue_stats().await;
+    metrics::gauge!("aof_queue_depth").set(stats.queued as f64);
+    metrics::gauge!("aof_sends_in_flight").set(stats.in_flight as f64);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}

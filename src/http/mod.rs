@@ -1,0 +1,59 @@
+//! The HTTP surface (actix-web), everything under `server.base_path`:
+//! - [`webhook`]: Meta's verification handshake and signed notifications;
+//! - [`flow_hooks`]: flows with `type: webhook` triggers, behind the bearer token;
+//! - [`health`]: `/healthz`, `/readyz`, `/metrics`;
+//! - [`sandbox`]: the sandbox transport's inbound and outbox endpoints.
+//!
+//! Handlers verify and parse, hand the work to the actors, and answer at once; they never call
+//! Meta or PagerDuty themselves.
+
+pub mod auth;
+pub mod flow_hooks;
+pub mod health;
+pub mod sandbox;
+pub mod webhook;
+
+use crate::config::Config;
+use crate::flow::FlowEngine;
+use crate::store::SqliteStore;
+use crate::transport::SandboxOutbox;
+use aof_actors::Handle;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The loaded config.
+    pub config: Arc<Config>,
+    /// The running actors.
+    pub handle: Handle,
+    /// Durable state (readiness).
+    pub store: SqliteStore,
+    /// The flows (webhook triggers, readiness).
+    pub engine: FlowEngine,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// What the sandbox sent, when the transport is the sandbox.
+    pub outbox: Option<SandboxOutbox>,
+}
+
+/// Registers every route under `base_path`.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig, base_path: &str) {
+    use actix_web::web;
+    cfg.service(
+        web::scope(base_path)
+            .route("/whatsapp", web::get().to(webhook::verify))
+            .route("/whatsapp", web::post().to(webhook::notification))
+            .route("/sandbox/inbound", web::post().to(sandbox::inbound))
+            .route("/sandbox/outbox", web::get().to(sandbox::outbox))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(health::metrics)),
+    );
+    if !base_path.is_empty() {
+        cfg.route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(health::metrics));
+    }
+    cfg.default_service(web::to(flow_hooks::dispatch));
+}

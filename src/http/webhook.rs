@@ -1,0 +1,72 @@
+//! Meta's webhook: the verification handshake (GET) and signed notifications (POST).
+
+use super::AppState;
+use crate::wire::whatsapp::{parse_notification, verify_signature};
+use actix_web::{web, HttpRequest, HttpResponse};
+use aof_actors::webhook::Inbound;
+use serde::Deserialize;
+
+/// The query of Meta's verification request.
+#[derive(Deserialize)]
+pub struct VerifyQuery {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// `GET /whatsapp`: answers the challenge when the mode is `subscribe` and the token is ours.
+pub async fn verify(query: web::Query<VerifyQuery>, state: web::Data<AppState>) -> HttpResponse {
+    let expected = state.config.platforms.whatsapp.verify_token.expose();
+    let ok = query.mode.as_deref() == Some("subscribe")
+        && !expected.is_empty()
+        && query.token.as_deref() == Some(expected);
+    match (&query.challenge, ok) {
+        (Some(challenge), true) => {
+            tracing::info!("Meta webhook verification accepted");
+            HttpResponse::Ok().content_type("text/plain").body(challenge.clone())
+        }
+        _ => {
+            tracing::warn!("Meta webhook verification refused: wrong mode or verify token");
+            HttpResponse::Forbidden().finish()
+        }
+    }
+}
+
+/// `POST /whatsapp`: checks `X-Hub-Signature-256` on the raw body, parses, hands over, answers 200.
+pub async fn notification(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let whatsapp = &state.config.platforms.whatsapp;
+    if whatsapp.security.verify_signatures {
+        let header = req.headers().get("x-hub-signature-256").and_then(|h| h.to_str().ok());
+        if !verify_signature(whatsapp.app_secret.expose().as_bytes(), &body, header) {
+            metrics::counter!("aof_webhook_rejected_total", "reason" => "signature").increment(1);
+            tracing::warn!("notification with a missing or wrong X-Hub-Signature-256 refused");
+            return HttpResponse::Unauthorized().finish();
+        }
+    }
+    accept(&body, &state)
+}
+
+/// Parses a notification and hands it to the webhook actor: the same path for Meta and the sandbox.
+pub fn accept(body: &[u8], state: &AppState) -> HttpResponse {
+    let notification = match parse_notification(body) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(field = %e.field, "unreadable notification: {}", e.reason);
+            return HttpResponse::BadRequest().json(e.to_json());
+        }
+    };
+    for (code, title) in &notification.errors {
+        tracing::warn!(code, "Meta reported an error in a notification: {title}");
+    }
+    let inbound = Inbound { messages: notification.messages, statuses: notification.statuses };
+    match state.handle.inbound(inbound) {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("EVENT_RECEIVED"),
+        Err(busy) => {
+            tracing::warn!("webhook mailbox full; asking Meta to retry");
+            HttpResponse::ServiceUnavailable().body(busy.to_string())
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! aof: a self-hosted WhatsApp on-call and ops bot whose behaviour is YAML (one TriggerConfig and a
+//! folder of AgentFlows).
+//!
+//! ```text
+//!  Meta ─HTTPS─> http (verify signature, parse) ─> Webhook ─> Router ─> Session (per person)
+//!                                                                         │ runs flows (flow, agents)
+//!                                                                         v
+//!                                   RateLimiter (governor, lanes) ─> Sender ─> transport (Graph API | sandbox)
+//! ```
+//!
+//! - [`config`]: the TriggerConfig: typed, strict, `${VAR}` expansion, message templates.
+//! - [`store`]: SQLite through sqlx: everything that must survive a restart.
+//! - [`wire`]: Meta's JSON bodies and signatures, nothing else.
+//! - [`transport`]: the Graph API client and the sandbox, behind the actors' `Transport` port.
+//! - [`flow`]: loading, validating and running AgentFlows.
+//! - [`agents`]: the built-in agents that flow steps call.
+//! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
+//! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
+
+pub mod config;
+pub mod store;
+pub mod transport;
+pub mod wire;
+pub mod agents;
+pub mod flow;
+pub mod app;
+pub mod http;
+pub mod telemetry;

@@ -1,0 +1,360 @@
+//! The actors' [`Store`] port on SQLite: what the webhook, sessions, rate limiter, sender and
+//! scheduler mirror here so that a restart loses nothing.
+//!
+//! Each call clones the pool into a `'static` future, as the port asks. Hot-path writes are
+//! batched (a whole webhook delivery's message ids in one transaction), and every read-modify-write
+//! is one statement or a transaction that writes first, so concurrent writers only wait on the
+//! busy timeout and never fail on a stale snapshot.
+
+use super::records::delivery_rank;
+use super::{logged, to_i64, Failure, SqliteStore};
+use aof_actors::ids::{WaId, Wamid};
+use aof_actors::model::{now_ms, AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
+use aof_actors::ports::{Store, StoreError, StoreResult};
+use futures_util::FutureExt;
+use sqlx::{Row, SqlitePool};
+use std::future::Future;
+
+/// Boxes one operation's future as the port wants it, logging its failure.
+fn boxed<T: Send + 'static>(
+    op: &'static str,
+    work: impl Future<Output = Result<T, Failure>> + Send + 'static,
+) -> StoreResult<T> {
+    logged(op, work).boxed()
+}
+
+impl Store for SqliteStore {
+    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {
+        let pool = self.pool.clone();
+        boxed("first_seen", async move {
+            let now = now_ms();
+            let mut tx = pool.begin().await?;
+            let mut fresh = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let done = sqlx::query(
+                    "INSERT OR IGNORE INTO processed_messages (id, seen_at) VALUES (?1, ?2)",
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                fresh.push(done.rows_affected() == 1);
+            }
+            tx.commit().await?;
+            Ok(fresh)
+        })
+    }
+
+    fn record_status(&self, status: StatusUpdate) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("record_status", async move {
+            let (code, title) = status
+                .error
+                .map_or((None, None), |(c, t)| (Some(c), Some(t)));
+            // Keyed by wamid alone, so a status that overtakes our own record of the send still
+            // lands; the WHERE keeps the furthest state (failed ranks highest: terminal).
+            sqlx::query(
+                "INSERT INTO message_status
+                     (wamid, state, rank, recipient, error_code, error_title, status_ts, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(wamid) DO UPDATE SET
+                     state = excluded.state,
+                     rank = excluded.rank,
+                     recipient = COALESCE(excluded.recipient, message_status.recipient),
+                     error_code = excluded.error_code,
+                     error_title = excluded.error_title,
+                     status_ts = excluded.status_ts,
+                     updated_ms = excluded.updated_ms
+                 WHERE excluded.rank > message_status.rank",
+            )
+            .bind(status.id.as_str())
+            .bind(status.state.as_str())
+            .bind(delivery_rank(status.state))
+            .bind(status.recipient.as_ref().map(WaId::as_str))
+            .bind(code)
+            .bind(title)
+            .bind(status.timestamp)
+            .bind(now_ms())
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn load_conversation(&self, who: WaId) -> StoreResult<Conversation> {
+        let pool = self.pool.clone();
+        boxed("load_conversation", async move {
+            let body: Option<String> =
+                sqlx::query_scalar("SELECT body FROM conversations WHERE wa_id = ?1")
+                    .bind(who.as_str())
+                    .fetch_optional(&pool)
+                    .await?;
+            match body {
+                Some(body) => Ok(serde_json::from_str(&body)?),
+                None => Ok(Conversation::default()),
+            }
+        })
+    }
+
+    fn save_conversation(&self, who: WaId, conversation: Conversation) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("save_conversation", async move {
+            let body = serde_json::to_string(&conversation)?;
+            sqlx::query(
+                "INSERT INTO conversations (wa_id, version, body, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(wa_id) DO UPDATE SET
+                     version = excluded.version, body = excluded.body, updated_ms = excluded.updated_ms
+                 WHERE excluded.version > conversations.version",
+            )
+            .bind(who.as_str())
+            .bind(to_i64(conversation.version))
+            .bind(body)
+            .bind(now_ms())
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn enqueue(&self, job: QueuedJob) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("enqueue", async move {
+            let body = serde_json::to_string(&job)?;
+            // Idempotent: a retried enqueue of the same job id keeps the first row.
+            sqlx::query(
+                "INSERT INTO outbox (id, body, state, created_ms, updated_ms)
+                 VALUES (?1, ?2, 'queued', ?3, ?4)
+                 ON CONFLICT(id) DO NOTHING",
+            )
+            .bind(&job.id.0)
+            .bind(body)
+            .bind(job.enqueued_at_ms)
+            .bind(now_ms())
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn update_job(&self, job: QueuedJob) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("update_job", async move {
+            let body = serde_json::to_string(&job)?;
+            let done = sqlx::query(
+                "UPDATE outbox SET body = ?2, updated_ms = ?3 WHERE id = ?1 AND state = 'queued'",
+            )
+            .bind(&job.id.0)
+            .bind(body)
+            .bind(now_ms())
+            .execute(&pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                tracing::debug!(job = %job.id, "update of a job no longer queued ignored");
+            }
+            Ok(())
+        })
+    }
+
+    fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("job_sent", async move {
+            let body = serde_json::to_string(&job)?;
+            let about = job
+                .message
+                .about
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?;
+            let now = now_ms();
+            let mut tx = pool.begin().await?;
+            // An upsert, so that a job sent without passing through the queue is recorded too.
+            sqlx::query(
+                "INSERT INTO outbox (id, body, state, wamid, created_ms, updated_ms)
+                 VALUES (?1, ?2, 'sent', ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET
+                     body = excluded.body, state = 'sent', wamid = excluded.wamid,
+                     error_code = NULL, error = NULL, updated_ms = excluded.updated_ms",
+            )
+            .bind(&job.id.0)
+            .bind(body)
+            .bind(wamid.as_str())
+            .bind(job.enqueued_at_ms)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO outbound_messages (wamid, job_id, to_wa, kind, about, flow, sent_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(wamid) DO NOTHING",
+            )
+            .bind(wamid.as_str())
+            .bind(&job.id.0)
+            .bind(job.message.to.as_str())
+            .bind(job.message.body.kind())
+            .bind(about)
+            .bind(job.message.flow.as_deref())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // `accepted` is the lowest state: a status callback that came first is kept.
+            sqlx::query(
+                "INSERT INTO message_status (wamid, state, rank, recipient, status_ts, updated_ms)
+                 VALUES (?1, 'accepted', 0, ?2, ?3, ?4)
+                 ON CONFLICT(wamid) DO UPDATE SET
+                     recipient = COALESCE(message_status.recipient, excluded.recipient)",
+            )
+            .bind(wamid.as_str())
+            .bind(job.message.to.as_str())
+            .bind(now / 1000)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn job_failed(&self, job: QueuedJob, code: Option<i64>, reason: String) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("job_failed", async move {
+            let body = serde_json::to_string(&job)?;
+            sqlx::query(
+                "INSERT INTO outbox (id, body, state, error_code, error, created_ms, updated_ms)
+                 VALUES (?1, ?2, 'failed', ?3, ?4, ?5, ?6)
+                 ON CONFLICT(id) DO UPDATE SET
+                     body = excluded.body, state = 'failed', error_code = excluded.error_code,
+                     error = excluded.error, updated_ms = excluded.updated_ms",
+            )
+            .bind(&job.id.0)
+            .bind(body)
+            .bind(code)
+            .bind(reason)
+            .bind(job.enqueued_at_ms)
+            .bind(now_ms())
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
+        let pool = self.pool.clone();
+        boxed("pending_jobs", async move { pending_jobs(&pool).await })
+    }
+
+    fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {
+        let pool = self.pool.clone();
+        boxed("take_template_quota", async move {
+            // Both statements write, so the transaction holds the write lock from its first one:
+            // two senders cannot both take the last unit.
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO template_usage (day, count) VALUES (?1, 0) ON CONFLICT(day) DO NOTHING",
+            )
+            .bind(&day)
+            .execute(&mut *tx)
+            .await?;
+            let taken = sqlx::query(
+                "UPDATE template_usage SET count = count + 1 WHERE day = ?1 AND count < ?2",
+            )
+            .bind(&day)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(taken.rows_affected() == 1)
+        })
+    }
+
+    fn save_timer(&self, timer: Timer) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("save_timer", async move {
+            let input = serde_json::to_string(&timer.input)?;
+            sqlx::query(
+                "INSERT INTO timers (id, flow, input, fire_at_ms, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(id) DO UPDATE SET
+                     flow = excluded.flow, input = excluded.input, fire_at_ms = excluded.fire_at_ms",
+            )
+            .bind(&timer.id)
+            .bind(&timer.flow)
+            .bind(input)
+            .bind(timer.fire_at_ms)
+            .bind(now_ms())
+            .execute(&pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn finish_timer(&self, id: String) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("finish_timer", async move {
+            sqlx::query("DELETE FROM timers WHERE id = ?1")
+                .bind(&id)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn pending_timers(&self) -> StoreResult<Vec<Timer>> {
+        let pool = self.pool.clone();
+        boxed("pending_timers", async move {
+            let rows = sqlx::query(
+                "SELECT id, flow, input, fire_at_ms FROM timers ORDER BY fire_at_ms, id",
+            )
+            .fetch_all(&pool)
+            .await?;
+            let mut timers = Vec::with_capacity(rows.len());
+            for row in rows {
+                let input: String = row.try_get("input")?;
+                timers.push(Timer {
+                    id: row.try_get("id")?,
+                    flow: row.try_get("flow")?,
+                    input: serde_json::from_str(&input)?,
+                    fire_at_ms: row.try_get("fire_at_ms")?,
+                });
+            }
+            Ok(timers)
+        })
+    }
+
+    fn audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        boxed("audit", async move {
+            let detail = serde_json::to_string(&entry.detail)?;
+            sqlx::query("INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)")
+                .bind(now_ms())
+                .bind(&entry.kind)
+                .bind(entry.who.as_deref())
+                .bind(detail)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// The queued jobs, oldest first. A row that no longer parses is logged and left out, so that one
+/// bad row cannot keep the whole queue from restarting.
+async fn pending_jobs(pool: &SqlitePool) -> Result<Vec<QueuedJob>, Failure> {
+    let rows = sqlx::query(
+        "SELECT id, body FROM outbox WHERE state = 'queued' ORDER BY created_ms, rowid",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let body: String = row.try_get("body")?;
+        match serde_json::from_str::<QueuedJob>(&body) {
+            Ok(job) => jobs.push(job),
+            Err(e) => {
+                let _: StoreError = Failure::Json(e).logged("pending_jobs");
+                tracing::error!(job = %id, "queued job skipped: its stored body is unreadable");
+            }
+        }
+    }
+    Ok(jobs)
+}

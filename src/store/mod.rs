@@ -1,0 +1,243 @@
+//! Durable state in an embedded SQLite database: one file under the data directory, no server.
+//!
+//! [`SqliteStore`] owns the connection pool. It implements the actors' [`Store`] port
+//! (`actor_state.rs`: dedup ids, delivery statuses, conversations, the outbound queue, the template
+//! quota, timers, the audit log) and adds what the application reads and writes itself
+//! (`records.rs`: flow runs, status and outbound lookups, the audit trail, outbox counts;
+//! `incidents.rs`: the `incident-manager` agent's incidents).
+//!
+//! ```text
+//!  webhook / sessions / rate limiter / sender / scheduler ──Store port──┐
+//!  flow engine, HTTP handlers, incident-manager agent ──inherent fns────┤
+//!                                                                       v
+//!                                   SqliteStore ── sqlx pool ── data/aof.db (WAL)
+//! ```
+//!
+//! Queries are checked at run time (no `DATABASE_URL` at build time); the schema comes from the
+//! embedded migrations in `migrations/`. Every failure is logged here at `error` with the operation
+//! name, and leaves as a [`StoreError`] whose text never holds message contents.
+//!
+//! [`Store`]: aof_actors::ports::Store
+
+mod actor_state;
+mod incidents;
+mod records;
+#[cfg(test)]
+mod tests;
+
+pub use incidents::IncidentRecord;
+pub use records::{AuditRecord, JobState, OutboundRecord, RunRecord, StatusRecord};
+
+use aof_actors::ports::StoreError;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a writer waits for another writer before giving up; WAL lets readers go on meanwhile.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Enough connections for readers to run beside the one writer SQLite allows.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The SQLite database behind the actors' `Store` port and the application's records.
+///
+/// Cloning is cheap (the pool is shared), so each actor and handler can hold its own.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Why the database could not be opened at start-up; each names `storage.url` and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    /// The url is not one of the SQLite forms we accept.
+    #[error("storage.url `{url}`: {reason}; use sqlite://data/aof.db, sqlite:///abs/path/aof.db or sqlite::memory:")]
+    InvalidUrl {
+        /// The configured url.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The directory that should hold the file could not be created.
+    #[error("storage.url `{url}`: cannot create directory {dir}/: {reason}; set storage.url to a writable path")]
+    CreateDir {
+        /// The configured url.
+        url: String,
+        /// The directory we tried to create.
+        dir: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// SQLite refused to open or configure the file.
+    #[error("storage.url `{url}`: cannot open the database: {source}; check that the path is writable and holds a SQLite database")]
+    Connect {
+        /// The configured url.
+        url: String,
+        /// SQLite's error.
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("storage.url `{url}`: cannot apply the schema migrations: {source}; the file may belong to a newer aofctl or to another program, point storage.url at a new file")]
+    Migrate {
+        /// The configured url.
+        url: String,
+        /// What the migrator said.
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `url` and applies the embedded migrations, so
+    /// that a fresh data directory needs no setup step.
+    ///
+    /// Accepts `sqlite://relative/path.db`, `sqlite:///abs/path.db` and `sqlite::memory:` (tests and
+    /// the sandbox: gone on exit).
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreOpenError> {
+        let invalid = |reason: &str| StoreOpenError::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if !url.starts_with("sqlite:") {
+            return Err(invalid("not a SQLite url"));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| invalid(&e.to_string()))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool_options = if in_memory {
+            // Every connection to `:memory:` would see its own empty database: keep exactly one,
+            // forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            let path = options.get_filename();
+            if path.as_os_str().is_empty() {
+                return Err(invalid("no file name"));
+            }
+            create_parent_dir(url, path)?;
+            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+        };
+        let options = if in_memory {
+            options
+        } else {
+            // WAL: readers never wait for the writer; NORMAL is durable across crashes of the
+            // process in WAL mode, and only a power loss may drop the last commits.
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        let pool =
+            pool_options
+                .connect_with(options)
+                .await
+                .map_err(|source| StoreOpenError::Connect {
+                    url: url.to_owned(),
+                    source,
+                })?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreOpenError::Migrate {
+                url: url.to_owned(),
+                source,
+            })?;
+        tracing::info!(url, "store opened");
+        Ok(SqliteStore { pool })
+    }
+
+    /// Whether the database answers, for the readiness probe.
+    pub async fn ping(&self) -> bool {
+        match sqlx::query("SELECT 1").execute(&self.pool).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(%error, "store ping failed");
+                false
+            }
+        }
+    }
+
+    /// Closes every connection, so that the WAL is checkpointed before the process exits.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the directory that will hold the database file (`data/` of `sqlite://data/aof.db`).
+fn create_parent_dir(url: &str, path: &Path) -> Result<(), StoreOpenError> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).map_err(|e| StoreOpenError::CreateDir {
+        url: url.to_owned(),
+        dir: dir.display().to_string(),
+        reason: match e.kind() {
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        },
+    })
+}
+
+/// A failure inside one store operation, before it is logged and turned into a [`StoreError`].
+#[derive(Debug)]
+enum Failure {
+    /// SQLite or the pool failed.
+    Db(sqlx::Error),
+    /// A JSON column could not be written or read back.
+    Json(serde_json::Error),
+    /// A row holds a value no version of aof writes.
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::Json(e)
+    }
+}
+
+impl Failure {
+    /// Logs the failure and names it without contents: serde_json's messages may quote the
+    /// offending value, so only its category and position are kept.
+    fn logged(self, op: &'static str) -> StoreError {
+        let text = match &self {
+            Failure::Db(e) => e.to_string(),
+            Failure::Json(e) => format!(
+                "JSON {:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+            Failure::Corrupt(what) => format!("corrupt row: {what}"),
+        };
+        tracing::error!(op, error = %text, "store operation failed");
+        StoreError(format!("{op}: {text}"))
+    }
+}
+
+/// Runs one operation and turns its failure into a logged [`StoreError`].
+async fn logged<T>(
+    op: &'static str,
+    work: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, StoreError> {
+    work.await.map_err(|e| e.logged(op))
+}
+
+/// A `u64` counter (conversation versions) as SQLite's signed integer; saturates, as no counter
+/// gets near 2^63.
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,356 @@
+//! What the application itself keeps and reads back: flow runs, delivery statuses and what each
+//! sent message was about, the audit trail, and the outbox for `/ready` and the CLI.
+//!
+//! The flow engine writes runs; HTTP handlers and agents read the rest. Each method is one short
+//! query on the same pool as the actors' port.
+
+use super::{logged, Failure, SqliteStore};
+use aof_actors::ids::{JobId, WaId};
+use aof_actors::model::{now_ms, DeliveryState, QueuedJob};
+use aof_actors::ports::StoreError;
+use serde::Serialize;
+use sqlx::Row;
+
+/// One flow run, for `GET /runs/{id}` and debugging a page that never arrived.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRecord {
+    /// The run's id, as logged and returned in the HTTP 202 answer.
+    pub run_id: String,
+    /// The flow that ran.
+    pub flow: String,
+    /// What started it (the webhook body, the message, the timer), as the engine recorded it.
+    pub trigger: serde_json::Value,
+    /// How it ended (`completed`, `empty`, `failed: …`); `None` while it runs.
+    pub outcome: Option<String>,
+    /// The steps' results as the engine recorded them; `None` while it runs.
+    pub steps: Option<serde_json::Value>,
+    /// Unix milliseconds when it started.
+    pub started_ms: i64,
+    /// Unix milliseconds when it ended.
+    pub finished_ms: Option<i64>,
+}
+
+/// The furthest delivery state of a sent message, to tell whether a page was read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusRecord {
+    /// The state; it only moves forward, and `failed` is final.
+    pub state: DeliveryState,
+    /// Meta's error code when it failed.
+    pub error_code: Option<i64>,
+    /// Meta's error title when it failed.
+    pub error_title: Option<String>,
+    /// Unix seconds, as Meta stamped the status (or when Meta accepted the send).
+    pub timestamp: i64,
+    /// Unix milliseconds when we recorded it.
+    pub updated_ms: i64,
+}
+
+/// What a sent message was about, so that a reply or a button tap quoting its wamid finds its alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboundRecord {
+    /// The recipient.
+    pub to: WaId,
+    /// `text`, `template` or `interactive`.
+    pub kind: String,
+    /// The message's `about` (`{"alert_id": "…"}`).
+    pub about: Option<serde_json::Value>,
+    /// The flow that sent it.
+    pub flow: Option<String>,
+    /// Its queue entry.
+    pub job_id: JobId,
+    /// Unix milliseconds when Meta accepted it.
+    pub sent_ms: i64,
+}
+
+/// One audit log record as read back, for the CLI and the admin endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    /// Unix milliseconds when it was written.
+    pub at_ms: i64,
+    /// What happened (`inbound`, `rejected_number`, `send_failed`, …).
+    pub kind: String,
+    /// Who, already masked by the writer.
+    pub who: Option<String>,
+    /// Details, as written.
+    pub detail: serde_json::Value,
+}
+
+/// Where a queued message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for the rate limiter or a retry.
+    Queued,
+    /// Meta accepted it.
+    Sent,
+    /// Given up; the row keeps why.
+    Failed,
+}
+
+/// The rank of a state in `message_status.rank`: the column that keeps statuses moving forward.
+pub(super) fn delivery_rank(state: DeliveryState) -> i64 {
+    match state {
+        DeliveryState::Accepted => 0,
+        DeliveryState::Sent => 1,
+        DeliveryState::Delivered => 2,
+        DeliveryState::Read => 3,
+        DeliveryState::Failed => 4,
+    }
+}
+
+impl SqliteStore {
+    /// Records that a run started, so that a run that never ends is still visible.
+    pub async fn record_run_start(
+        &self,
+        run_id: &str,
+        flow: &str,
+        trigger: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        logged("record_run_start", async {
+            sqlx::query(
+                "INSERT INTO runs (run_id, flow, trigger, started_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(run_id) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(flow)
+            .bind(serde_json::to_string(&trigger)?)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records how a run ended and what its steps returned.
+    pub async fn record_run_end(
+        &self,
+        run_id: &str,
+        outcome: &str,
+        steps: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        logged("record_run_end", async {
+            let done = sqlx::query(
+                "UPDATE runs SET outcome = ?2, steps = ?3, finished_ms = ?4 WHERE run_id = ?1",
+            )
+            .bind(run_id)
+            .bind(outcome)
+            .bind(serde_json::to_string(&steps)?)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                tracing::warn!(
+                    run_id,
+                    "end of a run whose start was never recorded ignored"
+                );
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// One run, or `None` when the id is unknown.
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        logged("run", async {
+            let row = sqlx::query(
+                "SELECT run_id, flow, trigger, outcome, steps, started_ms, finished_ms
+                 FROM runs WHERE run_id = ?1",
+            )
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let trigger: String = row.try_get("trigger")?;
+            let steps: Option<String> = row.try_get("steps")?;
+            Ok(Some(RunRecord {
+                run_id: row.try_get("run_id")?,
+                flow: row.try_get("flow")?,
+                trigger: serde_json::from_str(&trigger)?,
+                outcome: row.try_get("outcome")?,
+                steps: steps.as_deref().map(serde_json::from_str).transpose()?,
+                started_ms: row.try_get("started_ms")?,
+                finished_ms: row.try_get("finished_ms")?,
+            }))
+        })
+        .await
+    }
+
+    /// The delivery state of a sent message, or `None` when nothing is known about the wamid.
+    pub async fn message_status(&self, wamid: &str) -> Result<Option<StatusRecord>, StoreError> {
+        logged("message_status", async {
+            let row = sqlx::query(
+                "SELECT state, error_code, error_title, status_ts, updated_ms
+                 FROM message_status WHERE wamid = ?1",
+            )
+            .bind(wamid)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let state: String = row.try_get("state")?;
+            let state = match state.as_str() {
+                "accepted" => DeliveryState::Accepted,
+                other => DeliveryState::parse(other)
+                    .ok_or_else(|| Failure::Corrupt(format!("unknown delivery state `{other}`")))?,
+            };
+            Ok(Some(StatusRecord {
+                state,
+                error_code: row.try_get("error_code")?,
+                error_title: row.try_get("error_title")?,
+                timestamp: row.try_get("status_ts")?,
+                updated_ms: row.try_get("updated_ms")?,
+            }))
+        })
+        .await
+    }
+
+    /// What a sent message was about, or `None` when the wamid is not one of ours.
+    pub async fn outbound_message(
+        &self,
+        wamid: &str,
+    ) -> Result<Option<OutboundRecord>, StoreError> {
+        logged("outbound_message", async {
+            let row = sqlx::query(
+                "SELECT job_id, to_wa, kind, about, flow, sent_ms
+                 FROM outbound_messages WHERE wamid = ?1",
+            )
+            .bind(wamid)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let to: String = row.try_get("to_wa")?;
+            let about: Option<String> = row.try_get("about")?;
+            Ok(Some(OutboundRecord {
+                to: WaId::parse(&to).ok_or_else(|| {
+                    Failure::Corrupt("outbound_messages.to_wa is not a number".into())
+                })?,
+                kind: row.try_get("kind")?,
+                about: about.as_deref().map(serde_json::from_str).transpose()?,
+                flow: row.try_get("flow")?,
+                job_id: JobId(row.try_get("job_id")?),
+                sent_ms: row.try_get("sent_ms")?,
+            }))
+        })
+        .await
+    }
+
+    /// The last `limit` audit records, newest first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        logged("audit_log", async {
+            let rows = sqlx::query(
+                "SELECT at_ms, kind, who, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+            )
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await?;
+            let mut records = Vec::with_capacity(rows.len());
+            for row in rows {
+                let detail: String = row.try_get("detail")?;
+                records.push(AuditRecord {
+                    at_ms: row.try_get("at_ms")?,
+                    kind: row.try_get("kind")?,
+                    who: row.try_get("who")?,
+                    detail: serde_json::from_str(&detail)?,
+                });
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    /// How many outbox entries are queued, sent and failed: a growing queue means sends are stuck.
+    pub async fn outbox_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        logged("outbox_counts", async {
+            let row = sqlx::query(
+                "SELECT
+                     COALESCE(SUM(state = 'queued'), 0) AS queued,
+                     COALESCE(SUM(state = 'sent'), 0) AS sent,
+                     COALESCE(SUM(state = 'failed'), 0) AS failed
+                 FROM outbox",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            let count = |name: &str| -> Result<u64, Failure> {
+                let n: i64 = row.try_get(name)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            };
+            Ok((count("queued")?, count("sent")?, count("failed")?))
+        })
+        .await
+    }
+
+    /// One outbox entry with its state and, when it failed, Meta's code and the reason.
+    pub async fn job(
+        &self,
+        id: &str,
+    ) -> Result<Option<(JobState, QueuedJob, Option<i64>, Option<String>)>, StoreError> {
+        logged("job", async {
+            let row =
+                sqlx::query("SELECT state, body, error_code, error FROM outbox WHERE id = ?1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            let Some(row) = row else { return Ok(None) };
+            let state: String = row.try_get("state")?;
+            let state = match state.as_str() {
+                "queued" => JobState::Queued,
+                "sent" => JobState::Sent,
+                "failed" => JobState::Failed,
+                other => return Err(Failure::Corrupt(format!("unknown job state `{other}`"))),
+            };
+            let body: String = row.try_get("body")?;
+            Ok(Some((
+                state,
+                serde_json::from_str(&body)?,
+                row.try_get("error_code")?,
+                row.try_get("error")?,
+            )))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::tests::fresh_store;
+    use aof_actors::model::AuditEntry;
+    use aof_actors::ports::Store;
+    use serde_json::json;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn runs_and_the_audit_log_read_back_as_written() {
+        let (_dir, _url, store) = fresh_store().await;
+        store
+            .record_run_start("run_1", "status-flow", json!({"text": "STATUS"}))
+            .await
+            .expect("ok");
+        let running = store.run("run_1").await.expect("reads").expect("recorded");
+        assert_eq!((running.outcome, running.finished_ms), (None, None));
+
+        store
+            .record_run_end("run_1", "completed", json!({"reply": {"ok": true}}))
+            .await
+            .expect("ok");
+        let done = store.run("run_1").await.expect("reads").expect("recorded");
+        assert_eq!(done.flow, "status-flow");
+        assert_eq!(done.outcome.as_deref(), Some("completed"));
+        assert_eq!(done.steps, Some(json!({"reply": {"ok": true}})));
+        assert!(done.finished_ms.is_some());
+        assert!(store.run("run_404").await.expect("reads").is_none());
+
+        for kind in ["inbound", "send_failed"] {
+            let entry = AuditEntry {
+                kind: kind.into(),
+                who: Some("+*******4567".into()),
+                detail: json!({}),
+            };
+            store.audit(entry).await.expect("written");
+        }
+        let log = store.audit_log(10).await.expect("reads");
+        assert_eq!(
+            log.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+            ["send_failed", "inbound"]
+        );
+        assert_eq!(store.audit_log(1).await.expect("reads").len(), 1);
+    }
+}

@@ -1,0 +1,234 @@
+//! The sandbox transport (`transport: sandbox`): nothing leaves the machine. Every send is
+//! recorded in a [`SandboxOutbox`] that the HTTP layer shows and tests read, and answered with a
+//! made-up wamid so that statuses and replies can be simulated against it.
+
+use aof_actors::model::{OutboundBody, OutboundMessage, ReplyButton};
+use aof_actors::ports::{SendError, Transport};
+use aof_actors::Wamid;
+use futures_util::future::LocalBoxFuture;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// How many sends the outbox keeps: enough for a load test's tail, bounded so a long-running
+/// sandbox does not grow without end.
+pub const OUTBOX_CAPACITY: usize = 10_000;
+
+/// One message the sandbox "sent", as the sandbox UI and tests see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutboxItem {
+    /// The recipient, `+` and digits.
+    pub to: String,
+    /// `text`, `template` or `interactive`.
+    pub kind: String,
+    /// The template's name, for templates.
+    pub template: Option<String>,
+    /// The template's parameters, in order.
+    pub parameters: Vec<String>,
+    /// What the person would read (the message's `preview`).
+    pub text: String,
+    /// Reply buttons of an interactive message.
+    pub buttons: Vec<ReplyButton>,
+    /// The wamid the sandbox answered with.
+    pub wamid: String,
+    /// When it was sent, RFC 3339 UTC.
+    pub at: String,
+}
+
+#[derive(Debug, Default)]
+struct OutboxState {
+    items: VecDeque<OutboxItem>,
+    /// Sends so far, never reset: wamids stay unique even after items were dropped.
+    sent: u64,
+}
+
+/// The shared record of sandbox sends; cheap to clone, `Send + Sync` so HTTP workers can read it
+/// while the sender's arbiter writes.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxOutbox {
+    inner: Arc<Mutex<OutboxState>>,
+}
+
+impl SandboxOutbox {
+    /// An empty outbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The recorded sends, oldest first (at most [`OUTBOX_CAPACITY`]).
+    pub fn list(&self) -> Vec<OutboxItem> {
+        self.lock().items.iter().cloned().collect()
+    }
+
+    /// Forgets the recorded sends (wamids keep counting).
+    pub fn clear(&self) {
+        self.lock().items.clear();
+    }
+
+    /// Records a send, numbering its wamid; drops the oldest item when full.
+    fn record(&self, message: &OutboundMessage) -> Wamid {
+        let mut state = self.lock();
+        state.sent += 1;
+        let wamid = format!("wamid.sandbox.{}", state.sent);
+        if state.items.len() >= OUTBOX_CAPACITY {
+            state.items.pop_front();
+        }
+        state.items.push_back(item(message, wamid.clone()));
+        Wamid(wamid)
+    }
+
+    /// A panic while holding the lock cannot leave the list half-written, so a poisoned lock is
+    /// still good to use.
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn item(message: &OutboundMessage, wamid: String) -> OutboxItem {
+    let (template, parameters, buttons) = match &message.body {
+        OutboundBody::Text { .. } => (None, Vec::new(), Vec::new()),
+        OutboundBody::Template {
+            name, parameters, ..
+        } => (Some(name.clone()), parameters.clone(), Vec::new()),
+        OutboundBody::Interactive { buttons, .. } => (None, Vec::new(), buttons.clone()),
+    };
+    OutboxItem {
+        to: message.to.e164(),
+        kind: message.body.kind().to_string(),
+        template,
+        parameters,
+        text: message.preview.clone(),
+        buttons,
+        wamid,
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }
+}
+
+/// A [`Transport`] that records instead of sending; it never fails.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    outbox: SandboxOutbox,
+}
+
+impl Sandbox {
+    /// A sandbox writing to `outbox` (share a clone with whoever shows it).
+    pub fn new(outbox: SandboxOutbox) -> Self {
+        Self { outbox }
+    }
+
+    /// The outbox it writes to.
+    pub fn outbox(&self) -> &SandboxOutbox {
+        &self.outbox
+    }
+}
+
+impl Transport for Sandbox {
+    fn send(&self, message: &OutboundMessage) -> LocalBoxFuture<'static, Result<Wamid, SendError>> {
+        let wamid = self.outbox.record(message);
+        tracing::debug!(%wamid, kind = message.body.kind(), wa = %message.to.masked(), "sandbox send recorded");
+        Box::pin(futures_util::future::ready(Ok(wamid)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aof_actors::model::Lane;
+    use aof_actors::WaId;
+
+    fn message(body: OutboundBody, preview: &str) -> OutboundMessage {
+        OutboundMessage {
+            to: WaId::parse("15551234567").expect("valid number"),
+            body,
+            preview: preview.into(),
+            lane: Lane::Reply,
+            about: None,
+            flow: None,
+            reply_to: None,
+            fallback: None,
+        }
+    }
+
+    #[actix_web::test]
+    async fn the_sandbox_records_what_it_sent_and_numbers_wamids() {
+        let outbox = SandboxOutbox::new();
+        let sandbox = Sandbox::new(outbox.clone());
+        let text = message(OutboundBody::Text { body: "hi".into() }, "hi");
+        let template = message(
+            OutboundBody::Template {
+                name: "oncall_alert".into(),
+                language: "en_US".into(),
+                parameters: vec!["critical".into(), "HighErrorRate".into()],
+            },
+            "critical: HighErrorRate",
+        );
+        let buttons = vec![ReplyButton {
+            id: "ack:PD:1".into(),
+            title: "Acknowledge".into(),
+        }];
+        let interactive = message(
+            OutboundBody::Interactive {
+                body: "ack?".into(),
+                buttons: buttons.clone(),
+            },
+            "ack?",
+        );
+
+        assert_eq!(
+            sandbox.send(&text).await.expect("sent").as_str(),
+            "wamid.sandbox.1"
+        );
+        assert_eq!(
+            sandbox.send(&template).await.expect("sent").as_str(),
+            "wamid.sandbox.2"
+        );
+        assert_eq!(
+            sandbox.send(&interactive).await.expect("sent").as_str(),
+            "wamid.sandbox.3"
+        );
+
+        let items = outbox.list();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].to, "+15551234567");
+        assert_eq!(
+            (items[0].kind.as_str(), items[0].text.as_str()),
+            ("text", "hi")
+        );
+        assert_eq!(items[1].kind, "template");
+        assert_eq!(items[1].template.as_deref(), Some("oncall_alert"));
+        assert_eq!(items[1].parameters, ["critical", "HighErrorRate"]);
+        assert_eq!(items[1].text, "critical: HighErrorRate");
+        assert_eq!(items[2].kind, "interactive");
+        assert_eq!(items[2].buttons, buttons);
+        assert_eq!(items[2].wamid, "wamid.sandbox.3");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&items[2].at).is_ok(),
+            "{}",
+            items[2].at
+        );
+        assert!(items[2].at.ends_with('Z'));
+
+        let json = serde_json::to_value(&items[2]).expect("serializes");
+        assert_eq!(json["buttons"][0]["id"], "ack:PD:1");
+    }
+
+    #[test]
+    fn the_outbox_keeps_only_the_latest_items() {
+        let outbox = SandboxOutbox::new();
+        let text = message(OutboundBody::Text { body: "x".into() }, "x");
+        for _ in 0..OUTBOX_CAPACITY + 5 {
+            outbox.record(&text);
+        }
+        let items = outbox.list();
+        assert_eq!(items.len(), OUTBOX_CAPACITY);
+        assert_eq!(items[0].wamid, "wamid.sandbox.6");
+        outbox.clear();
+        assert!(outbox.list().is_empty());
+        assert_eq!(
+            outbox.record(&text).as_str(),
+            format!("wamid.sandbox.{}", OUTBOX_CAPACITY + 6)
+        );
+    }
+}
