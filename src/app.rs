@@ -37,14 +37,14 @@ pub enum StartError {
     #[error("{0}")]
     Flows(#[from] FlowLoadError),
     /// The port could not be bound.
-    #[error("{file}: server.port: cannot listen on {addr}: {source}; stop what uses it or choose another server.port")]
+    #[error("{file}: server.port: cannot listen on {addr}: {reason}; stop what uses it or choose another server.port")]
     Bind {
         /// The config file.
         file: String,
         /// host:port.
         addr: String,
         /// The OS error.
-        source: std::io::Error,
+        reason: String,
     },
     /// The flow directory cannot be watched.
     #[error("{file}: flows.watch: cannot watch {dir}: {message}; set flows.watch: false")]
@@ -77,7 +77,9 @@ fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                .set_buckets(&[
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
                 .expect("the bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -91,7 +93,8 @@ fn metrics_handle() -> PrometheusHandle {
 
 fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
     let whatsapp = &config.platforms.whatsapp;
-    let per_second = NonZeroU32::new(whatsapp.rate_limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
+    let per_second =
+        NonZeroU32::new(whatsapp.rate_limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
     RuntimeSettings {
         webhook: WebhookSettings {
             allowed: whatsapp.allowed().into_iter().collect(),
@@ -105,7 +108,10 @@ fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
             templates_per_day: whatsapp.rate_limits.templates_per_day,
             max_in_flight: (per_second.get() as usize * 2).max(16),
             throttle_pause: Duration::from_millis(whatsapp.queue.batch_delay.max(100)),
-            broadcast_batch: whatsapp.queue.enabled.then_some(whatsapp.queue.batch_size as usize),
+            broadcast_batch: whatsapp
+                .queue
+                .enabled
+                .then_some(whatsapp.queue.batch_size as usize),
             broadcast_batch_delay: Duration::from_millis(whatsapp.queue.batch_delay),
         },
         sender: SenderSettings {
@@ -130,11 +136,19 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let registry = Arc::new(Registry::builtin());
     let expressions = Arc::new(Expressions::new());
-    let flows = Arc::new(FlowSet::load_dir(&config.flows.directory, &registry, &expressions, &whatsapp.templates)?);
+    let flows = Arc::new(FlowSet::load_dir(
+        &config.flows.directory,
+        &registry,
+        &expressions,
+        &whatsapp.templates,
+    )?);
     warn_missing_routes(&config, &flows);
     let store = SqliteStore::open(&config.storage.url)
         .await
-        .map_err(|e| StartError::Store { file: file.clone(), message: e.to_string() })?;
+        .map_err(|e| StartError::Store {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
 
     let outbox = (whatsapp.transport == TransportKind::Sandbox).then(SandboxOutbox::new);
     let transport: Rc<dyn Transport> = match &outbox {
@@ -148,11 +162,24 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let routes = Arc::new(Routes::new(&config.routing, flows.clone()));
     let lookback = flows.max_lookback().max(config.sessions.lookback);
-    let ports = Ports { store: Arc::new(store.clone()), routes: routes.clone(), transport };
+    let ports = Ports {
+        store: Arc::new(store.clone()),
+        routes: routes.clone(),
+        transport,
+    };
     let mut engine_slot = None;
     let runtime = Runtime::start(runtime_settings(&config, lookback), ports, |handle| {
-        let services = Arc::new(Services { handle, store: store.clone(), config: config.clone() });
-        let engine = FlowEngine::new(flows.clone(), registry.clone(), expressions.clone(), services);
+        let services = Arc::new(Services {
+            handle,
+            store: store.clone(),
+            config: config.clone(),
+        });
+        let engine = FlowEngine::new(
+            flows.clone(),
+            registry.clone(),
+            expressions.clone(),
+            services,
+        );
         engine_slot = Some(engine.clone());
         Arc::new(engine) as Arc<dyn FlowRunner>
     });
@@ -198,8 +225,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(workers) = config.server.workers {
         server = server.workers(workers);
     }
-    let server = server.bind(&addr).map_err(|source| StartError::Bind { file: file.clone(), addr: addr.clone(), source })?;
-    let port = server.addrs().first().map_or(config.server.port, |a| a.port());
+    let server = server.bind(&addr).map_err(|e| StartError::Bind {
+        file: file.clone(),
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    let port = server
+        .addrs()
+        .first()
+        .map_or(config.server.port, |a| a.port());
     let server = server.run();
     tracing::info!(
         port,
@@ -208,7 +242,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         "aof is listening on {addr}{}",
         config.server.base_path
     );
-    Ok(Running { port, server, handle, runtime, _watcher: watcher })
+    Ok(Running {
+        port,
+        server,
+        handle,
+        runtime,
+        _watcher: watcher,
+    })
 }
 
 /// Routing may name flows that are not in the directory yet; their messages get a "not set up" answer.
@@ -224,6 +264,10 @@ fn warn_missing_routes(config: &Config, flows: &FlowSet) {
     missing.dedup();
     if !missing.is_empty() {
         let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        tracing::warn!("routing names flows that are not in {}: {}", config.flows.directory.display(), list.join(", "));
+        tracing::warn!(
+            "routing names flows that are not in {}: {}",
+            config.flows.directory.display(),
+            list.join(", ")
+        );
     }
 }

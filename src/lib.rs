@@ -17,12 +17,12 @@
 //! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
 
+pub mod agents;
+pub mod app;
 pub mod config;
+pub mod flow;
+pub mod http;
 pub mod store;
+pub mod telemetry;
 pub mod transport;
 pub mod wire;
-pub mod agents;
-pub mod flow;
-pub mod app;
-pub mod http;
-pub mod telemetry;

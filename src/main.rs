@@ -42,7 +42,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let result = match cli.command {
-        Command::Trigger { command: TriggerCommand::Serve { config } } => serve(config),
+        Command::Trigger {
+            command: TriggerCommand::Serve { config },
+        } => serve(config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,7 +59,10 @@ fn serve(path: PathBuf) -> anyhow::Result<()> {
     let config = aof::config::load(&path)?;
     actix_web::rt::System::new().block_on(async move {
         let running = aof::app::start(config).await?;
-        running.server.await.context("the HTTP server stopped with an error")?;
+        running
+            .server
+            .await
+            .context("the HTTP server stopped with an error")?;
         running.runtime.stop();
         Ok(())
     })

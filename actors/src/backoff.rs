@@ -31,7 +31,10 @@ mod tests {
         for attempt in 1..=10 {
             let nominal = (base * 2u32.pow(attempt - 1)).min(cap);
             let d = exponential(attempt, base, cap);
-            assert!(d >= nominal / 2 && d <= nominal + Duration::from_millis(1), "{attempt}: {d:?}");
+            assert!(
+                d >= nominal / 2 && d <= nominal + Duration::from_millis(1),
+                "{attempt}: {d:?}"
+            );
         }
     }
 

@@ -5,7 +5,7 @@ use crate::ids::{RunId, WaId};
 use crate::model::{Expectation, OutboundMessage, Timer};
 use crate::ports::{EnqueueError, Queued, StoreError};
 use crate::rate_limiter::{GetQueueStats, QueueStats, RateLimiter};
-use crate::router::{Expect, RunFlow, Router, SendTo, SessionCount};
+use crate::router::{Expect, Router, RunFlow, SendTo, SessionCount};
 use crate::scheduler::{FireNow, ListTimers, Schedule, Scheduler};
 use crate::webhook::{Inbound, Webhook};
 use actix::prelude::*;
@@ -33,7 +33,10 @@ impl Handle {
 
     /// Queues a message for a person (through their session, so it lands in their context).
     pub async fn send(&self, message: OutboundMessage) -> Queued {
-        self.router.send(SendTo(message)).await.unwrap_or(Err(EnqueueError::Stopped))
+        self.router
+            .send(SendTo(message))
+            .await
+            .unwrap_or(Err(EnqueueError::Stopped))
     }
 
     /// Registers a reply that a flow waits for from `who`.
@@ -43,7 +46,11 @@ impl Handle {
 
     /// Runs a flow with no person behind it (a webhook or a timer).
     pub fn run_flow(&self, run_id: RunId, flow: String, input: serde_json::Value) {
-        self.router.do_send(RunFlow { run_id, flow, input });
+        self.router.do_send(RunFlow {
+            run_id,
+            flow,
+            input,
+        });
     }
 
     /// Stores a timer that runs `flow` after `delay`; its id.

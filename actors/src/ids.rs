@@ -103,7 +103,10 @@ mod tests {
     #[test]
     fn numbers_written_differently_compare_by_digits() {
         assert_eq!(WaId::parse("+1 555-123-4567"), WaId::parse("15551234567"));
-        assert_eq!(WaId::parse("+1 (555) 123.4567").unwrap().as_str(), "15551234567");
+        assert_eq!(
+            WaId::parse("+1 (555) 123.4567").unwrap().as_str(),
+            "15551234567"
+        );
         assert!(WaId::parse("alice").is_none());
         assert!(WaId::parse("+12").is_none());
     }

@@ -215,7 +215,9 @@ impl RateLimiter {
                 break;
             }
             self.window.record(now);
-            let Some(mut job) = self.lanes[lane].pop_front() else { break };
+            let Some(mut job) = self.lanes[lane].pop_front() else {
+                break;
+            };
             if lane == Lane::Broadcast as usize {
                 self.note_broadcast(now);
             }
@@ -240,13 +242,16 @@ impl Actor for RateLimiter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX >> 1);
+        ctx.set_mailbox_capacity(1 << 16);
         let pending = self.store.pending_jobs();
         ctx.wait(pending.into_actor(self).map(|loaded, act, ctx| {
             match loaded {
                 Ok(jobs) => {
                     if !jobs.is_empty() {
-                        tracing::info!(count = jobs.len(), "resuming queued messages from the store");
+                        tracing::info!(
+                            count = jobs.len(),
+                            "resuming queued messages from the store"
+                        );
                     }
                     for job in jobs {
                         act.lanes[job.message.lane as usize].push_back(job);
@@ -290,7 +295,10 @@ impl Handler<Enqueue> for RateLimiter {
                     });
                 }
             }
-            store.enqueue(job.clone()).await.map_err(|e| EnqueueError::Store(e.to_string()))?;
+            store
+                .enqueue(job.clone())
+                .await
+                .map_err(|e| EnqueueError::Store(e.to_string()))?;
             Ok(job)
         };
         Box::pin(work.into_actor(self).map(|stored, act, ctx| {
@@ -324,6 +332,9 @@ impl Handler<GetQueueStats> for RateLimiter {
     type Result = MessageResult<GetQueueStats>;
 
     fn handle(&mut self, _: GetQueueStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(QueueStats { queued: self.queued(), in_flight: self.in_flight })
+        MessageResult(QueueStats {
+            queued: self.queued(),
+            in_flight: self.in_flight,
+        })
     }
 }

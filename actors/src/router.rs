@@ -81,7 +81,14 @@ impl Router {
         deps: SessionDeps,
         arbiters: Vec<ArbiterHandle>,
     ) -> Self {
-        Router { routes, runner, deps, arbiters, next_arbiter: 0, sessions: HashMap::new() }
+        Router {
+            routes,
+            runner,
+            deps,
+            arbiters,
+            next_arbiter: 0,
+            sessions: HashMap::new(),
+        }
     }
 
     fn next_arbiter(&mut self) -> Option<ArbiterHandle> {
@@ -104,13 +111,19 @@ impl Router {
         let router = ctx.address().recipient();
         let person = who.clone();
         let addr = match self.next_arbiter() {
-            Some(arbiter) => Session::start_in_arbiter(&arbiter, move |_| {
-                Session::new(person, deps, router)
-            }),
+            Some(arbiter) => {
+                Session::start_in_arbiter(&arbiter, move |_| Session::new(person, deps, router))
+            }
             None => Session::new(person, deps, router).start(),
         };
         metrics::gauge!("aof_sessions").increment(1.0);
-        self.sessions.insert(who.clone(), SessionEntry { addr: addr.clone(), forwarded: 1 });
+        self.sessions.insert(
+            who.clone(),
+            SessionEntry {
+                addr: addr.clone(),
+                forwarded: 1,
+            },
+        );
         addr
     }
 }
@@ -141,7 +154,10 @@ impl Handler<SendTo> for Router {
     fn handle(&mut self, SendTo(message): SendTo, ctx: &mut Context<Self>) -> Self::Result {
         let session = self.session(&message.to, ctx);
         Box::pin(async move {
-            session.send(SendOutbound(message)).await.unwrap_or(Err(EnqueueError::Stopped))
+            session
+                .send(SendOutbound(message))
+                .await
+                .unwrap_or(Err(EnqueueError::Stopped))
         })
     }
 }
@@ -150,7 +166,8 @@ impl Handler<Expect> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: Expect, ctx: &mut Context<Self>) {
-        self.session(&msg.who, ctx).do_send(AddExpectation(msg.expectation));
+        self.session(&msg.who, ctx)
+            .do_send(AddExpectation(msg.expectation));
     }
 }
 
@@ -211,7 +228,11 @@ impl Handler<SessionCount> for Router {
 
 /// A route for a reply that matched a pending expectation.
 pub(crate) fn pending_route(expectation: &Expectation, text: &str) -> Route {
-    Route { flow: expectation.flow.clone(), reason: RouteReason::Pending, captures: vec![text.to_owned()] }
+    Route {
+        flow: expectation.flow.clone(),
+        reason: RouteReason::Pending,
+        captures: vec![text.to_owned()],
+    }
 }
 
 /// A fresh run id.

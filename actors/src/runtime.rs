@@ -76,7 +76,8 @@ impl Runtime {
             sender.recipient(),
         ));
 
-        let scheduler = Scheduler::new(ports.store.clone(), router_addr.clone().recipient()).start();
+        let scheduler =
+            Scheduler::new(ports.store.clone(), router_addr.clone().recipient()).start();
         let webhook_store = ports.store.clone();
         let webhook_settings = settings.webhook.clone();
         let webhook_router = router_addr.clone().recipient();
@@ -93,7 +94,9 @@ impl Runtime {
             scheduler,
         };
         let runner = make_runner(handle.clone());
-        let arbiters: Vec<Arbiter> = (0..settings.session_threads.max(1)).map(|_| Arbiter::new()).collect();
+        let arbiters: Vec<Arbiter> = (0..settings.session_threads.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
         let deps = SessionDeps {
             runner: runner.clone(),
             store: ports.store,

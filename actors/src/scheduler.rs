@@ -4,7 +4,7 @@
 
 use crate::ids::{new_id, RunId};
 use crate::model::{now_ms, Timer};
-use crate::ports::{StoreError, Store};
+use crate::ports::{Store, StoreError};
 use crate::router::RunFlow;
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -47,7 +47,11 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler firing into `router`.
     pub fn new(store: Arc<dyn Store>, router: Recipient<RunFlow>) -> Self {
-        Scheduler { store, router, armed: HashMap::new() }
+        Scheduler {
+            store,
+            router,
+            armed: HashMap::new(),
+        }
     }
 
     fn arm(&mut self, timer: Timer, ctx: &mut Context<Self>) {
@@ -58,7 +62,9 @@ impl Scheduler {
     }
 
     fn fire(&mut self, id: &str) {
-        let Some((timer, _)) = self.armed.remove(id) else { return };
+        let Some((timer, _)) = self.armed.remove(id) else {
+            return;
+        };
         tracing::info!(flow = %timer.flow, timer = %timer.id, "timer fired");
         metrics::counter!("aof_timers_fired_total").increment(1);
         self.router.do_send(RunFlow {
@@ -80,10 +86,14 @@ impl Actor for Scheduler {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let pending = self.store.pending_timers();
-        ctx.wait(pending.into_actor(self).map(|loaded, act, ctx| match loaded {
-            Ok(timers) => timers.into_iter().for_each(|t| act.arm(t, ctx)),
-            Err(e) => tracing::error!(error = %e, "loading timers failed"),
-        }));
+        ctx.wait(
+            pending
+                .into_actor(self)
+                .map(|loaded, act, ctx| match loaded {
+                    Ok(timers) => timers.into_iter().for_each(|t| act.arm(t, ctx)),
+                    Err(e) => tracing::error!(error = %e, "loading timers failed"),
+                }),
+        );
     }
 }
 

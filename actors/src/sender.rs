@@ -43,18 +43,26 @@ pub enum Decision {
 pub fn decide(job: &QueuedJob, error: &SendError, settings: &SenderSettings) -> Decision {
     let exhausted = job.attempts >= settings.max_attempts;
     let backoff = || {
-        error
-            .retry_after
-            .unwrap_or_else(|| backoff::exponential(job.attempts, settings.base_backoff, settings.max_backoff))
+        error.retry_after.unwrap_or_else(|| {
+            backoff::exponential(job.attempts, settings.base_backoff, settings.max_backoff)
+        })
     };
     match error.kind {
-        SendErrorKind::Transient if !exhausted => Decision::Retry { after: backoff(), throttled: false },
-        SendErrorKind::Throttled if !exhausted => Decision::Retry { after: backoff(), throttled: true },
+        SendErrorKind::Transient if !exhausted => Decision::Retry {
+            after: backoff(),
+            throttled: false,
+        },
+        SendErrorKind::Throttled if !exhausted => Decision::Retry {
+            after: backoff(),
+            throttled: true,
+        },
         SendErrorKind::PairRateLimited if !exhausted => Decision::Retry {
             after: backoff::pair_rate(job.attempts, settings.max_backoff),
             throttled: false,
         },
-        SendErrorKind::ReEngagementRequired if job.message.fallback.is_some() => Decision::UseFallback,
+        SendErrorKind::ReEngagementRequired if job.message.fallback.is_some() => {
+            Decision::UseFallback
+        }
         _ => Decision::Fail,
     }
 }
@@ -75,18 +83,31 @@ impl Sender {
         limiter: Recipient<SendFinished>,
         settings: SenderSettings,
     ) -> Self {
-        Sender { transport, store, limiter, settings }
+        Sender {
+            transport,
+            store,
+            limiter,
+            settings,
+        }
     }
 
     fn finish(&self, job: QueuedJob, result: Result<Wamid, SendError>, started: Instant) {
         let lane = job.message.lane.as_str();
         match result {
             Ok(wamid) => {
-                metrics::histogram!("aof_send_latency_seconds").record(started.elapsed().as_secs_f64());
-                metrics::counter!("aof_outbound_sends_total", "result" => "sent", "lane" => lane).increment(1);
+                metrics::histogram!("aof_send_latency_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::counter!("aof_outbound_sends_total", "result" => "sent", "lane" => lane)
+                    .increment(1);
                 tracing::debug!(wamid = %wamid, attempt = job.attempts, lane, "sent");
-                spawn_logged(self.store.job_sent(job.clone(), wamid), "recording a sent message");
-                self.limiter.do_send(SendFinished { job, outcome: SendOutcome::Sent });
+                spawn_logged(
+                    self.store.job_sent(job.clone(), wamid),
+                    "recording a sent message",
+                );
+                self.limiter.do_send(SendFinished {
+                    job,
+                    outcome: SendOutcome::Sent,
+                });
             }
             Err(error) => self.failed(job, error),
         }
@@ -96,10 +117,14 @@ impl Sender {
         let lane = job.message.lane.as_str();
         let outcome = match decide(&job, &error, &self.settings) {
             Decision::Retry { after, throttled } => {
-                metrics::counter!("aof_outbound_sends_total", "result" => "retry", "lane" => lane).increment(1);
+                metrics::counter!("aof_outbound_sends_total", "result" => "retry", "lane" => lane)
+                    .increment(1);
                 tracing::warn!(code = ?error.code, attempt = job.attempts, retry_in_ms = after.as_millis() as u64,
                     wa = %job.message.to.masked(), "send failed; will retry: {}", error.message);
-                spawn_logged(self.store.update_job(job.clone()), "updating a queued message");
+                spawn_logged(
+                    self.store.update_job(job.clone()),
+                    "updating a queued message",
+                );
                 SendOutcome::Retry { after, throttled }
             }
             Decision::UseFallback => {
@@ -108,11 +133,18 @@ impl Sender {
                 if let Some(fallback) = job.message.fallback.take() {
                     job.message.body = fallback;
                 }
-                spawn_logged(self.store.update_job(job.clone()), "updating a queued message");
-                SendOutcome::Retry { after: Duration::ZERO, throttled: false }
+                spawn_logged(
+                    self.store.update_job(job.clone()),
+                    "updating a queued message",
+                );
+                SendOutcome::Retry {
+                    after: Duration::ZERO,
+                    throttled: false,
+                }
             }
             Decision::Fail => {
-                metrics::counter!("aof_outbound_sends_total", "result" => "failed", "lane" => lane).increment(1);
+                metrics::counter!("aof_outbound_sends_total", "result" => "failed", "lane" => lane)
+                    .increment(1);
                 tracing::error!(code = ?error.code, attempts = job.attempts, wa = %job.message.to.masked(),
                     flow = job.message.flow.as_deref().unwrap_or("-"), "message not sent: {}", error.message);
                 let audit = AuditEntry {
@@ -122,7 +154,11 @@ impl Sender {
                         "flow": job.message.flow, "attempts": job.attempts }),
                 };
                 spawn_logged(self.store.audit(audit), "writing the audit log");
-                spawn_logged(self.store.job_failed(job.clone(), error.code, error.message), "recording a failed message");
+                spawn_logged(
+                    self.store
+                        .job_failed(job.clone(), error.code, error.message),
+                    "recording a failed message",
+                );
                 SendOutcome::Failed
             }
         };
@@ -130,10 +166,7 @@ impl Sender {
     }
 }
 
-fn spawn_logged(
-    work: crate::ports::StoreResult<()>,
-    what: &'static str,
-) {
+fn spawn_logged(work: crate::ports::StoreResult<()>, what: &'static str) {
     actix::spawn(async move {
         if let Err(e) = work.await {
             tracing::error!(error = %e, "{what} failed");
@@ -145,7 +178,7 @@ impl Actor for Sender {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(usize::MAX >> 1);
+        ctx.set_mailbox_capacity(1 << 16);
     }
 }
 
@@ -155,7 +188,11 @@ impl Handler<SendJob> for Sender {
     fn handle(&mut self, SendJob(job): SendJob, ctx: &mut Context<Self>) {
         let started = Instant::now();
         let attempt = self.transport.send(&job.message);
-        ctx.spawn(attempt.into_actor(self).map(move |result, act, _| act.finish(job, result, started)));
+        ctx.spawn(
+            attempt
+                .into_actor(self)
+                .map(move |result, act, _| act.finish(job, result, started)),
+        );
     }
 }
 
@@ -166,7 +203,11 @@ mod tests {
     use crate::model::{Lane, OutboundBody, OutboundMessage};
 
     fn job(attempts: u32, fallback: bool) -> QueuedJob {
-        let template = OutboundBody::Template { name: "ops_notification".into(), language: "en_US".into(), parameters: vec![] };
+        let template = OutboundBody::Template {
+            name: "ops_notification".into(),
+            language: "en_US".into(),
+            parameters: vec![],
+        };
         QueuedJob {
             id: JobId("job_1".into()),
             message: OutboundMessage {
@@ -185,33 +226,89 @@ mod tests {
     }
 
     fn error(kind: SendErrorKind) -> SendError {
-        SendError { kind, code: Some(1), message: "x".into(), retry_after: None }
+        SendError {
+            kind,
+            code: Some(1),
+            message: "x".into(),
+            retry_after: None,
+        }
     }
 
     fn settings() -> SenderSettings {
-        SenderSettings { max_attempts: 3, base_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5) }
+        SenderSettings {
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
     }
 
     #[test]
     fn transient_errors_retry_until_attempts_run_out() {
-        assert!(matches!(decide(&job(1, false), &error(SendErrorKind::Transient), &settings()), Decision::Retry { throttled: false, .. }));
-        assert_eq!(decide(&job(3, false), &error(SendErrorKind::Transient), &settings()), Decision::Fail);
+        assert!(matches!(
+            decide(
+                &job(1, false),
+                &error(SendErrorKind::Transient),
+                &settings()
+            ),
+            Decision::Retry {
+                throttled: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            decide(
+                &job(3, false),
+                &error(SendErrorKind::Transient),
+                &settings()
+            ),
+            Decision::Fail
+        );
     }
 
     #[test]
     fn throttling_pauses_every_lane() {
-        assert!(matches!(decide(&job(1, false), &error(SendErrorKind::Throttled), &settings()), Decision::Retry { throttled: true, .. }));
+        assert!(matches!(
+            decide(
+                &job(1, false),
+                &error(SendErrorKind::Throttled),
+                &settings()
+            ),
+            Decision::Retry {
+                throttled: true,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn the_24_hour_window_uses_the_fallback_once_then_fails() {
-        assert_eq!(decide(&job(1, true), &error(SendErrorKind::ReEngagementRequired), &settings()), Decision::UseFallback);
-        assert_eq!(decide(&job(1, false), &error(SendErrorKind::ReEngagementRequired), &settings()), Decision::Fail);
+        assert_eq!(
+            decide(
+                &job(1, true),
+                &error(SendErrorKind::ReEngagementRequired),
+                &settings()
+            ),
+            Decision::UseFallback
+        );
+        assert_eq!(
+            decide(
+                &job(1, false),
+                &error(SendErrorKind::ReEngagementRequired),
+                &settings()
+            ),
+            Decision::Fail
+        );
     }
 
     #[test]
     fn permanent_and_fatal_errors_are_not_retried() {
-        assert_eq!(decide(&job(1, true), &error(SendErrorKind::Permanent), &settings()), Decision::Fail);
-        assert_eq!(decide(&job(1, true), &error(SendErrorKind::Fatal), &settings()), Decision::Fail);
+        assert_eq!(
+            decide(&job(1, true), &error(SendErrorKind::Permanent), &settings()),
+            Decision::Fail
+        );
+        assert_eq!(
+            decide(&job(1, true), &error(SendErrorKind::Fatal), &settings()),
+            Decision::Fail
+        );
     }
 }

@@ -91,14 +91,21 @@ impl Session {
 
     fn push_entry(&mut self, entry: ContextEntry) {
         self.conversation.entries.push(entry);
-        let excess = self.conversation.entries.len().saturating_sub(self.deps.lookback.max(1));
+        let excess = self
+            .conversation
+            .entries
+            .len()
+            .saturating_sub(self.deps.lookback.max(1));
         self.conversation.entries.drain(..excess);
     }
 
     /// Writes the conversation; versions keep a late write from overwriting a newer one.
     fn save(&mut self) {
         self.conversation.version += 1;
-        let write = self.deps.store.save_conversation(self.who.clone(), self.conversation.clone());
+        let write = self
+            .deps
+            .store
+            .save_conversation(self.who.clone(), self.conversation.clone());
         actix::spawn(async move {
             if let Err(e) = write.await {
                 tracing::error!(error = %e, "saving a conversation failed");
@@ -110,7 +117,9 @@ impl Session {
     fn take_expectation(&mut self, text: &str) -> Option<Expectation> {
         let now = now_ms();
         let before = self.conversation.expectations.len();
-        self.conversation.expectations.retain(|e| e.expires_at_ms > now);
+        self.conversation
+            .expectations
+            .retain(|e| e.expires_at_ms > now);
         let text = text.trim();
         let index = self.conversation.expectations.iter().position(|e| {
             RegexBuilder::new(&e.pattern)
@@ -134,9 +143,15 @@ impl Session {
         let Some(Deliver { message, route }) = self.waiting.pop_front() else {
             return;
         };
-        let expectation = message.text.as_deref().and_then(|t| self.take_expectation(t));
+        let expectation = message
+            .text
+            .as_deref()
+            .and_then(|t| self.take_expectation(t));
         let route = match &expectation {
-            Some(e) => Some(pending_route(e, message.text.as_deref().unwrap_or_default())),
+            Some(e) => Some(pending_route(
+                e,
+                message.text.as_deref().unwrap_or_default(),
+            )),
             None => route,
         };
         let Some(route) = route else {
@@ -170,7 +185,10 @@ impl Session {
             return;
         }
         self.releasing = true;
-        let ask = self.router.send(ReleaseSession { who: self.who.clone(), handled: self.handled });
+        let ask = self.router.send(ReleaseSession {
+            who: self.who.clone(),
+            handled: self.handled,
+        });
         ctx.spawn(ask.into_actor(self).map(|released, act, ctx| {
             act.releasing = false;
             if released.unwrap_or(true) {
@@ -190,7 +208,8 @@ impl Actor for Session {
             Ok(conversation) => act.conversation = conversation,
             Err(e) => tracing::error!(error = %e, "loading a conversation failed; starting empty"),
         }));
-        let every = (self.deps.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        let every =
+            (self.deps.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
         ctx.run_interval(every, Self::check_idle);
     }
 }
@@ -223,7 +242,11 @@ impl Handler<Deliver> for Session {
 impl Handler<SendOutbound> for Session {
     type Result = ResponseFuture<Queued>;
 
-    fn handle(&mut self, SendOutbound(message): SendOutbound, _: &mut Context<Self>) -> Self::Result {
+    fn handle(
+        &mut self,
+        SendOutbound(message): SendOutbound,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
         self.touch();
         self.push_entry(ContextEntry {
             direction: Direction::Out,

@@ -49,7 +49,13 @@ impl Webhook {
         store: Arc<dyn Store>,
         router: Recipient<RouteInbound>,
     ) -> Self {
-        Webhook { settings, store, router, recent: HashSet::new(), recent_order: VecDeque::new() }
+        Webhook {
+            settings,
+            store,
+            router,
+            recent: HashSet::new(),
+            recent_order: VecDeque::new(),
+        }
     }
 
     /// Remembers an id in memory; `false` if it was already there (a redelivery in flight).
@@ -78,7 +84,11 @@ impl Webhook {
         if self.settings.include_content {
             detail["text"] = serde_json::json!(message.text);
         }
-        let entry = AuditEntry { kind: kind.into(), who: Some(message.from.masked()), detail };
+        let entry = AuditEntry {
+            kind: kind.into(),
+            who: Some(message.from.masked()),
+            detail,
+        };
         let write = self.store.audit(entry);
         actix::spawn(async move {
             if let Err(e) = write.await {

@@ -18,7 +18,11 @@ pub struct SlidingWindow {
 impl SlidingWindow {
     /// A window that lets `limit` sends start in any `window`.
     pub fn new(limit: usize, window: Duration) -> Self {
-        SlidingWindow { limit: limit.max(1), window, starts: VecDeque::with_capacity(limit) }
+        SlidingWindow {
+            limit: limit.max(1),
+            window,
+            starts: VecDeque::with_capacity(limit),
+        }
     }
 
     /// Whether a send may start at `now`; if not, how long until a slot frees.

@@ -17,13 +17,24 @@ impl Agent for Logger {
         &["log"]
     }
 
-    fn call<'a>(&'a self, _: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
-        let level = input.get("level").map(text_of).unwrap_or_else(|| "info".into()).to_lowercase();
+    fn call<'a>(
+        &'a self,
+        _: &'a str,
+        input: Value,
+        run: &'a RunContext,
+    ) -> LocalBoxFuture<'a, AgentResult> {
+        let level = input
+            .get("level")
+            .map(text_of)
+            .unwrap_or_else(|| "info".into())
+            .to_lowercase();
         let message = input.get("message").map(text_of).unwrap_or_default();
         let metadata = input.get("metadata").cloned().unwrap_or(Value::Null);
         let flow = run.flow.as_str();
         match level.as_str() {
-            "critical" | "error" => tracing::error!(flow, run = %run.run_id, %metadata, "{message}"),
+            "critical" | "error" => {
+                tracing::error!(flow, run = %run.run_id, %metadata, "{message}")
+            }
             "warning" | "warn" => tracing::warn!(flow, run = %run.run_id, %metadata, "{message}"),
             "debug" => tracing::debug!(flow, run = %run.run_id, %metadata, "{message}"),
             _ => tracing::info!(flow, run = %run.run_id, %metadata, "{message}"),
@@ -44,7 +55,12 @@ impl Agent for Validator {
         &["check"]
     }
 
-    fn call<'a>(&'a self, _: &'a str, input: Value, _: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
+    fn call<'a>(
+        &'a self,
+        _: &'a str,
+        input: Value,
+        _: &'a RunContext,
+    ) -> LocalBoxFuture<'a, AgentResult> {
         let result = match input.get("condition") {
             None => Err(AgentError::input("condition", "is missing")),
             Some(c) if crate::flow::expr::is_truthy(c) => Ok(json!({ "valid": true })),

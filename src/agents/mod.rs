@@ -39,7 +39,10 @@ pub enum AgentError {
 impl AgentError {
     /// A bad input field.
     pub fn input(field: &str, reason: impl Into<String>) -> Self {
-        AgentError::Input { field: field.to_owned(), reason: reason.into() }
+        AgentError::Input {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -90,7 +93,12 @@ pub trait Agent: Send + Sync {
     /// The actions it offers.
     fn actions(&self) -> &'static [&'static str];
     /// Runs an action.
-    fn call<'a>(&'a self, action: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult>;
+    fn call<'a>(
+        &'a self,
+        action: &'a str,
+        input: Value,
+        run: &'a RunContext,
+    ) -> LocalBoxFuture<'a, AgentResult>;
 }
 
 /// All agents, by name.
@@ -109,7 +117,9 @@ impl Registry {
             Arc::new(scheduler::SchedulerAgent),
             Arc::new(incidents::IncidentManager),
         ];
-        Registry { agents: list.into_iter().map(|a| (a.name(), a)).collect() }
+        Registry {
+            agents: list.into_iter().map(|a| (a.name(), a)).collect(),
+        }
     }
 
     /// An agent by name.
@@ -127,8 +137,13 @@ impl Registry {
 pub fn str_field<'a>(input: &'a Value, field: &str) -> Result<&'a str, AgentError> {
     match input.get(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
-        Some(Value::String(_)) | None | Some(Value::Null) => Err(AgentError::input(field, "is missing or empty")),
-        Some(other) => Err(AgentError::input(field, format!("expected text, got {other}"))),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(AgentError::input(field, "is missing or empty"))
+        }
+        Some(other) => Err(AgentError::input(
+            field,
+            format!("expected text, got {other}"),
+        )),
     }
 }
 

@@ -18,7 +18,12 @@ impl Agent for SchedulerAgent {
         &["schedule"]
     }
 
-    fn call<'a>(&'a self, _: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
+    fn call<'a>(
+        &'a self,
+        _: &'a str,
+        input: Value,
+        run: &'a RunContext,
+    ) -> LocalBoxFuture<'a, AgentResult> {
         Box::pin(async move {
             let flow = str_field(&input, "flow")?.to_owned();
             let delay = match input.get("delay") {

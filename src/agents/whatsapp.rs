@@ -20,10 +20,21 @@ impl Agent for WhatsApp {
     }
 
     fn actions(&self) -> &'static [&'static str] {
-        &["reply", "send_text", "send_template", "send_to_group", "send_interactive"]
+        &[
+            "reply",
+            "send_text",
+            "send_template",
+            "send_to_group",
+            "send_interactive",
+        ]
     }
 
-    fn call<'a>(&'a self, action: &'a str, input: Value, run: &'a RunContext) -> LocalBoxFuture<'a, AgentResult> {
+    fn call<'a>(
+        &'a self,
+        action: &'a str,
+        input: Value,
+        run: &'a RunContext,
+    ) -> LocalBoxFuture<'a, AgentResult> {
         Box::pin(async move {
             match action {
                 "reply" => {
@@ -46,13 +57,19 @@ impl Agent for WhatsApp {
                 "send_interactive" => {
                     let to = match input.get("to") {
                         Some(_) => recipient(&input, "to")?,
-                        None => run.user.as_ref().map(|p| p.wa.clone()).ok_or_else(|| AgentError::input("to", "is missing"))?,
+                        None => run
+                            .user
+                            .as_ref()
+                            .map(|p| p.wa.clone())
+                            .ok_or_else(|| AgentError::input("to", "is missing"))?,
                     };
                     let body = interactive_body(&input)?;
                     send(run, to, body, Lane::Reply, &input).await
                 }
                 "send_to_group" => send_to_group(&input, run).await,
-                other => Err(AgentError::Failed(format!("whatsapp has no action `{other}`"))),
+                other => Err(AgentError::Failed(format!(
+                    "whatsapp has no action `{other}`"
+                ))),
             }
         })
     }
@@ -60,7 +77,8 @@ impl Agent for WhatsApp {
 
 fn recipient(input: &Value, field: &str) -> Result<WaId, AgentError> {
     let raw = str_field(input, field)?;
-    WaId::parse(raw).ok_or_else(|| AgentError::input(field, format!("`{raw}` is not a phone number")))
+    WaId::parse(raw)
+        .ok_or_else(|| AgentError::input(field, format!("`{raw}` is not a phone number")))
 }
 
 fn text_body(text: &str) -> OutboundBody {
@@ -93,7 +111,10 @@ fn template_body(input: &Value, run: &RunContext) -> Result<OutboundBody, AgentE
     let name = str_field(input, "template")?;
     let whatsapp = &run.services.config.platforms.whatsapp;
     let def = whatsapp.templates.get(name).ok_or_else(|| {
-        AgentError::input("template", format!("no template `{name}` in platforms.whatsapp.templates"))
+        AgentError::input(
+            "template",
+            format!("no template `{name}` in platforms.whatsapp.templates"),
+        )
     })?;
     let parameters: Vec<String> = match input.get("parameters") {
         Some(Value::Array(items)) => items.iter().map(|v| template_param(&text_of(v))).collect(),
@@ -103,23 +124,44 @@ fn template_body(input: &Value, run: &RunContext) -> Result<OutboundBody, AgentE
     if parameters.len() != def.placeholders() {
         return Err(AgentError::input(
             "parameters",
-            format!("template `{name}` takes {} parameters, got {}", def.placeholders(), parameters.len()),
+            format!(
+                "template `{name}` takes {} parameters, got {}",
+                def.placeholders(),
+                parameters.len()
+            ),
         ));
     }
-    let language = input.get("language").map(text_of).unwrap_or_else(|| def.language.clone());
-    Ok(OutboundBody::Template { name: name.to_owned(), language, parameters })
+    let language = input
+        .get("language")
+        .map(text_of)
+        .unwrap_or_else(|| def.language.clone());
+    Ok(OutboundBody::Template {
+        name: name.to_owned(),
+        language,
+        parameters,
+    })
 }
 
 fn interactive_body(input: &Value) -> Result<OutboundBody, AgentError> {
-    let body = input.get("text").or_else(|| input.get("body")).map(text_of).unwrap_or_default();
+    let body = input
+        .get("text")
+        .or_else(|| input.get("body"))
+        .map(text_of)
+        .unwrap_or_default();
     if body.trim().is_empty() {
         return Err(AgentError::input("text", "is missing"));
     }
     let Some(Value::Array(items)) = input.get("buttons") else {
-        return Err(AgentError::input("buttons", "expected a list of 1 to 3 buttons"));
+        return Err(AgentError::input(
+            "buttons",
+            "expected a list of 1 to 3 buttons",
+        ));
     };
     if items.is_empty() || items.len() > 3 {
-        return Err(AgentError::input("buttons", format!("WhatsApp allows 1 to 3 reply buttons, got {}", items.len())));
+        return Err(AgentError::input(
+            "buttons",
+            format!("WhatsApp allows 1 to 3 reply buttons, got {}", items.len()),
+        ));
     }
     let buttons = items
         .iter()
@@ -127,27 +169,41 @@ fn interactive_body(input: &Value) -> Result<OutboundBody, AgentError> {
             let (id, title) = match item {
                 Value::Object(b) => {
                     let title = b.get("title").map(text_of).unwrap_or_default();
-                    (b.get("id").map(text_of).unwrap_or_else(|| title.clone()), title)
+                    (
+                        b.get("id").map(text_of).unwrap_or_else(|| title.clone()),
+                        title,
+                    )
                 }
                 other => (text_of(other), text_of(other)),
             };
             if title.is_empty() || title.chars().count() > 20 {
-                return Err(AgentError::input("buttons", format!("button title `{title}` must be 1 to 20 characters")));
+                return Err(AgentError::input(
+                    "buttons",
+                    format!("button title `{title}` must be 1 to 20 characters"),
+                ));
             }
             if id.len() > 256 {
-                return Err(AgentError::input("buttons", "a button id is longer than 256 characters"));
+                return Err(AgentError::input(
+                    "buttons",
+                    "a button id is longer than 256 characters",
+                ));
             }
             Ok(ReplyButton { id, title })
         })
         .collect::<Result<_, _>>()?;
-    Ok(OutboundBody::Interactive { body: body.trim().to_owned(), buttons })
+    Ok(OutboundBody::Interactive {
+        body: body.trim().to_owned(),
+        buttons,
+    })
 }
 
 /// What a person reads: text as is, a template rendered locally, buttons listed.
 fn preview(body: &OutboundBody, run: &RunContext) -> String {
     match body {
         OutboundBody::Text { body } => body.clone(),
-        OutboundBody::Template { name, parameters, .. } => run
+        OutboundBody::Template {
+            name, parameters, ..
+        } => run
             .services
             .config
             .platforms
@@ -165,7 +221,9 @@ fn preview(body: &OutboundBody, run: &RunContext) -> String {
 
 /// The template sent instead of free-form text when the 24-hour window has closed.
 fn fallback(body: &OutboundBody, run: &RunContext) -> Option<OutboundBody> {
-    let OutboundBody::Text { body: text } = body else { return None };
+    let OutboundBody::Text { body: text } = body else {
+        return None;
+    };
     let whatsapp = &run.services.config.platforms.whatsapp;
     let name = whatsapp.fallback_template.as_ref()?;
     let def = whatsapp.templates.get(name)?;
@@ -178,7 +236,13 @@ fn fallback(body: &OutboundBody, run: &RunContext) -> Option<OutboundBody> {
     })
 }
 
-async fn send(run: &RunContext, to: WaId, body: OutboundBody, lane: Lane, input: &Value) -> AgentResult {
+async fn send(
+    run: &RunContext,
+    to: WaId,
+    body: OutboundBody,
+    lane: Lane,
+    input: &Value,
+) -> AgentResult {
     if !matches!(body, OutboundBody::Text { .. }) {
         run.asked.borrow_mut().push(to.clone());
     }
@@ -192,14 +256,22 @@ async fn send(run: &RunContext, to: WaId, body: OutboundBody, lane: Lane, input:
         flow: Some(run.flow.clone()),
         reply_to: None,
     };
-    let job = run.services.handle.send(message).await.map_err(|e| AgentError::Failed(e.to_string()))?;
+    let job = run
+        .services
+        .handle
+        .send(message)
+        .await
+        .map_err(|e| AgentError::Failed(e.to_string()))?;
     Ok(json!({ "job_id": job.0, "to": to.e164(), "queued": true }))
 }
 
 async fn send_to_group(input: &Value, run: &RunContext) -> AgentResult {
     let group = str_field(input, "group_id")?;
     let members = run.services.config.group_members(group).ok_or_else(|| {
-        AgentError::input("group_id", format!("no group `{group}`; define it under platforms.whatsapp.groups"))
+        AgentError::input(
+            "group_id",
+            format!("no group `{group}`; define it under platforms.whatsapp.groups"),
+        )
     })?;
     let body = body_from(input, run)?;
     let mut jobs = Vec::with_capacity(members.len());

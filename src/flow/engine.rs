@@ -18,7 +18,8 @@ use std::time::Duration;
 use tracing::Instrument;
 
 /// What an answer to an unsupported message type says.
-const UNSUPPORTED_REPLY: &str = "I can only read text messages. Send HELP to see the commands I understand.";
+const UNSUPPORTED_REPLY: &str =
+    "I can only read text messages. Send HELP to see the commands I understand.";
 
 pub(crate) struct Inner {
     pub(crate) flows: RwLock<Arc<FlowSet>>,
@@ -60,7 +61,11 @@ impl FlowEngine {
 
     /// The flows now in use.
     pub fn flows(&self) -> Arc<FlowSet> {
-        self.inner.flows.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .flows
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Swaps in a reloaded flow set; runs in progress finish on the old one.
@@ -91,7 +96,10 @@ fn trigger_json(run: &FlowRun) -> Value {
 }
 
 async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
-    let user = run.trigger.as_ref().map(|m| Person { wa: m.from.clone(), name: m.name.clone() });
+    let user = run.trigger.as_ref().map(|m| Person {
+        wa: m.from.clone(),
+        name: m.name.clone(),
+    });
     let ctx = RunContext {
         run_id: run.run_id.clone(),
         flow: run.flow.clone(),
@@ -105,10 +113,20 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         reply(&ctx, UNSUPPORTED_REPLY).await;
         return FlowOutcome::Completed;
     }
-    let flows = inner.flows.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let flows = inner
+        .flows
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let Some(flow) = flows.get(&run.flow).cloned() else {
-        tracing::error!("routing names flow `{}` but no such flow is loaded", run.flow);
-        let text = format!("⚠️ This command is not set up on this bot yet (no flow `{}`).", run.flow);
+        tracing::error!(
+            "routing names flow `{}` but no such flow is loaded",
+            run.flow
+        );
+        let text = format!(
+            "⚠️ This command is not set up on this bot yet (no flow `{}`).",
+            run.flow
+        );
         reply(&ctx, &text).await;
         record(&inner, &run, "missing", json!([])).await;
         return FlowOutcome::Failed(format!("no flow {}", run.flow));
@@ -117,12 +135,20 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         trigger: trigger_json(&run),
         input: Value::Object(Map::new()),
         steps: Map::new(),
-        matches: run.route.as_ref().map(|r| json!(r.captures)).unwrap_or_else(|| json!([])),
+        matches: run
+            .route
+            .as_ref()
+            .map(|r| json!(r.captures))
+            .unwrap_or_else(|| json!([])),
         config: inner.config_view.clone(),
         context: json!(run.context),
         summary: Vec::new(),
     };
-    let stored = inner.services.store.record_run_start(&run.run_id.0, flow.name(), state.trigger.clone()).await;
+    let stored = inner
+        .services
+        .store
+        .record_run_start(&run.run_id.0, flow.name(), state.trigger.clone())
+        .await;
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not record the run start");
     }
@@ -142,20 +168,37 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         StepsOutcome::Failed(e) => ("failed", FlowOutcome::Failed(e)),
     };
     tracing::info!(outcome = label, "flow run finished");
-    record(&inner, &run, label, Value::Array(std::mem::take(&mut state.summary))).await;
+    record(
+        &inner,
+        &run,
+        label,
+        Value::Array(std::mem::take(&mut state.summary)),
+    )
+    .await;
     result
 }
 
 async fn record(inner: &Inner, run: &FlowRun, outcome: &'static str, steps: Value) {
-    metrics::counter!("aof_flow_runs_total", "flow" => run.flow.clone(), "outcome" => outcome).increment(1);
-    if let Err(e) = inner.services.store.record_run_end(&run.run_id.0, outcome, steps).await {
+    metrics::counter!("aof_flow_runs_total", "flow" => run.flow.clone(), "outcome" => outcome)
+        .increment(1);
+    if let Err(e) = inner
+        .services
+        .store
+        .record_run_end(&run.run_id.0, outcome, steps)
+        .await
+    {
         tracing::warn!(error = %e, "could not record the run end");
     }
 }
 
 /// Input from the run (webhook body, timer), a pending response's templates, `source:` fields, and
 /// defaults; checked against the schema.
-fn build_input(inner: &Inner, flow: &LoadedFlow, run: &FlowRun, state: &mut RunState) -> Result<(), String> {
+fn build_input(
+    inner: &Inner,
+    flow: &LoadedFlow,
+    run: &FlowRun,
+    state: &mut RunState,
+) -> Result<(), String> {
     let mut input = run.input.as_object().cloned().unwrap_or_default();
     if let Some(expectation) = &run.expectation {
         let payload = &expectation.payload;
@@ -166,7 +209,10 @@ fn build_input(inner: &Inner, flow: &LoadedFlow, run: &FlowRun, state: &mut RunS
         let ctx = minijinja::Value::from_serialize(&waiting);
         if let Some(templates) = payload["input_templates"].as_object() {
             for (key, template) in templates {
-                let value = inner.expressions.render_value(template, &ctx).map_err(|e| e.to_string())?;
+                let value = inner
+                    .expressions
+                    .render_value(template, &ctx)
+                    .map_err(|e| e.to_string())?;
                 input.insert(key.clone(), value);
             }
         }
@@ -178,7 +224,10 @@ fn build_input(inner: &Inner, flow: &LoadedFlow, run: &FlowRun, state: &mut RunS
                 continue;
             }
             if let Some(source) = &field.source {
-                let value = inner.expressions.eval_str(&format!("{{{{ {source} }}}}"), &ctx).map_err(|e| e.to_string())?;
+                let value = inner
+                    .expressions
+                    .eval_str(&format!("{{{{ {source} }}}}"), &ctx)
+                    .map_err(|e| e.to_string())?;
                 input.insert(name.clone(), value);
             }
         }
@@ -188,7 +237,11 @@ fn build_input(inner: &Inner, flow: &LoadedFlow, run: &FlowRun, state: &mut RunS
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(errors.iter().map(|e| format!("`{}` {}", e.field, e.reason)).collect::<Vec<_>>().join("; "))
+        Err(errors
+            .iter()
+            .map(|e| format!("`{}` {}", e.field, e.reason))
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 }
 
@@ -211,7 +264,12 @@ fn register_expectations(inner: &Inner, flow: &LoadedFlow, ctx: &RunContext, sta
                 "from_flow": flow.name(), "run_id": ctx.run_id, "steps": state.steps,
                 "input": state.input, "input_templates": r.input,
             });
-            let expectation = Expectation { pattern: r.pattern.clone(), flow: r.flow.clone(), payload, expires_at_ms };
+            let expectation = Expectation {
+                pattern: r.pattern.clone(),
+                flow: r.flow.clone(),
+                payload,
+                expires_at_ms,
+            };
             inner.services.handle.expect(person.clone(), expectation);
         }
     }

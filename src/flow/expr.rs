@@ -38,8 +38,6 @@ impl Expressions {
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
         env.add_function("now", now);
         env.add_filter("format_time", format_time);
         env.add_filter("add_hours", add_hours);
@@ -50,23 +48,42 @@ impl Expressions {
     /// Checks that a string parses (as an expression when it is one `{{ }}`, else as a template).
     pub fn check(&self, text: &str) -> Result<(), String> {
         match single_expression(text) {
-            Some(expr) => self.env.compile_expression(expr).map(|_| ()).map_err(|e| e.to_string()),
-            None => self.env.template_from_str(text).map(|_| ()).map_err(|e| e.to_string()),
+            Some(expr) => self
+                .env
+                .compile_expression(expr)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            None => self
+                .env
+                .template_from_str(text)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
         }
     }
 
     /// Evaluates a string: typed when it is one `{{ expression }}`, rendered text otherwise.
     pub fn eval_str(&self, text: &str, ctx: &Value) -> Result<serde_json::Value, ExprError> {
-        let err = |e: minijinja::Error| ExprError { source_text: text.to_owned(), message: detailed(&e) };
+        let err = |e: minijinja::Error| ExprError {
+            source_text: text.to_owned(),
+            message: detailed(&e),
+        };
         if !text.contains("{{") && !text.contains("{%") {
             return Ok(serde_json::Value::String(text.to_owned()));
         }
         match single_expression(text) {
             Some(expr) => {
-                let value = self.env.compile_expression(expr).and_then(|e| e.eval(ctx)).map_err(err)?;
+                let value = self
+                    .env
+                    .compile_expression(expr)
+                    .and_then(|e| e.eval(ctx))
+                    .map_err(err)?;
                 Ok(to_json(&value))
             }
-            None => self.env.render_str(text, ctx).map(|s| serde_json::Value::String(tidy(&s))).map_err(err),
+            None => self
+                .env
+                .render_str(text, ctx)
+                .map(|s| serde_json::Value::String(tidy(&s)))
+                .map_err(err),
         }
     }
 
@@ -80,12 +97,19 @@ impl Expressions {
     }
 
     /// Renders every string inside a JSON value (objects and lists recursively).
-    pub fn render_value(&self, value: &serde_json::Value, ctx: &Value) -> Result<serde_json::Value, ExprError> {
+    pub fn render_value(
+        &self,
+        value: &serde_json::Value,
+        ctx: &Value,
+    ) -> Result<serde_json::Value, ExprError> {
         Ok(match value {
             serde_json::Value::String(s) => self.eval_str(s, ctx)?,
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(|v| self.render_value(v, ctx)).collect::<Result<_, _>>()?)
-            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_value(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
             serde_json::Value::Object(map) => serde_json::Value::Object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), self.render_value(v, ctx)?)))
@@ -109,7 +133,10 @@ pub fn is_truthy(value: &serde_json::Value) -> bool {
         serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
         serde_json::Value::String(s) => {
             let s = s.trim();
-            !(s.is_empty() || s.eq_ignore_ascii_case("false") || s == "0" || s.eq_ignore_ascii_case("none"))
+            !(s.is_empty()
+                || s.eq_ignore_ascii_case("false")
+                || s == "0"
+                || s.eq_ignore_ascii_case("none"))
         }
         serde_json::Value::Array(a) => !a.is_empty(),
         serde_json::Value::Object(o) => !o.is_empty(),
@@ -141,14 +168,25 @@ fn detailed(e: &minijinja::Error) -> String {
 
 /// Trims rendered text and folds runs of blank lines that `{% %}` blocks leave behind.
 fn tidy(text: &str) -> String {
-    static BLANKS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\n[ \t]*(\n[ \t]*){2,}").expect("a valid regex"));
+    static BLANKS: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\n[ \t]*(\n[ \t]*){2,}").expect("a valid regex"));
     BLANKS.replace_all(text.trim(), "\n\n").into_owned()
+}
+
+/// Drops the line break of lines that hold nothing but one `{% %}` tag, so that loops and
+/// conditions on lines of their own leave no blank lines, while a tag at the end of a text line
+/// (`{% if svc.latency %} ⏱ …{% endif %}`) keeps that line's break. Applied once, at load.
+pub fn standalone_tags(text: &str) -> String {
+    static LINE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?m)^[ \t]*(\{%[^%]*%\})[ \t]*\n").expect("a valid regex"));
+    LINE.replace_all(text, "$1").into_owned()
 }
 
 /// Rewrites `steps.<id>` inside `{{ }}` and `{% %}` to `steps["<id>"]` for hyphenated ids, and
 /// reports ids that are not steps of the flow.
 pub fn rewrite_step_refs(text: &str, known: &HashSet<String>) -> Result<String, Vec<String>> {
-    static BLOCK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)\{\{.*?\}\}|\{%.*?%\}").expect("a valid regex"));
+    static BLOCK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)\{\{.*?\}\}|\{%.*?%\}").expect("a valid regex"));
     static STEP: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\bsteps\.([A-Za-z_][A-Za-z0-9_-]*)").expect("a valid regex"));
     let mut unknown = Vec::new();
@@ -175,14 +213,21 @@ fn now() -> String {
 }
 
 fn parse_time(value: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(value.trim()).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(value.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// `format_time`: an RFC 3339 time as people read it (`2026-11-26 17:02 UTC`), or with a strftime format.
 fn format_time(value: Value, format: Option<String>) -> String {
-    let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+    let text = value
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string());
     match parse_time(&text) {
-        Some(t) => t.format(format.as_deref().unwrap_or("%Y-%m-%d %H:%M UTC")).to_string(),
+        Some(t) => t
+            .format(format.as_deref().unwrap_or("%Y-%m-%d %H:%M UTC"))
+            .to_string(),
         None => text,
     }
 }
@@ -191,7 +236,10 @@ fn format_time(value: Value, format: Option<String>) -> String {
 fn add_hours(value: Value, hours: f64) -> Result<String, minijinja::Error> {
     let text = value.as_str().unwrap_or_default();
     let t = parse_time(text).ok_or_else(|| {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("add_hours: `{text}` is not an RFC 3339 time"))
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("add_hours: `{text}` is not an RFC 3339 time"),
+        )
     })?;
     let later = t + Duration::milliseconds((hours * 3_600_000.0) as i64);
     Ok(later.to_rfc3339_opts(SecondsFormat::Secs, true))
@@ -199,13 +247,23 @@ fn add_hours(value: Value, hours: f64) -> Result<String, minijinja::Error> {
 
 /// `map('name')` takes the attribute `name` of each item (as `map(attribute='name')` does); a
 /// filter name such as `map('upper')` still applies that filter.
-fn map_attribute(state: &State, items: Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, minijinja::Error> {
-    const FILTERS: [&str; 8] = ["upper", "lower", "title", "trim", "string", "int", "float", "length"];
+fn map_attribute(
+    state: &State,
+    items: Value,
+    args: Rest<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, minijinja::Error> {
+    const FILTERS: [&str; 8] = [
+        "upper", "lower", "title", "trim", "string", "int", "float", "length",
+    ];
     let attribute: Option<String> = kwargs.get("attribute")?;
     kwargs.assert_all_used()?;
     let name = attribute.or_else(|| args.first().and_then(|v| v.as_str().map(str::to_owned)));
     let Some(name) = name else {
-        return Err(minijinja::Error::new(minijinja::ErrorKind::MissingArgument, "map needs an attribute name"));
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::MissingArgument,
+            "map needs an attribute name",
+        ));
     };
     let mut out = Vec::new();
     for item in items.try_iter()? {
@@ -230,19 +288,36 @@ mod tests {
     #[test]
     fn hyphenated_step_ids_are_rewritten_and_unknown_ids_reported() {
         let known: HashSet<String> = ["find-active-alert".to_owned()].into();
-        let out = rewrite_step_refs("Alert: {{ steps.find-active-alert.output.title }}", &known).unwrap();
-        assert_eq!(out, "Alert: {{ steps[\"find-active-alert\"].output.title }}");
-        assert_eq!(rewrite_step_refs("{{ steps.nope.output }}", &known).unwrap_err(), vec!["nope"]);
-        assert_eq!(rewrite_step_refs("steps.outside is text", &known).unwrap(), "steps.outside is text");
+        let out =
+            rewrite_step_refs("Alert: {{ steps.find-active-alert.output.title }}", &known).unwrap();
+        assert_eq!(
+            out,
+            "Alert: {{ steps[\"find-active-alert\"].output.title }}"
+        );
+        assert_eq!(
+            rewrite_step_refs("{{ steps.nope.output }}", &known).unwrap_err(),
+            vec!["nope"]
+        );
+        assert_eq!(
+            rewrite_step_refs("steps.outside is text", &known).unwrap(),
+            "steps.outside is text"
+        );
     }
 
     #[test]
     fn a_single_expression_keeps_its_type() {
         let e = Expressions::new();
-        let c = ctx(json!({"steps": {"a-b": {"output": {"users": [{"name": "Alice"}, {"name": "Bob"}]}}}}));
+        let c = ctx(
+            json!({"steps": {"a-b": {"output": {"users": [{"name": "Alice"}, {"name": "Bob"}]}}}}),
+        );
         let users = e.eval_str("{{ steps[\"a-b\"].output.users }}", &c).unwrap();
         assert_eq!(users, json!([{"name": "Alice"}, {"name": "Bob"}]));
-        let names = e.render("{{ steps[\"a-b\"].output.users | map('name') | join(', ') }}", &c).unwrap();
+        let names = e
+            .render(
+                "{{ steps[\"a-b\"].output.users | map('name') | join(', ') }}",
+                &c,
+            )
+            .unwrap();
         assert_eq!(names, "Alice, Bob");
     }
 
@@ -250,13 +325,35 @@ mod tests {
     fn tutorial_filters_and_match_groups_work() {
         let e = Expressions::new();
         let c = ctx(json!({"input": {"severity": "critical"}, "match": ["STATUS api", "api"]}));
-        assert_eq!(e.render("{{ input.severity | upper }}", &c).unwrap(), "CRITICAL");
+        assert_eq!(
+            e.render("{{ input.severity | upper }}", &c).unwrap(),
+            "CRITICAL"
+        );
         assert!(e.truthy("{{ input.severity == 'critical' }}", &c).unwrap());
         assert_eq!(e.render("{{ match.1 }}", &c).unwrap(), "api");
-        let later = e.render("{{ '2026-01-01T00:00:00Z' | add_hours(4) }}", &c).unwrap();
+        let later = e
+            .render("{{ '2026-01-01T00:00:00Z' | add_hours(4) }}", &c)
+            .unwrap();
         assert_eq!(later, "2026-01-01T04:00:00Z");
-        assert_eq!(e.render("{{ '2026-01-01T04:05:00Z' | format_time }}", &c).unwrap(), "2026-01-01 04:05 UTC");
-        assert!(e.truthy("{{ (now() | add_hours(1)) > now() }}", &c).unwrap());
+        assert_eq!(
+            e.render("{{ '2026-01-01T04:05:00Z' | format_time }}", &c)
+                .unwrap(),
+            "2026-01-01 04:05 UTC"
+        );
+        assert!(e
+            .truthy("{{ (now() | add_hours(1)) > now() }}", &c)
+            .unwrap());
+    }
+
+    #[test]
+    fn tag_lines_leave_no_blank_lines_but_inline_tags_keep_their_line_break() {
+        let e = Expressions::new();
+        let c = ctx(json!({"svcs": [{"name": "api", "ms": 3}, {"name": "web", "ms": 0}]}));
+        let text = standalone_tags("Status\n{% for s in svcs %}\n* {{ s.name }}\n{% if s.ms %}  {{ s.ms }}ms{% endif %}\n{% endfor %}\nend");
+        assert_eq!(
+            e.render(&text, &c).unwrap(),
+            "Status\n* api\n  3ms\n* web\n\nend"
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub struct FieldError {
 }
 
 /// Fills defaults, then checks required fields, types and enums; every problem is returned.
-pub fn complete_and_check(spec: Option<&InputSpec>, input: &mut Map<String, Value>) -> Vec<FieldError> {
+pub fn complete_and_check(
+    spec: Option<&InputSpec>,
+    input: &mut Map<String, Value>,
+) -> Vec<FieldError> {
     let Some(spec) = spec else { return Vec::new() };
     for (name, field) in &spec.schema {
         let absent = input.get(name).is_none_or(is_blank);
@@ -34,13 +37,19 @@ pub fn complete_and_check(spec: Option<&InputSpec>, input: &mut Map<String, Valu
     let mut errors = Vec::new();
     for name in &spec.required {
         if input.get(name).is_none_or(is_blank) {
-            errors.push(FieldError { field: name.clone(), reason: "is required".into() });
+            errors.push(FieldError {
+                field: name.clone(),
+                reason: "is required".into(),
+            });
         }
     }
     for (name, field) in &spec.schema {
         if let Some(value) = input.get(name) {
             if let Some(reason) = check_field(field, value) {
-                errors.push(FieldError { field: name.clone(), reason });
+                errors.push(FieldError {
+                    field: name.clone(),
+                    reason,
+                });
             }
         }
     }
@@ -67,11 +76,18 @@ fn check_field(field: &FieldSpec, value: &Value) -> Option<String> {
         Some(_) => true,
     };
     if !type_ok {
-        return Some(format!("expected {}, got {}", field.kind.as_deref().unwrap_or("?"), json_type(value)));
+        return Some(format!(
+            "expected {}, got {}",
+            field.kind.as_deref().unwrap_or("?"),
+            json_type(value)
+        ));
     }
     if let Some(allowed) = &field.allowed {
         if !allowed.contains(value) {
-            let list: Vec<String> = allowed.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
+            let list: Vec<String> = allowed
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect();
             return Some(format!("expected one of {}", list.join(", ")));
         }
     }
@@ -111,13 +127,20 @@ mod tests {
         let mut input = json!({"severity": "sev1"}).as_object().unwrap().clone();
         let errors = complete_and_check(Some(&spec()), &mut input);
         assert_eq!(errors.len(), 2);
-        assert!(errors.iter().any(|e| e.field == "service" && e.reason == "is required"));
-        assert!(errors.iter().any(|e| e.field == "severity" && e.reason.contains("critical, warning, info")));
+        assert!(errors
+            .iter()
+            .any(|e| e.field == "service" && e.reason == "is required"));
+        assert!(errors
+            .iter()
+            .any(|e| e.field == "severity" && e.reason.contains("critical, warning, info")));
     }
 
     #[test]
     fn defaults_fill_blank_fields() {
-        let mut input = json!({"severity": "info", "service": "api", "target": ""}).as_object().unwrap().clone();
+        let mut input = json!({"severity": "info", "service": "api", "target": ""})
+            .as_object()
+            .unwrap()
+            .clone();
         assert!(complete_and_check(Some(&spec()), &mut input).is_empty());
         assert_eq!(input["target"], "all");
     }

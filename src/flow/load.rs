@@ -2,7 +2,7 @@
 //! hyphenated step ids and compiled, and checked against the agent registry and the message
 //! templates. Every problem of every file is reported at once, each naming the file and the step.
 
-use super::expr::{rewrite_step_refs, Expressions};
+use super::expr::{rewrite_step_refs, standalone_tags, Expressions};
 use super::model::{AgentFlow, Response, Step, TriggerKind};
 use crate::agents::Registry;
 use crate::config::TemplateDef;
@@ -73,17 +73,28 @@ impl LoadedFlow {
 
     /// How many messages of context the flow wants.
     pub fn lookback(&self) -> usize {
-        self.flow.context.as_ref().and_then(|c| c.lookback).unwrap_or(0)
+        self.flow
+            .context
+            .as_ref()
+            .and_then(|c| c.lookback)
+            .unwrap_or(0)
     }
 
     /// Paths of `type: webhook` triggers.
     pub fn webhook_paths(&self) -> impl Iterator<Item = &str> {
-        self.flow.triggers.iter().filter(|t| t.kind == TriggerKind::Webhook).filter_map(|t| t.path.as_deref())
+        self.flow
+            .triggers
+            .iter()
+            .filter(|t| t.kind == TriggerKind::Webhook)
+            .filter_map(|t| t.path.as_deref())
     }
 
     /// Whether Alertmanager's payload may start it.
     pub fn takes_alertmanager(&self) -> bool {
-        self.flow.triggers.iter().any(|t| t.kind == TriggerKind::Alertmanager)
+        self.flow
+            .triggers
+            .iter()
+            .any(|t| t.kind == TriggerKind::Alertmanager)
     }
 }
 
@@ -157,7 +168,11 @@ impl FlowSet {
                     Ok(flow) => loaded.push(flow),
                     Err(mut p) => problems.append(&mut p),
                 },
-                Err(e) => problems.push(FlowProblem { file, location: String::new(), message: format!("cannot read: {e}") }),
+                Err(e) => problems.push(FlowProblem {
+                    file,
+                    location: String::new(),
+                    message: format!("cannot read: {e}"),
+                }),
             }
         }
         let set = index(loaded, &mut problems);
@@ -180,7 +195,10 @@ fn index(flows: Vec<LoadedFlow>, problems: &mut Vec<FlowProblem>) -> FlowSet {
                     problems.push(FlowProblem {
                         file: flow.file.display().to_string(),
                         location: "metadata.name".into(),
-                        message: format!("the name `{key}` is already used by {}; rename one", set.flows[other].file.display()),
+                        message: format!(
+                            "the name `{key}` is already used by {}; rename one",
+                            set.flows[other].file.display()
+                        ),
                     });
                 }
                 continue;
@@ -201,7 +219,10 @@ fn check_references(set: &FlowSet, problems: &mut Vec<FlowProblem>) {
                 problems.push(FlowProblem {
                     file: file.clone(),
                     location: format!("on_response[{i}].flow"),
-                    message: format!("unknown flow `{}`; add it to the flow directory or fix the name", r.flow),
+                    message: format!(
+                        "unknown flow `{}`; add it to the flow directory or fix the name",
+                        r.flow
+                    ),
                 });
             }
         }
@@ -214,7 +235,9 @@ fn check_references(set: &FlowSet, problems: &mut Vec<FlowProblem>) {
                     problems.push(FlowProblem {
                         file: file.clone(),
                         location: format!("steps[{i}] `{}`: input.flow", step.name),
-                        message: format!("unknown flow `{target}`; add it to the flow directory or fix the name"),
+                        message: format!(
+                            "unknown flow `{target}`; add it to the flow directory or fix the name"
+                        ),
                     });
                 }
             }
@@ -231,9 +254,16 @@ pub fn load_one(
     templates: &BTreeMap<String, TemplateDef>,
 ) -> Result<LoadedFlow, Vec<FlowProblem>> {
     let file = path.display().to_string();
-    let problem = |location: String, message: String| FlowProblem { file: file.clone(), location, message };
+    let problem = |location: String, message: String| FlowProblem {
+        file: file.clone(),
+        location,
+        message,
+    };
     let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-        let at = e.location().map(|l| format!("line {}, column {}", l.line(), l.column())).unwrap_or_default();
+        let at = e
+            .location()
+            .map(|l| format!("line {}, column {}", l.line(), l.column()))
+            .unwrap_or_default();
         vec![problem(at, format!("not valid YAML: {e}"))]
     })?;
     let mut flow: AgentFlow = serde_path_to_error::deserialize(doc).map_err(|e| {
@@ -242,42 +272,72 @@ pub fn load_one(
     })?;
     let mut problems = Vec::new();
     if flow.api_version != "aof.sh/v1alpha1" {
-        problems.push(problem("apiVersion".into(), format!("`{}` is not supported; use aof.sh/v1alpha1", flow.api_version)));
+        problems.push(problem(
+            "apiVersion".into(),
+            format!(
+                "`{}` is not supported; use aof.sh/v1alpha1",
+                flow.api_version
+            ),
+        ));
     }
     if flow.kind != "AgentFlow" {
-        problems.push(problem("kind".into(), format!("`{}` is not an AgentFlow; use kind: AgentFlow", flow.kind)));
+        problems.push(problem(
+            "kind".into(),
+            format!("`{}` is not an AgentFlow; use kind: AgentFlow", flow.kind),
+        ));
     }
     let mut patterns = Vec::new();
     for (i, t) in flow.triggers.iter().enumerate() {
         if let Some(p) = &t.pattern {
             match RegexBuilder::new(p).case_insensitive(true).build() {
                 Ok(re) => patterns.push(re),
-                Err(e) => problems.push(problem(format!("triggers[{i}].pattern"), format!("invalid regex: {e}"))),
+                Err(e) => problems.push(problem(
+                    format!("triggers[{i}].pattern"),
+                    format!("invalid regex: {e}"),
+                )),
             }
         }
-        if t.kind == TriggerKind::Webhook && !t.path.as_deref().is_some_and(|p| p.starts_with('/')) {
-            problems.push(problem(format!("triggers[{i}].path"), "a webhook trigger needs a path starting with `/`".into()));
+        if t.kind == TriggerKind::Webhook && !t.path.as_deref().is_some_and(|p| p.starts_with('/'))
+        {
+            problems.push(problem(
+                format!("triggers[{i}].path"),
+                "a webhook trigger needs a path starting with `/`".into(),
+            ));
         }
     }
     for (i, r) in flow.on_response.iter().enumerate() {
         if let Err(e) = Regex::new(&r.pattern) {
-            problems.push(problem(format!("on_response[{i}].pattern"), format!("invalid regex: {e}")));
+            problems.push(problem(
+                format!("on_response[{i}].pattern"),
+                format!("invalid regex: {e}"),
+            ));
         }
     }
     let known: HashSet<String> = flow.steps.iter().map(|s| s.name.clone()).collect();
     let mut seen = HashSet::new();
     for (i, step) in flow.steps.iter().enumerate() {
         if !seen.insert(step.name.clone()) {
-            problems.push(problem(format!("steps[{i}]"), format!("the step name `{}` is used twice", step.name)));
+            problems.push(problem(
+                format!("steps[{i}]"),
+                format!("the step name `{}` is used twice", step.name),
+            ));
         }
-        check_step(i, step, registry, templates, &mut |loc, msg| problems.push(problem(loc, msg)));
+        check_step(i, step, registry, templates, &mut |loc, msg| {
+            problems.push(problem(loc, msg))
+        });
     }
     let mut fix = |location: String, text: &mut String| {
         match rewrite_step_refs(text, &known) {
-            Ok(rewritten) => *text = rewritten,
+            Ok(rewritten) => *text = standalone_tags(&rewritten),
             Err(unknown) => {
                 for id in unknown {
-                    problems.push(problem(location.clone(), format!("unknown step id `{id}` in `steps.{id}` (steps: {})", sorted(&known))));
+                    problems.push(problem(
+                        location.clone(),
+                        format!(
+                            "unknown step id `{id}` in `steps.{id}` (steps: {})",
+                            sorted(&known)
+                        ),
+                    ));
                 }
                 return;
             }
@@ -288,8 +348,16 @@ pub fn load_one(
     };
     visit_strings(&mut flow, &mut fix);
     if problems.is_empty() {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(LoadedFlow { file: path.to_owned(), stem, flow, patterns })
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(LoadedFlow {
+            file: path.to_owned(),
+            stem,
+            flow,
+            patterns,
+        })
     } else {
         Err(problems)
     }
@@ -310,38 +378,76 @@ fn check_step(
 ) {
     let at = format!("steps[{i}] `{}`", step.name);
     match registry.get(&step.agent) {
-        None => report(at.clone(), format!("unknown agent `{}` (known: {})", step.agent, registry.names().join(", "))),
-        Some(agent) if !step.action.contains("{{") && !agent.actions().contains(&step.action.as_str()) => report(
+        None => report(
             at.clone(),
-            format!("agent `{}` has no action `{}` (actions: {})", step.agent, step.action, agent.actions().join(", ")),
+            format!(
+                "unknown agent `{}` (known: {})",
+                step.agent,
+                registry.names().join(", ")
+            ),
         ),
+        Some(agent)
+            if !step.action.contains("{{") && !agent.actions().contains(&step.action.as_str()) =>
+        {
+            report(
+                at.clone(),
+                format!(
+                    "agent `{}` has no action `{}` (actions: {})",
+                    step.agent,
+                    step.action,
+                    agent.actions().join(", ")
+                ),
+            )
+        }
         Some(_) => {}
     }
     if step.agent == "whatsapp" {
-        if let (Some(name), params) = (step.input.get("template").and_then(|t| t.as_str()), step.input.get("parameters")) {
+        if let (Some(name), params) = (
+            step.input.get("template").and_then(|t| t.as_str()),
+            step.input.get("parameters"),
+        ) {
             let count = params.and_then(|p| p.as_array()).map_or(0, Vec::len);
             check_template(&format!("{at}: input"), name, count, templates, report);
         }
     }
     let responses = [
-        step.on_empty.as_ref().map(|e| (&e.response, "on_empty.response")),
-        step.on_error.as_ref().and_then(|e| e.response.as_ref()).map(|r| (r, "on_error.response")),
+        step.on_empty
+            .as_ref()
+            .map(|e| (&e.response, "on_empty.response")),
+        step.on_error
+            .as_ref()
+            .and_then(|e| e.response.as_ref())
+            .map(|r| (r, "on_error.response")),
     ];
     for (response, key) in responses.into_iter().flatten() {
         check_response(&format!("{at}: {key}"), response, templates, report);
     }
 }
 
-fn check_response(at: &str, r: &Response, templates: &BTreeMap<String, TemplateDef>, report: &mut dyn FnMut(String, String)) {
+fn check_response(
+    at: &str,
+    r: &Response,
+    templates: &BTreeMap<String, TemplateDef>,
+    report: &mut dyn FnMut(String, String),
+) {
     match (&r.text, &r.template) {
         (None, None) => report(at.to_owned(), "needs `text` or `template`".into()),
-        (Some(_), Some(_)) => report(at.to_owned(), "has both `text` and `template`; keep one".into()),
+        (Some(_), Some(_)) => report(
+            at.to_owned(),
+            "has both `text` and `template`; keep one".into(),
+        ),
         (None, Some(name)) => check_template(at, name, r.parameters.len(), templates, report),
         (Some(_), None) => {}
     }
 }
 
-fn check_template(at: &str, name: &str, count: usize, templates: &BTreeMap<String, TemplateDef>, report: &mut dyn FnMut(String, String)) {
+fn check_template(
+    at: &str,
+    name: &str,
+    count: usize,
+    templates: &BTreeMap<String, TemplateDef>,
+    report: &mut dyn FnMut(String, String),
+) {
     if name.contains("{{") {
         return;
     }
@@ -352,7 +458,10 @@ fn check_template(at: &str, name: &str, count: usize, templates: &BTreeMap<Strin
         }
         Some(t) if t.placeholders() != count => report(
             at.to_owned(),
-            format!("template `{name}` has {} placeholders but {count} parameters are given", t.placeholders()),
+            format!(
+                "template `{name}` has {} placeholders but {count} parameters are given",
+                t.placeholders()
+            ),
         ),
         Some(_) => {}
     }
@@ -365,14 +474,21 @@ fn visit_strings(flow: &mut AgentFlow, fix: &mut dyn FnMut(String, &mut String))
             if let Some(source) = &mut field.source {
                 let mut expr = format!("{{{{ {source} }}}}");
                 fix(format!("input.schema.{name}.source"), &mut expr);
-                *source = expr.trim_start_matches("{{").trim_end_matches("}}").trim().to_owned();
+                *source = expr
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim()
+                    .to_owned();
             }
         }
     }
     for (i, step) in flow.steps.iter_mut().enumerate() {
         let at = format!("steps[{i}] `{}`", step.name);
         fix(format!("{at}: action"), &mut step.action);
-        for (key, value) in [("condition", &mut step.condition), ("foreach", &mut step.foreach)] {
+        for (key, value) in [
+            ("condition", &mut step.condition),
+            ("foreach", &mut step.foreach),
+        ] {
             if let Some(v) = value {
                 fix(format!("{at}: {key}"), v);
             }

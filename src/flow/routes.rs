@@ -28,20 +28,35 @@ pub struct Routes {
 
 /// Regex captures as `match.N` values (a group that did not take part is empty).
 fn captures(re: &Regex, text: &str) -> Option<Vec<String>> {
-    re.captures(text).map(|c| c.iter().map(|m| m.map_or(String::new(), |m| m.as_str().to_owned())).collect())
+    re.captures(text).map(|c| {
+        c.iter()
+            .map(|m| m.map_or(String::new(), |m| m.as_str().to_owned()))
+            .collect()
+    })
 }
 
 impl Routes {
     /// Builds the table. Keyword patterns were checked when the config loaded.
     pub fn new(routing: &RoutingConfig, flows: Arc<FlowSet>) -> Routes {
-        let commands = routing.commands.iter().map(|(k, v)| (k.trim().to_uppercase(), v.clone())).collect();
+        let commands = routing
+            .commands
+            .iter()
+            .map(|(k, v)| (k.trim().to_uppercase(), v.clone()))
+            .collect();
         let keywords = routing
             .keywords
             .iter()
             .filter_map(|k| Regex::new(&k.pattern).ok().map(|re| (re, k.flow.clone())))
             .collect();
-        let table = Table { commands, keywords, flows, default: routing.default_flow.clone() };
-        Routes { table: RwLock::new(Arc::new(table)) }
+        let table = Table {
+            commands,
+            keywords,
+            flows,
+            default: routing.default_flow.clone(),
+        };
+        Routes {
+            table: RwLock::new(Arc::new(table)),
+        }
     }
 
     /// Swaps in a reloaded flow set.
@@ -66,20 +81,35 @@ impl RouteTable for Routes {
         let table = self.current();
         let text = text.trim();
         let own_captures = |flow: &str| {
-            table.flows.get(flow).and_then(|f| f.patterns.iter().find_map(|re| captures(re, text)))
+            table
+                .flows
+                .get(flow)
+                .and_then(|f| f.patterns.iter().find_map(|re| captures(re, text)))
         };
         if let Some(flow) = table.commands.get(&text.to_uppercase()) {
             let captures = own_captures(flow).unwrap_or_else(|| vec![text.to_owned()]);
-            return Some(Route { flow: flow.clone(), reason: RouteReason::Command, captures });
+            return Some(Route {
+                flow: flow.clone(),
+                reason: RouteReason::Command,
+                captures,
+            });
         }
         for flow in table.flows.iter() {
             if let Some(captures) = flow.patterns.iter().find_map(|re| captures(re, text)) {
-                return Some(Route { flow: flow.stem.clone(), reason: RouteReason::FlowTrigger, captures });
+                return Some(Route {
+                    flow: flow.stem.clone(),
+                    reason: RouteReason::FlowTrigger,
+                    captures,
+                });
             }
         }
         for (re, flow) in &table.keywords {
             if let Some(captures) = captures(re, text) {
-                return Some(Route { flow: flow.clone(), reason: RouteReason::Keyword, captures });
+                return Some(Route {
+                    flow: flow.clone(),
+                    reason: RouteReason::Keyword,
+                    captures,
+                });
             }
         }
         table.default.as_ref().map(|flow| Route {
@@ -90,6 +120,10 @@ impl RouteTable for Routes {
     }
 
     fn route_unsupported(&self, kind: &str) -> Option<Route> {
-        Some(Route { flow: UNSUPPORTED.into(), reason: RouteReason::Unsupported, captures: vec![kind.to_owned()] })
+        Some(Route {
+            flow: UNSUPPORTED.into(),
+            reason: RouteReason::Unsupported,
+            captures: vec![kind.to_owned()],
+        })
     }
 }

@@ -75,7 +75,12 @@ fn is_empty_output(value: &Value) -> bool {
     }
 }
 
-pub(crate) async fn run_steps(inner: &Inner, flow: &LoadedFlow, ctx: &RunContext, state: &mut RunState) -> StepsOutcome {
+pub(crate) async fn run_steps(
+    inner: &Inner,
+    flow: &LoadedFlow,
+    ctx: &RunContext,
+    state: &mut RunState,
+) -> StepsOutcome {
     for step in &flow.flow.steps {
         let started = Instant::now();
         let span = tracing::debug_span!("step", step = %step.name, agent = %step.agent);
@@ -83,17 +88,24 @@ pub(crate) async fn run_steps(inner: &Inner, flow: &LoadedFlow, ctx: &RunContext
         let result = run_one(inner, step, ctx, state).await;
         let ms = started.elapsed().as_millis() as u64;
         let mut note = |outcome: &str, error: Option<String>| {
-            state.summary.push(json!({ "step": step.name, "outcome": outcome, "ms": ms, "error": error }));
+            state
+                .summary
+                .push(json!({ "step": step.name, "outcome": outcome, "ms": ms, "error": error }));
         };
         match result {
             Ok(None) => {
                 note("skipped", None);
-                state.steps.insert(step.name.clone(), json!({ "output": null, "skipped": true }));
+                state.steps.insert(
+                    step.name.clone(),
+                    json!({ "output": null, "skipped": true }),
+                );
             }
             Ok(Some(output)) => {
                 let empty = step.on_empty.is_some() && is_empty_output(&output);
                 note(if empty { "empty" } else { "ok" }, None);
-                state.steps.insert(step.name.clone(), json!({ "output": output }));
+                state
+                    .steps
+                    .insert(step.name.clone(), json!({ "output": output }));
                 if let (true, Some(on_empty)) = (empty, &step.on_empty) {
                     send_response(inner, ctx, state, &on_empty.response).await;
                     return StepsOutcome::Empty;
@@ -112,7 +124,12 @@ pub(crate) async fn run_steps(inner: &Inner, flow: &LoadedFlow, ctx: &RunContext
 }
 
 /// Runs one step: `None` when its condition is false.
-async fn run_one(inner: &Inner, step: &Step, ctx: &RunContext, state: &RunState) -> Result<Option<Value>, AgentError> {
+async fn run_one(
+    inner: &Inner,
+    step: &Step,
+    ctx: &RunContext,
+    state: &RunState,
+) -> Result<Option<Value>, AgentError> {
     let exprs = &inner.expressions;
     let root = state.expression_context(None);
     let failed = |e: super::expr::ExprError| AgentError::Failed(e.to_string());
@@ -127,7 +144,10 @@ async fn run_one(inner: &Inner, step: &Step, ctx: &RunContext, state: &RunState)
         .get(&step.agent)
         .ok_or_else(|| AgentError::Failed(format!("unknown agent `{}`", step.agent)))?;
     if !agent.actions().contains(&action.as_str()) {
-        return Err(AgentError::Failed(format!("agent `{}` has no action `{action}`", step.agent)));
+        return Err(AgentError::Failed(format!(
+            "agent `{}` has no action `{action}`",
+            step.agent
+        )));
     }
     let step_ctx = RunContext {
         run_id: ctx.run_id.clone(),
@@ -138,7 +158,11 @@ async fn run_one(inner: &Inner, step: &Step, ctx: &RunContext, state: &RunState)
         services: ctx.services.clone(),
         asked: std::cell::RefCell::new(Vec::new()),
     };
-    let attempts = step.on_error.as_ref().and_then(|e| e.retry.as_ref()).map_or(1, |r| r.max_attempts.max(1));
+    let attempts = step
+        .on_error
+        .as_ref()
+        .and_then(|e| e.retry.as_ref())
+        .map_or(1, |r| r.max_attempts.max(1));
     let call = |input: Value| {
         let (agent, action, step_ctx) = (agent.clone(), action.clone(), &step_ctx);
         async move {
@@ -147,7 +171,11 @@ async fn run_one(inner: &Inner, step: &Step, ctx: &RunContext, state: &RunState)
                 match agent.call(&action, input.clone(), step_ctx).await {
                     Ok(v) => return Ok(v),
                     Err(e) if attempt < attempts => {
-                        let wait = backoff::exponential(attempt, Duration::from_millis(200), Duration::from_secs(10));
+                        let wait = backoff::exponential(
+                            attempt,
+                            Duration::from_millis(200),
+                            Duration::from_secs(10),
+                        );
                         tracing::warn!(attempt, error = %e, "step failed; retrying in {} ms", wait.as_millis());
                         actix_web::rt::time::sleep(wait).await;
                         attempt += 1;
@@ -168,10 +196,17 @@ async fn run_one(inner: &Inner, step: &Step, ctx: &RunContext, state: &RunState)
             };
             let inputs = items
                 .iter()
-                .map(|item| exprs.render_value(&step.input, &state.expression_context(Some(item))).map_err(failed))
+                .map(|item| {
+                    exprs
+                        .render_value(&step.input, &state.expression_context(Some(item)))
+                        .map_err(failed)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let outputs = if step.parallel {
-                join_all(inputs.into_iter().map(call)).await.into_iter().collect::<Result<Vec<_>, _>>()?
+                join_all(inputs.into_iter().map(call))
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?
             } else {
                 let mut outputs = Vec::with_capacity(inputs.len());
                 for input in inputs {
@@ -195,7 +230,10 @@ async fn send_response(inner: &Inner, ctx: &RunContext, state: &RunState, respon
             .map(|p| inner.expressions.render(p, &root))
             .collect::<Result<Vec<_>, _>>()
             .map(|parameters| json!({ "template": template, "parameters": parameters })),
-        (None, Some(text)) => inner.expressions.render(text, &root).map(|text| json!({ "text": text })),
+        (None, Some(text)) => inner
+            .expressions
+            .render(text, &root)
+            .map(|text| json!({ "text": text })),
         (None, None) => return,
     };
     match rendered {
@@ -204,17 +242,39 @@ async fn send_response(inner: &Inner, ctx: &RunContext, state: &RunState, respon
     }
 }
 
-async fn handle_error(inner: &Inner, ctx: &RunContext, state: &RunState, step: &Step, error: &AgentError) {
+async fn handle_error(
+    inner: &Inner,
+    ctx: &RunContext,
+    state: &RunState,
+    step: &Step,
+    error: &AgentError,
+) {
     let on_error = step.on_error.clone().unwrap_or_default();
     notify_fallbacks(inner, ctx, state, &on_error, step, error).await;
     match &on_error.response {
         Some(response) => send_response(inner, ctx, state, response).await,
-        None => reply(ctx, &format!("⚠️ {} could not finish (step `{}`): {error}", ctx.flow, step.name)).await,
+        None => {
+            reply(
+                ctx,
+                &format!(
+                    "⚠️ {} could not finish (step `{}`): {error}",
+                    ctx.flow, step.name
+                ),
+            )
+            .await
+        }
     }
 }
 
 /// `on_error.fallback`: tells other channels through the `notifier` agent when one is registered.
-async fn notify_fallbacks(inner: &Inner, ctx: &RunContext, state: &RunState, on_error: &OnError, step: &Step, error: &AgentError) {
+async fn notify_fallbacks(
+    inner: &Inner,
+    ctx: &RunContext,
+    state: &RunState,
+    on_error: &OnError,
+    step: &Step,
+    error: &AgentError,
+) {
     if on_error.fallback.is_empty() {
         return;
     }
@@ -224,7 +284,10 @@ async fn notify_fallbacks(inner: &Inner, ctx: &RunContext, state: &RunState, on_
         return;
     };
     for fallback in &on_error.fallback {
-        let render = |v: &Option<String>| v.as_ref().and_then(|t| inner.expressions.render(t, &root).ok());
+        let render = |v: &Option<String>| {
+            v.as_ref()
+                .and_then(|t| inner.expressions.render(t, &root).ok())
+        };
         let input = json!({
             "channel": fallback.channel, "user": render(&fallback.user), "address": render(&fallback.address),
             "message": format!("{} failed at step `{}`: {error}", ctx.flow, step.name),

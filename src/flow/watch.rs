@@ -34,7 +34,12 @@ pub struct Reloader {
 impl Reloader {
     /// Loads the directory again; swaps the flows in when they are all valid.
     pub fn reload(&self) -> bool {
-        match FlowSet::load_dir(&self.dir, &self.registry, &self.expressions, &self.templates) {
+        match FlowSet::load_dir(
+            &self.dir,
+            &self.registry,
+            &self.expressions,
+            &self.templates,
+        ) {
             Ok(set) => {
                 let set = Arc::new(set);
                 tracing::info!(flows = set.len(), dir = %self.dir.display(), "flows reloaded");
@@ -54,14 +59,18 @@ impl Reloader {
     /// Watches the directory on a background thread; dropping the returned watcher stops it.
     pub fn watch(self) -> notify::Result<notify::RecommendedWatcher> {
         let (tx, rx) = mpsc::channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
-                let relevant = event.paths.iter().any(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"));
-                if relevant && !event.kind.is_access() {
-                    let _ = tx.send(());
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event {
+                    let relevant = event
+                        .paths
+                        .iter()
+                        .any(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"));
+                    if relevant && !event.kind.is_access() {
+                        let _ = tx.send(());
+                    }
                 }
-            }
-        })?;
+            })?;
         watcher.watch(&self.dir, RecursiveMode::NonRecursive)?;
         std::thread::Builder::new()
             .name("aof-flow-watch".into())

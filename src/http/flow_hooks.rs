@@ -14,36 +14,69 @@ use serde_json::{json, Value};
 fn flow_for(state: &AppState, path: &str) -> Option<std::sync::Arc<crate::flow::LoadedFlow>> {
     let base = &state.config.server.base_path;
     let prefixed = format!("{base}/whatsapp");
-    let candidates = [Some(path), path.strip_prefix(prefixed.as_str()), path.strip_prefix(base.as_str())];
+    let candidates = [
+        Some(path),
+        path.strip_prefix(prefixed.as_str()),
+        path.strip_prefix(base.as_str()),
+    ];
     let flows = state.engine.flows();
-    let found = flows.iter().find(|f| f.webhook_paths().any(|p| candidates.contains(&Some(p)))).cloned();
+    let found = flows
+        .iter()
+        .find(|f| f.webhook_paths().any(|p| candidates.contains(&Some(p))))
+        .cloned();
     found
 }
 
 /// Every request no other route took: a flow webhook, or 404.
-pub async fn dispatch(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn dispatch(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let Some(flow) = flow_for(&state, req.path()) else {
         return HttpResponse::NotFound().json(json!({ "error": "not_found", "path": req.path() }));
     };
     if req.method() != Method::POST {
-        return HttpResponse::MethodNotAllowed().json(json!({ "error": "method_not_allowed", "allowed": "POST" }));
+        return HttpResponse::MethodNotAllowed()
+            .json(json!({ "error": "method_not_allowed", "allowed": "POST" }));
     }
-    if !bearer_ok(&req, state.config.server.webhook_token.as_ref().map(|t| t.expose())) {
+    if !bearer_ok(
+        &req,
+        state
+            .config
+            .server
+            .webhook_token
+            .as_ref()
+            .map(|t| t.expose()),
+    ) {
         metrics::counter!("aof_webhook_rejected_total", "reason" => "token").increment(1);
         return HttpResponse::Unauthorized().finish();
     }
     let mut input = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(map)) => map,
-        Ok(_) => return bad(vec![json!({ "field": "body", "reason": "expected a JSON object" })]),
-        Err(e) => return bad(vec![json!({ "field": "body", "reason": format!("not valid JSON: {e}") })]),
+        Ok(_) => {
+            return bad(vec![
+                json!({ "field": "body", "reason": "expected a JSON object" }),
+            ])
+        }
+        Err(e) => {
+            return bad(vec![
+                json!({ "field": "body", "reason": format!("not valid JSON: {e}") }),
+            ])
+        }
     };
     let errors = complete_and_check(flow.flow.input.as_ref(), &mut input);
     if !errors.is_empty() {
-        return bad(errors.into_iter().map(|e| json!({ "field": e.field, "reason": e.reason })).collect());
+        return bad(errors
+            .into_iter()
+            .map(|e| json!({ "field": e.field, "reason": e.reason }))
+            .collect());
     }
     let run_id = new_run_id();
     tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
-    state.handle.run_flow(run_id.clone(), flow.stem.clone(), Value::Object(input));
+    state
+        .handle
+        .run_flow(run_id.clone(), flow.stem.clone(), Value::Object(input));
     HttpResponse::Accepted().json(json!({ "run_id": run_id, "flow": flow.name() }))
 }
 

@@ -25,5 +25,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let stats = state.handle.queue_stats().await;
     metrics::gauge!("aof_queue_depth").set(stats.queued as f64);
     metrics::gauge!("aof_sends_in_flight").set(stats.in_flight as f64);
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }

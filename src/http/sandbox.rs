@@ -26,7 +26,8 @@ pub struct SandboxMessage {
 }
 
 fn invalid(field: &str, reason: &str) -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({ "error": "invalid_field", "field": field, "reason": reason }))
+    HttpResponse::BadRequest()
+        .json(json!({ "error": "invalid_field", "field": field, "reason": reason }))
 }
 
 /// Feeds a typed message (or a button tap) through the webhook path.
@@ -44,8 +45,10 @@ pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpRespon
     let id = new_id("wamid.sandbox.in");
     let timestamp = (now_ms() / 1000).to_string();
     let body = match (&message.button_id, &message.text) {
-        (Some(button), _) => json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "interactive",
-            "interactive": { "type": "button_reply", "button_reply": { "id": button, "title": button } } }),
+        (Some(button), _) => {
+            json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "interactive",
+            "interactive": { "type": "button_reply", "button_reply": { "id": button, "title": button } } })
+        }
         (None, Some(text)) if !text.trim().is_empty() => {
             json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "text", "text": { "body": text } })
         }

@@ -26,7 +26,9 @@ pub async fn verify(query: web::Query<VerifyQuery>, state: web::Data<AppState>) 
     match (&query.challenge, ok) {
         (Some(challenge), true) => {
             tracing::info!("Meta webhook verification accepted");
-            HttpResponse::Ok().content_type("text/plain").body(challenge.clone())
+            HttpResponse::Ok()
+                .content_type("text/plain")
+                .body(challenge.clone())
         }
         _ => {
             tracing::warn!("Meta webhook verification refused: wrong mode or verify token");
@@ -36,10 +38,17 @@ pub async fn verify(query: web::Query<VerifyQuery>, state: web::Data<AppState>) 
 }
 
 /// `POST /whatsapp`: checks `X-Hub-Signature-256` on the raw body, parses, hands over, answers 200.
-pub async fn notification(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn notification(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let whatsapp = &state.config.platforms.whatsapp;
     if whatsapp.security.verify_signatures {
-        let header = req.headers().get("x-hub-signature-256").and_then(|h| h.to_str().ok());
+        let header = req
+            .headers()
+            .get("x-hub-signature-256")
+            .and_then(|h| h.to_str().ok());
         if !verify_signature(whatsapp.app_secret.expose().as_bytes(), &body, header) {
             metrics::counter!("aof_webhook_rejected_total", "reason" => "signature").increment(1);
             tracing::warn!("notification with a missing or wrong X-Hub-Signature-256 refused");
@@ -61,9 +70,14 @@ pub fn accept(body: &[u8], state: &AppState) -> HttpResponse {
     for (code, title) in &notification.errors {
         tracing::warn!(code, "Meta reported an error in a notification: {title}");
     }
-    let inbound = Inbound { messages: notification.messages, statuses: notification.statuses };
+    let inbound = Inbound {
+        messages: notification.messages,
+        statuses: notification.statuses,
+    };
     match state.handle.inbound(inbound) {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("EVENT_RECEIVED"),
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("EVENT_RECEIVED"),
         Err(busy) => {
             tracing::warn!("webhook mailbox full; asking Meta to retry");
             HttpResponse::ServiceUnavailable().body(busy.to_string())
