@@ -97,7 +97,7 @@ fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
         NonZeroU32::new(whatsapp.rate_limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
     RuntimeSettings {
         webhook: WebhookSettings {
-            allowed: whatsapp.allowed().into_iter().collect(),
+            allowed: allowed_senders(config),
             audit: whatsapp.security.audit.enabled,
             include_content: whatsapp.security.audit.include_content,
             recent_ids: 100_000,
@@ -126,6 +126,19 @@ fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
     }
 }
 
+/// Who may write to the bot: `allowed_numbers` and `security.allowed_numbers`; when both are empty
+/// and `security.require_verified` is set, only numbers the config knows (on-call rota, groups).
+fn allowed_senders(config: &Config) -> std::collections::HashSet<aof_actors::WaId> {
+    let whatsapp = &config.platforms.whatsapp;
+    let mut allowed: std::collections::HashSet<_> = whatsapp.allowed().into_iter().collect();
+    if allowed.is_empty() && whatsapp.security.require_verified {
+        let rota = whatsapp.oncall.static_oncall.iter().map(|e| e.phone.as_str());
+        let groups = whatsapp.groups.values().flatten().map(String::as_str);
+        allowed.extend(rota.chain(groups).filter_map(aof_actors::WaId::parse));
+    }
+    allowed
+}
+
 /// Starts everything on the current actix system. The flows are loaded and checked first, so a bad
 /// flow stops start-up before anything listens.
 pub async fn start(config: Config) -> Result<Running, StartError> {
@@ -134,6 +147,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let file = config.file.display().to_string();
     let whatsapp = &config.platforms.whatsapp;
 
+    if !whatsapp.security.verify_signatures {
+        tracing::warn!("security.verify_signatures is false: anyone who can reach the webhook can impersonate Meta");
+    }
     let registry = Arc::new(Registry::builtin());
     let expressions = Arc::new(Expressions::new());
     let flows = Arc::new(FlowSet::load_dir(
