@@ -33,6 +33,14 @@ pub enum StartError {
         /// What went wrong and what to do.
         message: String,
     },
+    /// `flows.directory` does not exist.
+    #[error("{file}: flows.directory: `{dir}` is not a directory; create it, or point flows.directory at the folder of AgentFlow YAML files (relative to the working directory)")]
+    FlowDirectory {
+        /// The config file.
+        file: String,
+        /// The directory as configured.
+        dir: String,
+    },
     /// Flows failed to load.
     #[error("{0}")]
     Flows(#[from] FlowLoadError),
@@ -132,7 +140,11 @@ fn allowed_senders(config: &Config) -> std::collections::HashSet<aof_actors::WaI
     let whatsapp = &config.platforms.whatsapp;
     let mut allowed: std::collections::HashSet<_> = whatsapp.allowed().into_iter().collect();
     if allowed.is_empty() && whatsapp.security.require_verified {
-        let rota = whatsapp.oncall.static_oncall.iter().map(|e| e.phone.as_str());
+        let rota = whatsapp
+            .oncall
+            .static_oncall
+            .iter()
+            .map(|e| e.phone.as_str());
         let groups = whatsapp.groups.values().flatten().map(String::as_str);
         allowed.extend(rota.chain(groups).filter_map(aof_actors::WaId::parse));
     }
@@ -149,6 +161,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     if !whatsapp.security.verify_signatures {
         tracing::warn!("security.verify_signatures is false: anyone who can reach the webhook can impersonate Meta");
+    }
+    if !config.flows.directory.is_dir() {
+        let dir = config.flows.directory.display().to_string();
+        return Err(StartError::FlowDirectory { file, dir });
     }
     let registry = Arc::new(Registry::builtin());
     let expressions = Arc::new(Expressions::new());

@@ -12,6 +12,9 @@ use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
+/// First delay of `on_error.retry` (`backoff: fixed` keeps it; `exponential`, the default, doubles it).
+const STEP_RETRY_BASE: Duration = Duration::from_millis(200);
+
 /// The data a run's expressions see.
 pub(crate) struct RunState {
     pub(crate) trigger: Value,
@@ -158,11 +161,9 @@ async fn run_one(
         services: ctx.services.clone(),
         asked: std::cell::RefCell::new(Vec::new()),
     };
-    let attempts = step
-        .on_error
-        .as_ref()
-        .and_then(|e| e.retry.as_ref())
-        .map_or(1, |r| r.max_attempts.max(1));
+    let retry = step.on_error.as_ref().and_then(|e| e.retry.as_ref());
+    let attempts = retry.map_or(1, |r| r.max_attempts.max(1));
+    let fixed = retry.and_then(|r| r.backoff.as_deref()) == Some("fixed");
     let call = |input: Value| {
         let (agent, action, step_ctx) = (agent.clone(), action.clone(), &step_ctx);
         async move {
@@ -171,11 +172,11 @@ async fn run_one(
                 match agent.call(&action, input.clone(), step_ctx).await {
                     Ok(v) => return Ok(v),
                     Err(e) if attempt < attempts => {
-                        let wait = backoff::exponential(
-                            attempt,
-                            Duration::from_millis(200),
-                            Duration::from_secs(10),
-                        );
+                        let wait = if fixed {
+                            STEP_RETRY_BASE
+                        } else {
+                            backoff::exponential(attempt, STEP_RETRY_BASE, Duration::from_secs(10))
+                        };
                         tracing::warn!(attempt, error = %e, "step failed; retrying in {} ms", wait.as_millis());
                         actix_web::rt::time::sleep(wait).await;
                         attempt += 1;
