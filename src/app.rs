@@ -42,7 +42,7 @@ pub enum StartError {
         dir: String,
     },
     /// Flows failed to load.
-    #[error("{0}")]
+    #[error(transparent)]
     Flows(#[from] FlowLoadError),
     /// The port could not be bound.
     #[error("{file}: server.port: cannot listen on {addr}: {reason}; stop what uses it or choose another server.port")]

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use serde_json::json;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);

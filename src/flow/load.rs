@@ -161,13 +161,24 @@ impl FlowSet {
             .collect::<Vec<_>>();
         let mut problems = Vec::new();
         let mut loaded = Vec::new();
+        // Every file that parses, valid or not, so that references are checked in all of them.
+        let mut parsed = Vec::new();
         for (path, text) in sources {
             let file = path.display().to_string();
             match text {
-                Ok(text) => match load_one(&path, &text, registry, expressions, templates) {
-                    Ok(flow) => loaded.push(flow),
-                    Err(mut p) => problems.append(&mut p),
-                },
+                Ok(text) => {
+                    if let Ok(doc) = serde_yaml::from_str::<AgentFlow>(&text) {
+                        let stem = path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        parsed.push((file, stem, doc));
+                    }
+                    match load_one(&path, &text, registry, expressions, templates) {
+                        Ok(flow) => loaded.push(flow),
+                        Err(mut p) => problems.append(&mut p),
+                    }
+                }
                 Err(e) => problems.push(FlowProblem {
                     file,
                     location: String::new(),
@@ -176,7 +187,7 @@ impl FlowSet {
             }
         }
         let set = index(loaded, &mut problems);
-        check_references(&set, &mut problems);
+        check_references(&parsed, &mut problems);
         if problems.is_empty() {
             Ok(set)
         } else {
@@ -210,35 +221,36 @@ fn index(flows: Vec<LoadedFlow>, problems: &mut Vec<FlowProblem>) -> FlowSet {
     set
 }
 
-/// Flows named by `on_response` and by `scheduler` steps must exist.
-fn check_references(set: &FlowSet, problems: &mut Vec<FlowProblem>) {
-    for flow in set.iter() {
-        let file = flow.file.display().to_string();
-        for (i, r) in flow.flow.on_response.iter().enumerate() {
-            if set.get(&r.flow).is_none() {
-                problems.push(FlowProblem {
-                    file: file.clone(),
-                    location: format!("on_response[{i}].flow"),
-                    message: format!(
-                        "unknown flow `{}`; add it to the flow directory or fix the name",
-                        r.flow
-                    ),
-                });
+/// Flows named by `on_response` and by `scheduler` steps must exist among the parsed files.
+fn check_references(parsed: &[(String, String, AgentFlow)], problems: &mut Vec<FlowProblem>) {
+    let names: HashSet<&str> = parsed
+        .iter()
+        .flat_map(|(_, stem, doc)| [stem.as_str(), doc.metadata.name.as_str()])
+        .collect();
+    let unknown = |file: &str, location: String, target: &str| FlowProblem {
+        file: file.to_owned(),
+        location,
+        message: format!("unknown flow `{target}`; add it to the flow directory or fix the name"),
+    };
+    for (file, _, doc) in parsed {
+        for (i, r) in doc.on_response.iter().enumerate() {
+            if !names.contains(r.flow.as_str()) {
+                problems.push(unknown(file, format!("on_response[{i}].flow"), &r.flow));
             }
         }
-        for (i, step) in flow.flow.steps.iter().enumerate() {
-            if step.agent != "scheduler" {
-                continue;
-            }
+        for (i, step) in doc
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.agent == "scheduler")
+        {
             if let Some(target) = step.input.get("flow").and_then(|v| v.as_str()) {
-                if !target.contains("{{") && set.get(target).is_none() {
-                    problems.push(FlowProblem {
-                        file: file.clone(),
-                        location: format!("steps[{i}] `{}`: input.flow", step.name),
-                        message: format!(
-                            "unknown flow `{target}`; add it to the flow directory or fix the name"
-                        ),
-                    });
+                if !target.contains("{{") && !names.contains(target) {
+                    problems.push(unknown(
+                        file,
+                        format!("steps[{i}] `{}`: input.flow", step.name),
+                        target,
+                    ));
                 }
             }
         }

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 /// One AgentFlow file.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub struct AgentFlow {
     /// Must be `aof.sh/v1alpha1`.
+    #[serde(rename = "apiVersion")]
     pub api_version: String,
     /// Must be `AgentFlow`.
     pub kind: String,

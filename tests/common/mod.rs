@@ -6,6 +6,7 @@
 pub mod fake_graph;
 
 use anyhow::{anyhow, Context as _};
+#[allow(unused_imports)]
 pub use fake_graph::{FakeGraph, Recorded};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
