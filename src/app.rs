@@ -126,6 +126,7 @@ fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
             max_attempts: whatsapp.max_send_attempts,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            halt_pause: Duration::from_secs(60),
         },
         lookback,
         idle_timeout: Duration::from_secs(config.sessions.idle_timeout_secs),

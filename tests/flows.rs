@@ -93,6 +93,22 @@ where
     }
 }
 
+/// Waits until every message the fake accepted (`wamid.fake.1` ..) is recorded as sent, so that a
+/// crash-like stop cannot fall between Meta's answer and the store's record (the queue would send
+/// it again after the restart, which is the outbox's at-least-once delivery, not what is tested).
+async fn all_sends_recorded(app: &TestApp, graph: &FakeGraph) {
+    let store = store(&app.dir).await;
+    let accepted = graph.sends().iter().filter(|s| s.status == 200).count();
+    for n in 1..=accepted {
+        let wamid = format!("wamid.fake.{n}");
+        let recorded = eventually_async(WAIT, || async {
+            store.message_status(&wamid).await.unwrap()
+        })
+        .await;
+        assert!(recorded.is_some(), "{wamid} was never recorded as sent");
+    }
+}
+
 /// Waits until run `run_id` has ended; its record.
 async fn finished_run(app: &TestApp, run_id: &str) -> aof::store::RunRecord {
     let store = store(&app.dir).await;
@@ -632,6 +648,7 @@ async fn a_scheduled_flow_still_runs_after_a_restart() {
         ask(&app, &graph, ALICE, "later 2").await.text(),
         "scheduled reminder"
     );
+    all_sends_recorded(&app, &graph).await;
     app.stop();
     assert_eq!(
         graph.sends_to(ALICE).len(),
@@ -643,6 +660,11 @@ async fn a_scheduled_flow_still_runs_after_a_restart() {
     let fired = sent_to(&graph, ALICE, 2).await[1].clone();
     assert_eq!(fired.text(), "⏰ timer 2");
     assert!(fired.at - asked >= Duration::from_secs(2));
+    assert_eq!(
+        texts_to(&graph, ALICE),
+        ["scheduled reminder", "⏰ timer 2"],
+        "fired once, and nothing was sent twice"
+    );
 }
 
 const PAGE: &str = r#"

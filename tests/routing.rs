@@ -95,6 +95,22 @@ where
     }
 }
 
+/// Waits until every message the fake accepted (`wamid.fake.1` ..) is recorded as sent, so that a
+/// crash-like stop cannot fall between Meta's answer and the store's record (the queue would send
+/// it again after the restart, which is the outbox's at-least-once delivery, not what is tested).
+async fn all_sends_recorded(app: &TestApp, graph: &FakeGraph) {
+    let store = store(&app.dir).await;
+    let accepted = graph.sends().iter().filter(|s| s.status == 200).count();
+    for n in 1..=accepted {
+        let wamid = format!("wamid.fake.{n}");
+        let recorded = eventually_async(WAIT, || async {
+            store.message_status(&wamid).await.unwrap()
+        })
+        .await;
+        assert!(recorded.is_some(), "{wamid} was never recorded as sent");
+    }
+}
+
 /// A status notification: the fixture with `statuses[0].id` replaced by `wamid`.
 fn status_for(fixture_name: &str, wamid: &str) -> Vec<u8> {
     let mut body: Value = serde_json::from_slice(&fixture(fixture_name)).expect("fixture JSON");
@@ -508,6 +524,7 @@ async fn the_session_keeps_the_last_five_messages_both_ways_and_they_survive_a_r
     })
     .await;
     assert_eq!(saved, Some(5), "the stored conversation keeps 5 entries");
+    all_sends_recorded(&app, &graph).await;
     app.stop();
 
     let app = start(&graph, dir.path(), Some(flows.path())).await;
@@ -515,6 +532,106 @@ async fn the_session_keeps_the_last_five_messages_both_ways_and_they_survive_a_r
         ask(&app, &graph, ALICE, "CTX").await,
         "count=5 [in:note c][out:noted c][in:CTX][out:count=5][in:CTX]",
         "the context came back from the store"
+    );
+}
+
+#[actix_web::test]
+async fn a_flow_sees_no_more_messages_than_its_own_lookback() {
+    // context-echo asks for 5, so the session keeps 5; short-context asks for 2 and sees 2.
+    let short = r#"
+apiVersion: aof.sh/v1alpha1
+kind: AgentFlow
+metadata:
+  name: short-context
+triggers:
+  - platform: whatsapp
+    type: message
+    pattern: "^SHORT$"
+context:
+  source: conversation
+  lookback: 2
+steps:
+  - name: show-context
+    agent: whatsapp
+    action: reply
+    input:
+      text: "count={{ context | length }} {% for m in context %}[{{ m.direction }}:{{ m.text[:7] }}]{% endfor %}"
+"#;
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = flows_dir(&[
+        ("note-taker.yaml", NOTE),
+        ("context-echo.yaml", CONTEXT_ECHO),
+        ("short-context.yaml", short),
+    ]);
+    let app = start(&graph, dir.path(), Some(flows.path())).await;
+
+    for note in ["a", "b"] {
+        ask(&app, &graph, ALICE, &format!("note {note}")).await;
+    }
+    assert_eq!(
+        ask(&app, &graph, ALICE, "SHORT").await,
+        "count=2 [out:noted b][in:SHORT]"
+    );
+    assert_eq!(
+        ask(&app, &graph, ALICE, "CTX").await,
+        "count=5 [in:note b][out:noted b][in:SHORT][out:count=2][in:CTX]",
+        "the session itself still keeps 5"
+    );
+}
+
+#[actix_web::test]
+async fn a_message_the_rate_limiter_refused_is_not_in_the_conversation() {
+    let template = r#"
+apiVersion: aof.sh/v1alpha1
+kind: AgentFlow
+metadata:
+  name: notify-me
+triggers:
+  - platform: whatsapp
+    type: message
+    pattern: "^notify me$"
+steps:
+  - name: notice
+    agent: whatsapp
+    action: reply
+    input:
+      template: "ops_notification"
+      parameters: ["Notice", "hello"]
+"#;
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = flows_dir(&[
+        ("notify-me.yaml", template),
+        ("context-echo.yaml", CONTEXT_ECHO),
+    ]);
+    let options = Options {
+        flows_dir: Some(flows.path().to_owned()),
+        templates_per_day: 1,
+        ..Options::default()
+    };
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("the server starts");
+
+    assert_eq!(
+        ask(&app, &graph, ALICE, "notify me").await,
+        "ops_notification"
+    );
+    let refused = ask(&app, &graph, ALICE, "notify me").await;
+    assert!(refused.contains("template quota of 1 per day"), "{refused}");
+    assert_eq!(
+        graph
+            .sends_to(ALICE)
+            .iter()
+            .filter(|s| s.text() == "ops_notification")
+            .count(),
+        1
+    );
+
+    let context = ask(&app, &graph, ALICE, "CTX").await;
+    assert_eq!(
+        context.matches("[out:ℹ").count(),
+        1,
+        "only the template that was sent is in the context: {context}"
     );
 }
 
@@ -731,6 +848,7 @@ async fn a_redelivered_message_is_answered_once_even_after_a_restart() {
     assert_eq!(graph.sends_to(ALICE).len(), 2);
 
     // The first copy was answered, so its id was stored as seen: crash and start on the same store.
+    all_sends_recorded(&app, &graph).await;
     app.stop();
     let app = start(&graph, dir.path(), None).await;
     assert_eq!(app.post_signed(&message).await, 200);

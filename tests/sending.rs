@@ -306,7 +306,7 @@ async fn throttling_130429_is_retried_and_still_delivered_once_accepted() {
         .unwrap();
     accept_with_known_wamids(&graph);
     let throttled = fixture_json("whatsapp/error-130429.json");
-    graph.respond_next(vec![(400, throttled.clone()), (400, throttled)]);
+    graph.respond_next(vec![(400, throttled.clone()); 3]);
     let to = recipients(1);
     start_flow(&app, "bulk-text", json!({ "recipients": to })).await;
 
@@ -314,16 +314,22 @@ async fn throttling_130429_is_retried_and_still_delivered_once_accepted() {
     outbox_settles_at(&store, (0, 1, 0)).await;
     let sends = graph.sends_to(&to[0]);
     let statuses: Vec<u16> = sends.iter().map(|s| s.status).collect();
-    assert_eq!(statuses, [400, 400, 200], "throttled twice, then accepted");
-    for pair in sends.windows(2) {
-        let gap = pair[1].at - pair[0].at;
-        assert!(
-            gap >= Duration::from_millis(200),
-            "a throttled send came back after only {gap:?}: no backoff"
-        );
-    }
+    assert_eq!(
+        statuses,
+        [400, 400, 400, 200],
+        "throttled three times, then accepted"
+    );
+    let gaps: Vec<Duration> = sends.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps.iter().all(|gap| *gap >= Duration::from_millis(200)),
+        "a throttled send came back at once: {gaps:?}"
+    );
+    assert!(
+        gaps[2] >= gaps[0] * 2,
+        "the waits after throttling do not grow: {gaps:?}"
+    );
     let job = recorded_as_sent(&store, &to[0]).await;
-    assert_eq!(job.attempts, 3, "attempts recorded on the job");
+    assert_eq!(job.attempts, 4, "attempts recorded on the job");
 }
 
 #[actix_web::test]
@@ -571,13 +577,52 @@ async fn replies_to_a_person_who_wrote_go_before_queued_broadcasts() {
         .iter()
         .position(|s| s.to() == ALICE)
         .expect("the reply is among the sends");
-    let alerts_after_reply = sends.iter().filter(|s| s.at > reply.at).count();
+    let alerts_after_asking = after_asking.len() - 1;
     assert!(
-        alerts_after_reply >= 10,
-        "the queue was not loaded when Alice wrote: only {alerts_after_reply} alerts after her reply"
+        alerts_after_asking >= 10,
+        "the queue was not loaded when Alice wrote: only {alerts_after_asking} alerts went out after"
     );
     assert!(
         position < 3,
-        "{position} queued alerts went before the answer to Alice"
+        "{position} of the {alerts_after_asking} alerts queued when Alice wrote went before her answer"
+    );
+}
+
+#[actix_web::test]
+async fn the_fallback_template_is_held_to_the_daily_template_quota() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = TestApp::spawn_in(
+        dir.path(),
+        &graph,
+        &Options {
+            templates_per_day: 1,
+            ..options(dir.path())
+        },
+    )
+    .await
+    .unwrap();
+    let to = recipients(2);
+    start_flow(&app, "bulk-template", json!({ "recipients": [to[0]] })).await;
+    let store = store(dir.path()).await;
+    outbox_settles_at(&store, (0, 1, 0)).await;
+
+    graph.respond_next(vec![(400, fixture_json("whatsapp/error-131047.json"))]);
+    start_flow(&app, "bulk-text", json!({ "recipients": [to[1]] })).await;
+    let done = until(WAIT, || async {
+        let (queued, sent, failed) = store.outbox_counts().await.expect("outbox counts");
+        (queued == 0 && sent + failed == 2).then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "the text was neither sent nor given up");
+    let templates: Vec<String> = graph
+        .sends()
+        .iter()
+        .filter(|s| s.body["type"] == "template")
+        .map(|s| s.to().to_owned())
+        .collect();
+    assert_eq!(
+        templates,
+        [to[0].clone()],
+        "templates_per_day is 1, yet the fallback went out as a second template"
     );
 }

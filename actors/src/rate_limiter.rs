@@ -7,6 +7,7 @@
 use crate::ids::{new_id, JobId};
 use crate::model::{now_ms, Lane, OutboundBody, OutboundMessage, QueuedJob};
 use crate::ports::{EnqueueError, Queued, Store};
+use crate::sender::report_failure;
 use crate::window::SlidingWindow;
 use actix::prelude::*;
 use governor::clock::{Clock, DefaultClock};
@@ -47,6 +48,13 @@ pub enum SendOutcome {
         after: Duration,
         /// Whether Meta said the number or app is over its throughput.
         throttled: bool,
+    },
+    /// The body became the template fallback: it needs template quota, then goes again at once.
+    Fallback,
+    /// Meta refused the credentials: keep the job and pause every lane for `pause`.
+    Halted {
+        /// How long nothing is sent.
+        pause: Duration,
     },
     /// Given up and reported; done.
     Failed,
@@ -316,15 +324,53 @@ impl Handler<SendFinished> for RateLimiter {
 
     fn handle(&mut self, msg: SendFinished, ctx: &mut Context<Self>) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if let SendOutcome::Retry { after, throttled } = msg.outcome {
-            let now = Instant::now();
-            if throttled {
-                let until = now + self.settings.throttle_pause;
-                self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+        let now = Instant::now();
+        match msg.outcome {
+            SendOutcome::Retry { after, throttled } => {
+                if throttled {
+                    self.pause(now + self.settings.throttle_pause);
+                }
+                self.delayed.push((now + after, msg.job));
             }
-            self.delayed.push((now + after, msg.job));
+            SendOutcome::Halted { pause } => {
+                self.pause(now + pause);
+                self.delayed.push((now + pause, msg.job));
+            }
+            SendOutcome::Fallback => self.take_quota_then_requeue(msg.job, ctx),
+            SendOutcome::Sent | SendOutcome::Failed => {}
         }
         self.pump(ctx);
+    }
+}
+
+impl RateLimiter {
+    fn pause(&mut self, until: Instant) {
+        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+    }
+
+    /// A fallback template counts against the daily quota like any other template.
+    fn take_quota_then_requeue(&mut self, job: QueuedJob, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let limit = self.settings.templates_per_day;
+        let take = store.take_template_quota(utc_day(), limit);
+        ctx.spawn(take.into_actor(self).map(move |taken, act, ctx| {
+            match taken {
+                Ok(true) => act.lanes[job.message.lane as usize].push_front(job),
+                Ok(false) => {
+                    let template = match &job.message.body {
+                        OutboundBody::Template { name, .. } => name.clone(),
+                        _ => String::new(),
+                    };
+                    let reason = EnqueueError::TemplateQuotaExceeded { limit, template, to: job.message.to.masked() };
+                    report_failure(&*act.store, &job, None, reason.to_string());
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "template quota check failed; sending the fallback anyway");
+                    act.lanes[job.message.lane as usize].push_front(job);
+                }
+            }
+            act.pump(ctx);
+        }));
     }
 }
 

@@ -21,6 +21,8 @@ pub struct SenderSettings {
     pub base_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// How long every send pauses when Meta refuses the token or the account.
+    pub halt_pause: Duration,
 }
 
 /// What to do after a failed attempt.
@@ -35,6 +37,8 @@ pub enum Decision {
     },
     /// Replace the body with the template fallback and send again now.
     UseFallback,
+    /// The token or the account is unusable: keep the message, pause every send, alert.
+    Halt,
     /// Give up.
     Fail,
 }
@@ -63,6 +67,7 @@ pub fn decide(job: &QueuedJob, error: &SendError, settings: &SenderSettings) -> 
         SendErrorKind::ReEngagementRequired if job.message.fallback.is_some() => {
             Decision::UseFallback
         }
+        SendErrorKind::Fatal => Decision::Halt,
         _ => Decision::Fail,
     }
 }
@@ -137,28 +142,22 @@ impl Sender {
                     self.store.update_job(job.clone()),
                     "updating a queued message",
                 );
-                SendOutcome::Retry {
-                    after: Duration::ZERO,
-                    throttled: false,
+                SendOutcome::Fallback
+            }
+            Decision::Halt => {
+                metrics::counter!("aof_outbound_sends_total", "result" => "halted", "lane" => lane)
+                    .increment(1);
+                tracing::error!(code = ?error.code, pause_secs = self.settings.halt_pause.as_secs(),
+                    "Meta refused the credentials or the account; every send is paused and the queue kept. \
+                     Fix platforms.whatsapp.access_token or the account, then restart: {}", error.message);
+                // This attempt does not count: the message did nothing wrong.
+                job.attempts = job.attempts.saturating_sub(1);
+                SendOutcome::Halted {
+                    pause: self.settings.halt_pause,
                 }
             }
             Decision::Fail => {
-                metrics::counter!("aof_outbound_sends_total", "result" => "failed", "lane" => lane)
-                    .increment(1);
-                tracing::error!(code = ?error.code, attempts = job.attempts, wa = %job.message.to.masked(),
-                    flow = job.message.flow.as_deref().unwrap_or("-"), "message not sent: {}", error.message);
-                let audit = AuditEntry {
-                    kind: "send_failed".into(),
-                    who: Some(job.message.to.masked()),
-                    detail: serde_json::json!({ "job": job.id, "code": error.code, "error": error.message,
-                        "flow": job.message.flow, "attempts": job.attempts }),
-                };
-                spawn_logged(self.store.audit(audit), "writing the audit log");
-                spawn_logged(
-                    self.store
-                        .job_failed(job.clone(), error.code, error.message),
-                    "recording a failed message",
-                );
+                report_failure(&*self.store, &job, error.code, error.message);
                 SendOutcome::Failed
             }
         };
@@ -166,7 +165,32 @@ impl Sender {
     }
 }
 
-fn spawn_logged(work: crate::ports::StoreResult<()>, what: &'static str) {
+/// Gives a message up: metrics, an error line, the audit log and the outbox row say why.
+pub(crate) fn report_failure(
+    store: &dyn Store,
+    job: &QueuedJob,
+    code: Option<i64>,
+    reason: String,
+) {
+    let lane = job.message.lane.as_str();
+    metrics::counter!("aof_outbound_sends_total", "result" => "failed", "lane" => lane)
+        .increment(1);
+    tracing::error!(code = ?code, attempts = job.attempts, wa = %job.message.to.masked(),
+        flow = job.message.flow.as_deref().unwrap_or("-"), "message not sent: {reason}");
+    let audit = AuditEntry {
+        kind: "send_failed".into(),
+        who: Some(job.message.to.masked()),
+        detail: serde_json::json!({ "job": job.id, "code": code, "error": reason,
+            "flow": job.message.flow, "attempts": job.attempts }),
+    };
+    spawn_logged(store.audit(audit), "writing the audit log");
+    spawn_logged(
+        store.job_failed(job.clone(), code, reason),
+        "recording a failed message",
+    );
+}
+
+pub(crate) fn spawn_logged(work: crate::ports::StoreResult<()>, what: &'static str) {
     actix::spawn(async move {
         if let Err(e) = work.await {
             tracing::error!(error = %e, "{what} failed");
@@ -239,6 +263,7 @@ mod tests {
             max_attempts: 3,
             base_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            halt_pause: Duration::from_secs(60),
         }
     }
 
@@ -301,13 +326,17 @@ mod tests {
     }
 
     #[test]
-    fn permanent_and_fatal_errors_are_not_retried() {
-        assert_eq!(
-            decide(&job(1, true), &error(SendErrorKind::Permanent), &settings()),
-            Decision::Fail
-        );
+    fn fatal_errors_halt_sending_instead_of_dropping_the_message() {
         assert_eq!(
             decide(&job(1, true), &error(SendErrorKind::Fatal), &settings()),
+            Decision::Halt
+        );
+    }
+
+    #[test]
+    fn permanent_errors_are_not_retried() {
+        assert_eq!(
+            decide(&job(1, true), &error(SendErrorKind::Permanent), &settings()),
             Decision::Fail
         );
     }

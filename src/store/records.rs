@@ -20,7 +20,8 @@ pub struct RunRecord {
     pub flow: String,
     /// What started it (the webhook body, the message, the timer), as the engine recorded it.
     pub trigger: serde_json::Value,
-    /// How it ended (`completed`, `empty`, `failed: …`); `None` while it runs.
+    /// How it ended (`completed`, `empty`, `failed`, `bad_input`, `missing`; the failing step's error is in
+    /// `steps`); `None` while it runs.
     pub outcome: Option<String>,
     /// The steps' results as the engine recorded them; `None` while it runs.
     pub steps: Option<serde_json::Value>,
