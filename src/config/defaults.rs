@@ -64,6 +64,10 @@ pub fn oncall() -> OncallConfig {
         schedule_id: None,
         static_oncall: Vec::new(),
         team_group: None,
+        fallback_number: None,
+        pagerduty_api_url: pagerduty_api_url(),
+        pagerduty_from: None,
+        pagerduty_webhook_secret: None,
     }
 }
 
@@ -221,4 +225,9 @@ pub fn health_checks() -> HealthChecksConfig {
 /// Flows are read once at start-up unless hot reload is asked for.
 pub fn flows_watch() -> bool {
     false
+}
+
+/// PagerDuty's REST API.
+pub fn pagerduty_api_url() -> String {
+    "https://api.pagerduty.com".to_owned()
 }

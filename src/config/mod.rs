@@ -24,6 +24,7 @@ mod decode;
 pub mod defaults;
 mod env;
 mod error;
+mod ops;
 mod secret;
 mod templates;
 #[cfg(test)]
@@ -33,6 +34,10 @@ mod view;
 
 pub use env::EnvLookup;
 pub use error::{ConfigError, Problem, TemplateError};
+pub use ops::{
+    ApprovalsConfig, DeploymentsConfig, EmailConfig, EnvironmentApprovers, NotifierConfig, Person,
+    SlackConfig,
+};
 pub use secret::Secret;
 pub use templates::TemplateDef;
 
@@ -161,6 +166,18 @@ pub struct WhatsAppConfig {
     /// Milliseconds before a Graph API call counts as failed.
     #[serde(default = "defaults::send_timeout_ms")]
     pub send_timeout_ms: u64,
+    /// The people directory: who is who on WhatsApp, email and Slack.
+    #[serde(default)]
+    pub people: Vec<Person>,
+    /// Who approves deployments, per environment and service.
+    #[serde(default)]
+    pub approvals: ApprovalsConfig,
+    /// Where approved deployments go.
+    #[serde(default)]
+    pub deployments: DeploymentsConfig,
+    /// Slack and email channels of the notifier.
+    #[serde(default)]
+    pub notifier: NotifierConfig,
     /// Attempts per message before it is given up as failed.
     #[serde(default = "defaults::max_send_attempts")]
     pub max_send_attempts: u32,
@@ -192,6 +209,18 @@ pub struct OncallConfig {
     /// WhatsApp group that hears about acknowledgements (`config.oncall.team_group`).
     #[serde(default)]
     pub team_group: Option<String>,
+    /// Who is paged when nobody is on call (a gap in the rota, PagerDuty down and no rota).
+    #[serde(default)]
+    pub fallback_number: Option<String>,
+    /// PagerDuty REST API root (tests point it at a fake).
+    #[serde(default = "defaults::pagerduty_api_url")]
+    pub pagerduty_api_url: String,
+    /// The `From` header of PagerDuty incident writes: a PagerDuty user's email.
+    #[serde(default)]
+    pub pagerduty_from: Option<String>,
+    /// Secret of the PagerDuty V3 webhook subscription; when set, `X-PagerDuty-Signature` is checked.
+    #[serde(default)]
+    pub pagerduty_webhook_secret: Option<Secret>,
 }
 
 /// One person of the static rota.

@@ -3,7 +3,7 @@
 //! `aofctl` lists all there is to fix.
 
 use super::error::Problem;
-use super::{templates, Config, EnvLookup, Secret, TransportKind};
+use super::{templates, Config, EnvLookup, Secret, TransportKind, WhatsAppConfig};
 use aof_actors::WaId;
 
 /// Rewrites values to their canonical form: `base_path` as `""` or `/x` (no trailing slash),
@@ -143,6 +143,7 @@ fn whatsapp(c: &Config, p: &mut Vec<Problem>) {
             }
         }
     }
+    validate_ops(wa, p, &key);
     for (name, numbers) in &wa.groups {
         for (i, n) in numbers.iter().enumerate() {
             phone(p, &key(&format!("groups.{name}[{i}]")), n);
@@ -324,5 +325,66 @@ fn regex_error(e: &regex::Error) -> String {
     match text.lines().find_map(|l| l.strip_prefix("error: ")) {
         Some(line) => line.to_owned(),
         None => text.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// The people directory, approvers, deployments and notifier sections.
+fn validate_ops(wa: &WhatsAppConfig, p: &mut Vec<Problem>, key: &dyn Fn(&str) -> String) {
+    for (i, person) in wa.people.iter().enumerate() {
+        if let Some(n) = &person.phone {
+            phone(p, &key(&format!("people[{i}].phone")), n);
+        }
+    }
+    for (i, entry) in wa.oncall.static_oncall.iter().enumerate() {
+        if let Some(zone) = &entry.timezone {
+            if zone.parse::<chrono_tz::Tz>().is_err() {
+                p.push(Problem::new(
+                    key(&format!("oncall.static_oncall[{i}].timezone")),
+                    format!(
+                        "`{zone}` is not an IANA time zone; write e.g. America/New_York or UTC"
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(n) = &wa.oncall.fallback_number {
+        phone(p, &key("oncall.fallback_number"), n);
+    }
+    for (env, approvers) in &wa.approvals.environments {
+        let lists = std::iter::once((
+            format!("approvals.environments.{env}.approvers"),
+            &approvers.approvers,
+        ))
+        .chain(
+            approvers
+                .services
+                .iter()
+                .map(|(svc, l)| (format!("approvals.environments.{env}.services.{svc}"), l)),
+        );
+        for (at, list) in lists {
+            for name in list {
+                match wa.person(name) {
+                    Some(person) if person.phone.is_some() => {}
+                    Some(_) => p.push(Problem::new(key(&at), format!("`{name}` has no phone in platforms.whatsapp.people; approvers answer on WhatsApp"))),
+                    None => p.push(Problem::new(key(&at), format!("`{name}` is not in platforms.whatsapp.people; add them with a phone"))),
+                }
+            }
+        }
+    }
+    if let Some(url) = &wa.deployments.webhook_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            p.push(Problem::new(
+                key("deployments.webhook_url"),
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+    }
+    if let Some(email) = &wa.notifier.email {
+        if !["starttls", "tls", "none"].contains(&email.security.as_str()) {
+            p.push(Problem::new(
+                key("notifier.email.security"),
+                format!("`{}` is not one of starttls, tls, none", email.security),
+            ));
+        }
     }
 }

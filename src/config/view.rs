@@ -3,7 +3,7 @@
 //!
 //! Numbers are validated at load, so the parsing here never drops one.
 
-use super::{Config, WhatsAppConfig};
+use super::{Config, Person, WhatsAppConfig};
 use aof_actors::WaId;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -19,6 +19,38 @@ impl WhatsAppConfig {
             .filter_map(|n| WaId::parse(n))
             .collect();
         all.into_iter().collect()
+    }
+}
+
+impl WhatsAppConfig {
+    /// A person of the directory by name (any case), email (any case) or number (by digits).
+    pub fn person(&self, key: &str) -> Option<&Person> {
+        let key = key.trim();
+        let digits = WaId::parse(key);
+        self.people.iter().find(|p| {
+            p.name.eq_ignore_ascii_case(key)
+                || p.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(key))
+                || (digits.is_some() && p.phone.as_deref().and_then(WaId::parse) == digits)
+        })
+    }
+
+    /// The name people know a number by: the directory, then the rota; `None` for strangers.
+    pub fn name_of(&self, who: &WaId) -> Option<String> {
+        let person = self
+            .people
+            .iter()
+            .find(|p| p.phone.as_deref().and_then(WaId::parse).as_ref() == Some(who));
+        let rota = || {
+            self.oncall
+                .static_oncall
+                .iter()
+                .find(|e| WaId::parse(&e.phone).as_ref() == Some(who))
+        };
+        person
+            .map(|p| p.name.clone())
+            .or_else(|| rota().map(|e| e.name.clone()))
     }
 }
 
@@ -48,6 +80,8 @@ impl Config {
             },
             "allowed_numbers": wa.allowed().iter().map(WaId::e164).collect::<Vec<_>>(),
             "groups": wa.groups,
+            "people": wa.people.iter().map(|p| json!({ "name": p.name, "phone": p.phone, "email": p.email,
+                "slack_id": p.slack_id })).collect::<Vec<_>>(),
             "templates": wa.templates.keys().collect::<Vec<_>>(),
         })
     }

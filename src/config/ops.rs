@@ -1,0 +1,128 @@
+//! The ops sections of the WhatsApp platform config: the people directory, approvers, where
+//! deployments go, and the notifier's channels. Flows name people by name, email or number; these
+//! sections say who that is and how to reach them.
+
+use super::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One person: how to reach them on every channel the notifier knows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    /// Shown in messages ("approved by Alice"); flows and approver lists name people by it.
+    pub name: String,
+    /// WhatsApp number, any common notation.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Email address (deployment requesters are often written as emails).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A Slack incoming-webhook URL that reaches this person (or their team channel).
+    #[serde(default)]
+    pub slack_webhook: Option<Secret>,
+    /// Their Slack member id, mentioned as `<@id>` in Slack messages.
+    #[serde(default)]
+    pub slack_id: Option<String>,
+}
+
+/// Who may approve what: per environment a default list, optionally per service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Approvers per environment (`production`, `staging`, …); `*` applies to any environment not listed.
+    #[serde(default)]
+    pub environments: BTreeMap<String, EnvironmentApprovers>,
+    /// Hours a request stays open when the flow does not say (`expires_at`).
+    #[serde(default = "default_expiry_hours")]
+    pub expiry_hours: u64,
+}
+
+fn default_expiry_hours() -> u64 {
+    4
+}
+
+/// Approvers of one environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentApprovers {
+    /// People (by name, in the people directory) who approve any service here.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// Services with their own approvers, instead of the default list.
+    #[serde(default)]
+    pub services: BTreeMap<String, Vec<String>>,
+}
+
+/// Where an approved deployment goes: a webhook, or a command run without a shell.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentsConfig {
+    /// POSTed the deployment as JSON (`service`, `version`, `environment`, `approved_by`).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Extra headers of the webhook (an `Authorization` for the CI system).
+    #[serde(default)]
+    pub webhook_headers: BTreeMap<String, Secret>,
+    /// A command and its arguments; `{service}`, `{version}`, `{environment}` and `{approved_by}` are
+    /// replaced in each argument. Run directly, never through a shell.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Seconds a deployment call may take.
+    #[serde(default = "default_deploy_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_deploy_timeout() -> u64 {
+    120
+}
+
+/// The notifier's channels besides WhatsApp.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    /// Slack: a default incoming webhook for people without their own.
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
+    /// Email through SMTP.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
+}
+
+/// Slack settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The incoming-webhook URL used when the person has none.
+    pub webhook_url: Secret,
+}
+
+/// SMTP settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP server host.
+    pub smtp_host: String,
+    /// SMTP port (587 with STARTTLS, 465 with TLS, 25 or 1025 plain).
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none` (a local relay).
+    #[serde(default = "default_smtp_security")]
+    pub security: String,
+    /// SMTP user, when the server wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// SMTP password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The From address.
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_smtp_security() -> String {
+    "starttls".to_owned()
+}
