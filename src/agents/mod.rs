@@ -13,11 +13,13 @@ pub mod whatsapp;
 
 use crate::config::Config;
 use crate::store::SqliteStore;
+use aof_actors::model::ContextEntry;
 use aof_actors::{Handle, RunId, WaId, Wamid};
 use futures_util::future::LocalBoxFuture;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Why an agent call failed; the flow's `on_error` decides what happens next.
@@ -84,6 +86,37 @@ pub struct RunContext {
     pub services: Arc<Services>,
     /// People this run sent a template or buttons to: they may answer (`on_response`).
     pub asked: RefCell<Vec<WaId>>,
+    /// The triggering person's conversation, oldest first (empty without a person).
+    pub context: Rc<Vec<ContextEntry>>,
+    /// What the run is about so far (`alert_id`, `request_id`, `incident_id` of earlier steps'
+    /// outputs); messages it sends carry it, so a later reply can find the alert.
+    pub about: RefCell<Option<Value>>,
+}
+
+impl RunContext {
+    /// A context for one step: the same run, its own `asked` list and concurrency flag.
+    pub fn for_step(&self, parallel: bool) -> RunContext {
+        RunContext {
+            run_id: self.run_id.clone(),
+            flow: self.flow.clone(),
+            user: self.user.clone(),
+            message_id: self.message_id.clone(),
+            parallel,
+            services: self.services.clone(),
+            asked: RefCell::new(Vec::new()),
+            context: self.context.clone(),
+            about: RefCell::new(self.about.borrow().clone()),
+        }
+    }
+
+    /// The most recent thing this person's conversation was about with `key` (`alert_id`), newest first.
+    pub fn recent_about(&self, key: &str) -> Vec<String> {
+        self.context
+            .iter()
+            .rev()
+            .filter_map(|e| e.about.as_ref()?.get(key)?.as_str().map(str::to_owned))
+            .collect()
+    }
 }
 
 /// A built-in agent.

@@ -252,7 +252,11 @@ async fn send(
         to: to.clone(),
         body,
         lane,
-        about: input.get("about").cloned().filter(|v| !v.is_null()),
+        about: input
+            .get("about")
+            .cloned()
+            .filter(|v| !v.is_null())
+            .or_else(|| run.about.borrow().clone()),
         flow: Some(run.flow.clone()),
         reply_to: None,
     };

@@ -108,6 +108,8 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         parallel: false,
         services: inner.services.clone(),
         asked: RefCell::new(Vec::new()),
+        context: std::rc::Rc::new(run.context.clone()),
+        about: RefCell::new(None),
     };
     if run.flow == UNSUPPORTED {
         reply(&ctx, UNSUPPORTED_REPLY).await;

@@ -67,6 +67,22 @@ async fn respond(ctx: &RunContext, input: Value) {
     }
 }
 
+/// Keys of step outputs that say what a run is about; messages sent later carry them.
+const ABOUT_KEYS: [&str; 3] = ["alert_id", "request_id", "incident_id"];
+
+/// Remembers the ids an output names (`alert_id`, …) as what the run's messages are about.
+fn note_about(ctx: &RunContext, output: &Value) {
+    let Some(fields) = output.as_object() else {
+        return;
+    };
+    let mut about = ctx.about.borrow_mut();
+    for key in ABOUT_KEYS {
+        if let Some(id) = fields.get(key).filter(|v| v.is_string()) {
+            about.get_or_insert_with(|| json!({}))[key] = id.clone();
+        }
+    }
+}
+
 /// Whether a step's output counts as "found nothing" for `on_empty`.
 fn is_empty_output(value: &Value) -> bool {
     match value {
@@ -152,15 +168,7 @@ async fn run_one(
             step.agent
         )));
     }
-    let step_ctx = RunContext {
-        run_id: ctx.run_id.clone(),
-        flow: ctx.flow.clone(),
-        user: ctx.user.clone(),
-        message_id: ctx.message_id.clone(),
-        parallel: step.parallel,
-        services: ctx.services.clone(),
-        asked: std::cell::RefCell::new(Vec::new()),
-    };
+    let step_ctx = ctx.for_step(step.parallel);
     let retry = step.on_error.as_ref().and_then(|e| e.retry.as_ref());
     let attempts = retry.map_or(1, |r| r.max_attempts.max(1));
     let fixed = retry.and_then(|r| r.backoff.as_deref()) == Some("fixed");
@@ -219,6 +227,7 @@ async fn run_one(
         }
     };
     ctx.asked.borrow_mut().extend(step_ctx.asked.into_inner());
+    note_about(ctx, &output);
     Ok(Some(output))
 }
 

@@ -2,11 +2,13 @@
 //! - [`webhook`]: Meta's verification handshake and signed notifications;
 //! - [`flow_hooks`]: flows with `type: webhook` triggers, behind the bearer token;
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`;
-//! - [`sandbox`]: the sandbox transport's inbound and outbox endpoints.
+//! - [`sandbox`]: the sandbox transport's inbound and outbox endpoints;
+//! - [`admin`]: pending timers, and firing them early (bearer token).
 //!
 //! Handlers verify and parse, hand the work to the actors, and answer at once; they never call
 //! Meta or PagerDuty themselves.
 
+pub mod admin;
 pub mod auth;
 pub mod flow_hooks;
 pub mod health;
@@ -48,7 +50,9 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, base_path: &str) {
             .route("/sandbox/outbox", web::get().to(sandbox::outbox))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(health::metrics)),
+            .route("/metrics", web::get().to(health::metrics))
+            .route("/admin/timers", web::get().to(admin::timers))
+            .route("/admin/timers/fire", web::post().to(admin::fire)),
     );
     if !base_path.is_empty() {
         cfg.route("/healthz", web::get().to(health::healthz))
