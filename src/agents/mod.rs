@@ -91,6 +91,8 @@ pub struct RunContext {
     /// What the run is about so far (`alert_id`, `request_id`, `incident_id` of earlier steps'
     /// outputs); messages it sends carry it, so a later reply can find the alert.
     pub about: RefCell<Option<Value>>,
+    /// The run's input once built (an alert's `runbook_url`, `fingerprint`, `source`).
+    pub input: RefCell<Value>,
 }
 
 impl RunContext {
@@ -106,6 +108,7 @@ impl RunContext {
             asked: RefCell::new(Vec::new()),
             context: self.context.clone(),
             about: RefCell::new(self.about.borrow().clone()),
+            input: RefCell::new(self.input.borrow().clone()),
         }
     }
 

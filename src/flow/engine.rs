@@ -7,7 +7,7 @@ use super::input::complete_and_check;
 use super::load::{FlowSet, LoadedFlow};
 use super::routes::UNSUPPORTED;
 use super::steps::{reply, run_steps, RunState, StepsOutcome};
-use crate::agents::{Person, Registry, RunContext, Services};
+use crate::agents::{AgentError, Person, Registry, RunContext, Services};
 use aof_actors::model::{now_ms, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
 use futures_util::future::LocalBoxFuture;
@@ -110,6 +110,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         asked: RefCell::new(Vec::new()),
         context: std::rc::Rc::new(run.context.clone()),
         about: RefCell::new(None),
+        input: RefCell::new(Value::Null),
     };
     if run.flow == UNSUPPORTED {
         reply(&ctx, UNSUPPORTED_REPLY).await;
@@ -160,10 +161,9 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         record(&inner, &run, "bad_input", json!([])).await;
         return FlowOutcome::Failed(problems);
     }
+    *ctx.input.borrow_mut() = state.input.clone();
     let outcome = run_steps(&inner, &flow, &ctx, &mut state).await;
-    if outcome == StepsOutcome::Completed {
-        register_expectations(&inner, &flow, &ctx, &state);
-    }
+    register_expectations(&inner, &flow, &ctx, &state, &outcome);
     let (label, result) = match outcome {
         StepsOutcome::Completed => ("completed", FlowOutcome::Completed),
         StepsOutcome::Empty => ("empty", FlowOutcome::Empty),
@@ -247,10 +247,77 @@ fn build_input(
     }
 }
 
+/// The agent name of a step that runs another flow inline (`agent: flow`, `action: run`,
+/// `input: {flow, input}`): same person, same conversation, its own steps and `on_response`.
+pub const SUBFLOW_AGENT: &str = "flow";
+
+/// Runs `name` as a step of the parent run. A sub-flow that fails has already told the person
+/// (its own `on_error`), so the parent step gets its outcome instead of failing a second time.
+pub(crate) fn run_subflow<'a>(
+    inner: &'a Inner,
+    name: String,
+    input: Value,
+    parent: &'a RunContext,
+    parent_state: &'a RunState,
+) -> LocalBoxFuture<'a, Result<Value, AgentError>> {
+    Box::pin(async move {
+        let flows = inner
+            .flows
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let flow = flows
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| AgentError::Failed(format!("no flow `{name}`")))?;
+        let mut fields = input.as_object().cloned().unwrap_or_default();
+        let errors = complete_and_check(flow.flow.input.as_ref(), &mut fields);
+        if !errors.is_empty() {
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| format!("`{}` {}", e.field, e.reason))
+                .collect();
+            return Err(AgentError::Failed(format!(
+                "flow `{name}`: {}",
+                list.join("; ")
+            )));
+        }
+        let mut ctx = parent.for_step(false);
+        ctx.flow = flow.name().to_owned();
+        *ctx.input.borrow_mut() = Value::Object(fields.clone());
+        let mut state = RunState {
+            trigger: parent_state.trigger.clone(),
+            input: Value::Object(fields),
+            steps: Map::new(),
+            matches: json!([]),
+            config: parent_state.config.clone(),
+            context: parent_state.context.clone(),
+            summary: Vec::new(),
+        };
+        let outcome = run_steps(inner, &flow, &ctx, &mut state).await;
+        register_expectations(inner, &flow, &ctx, &state, &outcome);
+        let (label, error) = match outcome {
+            StepsOutcome::Completed => ("completed", None),
+            StepsOutcome::Empty => ("empty", None),
+            StepsOutcome::Failed(e) => ("failed", Some(e)),
+        };
+        Ok(json!({ "flow": flow.name(), "outcome": label, "error": error, "steps": state.steps }))
+    })
+}
+
 /// After a run, the flow waits for the people it asked (template or buttons), or else for the
-/// person who started it, to answer with one of its `on_response` patterns.
-fn register_expectations(inner: &Inner, flow: &LoadedFlow, ctx: &RunContext, state: &RunState) {
-    if flow.flow.on_response.is_empty() {
+/// person who started it, to answer with one of its `on_response` patterns. People who were asked
+/// are waited for even when a later step failed: the question reached them.
+fn register_expectations(
+    inner: &Inner,
+    flow: &LoadedFlow,
+    ctx: &RunContext,
+    state: &RunState,
+    outcome: &StepsOutcome,
+) {
+    if flow.flow.on_response.is_empty()
+        || (*outcome != StepsOutcome::Completed && ctx.asked.borrow().is_empty())
+    {
         return;
     }
     let mut people = ctx.asked.borrow().clone();

@@ -2,6 +2,7 @@
 //! hyphenated step ids and compiled, and checked against the agent registry and the message
 //! templates. Every problem of every file is reported at once, each naming the file and the step.
 
+use super::engine::SUBFLOW_AGENT;
 use super::expr::{rewrite_step_refs, standalone_tags, Expressions};
 use super::model::{AgentFlow, Response, Step, TriggerKind};
 use crate::agents::Registry;
@@ -389,11 +390,23 @@ fn check_step(
     report: &mut dyn FnMut(String, String),
 ) {
     let at = format!("steps[{i}] `{}`", step.name);
+    if step.agent == SUBFLOW_AGENT {
+        if step.action != "run" {
+            report(
+                at,
+                format!(
+                    "agent `{SUBFLOW_AGENT}` has no action `{}` (actions: run)",
+                    step.action
+                ),
+            );
+        }
+        return;
+    }
     match registry.get(&step.agent) {
         None => report(
             at.clone(),
             format!(
-                "unknown agent `{}` (known: {})",
+                "unknown agent `{}` (known: {}, {SUBFLOW_AGENT})",
                 step.agent,
                 registry.names().join(", ")
             ),

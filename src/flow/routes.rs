@@ -104,7 +104,8 @@ impl RouteTable for Routes {
             }
         }
         for (re, flow) in &table.keywords {
-            if let Some(captures) = captures(re, text) {
+            // The target flow's own pattern parses the message better than the keyword that found it.
+            if let Some(captures) = captures(re, text).map(|c| own_captures(flow).unwrap_or(c)) {
                 return Some(Route {
                     flow: flow.clone(),
                     reason: RouteReason::Keyword,

@@ -2,7 +2,7 @@
 //! `on_error.retry`, `on_empty` and `on_error` answers and fallback channels. Each step's output is
 //! kept as `steps.<id>.output` for the steps after it.
 
-use super::engine::Inner;
+use super::engine::{run_subflow, Inner, SUBFLOW_AGENT};
 use super::load::LoadedFlow;
 use super::model::{OnError, Response, Step};
 use crate::agents::whatsapp::WhatsApp;
@@ -158,6 +158,24 @@ async fn run_one(
         }
     }
     let action = exprs.render(&step.action, &root).map_err(failed)?;
+    if step.agent == SUBFLOW_AGENT {
+        let input = exprs.render_value(&step.input, &root).map_err(failed)?;
+        let name = input
+            .get("flow")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let output = run_subflow(
+            inner,
+            name,
+            input.get("input").cloned().unwrap_or(Value::Null),
+            ctx,
+            state,
+        )
+        .await?;
+        note_about(ctx, &output);
+        return Ok(Some(output));
+    }
     let agent = inner
         .registry
         .get(&step.agent)
