@@ -206,6 +206,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             handle,
             store: store.clone(),
             config: config.clone(),
+            registry: registry.clone(),
         });
         let engine = FlowEngine::new(
             flows.clone(),

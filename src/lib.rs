@@ -14,6 +14,8 @@
 //! - [`transport`]: the Graph API client and the sandbox, behind the actors' `Transport` port.
 //! - [`flow`]: loading, validating and running AgentFlows.
 //! - [`agents`]: the built-in agents that flow steps call.
+//! - [`oncall`]: who is on call at an instant, and who is next, from the static rota.
+//! - [`integrations`]: clients of ops services besides WhatsApp (PagerDuty's REST API).
 //! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
 
@@ -22,7 +24,10 @@ pub mod app;
 pub mod config;
 pub mod flow;
 pub mod http;
+pub mod integrations;
+pub mod oncall;
 pub mod store;
 pub mod telemetry;
 pub mod transport;
+pub mod war_room;
 pub mod wire;

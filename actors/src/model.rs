@@ -113,19 +113,22 @@ pub enum Lane {
     Reply = 0,
     /// A page or an escalation to one person.
     Alert = 1,
-    /// Fan-out to a group: it may wait behind the two others.
-    Broadcast = 2,
+    /// A war-room relay: people are talking to each other through the bot.
+    Room = 2,
+    /// Fan-out to a group: it may wait behind the others.
+    Broadcast = 3,
 }
 
 impl Lane {
     /// All lanes, highest priority first.
-    pub const ALL: [Lane; 3] = [Lane::Reply, Lane::Alert, Lane::Broadcast];
+    pub const ALL: [Lane; 4] = [Lane::Reply, Lane::Alert, Lane::Room, Lane::Broadcast];
 
     /// The label used in metrics.
     pub fn as_str(self) -> &'static str {
         match self {
             Lane::Reply => "reply",
             Lane::Alert => "alert",
+            Lane::Room => "room",
             Lane::Broadcast => "broadcast",
         }
     }
@@ -280,6 +283,8 @@ pub enum RouteReason {
     Keyword,
     /// Nothing else matched: `routing.default_flow`.
     Default,
+    /// The person is in a war room and the message is not a command: it goes to the room.
+    Relay,
     /// A message with no text (image, …): the bot answers how to talk to it.
     Unsupported,
 }

@@ -129,6 +129,8 @@ pub trait Store: Send + Sync + 'static {
     fn pending_timers(&self) -> StoreResult<Vec<Timer>>;
     /// Writes an audit record.
     fn audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    /// Who is in which war room (person, room id), for routing after a restart.
+    fn room_memberships(&self) -> StoreResult<Vec<(WaId, String)>>;
 }
 
 /// A reason a message could not be queued.

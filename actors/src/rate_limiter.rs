@@ -98,7 +98,7 @@ pub struct RateLimiter {
     settings: RateSettings,
     store: Arc<dyn Store>,
     sender: Recipient<SendJob>,
-    lanes: [VecDeque<QueuedJob>; 3],
+    lanes: [VecDeque<QueuedJob>; 4],
     delayed: Vec<(Instant, QueuedJob)>,
     bucket: DefaultDirectRateLimiter,
     window: SlidingWindow,

@@ -8,8 +8,10 @@ use super::load::{FlowSet, LoadedFlow};
 use super::routes::UNSUPPORTED;
 use super::steps::{reply, run_steps, RunState, StepsOutcome};
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
+use crate::war_room::{self, ROOM_COMMAND};
 use aof_actors::model::{now_ms, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
+use aof_actors::router::RELAY_FLOW;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
@@ -82,6 +84,33 @@ impl FlowRunner for FlowEngine {
     }
 }
 
+/// Messages the bot answers itself, without a flow file: unsupported types and war-room traffic.
+async fn builtin(run: &FlowRun, ctx: &RunContext) -> Option<FlowOutcome> {
+    let captures = run
+        .route
+        .as_ref()
+        .map(|r| r.captures.as_slice())
+        .unwrap_or_default();
+    let result = match run.flow.as_str() {
+        UNSUPPORTED => Ok(Some(UNSUPPORTED_REPLY.to_owned())),
+        ROOM_COMMAND => war_room::command(ctx, captures).await.map(Some),
+        RELAY_FLOW => match captures {
+            [room, text, ..] => war_room::relay(ctx, room, text).await.map(|_| None),
+            _ => Ok(None),
+        },
+        _ => return None,
+    };
+    match result {
+        Ok(Some(text)) => reply(ctx, &text).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "war-room command failed");
+            reply(ctx, &format!("⚠️ {e}")).await;
+        }
+    }
+    Some(FlowOutcome::Completed)
+}
+
 fn trigger_json(run: &FlowRun) -> Value {
     match &run.trigger {
         Some(m) => json!({
@@ -112,9 +141,8 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         about: RefCell::new(None),
         input: RefCell::new(Value::Null),
     };
-    if run.flow == UNSUPPORTED {
-        reply(&ctx, UNSUPPORTED_REPLY).await;
-        return FlowOutcome::Completed;
+    if let Some(outcome) = builtin(&run, &ctx).await {
+        return outcome;
     }
     let flows = inner
         .flows

@@ -5,6 +5,7 @@
 
 use super::load::FlowSet;
 use crate::config::RoutingConfig;
+use crate::war_room::ROOM_COMMAND;
 use aof_actors::model::{Route, RouteReason};
 use aof_actors::ports::RouteTable;
 use regex::Regex;
@@ -24,6 +25,17 @@ struct Table {
 /// The route table; flows can be swapped when the directory is reloaded.
 pub struct Routes {
     table: RwLock<Arc<Table>>,
+}
+
+/// `JOIN <incident id>`, `LEAVE` or `WHO`, as words (the verb upper-cased).
+fn room_command(text: &str) -> Option<Vec<String>> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let verb = words.first()?.to_uppercase();
+    match (verb.as_str(), words.len()) {
+        ("JOIN", 2) => Some(vec![verb, words[1].to_owned()]),
+        ("LEAVE" | "WHO", 1) => Some(vec![verb]),
+        _ => None,
+    }
 }
 
 /// Regex captures as `match.N` values (a group that did not take part is empty).
@@ -86,6 +98,15 @@ impl RouteTable for Routes {
                 .get(flow)
                 .and_then(|f| f.patterns.iter().find_map(|re| captures(re, text)))
         };
+        if let Some(words) = room_command(text) {
+            if !table.commands.contains_key(&words[0]) {
+                return Some(Route {
+                    flow: ROOM_COMMAND.into(),
+                    reason: RouteReason::Command,
+                    captures: words,
+                });
+            }
+        }
         if let Some(flow) = table.commands.get(&text.to_uppercase()) {
             let captures = own_captures(flow).unwrap_or_else(|| vec![text.to_owned()]);
             return Some(Route {

@@ -334,6 +334,11 @@ impl Store for SqliteStore {
             Ok(())
         })
     }
+
+    fn room_memberships(&self) -> StoreResult<Vec<(WaId, String)>> {
+        let store = self.clone();
+        async move { store.memberships().await }.boxed()
+    }
 }
 
 /// The queued jobs, oldest first. A row that no longer parses is logged and left out, so that one

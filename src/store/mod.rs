@@ -20,13 +20,23 @@
 //! [`Store`]: aof_actors::ports::Store
 
 mod actor_state;
+mod alerts;
+mod approvals;
 mod incidents;
 mod records;
 #[cfg(test)]
 mod tests;
+mod war_rooms;
 
+pub use alerts::{
+    AlertRecord, AlertSource, AlertState, CreatedAlert, NewAlert, Page, Transition,
+    TransitionOutcome,
+};
+pub use approvals::{ApprovalRecord, ApprovalState, Approver, Decision, NewApproval, Verdict};
 pub use incidents::IncidentRecord;
+pub use incidents::{IncidentChange, IncidentStage, IncidentUpdate, TimelineEntry};
 pub use records::{AuditRecord, JobState, OutboundRecord, RunRecord, StatusRecord};
+pub use war_rooms::{RoomMember, RoomRecord};
 
 use aof_actors::ports::StoreError;
 use sqlx::sqlite::{
