@@ -246,6 +246,10 @@ pub struct ContextEntry {
 /// A reply a flow is waiting for from one person (a flow's `on_response`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Expectation {
+    /// The waiting run: one answer settles all of that run's expectations of the person (APPROVE
+    /// removes the REJECT alternative).
+    #[serde(default)]
+    pub run: String,
     /// A regular expression the whole reply must match (the flow's `pattern`).
     pub pattern: String,
     /// The flow to run when it matches.

@@ -129,6 +129,11 @@ impl Session {
                 .unwrap_or(false)
         });
         let taken = index.map(|i| self.conversation.expectations.remove(i));
+        if let Some(answered) = &taken {
+            self.conversation
+                .expectations
+                .retain(|e| answered.run.is_empty() || e.run != answered.run);
+        }
         if taken.is_some() || before != self.conversation.expectations.len() {
             self.save();
         }
@@ -240,25 +245,36 @@ impl Handler<Deliver> for Session {
 }
 
 impl Handler<SendOutbound> for Session {
-    type Result = ResponseFuture<Queued>;
+    type Result = ResponseActFuture<Self, Queued>;
 
+    /// The message enters the conversation once the queue has it: a refused one (template quota)
+    /// was never said.
     fn handle(
         &mut self,
         SendOutbound(message): SendOutbound,
         _: &mut Context<Self>,
     ) -> Self::Result {
         self.touch();
-        self.push_entry(ContextEntry {
+        let entry = ContextEntry {
             direction: Direction::Out,
             text: message.preview.clone(),
             id: None,
             about: message.about.clone(),
             flow: message.flow.clone(),
             at_ms: now_ms(),
-        });
-        self.save();
+        };
         let queued = self.deps.limiter.send(Enqueue(message));
-        Box::pin(async move { queued.await.unwrap_or(Err(EnqueueError::Stopped)) })
+        let queued = async move { queued.await.unwrap_or(Err(EnqueueError::Stopped)) };
+        Box::pin(queued.into_actor(self).map(move |result, act, _| {
+            if let Ok(job) = &result {
+                act.push_entry(ContextEntry {
+                    id: Some(job.0.clone()),
+                    ..entry
+                });
+                act.save();
+            }
+            result
+        }))
     }
 }
 

@@ -9,7 +9,7 @@ use super::routes::UNSUPPORTED;
 use super::steps::{reply, run_steps, RunState, StepsOutcome};
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
 use crate::war_room::{self, ROOM_COMMAND};
-use aof_actors::model::{now_ms, Expectation};
+use aof_actors::model::{now_ms, ContextEntry, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
 use aof_actors::router::RELAY_FLOW;
 use futures_util::future::LocalBoxFuture;
@@ -172,7 +172,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
             .map(|r| json!(r.captures))
             .unwrap_or_else(|| json!([])),
         config: inner.config_view.clone(),
-        context: json!(run.context),
+        context: json!(lookback_of(&flow, &run.context)),
         summary: Vec::new(),
     };
     let stored = inner
@@ -206,6 +206,14 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
     )
     .await;
     result
+}
+
+/// The part of the conversation a flow asked for (`context.lookback`; all that is kept without one).
+fn lookback_of<'a>(flow: &LoadedFlow, context: &'a [ContextEntry]) -> &'a [ContextEntry] {
+    match flow.lookback() {
+        0 => context,
+        n => &context[context.len().saturating_sub(n)..],
+    }
 }
 
 async fn record(inner: &Inner, run: &FlowRun, outcome: &'static str, steps: Value) {
@@ -362,6 +370,7 @@ fn register_expectations(
                 "input": state.input, "input_templates": r.input,
             });
             let expectation = Expectation {
+                run: ctx.run_id.0.clone(),
                 pattern: r.pattern.clone(),
                 flow: r.flow.clone(),
                 payload,

@@ -258,6 +258,7 @@ fn map_attribute(
     ];
     let attribute: Option<String> = kwargs.get("attribute")?;
     kwargs.assert_all_used()?;
+    let by_attribute = attribute.is_some();
     let name = attribute.or_else(|| args.first().and_then(|v| v.as_str().map(str::to_owned)));
     let Some(name) = name else {
         return Err(minijinja::Error::new(
@@ -267,7 +268,7 @@ fn map_attribute(
     };
     let mut out = Vec::new();
     for item in items.try_iter()? {
-        if FILTERS.contains(&name.as_str()) {
+        if !by_attribute && FILTERS.contains(&name.as_str()) {
             out.push(state.apply_filter(&name, &[item])?);
         } else {
             out.push(item.get_attr(&name)?);

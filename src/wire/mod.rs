@@ -4,7 +4,11 @@
 //!
 //! - [`whatsapp`]: Meta's webhook notifications, the `X-Hub-Signature-256` check, Graph API send
 //!   bodies and responses, and the one classification of Meta's error codes.
+//! - [`alertmanager`]: Prometheus Alertmanager's webhook payload.
+//! - [`pagerduty`]: PagerDuty's V3 webhook envelope and its signature.
 
+pub mod alertmanager;
+pub mod pagerduty;
 pub mod whatsapp;
 
 pub use whatsapp::{
