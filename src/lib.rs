@@ -20,6 +20,7 @@
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
 
 pub mod agents;
+pub mod alert_intake;
 pub mod app;
 pub mod config;
 pub mod flow;

@@ -7,6 +7,7 @@
 //! Membership lives in the store and in the router (which turns a member's chatter into relays).
 
 use crate::agents::{text_of, Agent, AgentError, AgentResult, RunContext, Services};
+use crate::store::AlertState;
 use aof_actors::model::{Lane, OutboundBody, OutboundMessage};
 use aof_actors::WaId;
 use futures_util::future::LocalBoxFuture;
@@ -115,14 +116,19 @@ pub async fn open(
     Ok(json!({ "incident_id": incident_id, "joined": joined }))
 }
 
-/// Closes an incident's room: each former member gets the summary and leaves.
-pub async fn close(services: &Services, incident_id: &str) -> AgentResult {
-    let Some((room, members)) = services
+/// Closes an incident's room: the alert that paged for it is resolved too, and each former member
+/// gets the summary and leaves.
+pub async fn close(
+    services: &Services,
+    incident_id: &str,
+    resolved_by: Option<&str>,
+) -> AgentResult {
+    let closed = services
         .store
         .close_room(incident_id)
         .await
-        .map_err(failed)?
-    else {
+        .map_err(failed)?;
+    let Some((room, members)) = closed else {
         return Ok(json!({ "incident_id": incident_id, "closed": false }));
     };
     let incident = services
@@ -131,6 +137,19 @@ pub async fn close(services: &Services, incident_id: &str) -> AgentResult {
         .await
         .map_err(failed)?;
     let title = incident.map(|i| i.title).unwrap_or_default();
+    let mut pagerduty_incident_id = None;
+    if let Some(alert_id) = &room.alert_id {
+        if let Ok(Some(alert)) = services.store.get_alert(alert_id).await {
+            pagerduty_incident_id = alert.pagerduty_incident_id.clone();
+        }
+        if let Err(e) = services
+            .store
+            .transition(alert_id, AlertState::Resolved, resolved_by)
+            .await
+        {
+            tracing::warn!(alert = %alert_id, error = %e, "could not resolve the room's alert");
+        }
+    }
     let minutes = (room.closed_ms.unwrap_or(room.opened_ms) - room.opened_ms).max(0) / 60_000;
     let acknowledged = acknowledged_by(services, room.alert_id.as_deref()).await;
     let summary = format!(
@@ -143,9 +162,11 @@ pub async fn close(services: &Services, incident_id: &str) -> AgentResult {
         services.handle.set_room(member.wa.clone(), None);
         send(services, member.wa.clone(), summary.clone(), incident_id).await?;
     }
-    Ok(
-        json!({ "incident_id": incident_id, "closed": true, "members": members.len(), "updates": room.updates }),
-    )
+    Ok(json!({
+        "incident_id": incident_id, "closed": true, "members": members.len(), "updates": room.updates,
+        "title": format!("{incident_id}: {title}"), "alert_id": room.alert_id,
+        "pagerduty_incident_id": pagerduty_incident_id,
+    }))
 }
 
 /// Who acknowledged the alert that paged for the room, by name.
@@ -282,8 +303,26 @@ pub async fn relay(ctx: &RunContext, incident_id: &str, text: &str) -> Result<()
     Ok(())
 }
 
-/// The `war-room` agent: `open` (incident_id, members: numbers, group: a group name, alert_id) and
-/// `close` (incident_id), for flows that open incidents and resolve them.
+/// The room `user_phone` (default: the person of the run) is in: `{incident_id, alert_id}`, or
+/// `{}` when none.
+async fn current(run: &RunContext, input: &Value) -> AgentResult {
+    let who = input
+        .get("user_phone")
+        .map(text_of)
+        .and_then(|p| WaId::parse(&p))
+        .or_else(|| run.user.as_ref().map(|p| p.wa.clone()));
+    let Some(who) = who else { return Ok(json!({})) };
+    let rooms = run.services.store.memberships().await.map_err(failed)?;
+    let Some((_, id)) = rooms.into_iter().find(|(wa, _)| *wa == who) else {
+        return Ok(json!({}));
+    };
+    let room = run.services.store.room(&id).await.map_err(failed)?;
+    Ok(json!({ "incident_id": id, "alert_id": room.and_then(|r| r.alert_id) }))
+}
+
+/// The `war-room` agent: `open` (incident_id, members: numbers, group: a group name, alert_id),
+/// `close` (incident_id, resolved_by) and `current` (user_phone), for flows that open incidents
+/// and resolve them.
 pub struct WarRoom;
 
 fn people(input: &Value, services: &Services) -> Vec<WaId> {
@@ -309,7 +348,7 @@ impl Agent for WarRoom {
     }
 
     fn actions(&self) -> &'static [&'static str] {
-        &["open", "close"]
+        &["open", "close", "current"]
     }
 
     fn call<'a>(
@@ -319,6 +358,9 @@ impl Agent for WarRoom {
         run: &'a RunContext,
     ) -> LocalBoxFuture<'a, AgentResult> {
         Box::pin(async move {
+            if action == "current" {
+                return current(run, &input).await;
+            }
             let id = input
                 .get("incident_id")
                 .map(text_of)
@@ -339,7 +381,13 @@ impl Agent for WarRoom {
                     )
                     .await
                 }
-                _ => close(&run.services, &id).await,
+                _ => {
+                    let by = input
+                        .get("resolved_by")
+                        .map(text_of)
+                        .filter(|b| !b.is_empty());
+                    close(&run.services, &id, by.as_deref()).await
+                }
             }
         })
     }

@@ -1,8 +1,15 @@
-//! The `incident-manager` agent: incidents in the store (`list`, `get`, `create`, `resolve`).
+//! The `incident-manager` agent: incidents in the store (`list`, `get`, `create`, `update`,
+//! `resolve`), each with a timeline of who did and said what.
+//!
+//! Outputs carry `incident_id` (besides the record's `id`), so the run's later messages are about
+//! the incident and a reply finds it. `get` adds the timeline; `list` leaves it out (the status
+//! flow lists three incidents, not their war-room chatter).
 
+use super::alerts::{actor, label, present, rfc3339, when};
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
+use crate::store::{IncidentChange, IncidentRecord, IncidentStage, IncidentUpdate};
 use futures_util::future::LocalBoxFuture;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Keeps incidents.
 pub struct IncidentManager;
@@ -13,7 +20,7 @@ impl Agent for IncidentManager {
     }
 
     fn actions(&self) -> &'static [&'static str] {
-        &["list", "get", "create", "resolve"]
+        &["list", "get", "create", "update", "resolve"]
     }
 
     fn call<'a>(
@@ -24,7 +31,6 @@ impl Agent for IncidentManager {
     ) -> LocalBoxFuture<'a, AgentResult> {
         Box::pin(async move {
             let store = &run.services.store;
-            let failed = |e: aof_actors::ports::StoreError| AgentError::Failed(e.to_string());
             match action {
                 "list" => {
                     let status = input
@@ -39,32 +45,95 @@ impl Agent for IncidentManager {
                         .list_incidents(status.as_deref(), limit.clamp(1, 100))
                         .await
                         .map_err(failed)?;
-                    Ok(json(&list))
+                    Ok(Value::Array(list.iter().map(output).collect()))
                 }
                 "get" => {
                     let id = str_field(&input, "incident_id")?;
                     let found = store.get_incident(id).await.map_err(failed)?;
-                    found
-                        .map(|i| json(&i))
-                        .ok_or_else(|| AgentError::Failed(format!("no incident {id}")))
+                    let incident = found.ok_or_else(|| unknown(id))?;
+                    let timeline = store
+                        .incident_timeline(id)
+                        .await
+                        .map_err(failed)?
+                        .unwrap_or_default();
+                    let timeline: Vec<Value> = timeline
+                        .iter()
+                        .map(|e| {
+                            json!({
+                                "at_ms": e.at_ms,
+                                "at": rfc3339(e.at_ms),
+                                "actor": e.actor,
+                                "actor_name": e.actor.as_deref().map(|a| label(run, Some(a))),
+                                "text": e.text,
+                                "status": e.status,
+                            })
+                        })
+                        .collect();
+                    let mut out = output(&incident);
+                    out["timeline"] = Value::Array(timeline);
+                    Ok(out)
                 }
                 "create" => {
                     let title = str_field(&input, "title")?;
-                    let severity = input
-                        .get("severity")
-                        .map(text_of)
-                        .unwrap_or_else(|| "warning".into());
-                    let service = input.get("service").map(text_of).unwrap_or_default();
+                    let severity = present(input.get("severity"))
+                        .unwrap_or_else(|| "warning".into())
+                        .to_lowercase();
+                    let service = present(input.get("service")).unwrap_or_default();
+                    let by = actor(&input, "actor", run);
                     let created = store
-                        .create_incident(title, &severity, &service)
+                        .open_incident(title, &severity, &service, by.as_deref())
                         .await
                         .map_err(failed)?;
-                    Ok(json(&created))
+                    Ok(output(&created))
+                }
+                "update" => {
+                    let id = str_field(&input, "incident_id")?;
+                    let stage = match present(input.get("status")) {
+                        None => None,
+                        Some(word) => Some(IncidentStage::parse(&word).ok_or_else(|| {
+                            AgentError::input(
+                                "status",
+                                format!(
+                                    "`{word}` is not one of {}",
+                                    IncidentStage::WORDS.join(", ")
+                                ),
+                            )
+                        })?),
+                    };
+                    let (severity, title, note) = (
+                        present(input.get("severity")).map(|s| s.to_lowercase()),
+                        present(input.get("title")),
+                        present(input.get("note")),
+                    );
+                    if stage.is_none() && severity.is_none() && title.is_none() && note.is_none() {
+                        return Err(AgentError::input(
+                            "status",
+                            "nothing to update: give status, note, severity or title",
+                        ));
+                    }
+                    let update = IncidentUpdate {
+                        stage,
+                        severity: severity.as_deref(),
+                        title: title.as_deref(),
+                        note: note.as_deref(),
+                    };
+                    let by = actor(&input, "actor", run);
+                    change(run, id, &update, by.as_deref()).await
                 }
                 "resolve" => {
                     let id = str_field(&input, "incident_id")?;
-                    let resolved = store.resolve_incident(id).await.map_err(failed)?;
-                    Ok(json(&resolved))
+                    let note = present(input.get("note"));
+                    let update = IncidentUpdate {
+                        stage: Some(IncidentStage::Resolved),
+                        note: note.as_deref(),
+                        ..IncidentUpdate::default()
+                    };
+                    let field = match present(input.get("actor")) {
+                        Some(_) => "actor",
+                        None => "resolved_by",
+                    };
+                    let by = actor(&input, field, run);
+                    change(run, id, &update, by.as_deref()).await
                 }
                 other => Err(AgentError::Failed(format!(
                     "incident-manager has no action `{other}`"
@@ -74,7 +143,40 @@ impl Agent for IncidentManager {
     }
 }
 
-/// A store record as JSON.
-fn json<T: serde::Serialize>(record: &T) -> Value {
-    serde_json::to_value(record).unwrap_or(Value::Null)
+/// Applies an update; a resolved incident keeps its status (the note, if any, is still recorded).
+async fn change(
+    run: &RunContext,
+    id: &str,
+    update: &IncidentUpdate<'_>,
+    by: Option<&str>,
+) -> AgentResult {
+    let store = &run.services.store;
+    match store
+        .update_incident(id, update, by)
+        .await
+        .map_err(failed)?
+    {
+        IncidentChange::Updated(incident) => Ok(output(&incident)),
+        IncidentChange::Closed(incident) => Err(AgentError::Failed(format!(
+            "{} was resolved at {}; it stays resolved (open a new incident if it is back)",
+            incident.id,
+            when(incident.resolved_ms),
+        ))),
+        IncidentChange::Unknown => Err(unknown(id)),
+    }
+}
+
+/// An incident as step output: the record plus `incident_id`.
+fn output(incident: &IncidentRecord) -> Value {
+    let mut out = serde_json::to_value(incident).unwrap_or_else(|_| json!({}));
+    out["incident_id"] = json!(incident.id);
+    out
+}
+
+fn unknown(id: &str) -> AgentError {
+    AgentError::Failed(format!("no incident {id}; incident ids look like INC-0001"))
+}
+
+fn failed(e: aof_actors::ports::StoreError) -> AgentError {
+    AgentError::Failed(e.to_string())
 }

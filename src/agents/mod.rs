@@ -5,9 +5,15 @@
 //! running actors, the store, the config) and returns its output (JSON), reachable from later steps
 //! as `steps.<id>.output`.
 
+pub mod alerts;
+pub mod approvals;
 pub mod basic;
+pub mod deploy;
 pub mod health;
 pub mod incidents;
+pub mod notifier;
+pub mod oncall;
+pub mod pagerduty;
 pub mod scheduler;
 pub mod whatsapp;
 
@@ -59,6 +65,8 @@ pub struct Services {
     pub store: SqliteStore,
     /// The loaded config.
     pub config: Arc<Config>,
+    /// The agents, for built-ins that call one (WHO asks `oncall-manager`).
+    pub registry: Arc<Registry>,
 }
 
 /// The person who triggered a run.
@@ -152,6 +160,13 @@ impl Registry {
             Arc::new(health::HealthChecker),
             Arc::new(scheduler::SchedulerAgent),
             Arc::new(incidents::IncidentManager),
+            Arc::new(alerts::AlertManager),
+            Arc::new(approvals::ApprovalManager),
+            Arc::new(oncall::OncallManager),
+            Arc::new(pagerduty::PagerDuty),
+            Arc::new(deploy::DeploymentManager),
+            Arc::new(notifier::Notifier),
+            Arc::new(crate::war_room::WarRoom),
         ];
         Registry {
             agents: list.into_iter().map(|a| (a.name(), a)).collect(),

@@ -260,12 +260,29 @@ async fn send(
         flow: Some(run.flow.clone()),
         reply_to: None,
     };
+    let alert_id = (lane == Lane::Alert)
+        .then(|| {
+            message
+                .about
+                .as_ref()?
+                .get("alert_id")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .flatten();
     let job = run
         .services
         .handle
         .send(message)
         .await
         .map_err(|e| AgentError::Failed(e.to_string()))?;
+    // Whoever gets a message about an alert was paged about it (escalations included), so their
+    // ACK, INFO and RESOLVE find it.
+    if let Some(alert_id) = alert_id {
+        if let Err(e) = run.services.store.add_paged(&alert_id, &to).await {
+            tracing::warn!(alert = %alert_id, error = %e, "could not record who was paged");
+        }
+    }
     Ok(json!({ "job_id": job.0, "to": to.e164(), "queued": true }))
 }
 

@@ -111,17 +111,37 @@ async fn builtin(run: &FlowRun, ctx: &RunContext) -> Option<FlowOutcome> {
     Some(FlowOutcome::Completed)
 }
 
-fn trigger_json(run: &FlowRun) -> Value {
+/// `trigger` in expressions. `user.name` is the name the people directory (or the rota) knows the
+/// person by, else their WhatsApp profile name; `user.email` and `user.slack_id` come from the
+/// directory (the tutorial's `on_error.fallback` uses them).
+fn trigger_json(run: &FlowRun, config: &crate::config::Config) -> Value {
     match &run.trigger {
         Some(m) => json!({
             "type": "message",
             "platform": "whatsapp",
-            "user": { "phone": m.from.e164(), "wa_id": m.from.as_str(), "name": m.name.clone().unwrap_or_default() },
+            "user": user_json(&m.from, m.name.as_deref(), config),
             "message": { "text": m.text, "id": m.id, "type": m.kind.label(), "timestamp": m.timestamp,
                          "context_id": m.context_id },
         }),
         None => json!({ "type": "webhook", "user": {}, "message": {} }),
     }
+}
+
+fn user_json(
+    who: &aof_actors::WaId,
+    profile: Option<&str>,
+    config: &crate::config::Config,
+) -> Value {
+    let whatsapp = &config.platforms.whatsapp;
+    let person = whatsapp.person(&who.e164());
+    let name = whatsapp
+        .name_of(who)
+        .or_else(|| profile.map(str::to_owned))
+        .unwrap_or_default();
+    json!({
+        "phone": who.e164(), "wa_id": who.as_str(), "name": name, "profile_name": profile,
+        "email": person.and_then(|p| p.email.clone()), "slack_id": person.and_then(|p| p.slack_id.clone()),
+    })
 }
 
 async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
@@ -163,7 +183,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         return FlowOutcome::Failed(format!("no flow {}", run.flow));
     };
     let mut state = RunState {
-        trigger: trigger_json(&run),
+        trigger: trigger_json(&run, &inner.services.config),
         input: Value::Object(Map::new()),
         steps: Map::new(),
         matches: run

@@ -1,10 +1,15 @@
 //! Flows started over HTTP: a flow's `triggers: - type: webhook, path: P` is served at
 //! `{base_path}/whatsapp{P}` and at `P` itself (the tutorial uses both). The JSON body is the flow's
 //! input, checked against its schema before anything runs; the answer is 202 with the run id.
+//! A flow with a `type: alertmanager` trigger also takes Alertmanager's and Datadog's payloads on
+//! the same endpoint ([`super::alert_hooks`]).
 
+use super::alert_hooks;
 use super::auth::bearer_ok;
 use super::AppState;
+use crate::alert_intake;
 use crate::flow::input::complete_and_check;
+use crate::wire::alertmanager;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use aof_actors::router::new_run_id;
@@ -65,6 +70,21 @@ pub async fn dispatch(
             ])
         }
     };
+    if flow.takes_alertmanager() {
+        if alertmanager::is_notification(&Value::Object(input.clone())) {
+            return alert_hooks::alertmanager(&state, &flow, &body).await;
+        }
+        let plain = matches!(
+            input.get("severity").and_then(Value::as_str),
+            Some("critical" | "warning" | "info")
+        );
+        if let Some((severity, mapped)) = (!plain)
+            .then(|| alert_intake::from_datadog(&input))
+            .flatten()
+        {
+            return alert_hooks::datadog(&state, &flow, severity, mapped).await;
+        }
+    }
     let errors = complete_and_check(flow.flow.input.as_ref(), &mut input);
     if !errors.is_empty() {
         return bad(errors

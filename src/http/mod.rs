@@ -1,6 +1,7 @@
 //! The HTTP surface (actix-web), everything under `server.base_path`:
 //! - [`webhook`]: Meta's verification handshake and signed notifications;
 //! - [`flow_hooks`]: flows with `type: webhook` triggers, behind the bearer token;
+//! - [`alert_hooks`]: Alertmanager, Datadog and PagerDuty alerts, deduplicated and kept in step;
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`;
 //! - [`sandbox`]: the sandbox transport's inbound and outbox endpoints;
 //! - [`admin`]: pending timers, and firing them early (bearer token).
@@ -9,6 +10,7 @@
 //! Meta or PagerDuty themselves.
 
 pub mod admin;
+pub mod alert_hooks;
 pub mod auth;
 pub mod flow_hooks;
 pub mod health;
@@ -46,8 +48,13 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, base_path: &str) {
         web::scope(base_path)
             .route("/whatsapp", web::get().to(webhook::verify))
             .route("/whatsapp", web::post().to(webhook::notification))
+            .route(
+                "/whatsapp/pagerduty",
+                web::post().to(alert_hooks::pagerduty),
+            )
             .route("/sandbox/inbound", web::post().to(sandbox::inbound))
             .route("/sandbox/outbox", web::get().to(sandbox::outbox))
+            .route("/sandbox/slack", web::post().to(sandbox::slack))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))

@@ -79,3 +79,20 @@ pub async fn outbox(state: web::Data<AppState>) -> HttpResponse {
         None => HttpResponse::NotFound().finish(),
     }
 }
+
+/// `POST /sandbox/slack`: a stand-in for a Slack incoming webhook (`{"text": …}`), answered `ok`
+/// as Slack does; the message shows in the outbox.
+pub async fn slack(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let Some(outbox) = &state.outbox else {
+        return HttpResponse::NotFound().finish();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) if v.get("text").and_then(|t| t.as_str()).is_some() => {
+            outbox.record_slack(v["text"].as_str().unwrap_or_default());
+            HttpResponse::Ok().content_type("text/plain").body("ok")
+        }
+        _ => HttpResponse::BadRequest()
+            .content_type("text/plain")
+            .body("no_text"),
+    }
+}

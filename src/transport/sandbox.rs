@@ -19,7 +19,7 @@ pub const OUTBOX_CAPACITY: usize = 10_000;
 pub struct OutboxItem {
     /// The recipient, `+` and digits.
     pub to: String,
-    /// `text`, `template` or `interactive`.
+    /// `text`, `template`, `interactive`, or `slack` for the notifier's Slack messages.
     pub kind: String,
     /// The template's name, for templates.
     pub template: Option<String>,
@@ -67,13 +67,32 @@ impl SandboxOutbox {
 
     /// Records a send, numbering its wamid; drops the oldest item when full.
     fn record(&self, message: &OutboundMessage) -> Wamid {
+        self.push(|wamid| item(message, wamid))
+    }
+
+    /// Records a message to Slack (the sandbox's stand-in for a Slack incoming webhook), so the
+    /// notifier's messages show beside the WhatsApp ones.
+    pub fn record_slack(&self, text: &str) -> Wamid {
+        self.push(|wamid| OutboxItem {
+            to: "slack".into(),
+            kind: "slack".into(),
+            template: None,
+            parameters: Vec::new(),
+            text: text.to_owned(),
+            buttons: Vec::new(),
+            wamid,
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        })
+    }
+
+    fn push(&self, make: impl FnOnce(String) -> OutboxItem) -> Wamid {
         let mut state = self.lock();
         state.sent += 1;
         let wamid = format!("wamid.sandbox.{}", state.sent);
         if state.items.len() >= OUTBOX_CAPACITY {
             state.items.pop_front();
         }
-        state.items.push_back(item(message, wamid.clone()));
+        state.items.push_back(make(wamid.clone()));
         Wamid(wamid)
     }
 

@@ -1,0 +1,394 @@
+//! The `approval-manager` agent: who may approve what (config), and approval requests in the store
+//! (`get_approvers`, `create`, `get`, `validate_approver`, `approve`, `reject`, `pending_for`).
+//!
+//! Approvers come from `platforms.whatsapp.approvals`: a service's own list, else its environment's
+//! list, else the `*` environment's; each name is looked up in `platforms.whatsapp.people` for a
+//! number. A decision is recorded by one conditional write ([`crate::store::Decision`]): the first
+//! approver to answer wins, a later one is told who decided and when, and an expired request takes
+//! no decision.
+
+use super::alerts::{label, present, rfc3339, when};
+use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
+use crate::config::WhatsAppConfig;
+use crate::store::{ApprovalRecord, ApprovalState, Approver, Decision, NewApproval, Verdict};
+use aof_actors::model::now_ms;
+use aof_actors::WaId;
+use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+use serde_json::{json, Map, Value};
+
+/// Keeps approval requests.
+pub struct ApprovalManager;
+
+/// Input fields of `create` that are columns; the rest is kept in the request's body.
+const CREATE_FIELDS: [&str; 7] = [
+    "type",
+    "service",
+    "version",
+    "environment",
+    "requester",
+    "approvers",
+    "expires_at",
+];
+
+impl Agent for ApprovalManager {
+    fn name(&self) -> &'static str {
+        "approval-manager"
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        &[
+            "get_approvers",
+            "create",
+            "get",
+            "validate_approver",
+            "approve",
+            "reject",
+            "pending_for",
+        ]
+    }
+
+    fn call<'a>(
+        &'a self,
+        action: &'a str,
+        input: Value,
+        run: &'a RunContext,
+    ) -> LocalBoxFuture<'a, AgentResult> {
+        Box::pin(async move {
+            match action {
+                "get_approvers" => {
+                    let environment = str_field(&input, "environment")?;
+                    let service = present(input.get("service")).unwrap_or_default();
+                    let users = approvers_for(run, environment, &service)?;
+                    Ok(json!({ "users": users, "environment": environment, "service": service }))
+                }
+                "create" => create(&input, run).await,
+                "get" => {
+                    let request = existing(run, str_field(&input, "request_id")?).await?;
+                    Ok(request_output(&request, run))
+                }
+                "validate_approver" => {
+                    let request = existing(run, str_field(&input, "request_id")?).await?;
+                    let who = approver_number(&input, "approver_phone", run)?;
+                    match request.approver(&who) {
+                        Some(approver) => Ok(json!({
+                            "valid": true,
+                            "request_id": request.id,
+                            "approver_name": approver.name,
+                            "approver_phone": approver.phone,
+                        })),
+                        None => Err(not_an_approver(run, &who, &request)),
+                    }
+                }
+                "approve" => decide(&input, run, Verdict::Approve).await,
+                "reject" => decide(&input, run, Verdict::Reject).await,
+                "pending_for" => {
+                    let who = approver_number(&input, "approver_phone", run)?;
+                    let store = &run.services.store;
+                    let open = store.pending_for(&who).await.map_err(failed)?;
+                    Ok(Value::Array(
+                        open.iter().map(|r| request_output(r, run)).collect(),
+                    ))
+                }
+                other => Err(AgentError::Failed(format!(
+                    "approval-manager has no action `{other}`"
+                ))),
+            }
+        })
+    }
+}
+
+/// The configured approvers of `service` in `environment`, with their numbers; failing with the
+/// config key to set when there are none.
+fn approvers_for(
+    run: &RunContext,
+    environment: &str,
+    service: &str,
+) -> Result<Vec<Approver>, AgentError> {
+    let wa = &run.services.config.platforms.whatsapp;
+    let environments = &wa.approvals.environments;
+    let by_name = |name: &str| {
+        environments.get(name).or_else(|| {
+            environments
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+    };
+    let lists = [by_name(environment), by_name("*")];
+    let names = lists
+        .into_iter()
+        .flatten()
+        .flat_map(|env| {
+            [
+                env.services.get(service).or_else(|| {
+                    env.services
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(service))
+                        .map(|(_, v)| v)
+                }),
+                Some(&env.approvers),
+            ]
+        })
+        .flatten()
+        .find(|list| !list.is_empty());
+    let people: Vec<Approver> = names
+        .into_iter()
+        .flatten()
+        .filter_map(|name| directory_approver(wa, name))
+        .collect();
+    if people.is_empty() {
+        return Err(AgentError::Failed(format!(
+            "{}: no approvers for {service} in {environment}; set \
+             platforms.whatsapp.approvals.environments.{environment}.approvers (or \
+             .services.{service}, or the `*` environment) to names from platforms.whatsapp.people",
+            run.services.config.file.display()
+        )));
+    }
+    Ok(people)
+}
+
+/// A person of the directory, as an approver; `None` without a usable number (refused at load).
+fn directory_approver(wa: &WhatsAppConfig, key: &str) -> Option<Approver> {
+    let person = wa.person(key)?;
+    let phone = WaId::parse(person.phone.as_deref()?)?;
+    Some(Approver {
+        name: person.name.clone(),
+        phone: phone.e164(),
+    })
+}
+
+/// `create`: a pending request with its approvers (the step's list, else the config's) and expiry
+/// (`expires_at`, else now + `approvals.expiry_hours`).
+async fn create(input: &Value, run: &RunContext) -> AgentResult {
+    let service = str_field(input, "service")?;
+    let environment = str_field(input, "environment")?;
+    let requester = present(input.get("requester"))
+        .or_else(|| run.user.as_ref().map(|p| p.wa.e164()))
+        .ok_or_else(|| AgentError::input("requester", "is missing or empty"))?;
+    let kind = present(input.get("type")).unwrap_or_else(|| "deployment".to_owned());
+    let version = present(input.get("version")).unwrap_or_default();
+    let approvers = match input
+        .get("approvers")
+        .filter(|v| present(Some(v)).is_some())
+    {
+        Some(given) => given_approvers(run, given)?,
+        None => approvers_for(run, environment, service)?,
+    };
+    let expires_at = match present(input.get("expires_at")) {
+        Some(text) => DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                AgentError::input(
+                    "expires_at",
+                    format!("`{text}` is not an RFC 3339 time ({e}); write it as {{{{ now() | add_hours(4) }}}}"),
+                )
+            })?,
+        None => {
+            let hours = run.services.config.platforms.whatsapp.approvals.expiry_hours;
+            Utc::now() + chrono::Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 4))
+        }
+    };
+    if expires_at.timestamp_millis() <= now_ms() {
+        tracing::warn!(expires_at = %expires_at.to_rfc3339(), "approval request created already expired");
+    }
+    let body: Map<String, Value> = input
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| !CREATE_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let new = NewApproval {
+        kind: &kind,
+        service,
+        version: &version,
+        environment,
+        requester: &requester,
+        approvers: &approvers,
+        expires_at,
+        body: Value::Object(body),
+    };
+    let store = &run.services.store;
+    let request = store.create_approval(&new).await.map_err(failed)?;
+    Ok(request_output(&request, run))
+}
+
+/// Approvers as a step gives them: a list (or its JSON text) of `{name, phone}`, or of names or
+/// numbers looked up in the people directory.
+fn given_approvers(run: &RunContext, given: &Value) -> Result<Vec<Approver>, AgentError> {
+    let bad = |reason: String| AgentError::input("approvers", reason);
+    let list = match given {
+        Value::Array(items) => items.clone(),
+        Value::String(text) => serde_json::from_str::<Vec<Value>>(text).map_err(|_| {
+            bad(format!(
+                "`{text}` is not a list of {{name, phone}}; pass {{{{ steps.get-approvers.output.users }}}}"
+            ))
+        })?,
+        other => return Err(bad(format!("expected a list of {{name, phone}}, got {other}"))),
+    };
+    let wa = &run.services.config.platforms.whatsapp;
+    let mut approvers: Vec<Approver> = Vec::new();
+    for item in &list {
+        let (name, number) = match item {
+            Value::Object(o) => (
+                o.get("name").and_then(|v| present(Some(v))),
+                o.get("phone").and_then(|v| present(Some(v))),
+            ),
+            other => (Some(text_of(other)), None),
+        };
+        let found = number
+            .as_deref()
+            .and_then(WaId::parse)
+            .map(|wa_id| Approver {
+                name: name
+                    .clone()
+                    .or_else(|| wa.name_of(&wa_id))
+                    .unwrap_or_else(|| wa_id.e164()),
+                phone: wa_id.e164(),
+            })
+            .or_else(|| directory_approver(wa, name.as_deref()?))
+            .or_else(|| {
+                let wa_id = WaId::parse(name.as_deref()?)?;
+                Some(Approver {
+                    name: wa.name_of(&wa_id).unwrap_or_else(|| wa_id.e164()),
+                    phone: wa_id.e164(),
+                })
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "{item} has no phone and is not in platforms.whatsapp.people with one"
+                ))
+            })?;
+        if !approvers.iter().any(|a| a.phone == found.phone) {
+            approvers.push(found);
+        }
+    }
+    if approvers.is_empty() {
+        return Err(bad("is empty: nobody could approve the request".into()));
+    }
+    Ok(approvers)
+}
+
+/// `approve` / `reject`: the first decision wins.
+async fn decide(input: &Value, run: &RunContext, verdict: Verdict) -> AgentResult {
+    let id = str_field(input, "request_id")?;
+    let who = approver_number(input, "approver", run)?;
+    let store = &run.services.store;
+    match store.decide(id, verdict, &who).await.map_err(failed)? {
+        Decision::Decided(request) => Ok(request_output(&request, run)),
+        Decision::AlreadyDecided(request) => Err(AgentError::Failed(format!(
+            "{} was already {} by {} at {}",
+            request.id,
+            request.state.as_str(),
+            decider(run, &request),
+            when(request.decided_at_ms),
+        ))),
+        Decision::Expired(request) => Err(AgentError::Failed(format!(
+            "{} expired at {}; ask {} for a new request",
+            request.id,
+            when(Some(request.expires_ms)),
+            request.requester,
+        ))),
+        Decision::NotApprover(request) => Err(not_an_approver(run, &who, &request)),
+        Decision::Unknown => Err(unknown(id)),
+    }
+}
+
+/// A request as step output: the record plus `request_id`, `open`, `expired`, approver names, who
+/// decided (by name) and when (`decided_at`, RFC 3339); body fields (`changes_url`, `replicas`) at the top level
+/// too, where they do not shadow a column.
+pub fn request_output(request: &ApprovalRecord, run: &RunContext) -> Value {
+    let now = now_ms();
+    let mut output = serde_json::to_value(request).unwrap_or_else(|_| json!({}));
+    let extra = json!({
+        "request_id": request.id,
+        "open": request.is_open(now),
+        "expired": request.state == ApprovalState::Pending && request.expires_ms <= now,
+        "approver_names": request.approvers.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        "decided_by_name": request.decided_by.as_ref().map(|_| decider(run, request)),
+        "decided_at": request.decided_at_ms.and_then(rfc3339),
+    });
+    if let Some(out) = output.as_object_mut() {
+        if let Value::Object(body) = &request.body {
+            for (k, v) in body {
+                out.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        if let Value::Object(extra) = extra {
+            out.extend(extra);
+        }
+    }
+    output
+}
+
+/// Who decided, by the name the request lists them under.
+fn decider(run: &RunContext, request: &ApprovalRecord) -> String {
+    let by = request.decided_by.as_deref();
+    by.and_then(|phone| request.approvers.iter().find(|a| a.phone == phone))
+        .map(|a| a.name.clone())
+        .unwrap_or_else(|| label(run, by))
+}
+
+/// The number in `field` (a number, or a name of the people directory), else whoever wrote.
+fn approver_number(input: &Value, field: &str, run: &RunContext) -> Result<WaId, AgentError> {
+    match present(input.get(field)) {
+        Some(text) => WaId::parse(&text)
+            .or_else(|| {
+                let person = run.services.config.platforms.whatsapp.person(&text)?;
+                WaId::parse(person.phone.as_deref()?)
+            })
+            .ok_or_else(|| {
+                AgentError::input(
+                    field,
+                    format!("`{text}` is neither a phone number nor a person with one"),
+                )
+            }),
+        None => run.user.as_ref().map(|p| p.wa.clone()).ok_or_else(|| {
+            AgentError::input(
+                field,
+                "is missing, and no person started this run to default to",
+            )
+        }),
+    }
+}
+
+fn not_an_approver(run: &RunContext, who: &WaId, request: &ApprovalRecord) -> AgentError {
+    let name = run.services.config.platforms.whatsapp.name_of(who);
+    let who = match name {
+        Some(name) => format!("{name} ({})", who.e164()),
+        None => who.e164(),
+    };
+    AgentError::Failed(format!(
+        "{who} is not an approver of {} (approvers: {})",
+        request.id,
+        request
+            .approvers
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// The request with this id, or a failure naming it.
+async fn existing(run: &RunContext, id: &str) -> Result<ApprovalRecord, AgentError> {
+    let store = &run.services.store;
+    store
+        .get_approval(id)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| unknown(id))
+}
+
+fn unknown(id: &str) -> AgentError {
+    AgentError::Failed(format!(
+        "no approval request {id}; request ids look like APR-0001"
+    ))
+}
+
+fn failed(e: aof_actors::ports::StoreError) -> AgentError {
+    AgentError::Failed(e.to_string())
+}

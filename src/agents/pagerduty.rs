@@ -1,0 +1,144 @@
+//! The `pagerduty` agent: `acknowledge`, `resolve` and `escalate` a PagerDuty incident through the
+//! REST API ([`crate::integrations::pagerduty`]).
+//!
+//! PagerDuty is optional: without `oncall.pagerduty_token`, or when the alert is not a PagerDuty
+//! incident (no `incident_id`), the step is skipped with an info line and outputs
+//! `{skipped: true, reason}`, so the tutorial's flows run the same with or without it. A call
+//! PagerDuty refuses fails the step with PagerDuty's message.
+
+use super::{text_of, Agent, AgentError, AgentResult, RunContext};
+use crate::integrations::pagerduty::{PagerDuty as Client, PagerDutyError};
+use futures_util::future::LocalBoxFuture;
+use serde_json::{json, Value};
+
+/// Writes incident state to PagerDuty.
+pub struct PagerDuty;
+
+impl Agent for PagerDuty {
+    fn name(&self) -> &'static str {
+        "pagerduty"
+    }
+
+    fn actions(&self) -> &'static [&'static str] {
+        &["acknowledge", "resolve", "escalate"]
+    }
+
+    fn call<'a>(
+        &'a self,
+        action: &'a str,
+        input: Value,
+        run: &'a RunContext,
+    ) -> LocalBoxFuture<'a, AgentResult> {
+        Box::pin(async move {
+            let oncall = &run.services.config.platforms.whatsapp.oncall;
+            let skipped = |reason: &str| {
+                tracing::info!(flow = %run.flow, run = %run.run_id, action, "PagerDuty step skipped: {reason}");
+                Ok(json!({ "skipped": true, "reason": reason }))
+            };
+            let Some(client) = Client::from_config(oncall) else {
+                return skipped("platforms.whatsapp.oncall.pagerduty_token is not set");
+            };
+            let Some(incident) = present(input.get("incident_id")) else {
+                return skipped("no incident_id: the alert is not a PagerDuty incident");
+            };
+            let (result, level) = match action {
+                "acknowledge" => (client.acknowledge(&incident).await, None),
+                "resolve" => (client.resolve(&incident).await, None),
+                "escalate" => {
+                    let Some(level) = escalation_level(input.get("escalation_level"))? else {
+                        return skipped("no escalation_level: the escalation target is not on a PagerDuty level");
+                    };
+                    (client.escalate(&incident, level).await, Some(level))
+                }
+                other => {
+                    return Err(AgentError::Failed(format!(
+                        "pagerduty has no action `{other}`"
+                    )))
+                }
+            };
+            match result {
+                Ok(state) => {
+                    tracing::info!(flow = %run.flow, run = %run.run_id, action, incident = %state.id,
+                        status = %state.status, level, "PagerDuty incident updated");
+                    let mut out = json!({ "incident_id": state.id, "status": state.status });
+                    if let Some(level) = level {
+                        out["escalation_level"] = json!(level);
+                    }
+                    Ok(out)
+                }
+                Err(PagerDutyError::BadId(id)) => Err(AgentError::input(
+                    "incident_id",
+                    format!(
+                        "`{id}` is not a PagerDuty incident id (letters and digits, like PT4KHLK)"
+                    ),
+                )),
+                Err(e) => {
+                    tracing::warn!(flow = %run.flow, run = %run.run_id, action, incident = %incident, error = %e,
+                        "PagerDuty refused the incident update");
+                    Err(AgentError::Failed(e.to_string()))
+                }
+            }
+        })
+    }
+}
+
+/// A text field's value, or `None` when absent, null, blank, or the `none` an absent value renders
+/// to inside a longer template.
+fn present(value: Option<&Value>) -> Option<String> {
+    let text = text_of(value?);
+    let text = text.trim();
+    (!text.is_empty() && !text.eq_ignore_ascii_case("none") && !text.eq_ignore_ascii_case("null"))
+        .then(|| text.to_owned())
+}
+
+/// `escalation_level` as a number from 1; flows render it as text (`"2"`) as often as a number.
+fn escalation_level(value: Option<&Value>) -> Result<Option<u32>, AgentError> {
+    let Some(text) = present(value) else {
+        return Ok(None);
+    };
+    let level = text
+        .parse::<u32>()
+        .ok()
+        .or_else(|| {
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f <= u32::MAX as f64)
+                .map(|f| f as u32)
+        })
+        .filter(|&l| l >= 1);
+    match level {
+        Some(level) => Ok(Some(level)),
+        None => Err(AgentError::input(
+            "escalation_level",
+            format!("expected a level number from 1, got `{text}`"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escalation_levels_come_as_numbers_or_text() {
+        assert_eq!(escalation_level(Some(&json!(2))).unwrap(), Some(2));
+        assert_eq!(escalation_level(Some(&json!("3"))).unwrap(), Some(3));
+        assert_eq!(escalation_level(Some(&json!(" 2 "))).unwrap(), Some(2));
+        assert_eq!(escalation_level(Some(&json!(2.0))).unwrap(), Some(2));
+        assert_eq!(escalation_level(Some(&Value::Null)).unwrap(), None);
+        assert_eq!(escalation_level(Some(&json!(""))).unwrap(), None);
+        assert_eq!(escalation_level(None).unwrap(), None);
+        for bad in [json!("two"), json!(0), json!(-1), json!(1.5)] {
+            assert!(escalation_level(Some(&bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn blank_and_rendered_none_incident_ids_are_absent() {
+        assert_eq!(present(Some(&json!("PT4KHLK"))).as_deref(), Some("PT4KHLK"));
+        assert_eq!(present(Some(&json!("  "))), None);
+        assert_eq!(present(Some(&json!("none"))), None);
+        assert_eq!(present(Some(&Value::Null)), None);
+        assert_eq!(present(None), None);
+    }
+}
