@@ -7,7 +7,7 @@ use crate::model::{AuditEntry, InboundMessage, StatusUpdate};
 use crate::ports::Store;
 use crate::router::RouteInbound;
 use actix::prelude::*;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// One verified notification, parsed: its messages and statuses in Meta's order.
@@ -40,6 +40,12 @@ pub struct Webhook {
     router: Recipient<RouteInbound>,
     recent: HashSet<Wamid>,
     recent_order: VecDeque<Wamid>,
+    /// Sequence number of the next batch that goes to the store for its dedup check.
+    next_seq: u64,
+    /// The next sequence number to forward.
+    released: u64,
+    /// Checked batches (new messages only) waiting for an earlier batch's check.
+    checked: BTreeMap<u64, Vec<InboundMessage>>,
 }
 
 impl Webhook {
@@ -55,6 +61,9 @@ impl Webhook {
             router,
             recent: HashSet::new(),
             recent_order: VecDeque::new(),
+            next_seq: 0,
+            released: 0,
+            checked: BTreeMap::new(),
         }
     }
 
@@ -132,6 +141,10 @@ impl Handler<Inbound> for Webhook {
         if fresh.is_empty() {
             return;
         }
+        // Checks run concurrently, but their results are released in arrival order, so that a
+        // person's messages reach their session in the order they were sent.
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let ids = fresh.iter().map(|m| m.id.clone()).collect();
         let check = self.store.first_seen(ids);
         ctx.spawn(check.into_actor(self).map(move |seen, act, _| {
@@ -140,16 +153,27 @@ impl Handler<Inbound> for Webhook {
                 tracing::error!(error = %e, "dedup check failed; processing the messages");
                 vec![true; fresh.len()]
             });
-            for (message, first) in fresh.into_iter().zip(seen) {
-                if !first {
-                    metrics::counter!("aof_inbound_duplicates_total").increment(1);
-                    continue;
-                }
+            let new = fresh
+                .into_iter()
+                .zip(seen)
+                .filter_map(|(m, first)| first.then_some(m));
+            act.checked.insert(seq, new.collect());
+            act.release_in_order();
+        }));
+    }
+}
+
+impl Webhook {
+    /// Forwards every checked batch whose predecessors have all been forwarded.
+    fn release_in_order(&mut self) {
+        while let Some(batch) = self.checked.remove(&self.released) {
+            self.released += 1;
+            for message in batch {
                 metrics::counter!("aof_inbound_messages_total", "type" => message.kind.label().to_owned())
                     .increment(1);
-                act.audit("inbound", &message);
-                act.router.do_send(RouteInbound(message));
+                self.audit("inbound", &message);
+                self.router.do_send(RouteInbound(message));
             }
-        }));
+        }
     }
 }

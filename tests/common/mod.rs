@@ -23,6 +23,8 @@ pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
 pub const ALICE: &str = "15551234567";
 /// Bob, allowed.
 pub const BOB: &str = "15557654321";
+/// Carol, allowed (an approver in the story tests).
+pub const CAROL: &str = "15550001234";
 /// Mallory, not in allowed_numbers.
 pub const MALLORY: &str = "15559990000";
 
@@ -56,6 +58,8 @@ pub struct Options {
     pub queue_enabled: bool,
     /// Extra YAML appended under `platforms.whatsapp` (indented by the caller with 4 spaces).
     pub whatsapp_extra: String,
+    /// Extra YAML appended under `platforms.whatsapp.oncall` (indented with 6 spaces).
+    pub oncall_extra: String,
 }
 
 impl Default for Options {
@@ -69,6 +73,7 @@ impl Default for Options {
             idle_timeout_secs: 900,
             queue_enabled: false,
             whatsapp_extra: String::new(),
+            oncall_extra: String::new(),
         }
     }
 }
@@ -100,10 +105,12 @@ platforms:
     allowed_numbers:
       - "+1 555-123-4567"
       - "+1 (555) 765-4321"
+      - "+15550001234"
     groups:
       sre-team: ["+15551234567", "+15557654321"]
     oncall:
       team_group: "sre-team"
+{oncall}
     rate_limits:
       messages_per_second: {rate}
       templates_per_day: {templates}
@@ -142,6 +149,7 @@ health_checks:
         templates = o.templates_per_day,
         queue = o.queue_enabled,
         extra = o.whatsapp_extra,
+        oncall = o.oncall_extra,
         flows = flows.display(),
         watch = o.watch,
         db = dir.join("aof.db").display(),
