@@ -606,3 +606,103 @@ async fn bad_alert_bodies_get_a_400_naming_each_field_and_page_nobody() {
         "nobody was paged"
     );
 }
+
+#[actix_web::test]
+async fn a_200_member_war_room_relays_every_message_in_order_to_every_other_member() {
+    let (graph, dir, flows) = (FakeGraph::start(), temp(), temp());
+    for entry in std::fs::read_dir(repo().join("flows/whatsapp")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, flows.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        flows.path().join("open-room.yaml"),
+        r#"apiVersion: aof.sh/v1alpha1
+kind: AgentFlow
+metadata:
+  name: open-room
+triggers:
+  - type: webhook
+    path: "/test/open-room"
+    method: POST
+input:
+  required: [members]
+steps:
+  - name: open-incident
+    agent: incident-manager
+    action: create
+    input:
+      title: "storm"
+      severity: "critical"
+      service: "edge"
+  - name: open-war-room
+    agent: war-room
+    action: open
+    input:
+      incident_id: "{{ steps.open-incident.output.incident_id }}"
+      members: "{{ input.members }}"
+"#,
+    )
+    .unwrap();
+    let mut options = options(&graph.address);
+    options.flows_dir = Some(flows.path().to_owned());
+    options.per_second = 80;
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("the bot starts");
+    let others: Vec<String> = (0..199).map(|i| format!("+1555200{i:04}")).collect();
+    let mut members = vec![format!("+{ALICE}")];
+    members.extend(others.iter().cloned());
+    let (status, answer) = app
+        .post_json(
+            "/test/open-room",
+            &json!({ "members": members }),
+            Some(WEBHOOK_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    eventually(Duration::from_secs(30), || {
+        (graph.sends().len() >= 200).then_some(())
+    })
+    .await
+    .expect("200 welcomes");
+
+    for i in 1..=3 {
+        app.say(ALICE, &format!("update {i} from the edge")).await;
+    }
+    let relays = |who: &str| -> Vec<String> {
+        graph
+            .sends_to(who)
+            .iter()
+            .map(describe)
+            .filter(|t| t.contains("from the edge"))
+            .collect()
+    };
+    let expected: Vec<String> = (1..=3)
+        .map(|i| format!("💬 *Alice* [INC-0001]: update {i} from the edge"))
+        .collect();
+    let done = eventually(Duration::from_secs(60), || {
+        others
+            .iter()
+            .all(|o| relays(o.trim_start_matches('+')).len() == 3)
+            .then_some(())
+    })
+    .await;
+    let missing: Vec<&String> = others
+        .iter()
+        .filter(|o| relays(o.trim_start_matches('+')).len() != 3)
+        .collect();
+    assert!(
+        done.is_some(),
+        "{} members did not get all three: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    for other in &others {
+        assert_eq!(
+            relays(other.trim_start_matches('+')),
+            expected,
+            "{other} got them in order"
+        );
+    }
+    assert!(relays(ALICE).is_empty(), "no echo to the sender");
+}
