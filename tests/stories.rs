@@ -118,8 +118,18 @@ async fn alert(app: &TestApp, body: Value) -> Value {
 async fn an_alert_pages_the_oncall_engineer_who_acknowledges_and_resolves_it() {
     let (graph, dir) = (FakeGraph::start(), temp());
     let app = spawn(&graph, dir.path()).await;
-    alert(&app, json!({ "severity": "warning", "service": "api-server", "message": "High latency detected (>500ms)",
+    let answer = alert(&app, json!({ "severity": "warning", "service": "api-server", "message": "High latency detected (>500ms)",
                         "runbook_url": "https://runbooks.example.com/api-latency" })).await;
+    assert_eq!(
+        answer["alert_id"], "ALT-0001",
+        "the 202 names the created alert: {answer}"
+    );
+    assert!(
+        answer["run_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("run_")),
+        "{answer}"
+    );
     let page = nth_send(&graph, ALICE, 1).await;
     assert_eq!(page.body["template"]["name"], "ops_alert");
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use crate::ids::{RunId, WaId};
 use crate::model::{Expectation, OutboundMessage, Timer};
-use crate::ports::{EnqueueError, Queued, StoreError};
+use crate::ports::{EnqueueError, Queued, RecordsNotifier, StoreError};
 use crate::rate_limiter::{GetQueueStats, QueueStats, RateLimiter};
 use crate::router::{Expect, Router, RunFlow, SendTo, SessionCount, SetRoom};
 use crate::scheduler::{FireNow, ListTimers, Schedule, Scheduler};
@@ -55,7 +55,26 @@ impl Handle {
             run_id,
             flow,
             input,
+            records: None,
         });
+    }
+
+    /// Runs a flow like [`Handle::run_flow`]; the receiver gets the ids of the first records it
+    /// creates (`{"alert_id": …}`), or `{}` when it ends without creating one.
+    pub fn run_flow_reporting(
+        &self,
+        run_id: RunId,
+        flow: String,
+        input: serde_json::Value,
+    ) -> tokio::sync::oneshot::Receiver<serde_json::Value> {
+        let (records, receiver) = RecordsNotifier::new();
+        self.router.do_send(RunFlow {
+            run_id,
+            flow,
+            input,
+            records: Some(records),
+        });
+        receiver
     }
 
     /// Stores a timer that runs `flow` after `delay`; its id.

@@ -27,6 +27,40 @@ pub struct FlowRun {
     pub expectation: Option<Expectation>,
     /// The conversation's last messages, oldest first (empty without a person).
     pub context: Vec<ContextEntry>,
+    /// Told once what the run created (`{"alert_id": …}`), or `{}` when it ends without; the HTTP
+    /// answer of a webhook carries it.
+    pub records: Option<RecordsNotifier>,
+}
+
+/// A one-time channel from a run to whoever started it, for the ids of the records it creates.
+#[derive(Clone, Default)]
+pub struct RecordsNotifier(
+    std::sync::Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<serde_json::Value>>>>,
+);
+
+impl RecordsNotifier {
+    /// A notifier and the receiver its first [`RecordsNotifier::tell`] reaches.
+    pub fn new() -> (Self, tokio::sync::oneshot::Receiver<serde_json::Value>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (
+            RecordsNotifier(std::sync::Arc::new(std::sync::Mutex::new(Some(tx)))),
+            rx,
+        )
+    }
+
+    /// Sends `records` unless something was sent already.
+    pub fn tell(&self, records: serde_json::Value) {
+        let sender = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(records);
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordsNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordsNotifier")
+    }
 }
 
 /// How a run ended, for the session's bookkeeping.

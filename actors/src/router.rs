@@ -4,7 +4,7 @@
 
 use crate::ids::{new_id, RunId, WaId};
 use crate::model::{Expectation, InboundMessage, OutboundMessage, Route, RouteReason};
-use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, RouteTable};
+use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, RecordsNotifier, RouteTable};
 use crate::session::{AddExpectation, Deliver, SendOutbound, Session, SessionDeps};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -40,6 +40,8 @@ pub struct RunFlow {
     pub flow: String,
     /// Its input.
     pub input: serde_json::Value,
+    /// Told the ids of the records the run creates.
+    pub records: Option<RecordsNotifier>,
 }
 
 /// An idle session asks to stop; the router agrees only if it forwarded nothing the session has
@@ -226,6 +228,7 @@ impl Handler<RunFlow> for Router {
             input: msg.input,
             expectation: None,
             context: Vec::new(),
+            records: msg.records,
         };
         let runner = self.runner.clone();
         match self.next_arbiter() {

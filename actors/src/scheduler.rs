@@ -71,6 +71,7 @@ impl Scheduler {
             run_id: RunId(new_id("run")),
             flow: timer.flow,
             input: timer.input,
+            records: None,
         });
         let done = self.store.finish_timer(timer.id);
         actix::spawn(async move {

@@ -171,6 +171,7 @@ impl Session {
             input: serde_json::Value::Null,
             expectation,
             context: self.conversation.entries.clone(),
+            records: None,
         };
         self.busy = true;
         let running = self.deps.runner.run(run);

@@ -101,6 +101,8 @@ pub struct RunContext {
     pub about: RefCell<Option<Value>>,
     /// The run's input once built (an alert's `runbook_url`, `fingerprint`, `source`).
     pub input: RefCell<Value>,
+    /// Told the ids of the first records the run creates (a webhook's HTTP answer waits for it).
+    pub records: Option<aof_actors::ports::RecordsNotifier>,
 }
 
 impl RunContext {
@@ -117,6 +119,7 @@ impl RunContext {
             context: self.context.clone(),
             about: RefCell::new(self.about.borrow().clone()),
             input: RefCell::new(self.input.borrow().clone()),
+            records: self.records.clone(),
         }
     }
 

@@ -160,6 +160,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         context: std::rc::Rc::new(run.context.clone()),
         about: RefCell::new(None),
         input: RefCell::new(Value::Null),
+        records: run.records.clone(),
     };
     if let Some(outcome) = builtin(&run, &ctx).await {
         return outcome;
@@ -218,6 +219,9 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         StepsOutcome::Failed(e) => ("failed", FlowOutcome::Failed(e)),
     };
     tracing::info!(outcome = label, "flow run finished");
+    if let Some(records) = &ctx.records {
+        records.tell(ctx.about.borrow().clone().unwrap_or_else(|| json!({})));
+    }
     record(
         &inner,
         &run,

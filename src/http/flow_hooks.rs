@@ -15,6 +15,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use aof_actors::router::new_run_id;
 use serde_json::{json, Value};
 
+/// How long a webhook's answer waits for the ids of the records its run creates.
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The flow whose webhook trigger serves `path`, if any.
 fn flow_for(state: &AppState, path: &str) -> Option<std::sync::Arc<crate::flow::LoadedFlow>> {
     let base = &state.config.server.base_path;
@@ -94,10 +97,21 @@ pub async fn dispatch(
     }
     let run_id = new_run_id();
     tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
-    state
-        .handle
-        .run_flow(run_id.clone(), flow.stem.clone(), Value::Object(input));
-    HttpResponse::Accepted().json(json!({ "run_id": run_id, "flow": flow.name() }))
+    let records =
+        state
+            .handle
+            .run_flow_reporting(run_id.clone(), flow.stem.clone(), Value::Object(input));
+    // The answer names what the run created (alert_id, request_id) when that comes quickly; a slow
+    // step (a health check, PagerDuty) does not hold the caller longer than this.
+    let created = actix_web::rt::time::timeout(RECORD_WAIT, records)
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let mut answer = json!({ "run_id": run_id, "flow": flow.name() });
+    if let (Some(Value::Object(ids)), Some(out)) = (created, answer.as_object_mut()) {
+        out.extend(ids);
+    }
+    HttpResponse::Accepted().json(answer)
 }
 
 fn bad(errors: Vec<Value>) -> HttpResponse {
