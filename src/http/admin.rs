@@ -2,27 +2,15 @@
 //! approval expiries), and firing them now instead of at their time (a drill, the sandbox, tests
 //! that must not wait five minutes).
 
-use super::auth::bearer_ok;
+use super::auth::webhook_token_ok;
 use super::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-fn authorized(req: &HttpRequest, state: &AppState) -> bool {
-    bearer_ok(
-        req,
-        state
-            .config
-            .server
-            .webhook_token
-            .as_ref()
-            .map(|t| t.expose()),
-    )
-}
-
 /// `GET /admin/timers`: timers not fired yet, soonest first.
 pub async fn timers(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if !authorized(&req, &state) {
+    if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
     }
     HttpResponse::Ok().json(state.handle.timers().await)
@@ -38,7 +26,7 @@ pub struct Fire {
 
 /// `POST /admin/timers/fire`: runs pending timers' flows now; answers how many fired.
 pub async fn fire(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if !authorized(&req, &state) {
+    if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
     }
     let fire: Fire =

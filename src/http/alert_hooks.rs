@@ -2,7 +2,7 @@
 //! input, deduplicated against open alerts (fingerprint, PagerDuty incident id), resolved when the
 //! source says so, and whoever was paged told. Answers at once; flows run on the actors.
 
-use super::auth::bearer_ok;
+use super::auth::webhook_token_ok;
 use super::AppState;
 use crate::alert_intake::{self, Severity};
 use crate::flow::input::complete_and_check;
@@ -179,15 +179,7 @@ pub async fn pagerduty(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    if !bearer_ok(
-        &req,
-        state
-            .config
-            .server
-            .webhook_token
-            .as_ref()
-            .map(|t| t.expose()),
-    ) {
+    if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
     }
     if let Some(secret) = &state

@@ -29,3 +29,20 @@ pub fn bearer_ok(req: &HttpRequest, expected: Option<&str>) -> bool {
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))
         == 0
 }
+
+/// Whether a request carries the configured `server.webhook_token`; counts refusals.
+pub fn webhook_token_ok(req: &HttpRequest, state: &super::AppState) -> bool {
+    let ok = bearer_ok(
+        req,
+        state
+            .config
+            .server
+            .webhook_token
+            .as_ref()
+            .map(|t| t.expose()),
+    );
+    if !ok {
+        metrics::counter!("aof_webhook_rejected_total", "reason" => "token").increment(1);
+    }
+    ok
+}

@@ -5,7 +5,7 @@
 //! the same endpoint ([`super::alert_hooks`]).
 
 use super::alert_hooks;
-use super::auth::bearer_ok;
+use super::auth::webhook_token_ok;
 use super::AppState;
 use crate::alert_intake;
 use crate::flow::input::complete_and_check;
@@ -48,16 +48,7 @@ pub async fn dispatch(
         return HttpResponse::MethodNotAllowed()
             .json(json!({ "error": "method_not_allowed", "allowed": "POST" }));
     }
-    if !bearer_ok(
-        &req,
-        state
-            .config
-            .server
-            .webhook_token
-            .as_ref()
-            .map(|t| t.expose()),
-    ) {
-        metrics::counter!("aof_webhook_rejected_total", "reason" => "token").increment(1);
+    if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
     }
     let mut input = match serde_json::from_slice::<Value>(&body) {
