@@ -8,11 +8,17 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// `GET /readyz`: the store answers and flows are loaded.
+/// `GET /readyz`: the store answers and flows are loaded; also how many conversations are live and
+/// how many messages wait, for a quick look.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.ping().await;
     let flows = state.engine.flows().len();
-    let body = serde_json::json!({ "store": store, "flows": flows });
+    let sessions = state.handle.sessions().await;
+    let queue = state.handle.queue_stats().await;
+    let body = serde_json::json!({
+        "store": store, "flows": flows, "sessions": sessions,
+        "queued": queue.queued, "in_flight": queue.in_flight,
+    });
     if store && flows > 0 {
         HttpResponse::Ok().json(body)
     } else {
