@@ -3,6 +3,7 @@
 //! Graph API that records every request it receives.
 #![allow(dead_code)]
 
+pub mod chat;
 pub mod fake_graph;
 
 use anyhow::{anyhow, Context as _};

@@ -1,0 +1,130 @@
+//! What the stories share: the config naming people, approvers and the fakes' paths, starting the
+//! bot, waiting for what a person receives, and raising an alert.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a story waits for anything the bot does.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// The stories' config: people, production's approvers, the deploy webhook, Slack and PagerDuty,
+/// the outside ones all on the fake at `fake`.
+pub fn options(fake: &str) -> Options {
+    Options {
+        whatsapp_extra: format!(
+            r#"    people:
+      - {{ name: "Alice", phone: "+15551234567", email: "alice@example.com", slack_webhook: "{fake}/slack/alice" }}
+      - {{ name: "Bob", phone: "+15557654321", email: "bob@example.com" }}
+      - {{ name: "Carol", phone: "+15550001234", email: "carol@example.com" }}
+    approvals:
+      environments:
+        production: {{ approvers: ["Carol", "Bob"] }}
+    deployments:
+      webhook_url: "{fake}/deploy"
+    notifier:
+      slack: {{ webhook_url: "{fake}/slack/default" }}
+"#
+        ),
+        oncall_extra: format!(
+            r#"      static_oncall:
+        - {{ name: "Alice", phone: "+15551234567" }}
+        - {{ name: "Bob", phone: "+15557654321" }}
+      fallback_number: "+15550001234"
+      pagerduty_token: "pd-token"
+      pagerduty_api_url: "{fake}/pd"
+      pagerduty_from: "ops@example.com""#
+        ),
+        ..Options::default()
+    }
+}
+
+/// Starts the bot against `graph`, storing under `dir`.
+pub async fn spawn(graph: &FakeGraph, dir: &Path) -> TestApp {
+    TestApp::spawn_in(dir, graph, &options(&graph.address))
+        .await
+        .expect("the bot starts")
+}
+
+/// The `n`-th send (1-based) to `who`, waiting for it.
+pub async fn nth_send(graph: &FakeGraph, who: &str, n: usize) -> Recorded {
+    eventually(WAIT, || graph.sends_to(who).get(n - 1).cloned())
+        .await
+        .unwrap_or_else(|| panic!("send #{n} to {who} never came; got {:?}", texts(graph, who)))
+}
+
+/// What `who` received: texts, and templates as `name(params)`.
+pub fn texts(graph: &FakeGraph, who: &str) -> Vec<String> {
+    graph.sends_to(who).iter().map(describe).collect()
+}
+
+/// A message as the tests read it: its text, or a template as `name(param|param…)`.
+pub fn describe(r: &Recorded) -> String {
+    match r.body["type"].as_str() {
+        Some("template") => format!(
+            "{}({})",
+            r.body["template"]["name"].as_str().unwrap_or_default(),
+            params(r).join("|")
+        ),
+        _ => r.text().to_owned(),
+    }
+}
+
+/// The body parameters of a template message.
+pub fn params(r: &Recorded) -> Vec<String> {
+    r.body["template"]["components"][0]["parameters"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p["text"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `who` got a message containing `needle`; its text.
+pub async fn received(graph: &FakeGraph, who: &str, needle: &str) -> String {
+    eventually(WAIT, || first_containing(graph, who, needle))
+        .await
+        .unwrap_or_else(|| panic!("{who} never got `{needle}`; got {:?}", texts(graph, who)))
+}
+
+/// Requests the fake received on `path`.
+pub fn requests_to(graph: &FakeGraph, path: &str) -> Vec<Recorded> {
+    graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == path)
+        .collect()
+}
+
+/// POSTs `body` to the on-call alert webhook with the token; the answer (a 202).
+pub async fn alert(app: &TestApp, body: Value) -> Value {
+    let (status, answer) = app
+        .post_json(
+            "/webhooks/whatsapp/alert/oncall",
+            &body,
+            Some(WEBHOOK_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    answer
+}
+
+/// A fake serving every outside API, a temp dir, and the bot on the shipped flows. Bind them in
+/// this order, so the bot stops before its dir and the fake go.
+pub async fn start() -> (FakeGraph, tempfile::TempDir, TestApp) {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = spawn(&graph, dir.path()).await;
+    (graph, dir, app)
+}
+
+/// The first message `who` received that contains `needle`, as [`describe`] tells it.
+pub fn first_containing(graph: &FakeGraph, who: &str, needle: &str) -> Option<String> {
+    graph
+        .sends_to(who)
+        .iter()
+        .map(describe)
+        .find(|t| t.contains(needle))
+}
