@@ -10,12 +10,12 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be opened or read.
-    #[error("cannot read {file}: {source}; check the path given to --config")]
+    #[error("cannot read {file}: {reason}; check the path given to --config")]
     Read {
         /// The path as given.
         file: String,
-        /// What the operating system said.
-        source: io::Error,
+        /// What the operating system said (in the message, not a separate cause, so it prints once).
+        reason: io::Error,
     },
 
     /// The text is not YAML; nothing else can be checked until it is.

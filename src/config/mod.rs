@@ -384,9 +384,9 @@ pub struct ServiceCheck {
 /// Reads and loads the config at `path`, with `${VAR}` taken from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
         file: file.clone(),
-        source,
+        reason,
     })?;
     load_str(&file, &text, &|name| std::env::var(name).ok())
 }
