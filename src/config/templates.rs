@@ -22,6 +22,9 @@ pub struct TemplateDef {
     pub language: String,
     /// The body with Meta's `{{1}}` .. `{{N}}` placeholders.
     pub body: String,
+    /// The body compiled once, on first use: every paged person's message preview renders it.
+    #[serde(skip)]
+    compiled: std::sync::OnceLock<std::sync::Arc<handlebars::Handlebars<'static>>>,
 }
 
 /// Meta's placeholder, `{{1}}`; spaces inside the braces are tolerated.
@@ -79,14 +82,22 @@ impl TemplateDef {
             .enumerate()
             .map(|(i, p)| (format!("p{}", i + 1), serde_json::Value::String(p.clone())))
             .collect();
-        let mut registry = handlebars::Handlebars::new();
-        registry.register_escape_fn(handlebars::no_escape);
-        registry.set_strict_mode(true);
+        let registry = self.compiled.get_or_init(|| {
+            let mut registry = handlebars::Handlebars::new();
+            registry.register_escape_fn(handlebars::no_escape);
+            registry.set_strict_mode(true);
+            // A body that does not compile is refused at load (`problems`); here it renders as an error.
+            let _ = registry.register_template_string(BODY, handlebars_source(&self.body));
+            std::sync::Arc::new(registry)
+        });
         registry
-            .render_template(&handlebars_source(&self.body), &data)
+            .render(BODY, &data)
             .map_err(|e| TemplateError::Body(e.to_string()))
     }
 }
+
+/// The name of the one template in a [`TemplateDef`]'s registry.
+const BODY: &str = "body";
 
 /// Every placeholder number in a body, sorted and without repeats.
 fn numbers(body: &str) -> Vec<usize> {
@@ -193,6 +204,7 @@ mod tests {
         let def = |body: &str| TemplateDef {
             language: "en_US".into(),
             body: body.into(),
+            compiled: Default::default(),
         };
         assert_eq!(def("no placeholders").placeholders(), 0);
         assert_eq!(def("{{2}} {{1}} {{2}}").placeholders(), 2);
