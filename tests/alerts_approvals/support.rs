@@ -4,9 +4,9 @@
 
 use crate::common::*;
 use serde_json::{json, Value};
-use std::future::Future;
+
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -80,24 +80,6 @@ pub async fn ask(app: &TestApp, graph: &FakeGraph, who: &str, text: &str) -> Str
     let before = graph.sends_to(who).len();
     assert_eq!(app.say(who, text).await, 200, "the webhook takes {text:?}");
     shown(&sent_to(graph, who, before + 1).await[before])
-}
-
-/// Polls an async check until it returns `Some` or `timeout` passes.
-async fn eventually_async<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// POSTs a flow webhook and waits for the run to end; its record.

@@ -4,10 +4,12 @@
 //! Not glob-re-exported from `common`: other test crates define their own helpers under these
 //! names, and two glob imports of one name are ambiguous. Import with `use common::chat::*;`.
 
-use super::{eventually, repo, store, temp, FakeGraph, Options, Recorded, TestApp};
-use std::future::Future;
+use super::{
+    eventually, eventually_async, repo, store, temp, FakeGraph, Options, Recorded, TestApp,
+};
+
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a test waits for anything the server does.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -77,24 +79,6 @@ pub fn texts_to(graph: &FakeGraph, who: &str) -> Vec<String> {
         .iter()
         .map(|s| s.text().to_owned())
         .collect()
-}
-
-/// Polls an async check until it returns `Some` or `timeout` passes.
-pub async fn eventually_async<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Waits until every message the fake accepted (`wamid.fake.1` ..) is recorded as sent, so that a

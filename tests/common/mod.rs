@@ -364,6 +364,24 @@ pub async fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<
     }
 }
 
+/// Polls an async check until it returns `Some` or `timeout` passes.
+pub async fn eventually_async<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A temp dir kept for the test's life.
 pub fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temp dir")

@@ -5,8 +5,8 @@
 use crate::common::*;
 use crate::flows::flows_dir;
 use serde_json::{json, Value};
-use std::future::Future;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -49,24 +49,6 @@ pub async fn start(extra: String) -> Setup {
         graph,
         _dir: dir,
         _flows: flows,
-    }
-}
-
-/// Polls an async check until it returns `Some` or `timeout` passes.
-async fn eventually_async<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -2,7 +2,6 @@
 //! accepted, a permanent error is reported with Meta's code and not retried, and free-form text
 //! refused for the 24-hour window is resent as the fallback template.
 
-use crate::common::chat::eventually_async;
 use crate::common::*;
 use crate::support::*;
 use aof::store::JobState;

@@ -1,7 +1,6 @@
 //! What the tests of this crate share: the test flows, starting the server on them, starting a flow
 //! by its webhook, and waiting on the store.
 
-use crate::common::chat::eventually_async;
 use crate::common::*;
 use aof::store::{JobState, RunRecord, SqliteStore};
 use aof_actors::model::{DeliveryState, QueuedJob};

@@ -2,7 +2,6 @@
 //! with ESC; an alert nobody acknowledges is escalated when its timer fires, also after a restart,
 //! and one acknowledged in time is not.
 
-use crate::common::chat::eventually_async;
 use crate::common::*;
 use crate::support::*;
 use serde_json::{json, Value};
