@@ -255,8 +255,7 @@ async fn who(ctx: &RunContext) -> Result<String, AgentError> {
     let Some(person) = &ctx.user else {
         return Err(failed("WHO needs a person"));
     };
-    let rooms = services.store.memberships().await.map_err(failed)?;
-    let Some((_, id)) = rooms.into_iter().find(|(wa, _)| wa == &person.wa) else {
+    let Some(id) = services.store.room_of(&person.wa).await.map_err(failed)? else {
         return Ok("ℹ️ You are not in a war room. JOIN <incident id> to join one.".into());
     };
     let members = services.store.room_members(&id).await.map_err(failed)?;
@@ -312,8 +311,7 @@ async fn current(run: &RunContext, input: &Value) -> AgentResult {
         .and_then(|p| WaId::parse(&p))
         .or_else(|| run.user.as_ref().map(|p| p.wa.clone()));
     let Some(who) = who else { return Ok(json!({})) };
-    let rooms = run.services.store.memberships().await.map_err(failed)?;
-    let Some((_, id)) = rooms.into_iter().find(|(wa, _)| *wa == who) else {
+    let Some(id) = run.services.store.room_of(&who).await.map_err(failed)? else {
         return Ok(json!({}));
     };
     let room = run.services.store.room(&id).await.map_err(failed)?;

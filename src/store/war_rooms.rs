@@ -169,6 +169,22 @@ impl SqliteStore {
         Ok(closed.map(|record| (record, members)))
     }
 
+    /// The open room a person is in, if any.
+    pub async fn room_of(&self, who: &WaId) -> Result<Option<String>, StoreError> {
+        logged("room_of", async {
+            Ok(sqlx::query_scalar::<_, String>(
+                "SELECT m.incident_id FROM war_room_members m
+                 JOIN war_rooms r ON r.incident_id = m.incident_id
+                 WHERE m.wa_id = ?1 AND r.closed_ms IS NULL
+                 ORDER BY m.joined_ms DESC LIMIT 1",
+            )
+            .bind(who.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+        })
+        .await
+    }
+
     /// Everyone in an open room, for routing after a restart.
     pub(crate) async fn memberships(&self) -> Result<Vec<(WaId, String)>, StoreError> {
         logged("memberships", async {

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod channels;
 mod health;
 mod scheduler;
 mod status_check;
