@@ -65,3 +65,39 @@ async fn a_text_message_runs_its_flow_and_the_reply_reaches_the_graph_api() {
     assert_eq!(reply.body["messaging_product"], "whatsapp");
     assert_eq!(reply.body["type"], "text");
 }
+
+#[actix_web::test]
+async fn with_no_allow_list_require_verified_accepts_only_numbers_the_config_knows() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let yaml = config_yaml(&graph.address, dir.path(), &Options::default())
+        .replace(
+            "    allowed_numbers:\n      - \"+1 555-123-4567\"\n      - \"+1 (555) 765-4321\"\n      - \"+15550001234\"\n",
+            "",
+        )
+        .replace("    security:\n", "    security:\n      require_verified: true\n");
+    assert!(
+        yaml.contains("require_verified") && !yaml.contains("allowed_numbers"),
+        "{yaml}"
+    );
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let app = TestApp::start(dir.path(), aof::config::load(&file).unwrap())
+        .await
+        .unwrap();
+    // Mallory is in no group or rota: nothing answers her. Bob is in the sre-team group.
+    assert_eq!(app.say(MALLORY, "HELP").await, 200);
+    assert_eq!(app.say(BOB, "HELP").await, 200);
+    eventually(WAIT, || graph.sends_to(BOB).first().cloned())
+        .await
+        .expect("Bob is answered");
+    assert!(
+        graph.sends_to(MALLORY).is_empty(),
+        "an unknown number got an answer"
+    );
+    let store = store(dir.path()).await;
+    let audit = store.audit_log(50).await.unwrap();
+    assert!(
+        audit.iter().any(|r| r.kind == "rejected_number"),
+        "Mallory is in the audit log"
+    );
+}
