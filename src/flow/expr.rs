@@ -4,13 +4,22 @@
 //! [`rewrite_step_refs`] turns `steps.a-b` into `steps["a-b"]` once, when a flow loads, for the flow's
 //! own step ids; any other id is a load error. A string that is one `{{ expression }}` evaluates to a
 //! typed value (a list stays a list); any other string renders to text.
+//!
+//! Templates compile once: [`Expressions`] keeps each template it renders, compiled, under its own
+//! text, so a flow step's text is lexed and parsed on its first run only. Flow texts are few and
+//! fixed per flow set; `MAX_COMPILED` bounds what hot reloads can leave behind.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use minijinja::value::{Kwargs, Rest};
-use minijinja::{Environment, State, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, State, UndefinedBehavior, Value};
 use regex::Regex;
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// How many compiled templates [`Expressions`] keeps. When one more is needed the cache starts
+/// over, so texts of flows that hot reloads replaced cannot pile up; the shipped flows use a few
+/// dozen.
+const MAX_COMPILED: usize = 1024;
 
 /// Why an expression failed to render.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,9 +31,17 @@ pub struct ExprError {
     pub message: String,
 }
 
-/// The shared minijinja environment with the tutorial's functions and filters.
+/// The shared minijinja environment with the tutorial's functions and filters, and the templates
+/// it has compiled (shared by every run, on every thread, across hot reloads).
 pub struct Expressions {
+    compiled: RwLock<Compiled>,
+}
+
+/// The environment, which also holds the compiled templates, each named by its own text.
+struct Compiled {
     env: Environment<'static>,
+    /// Templates added to `env` since it was last cleared.
+    templates: usize,
 }
 
 impl Default for Expressions {
@@ -42,18 +59,64 @@ impl Expressions {
         env.add_filter("format_time", format_time);
         env.add_filter("add_hours", add_hours);
         env.add_filter("map", map_attribute);
-        Expressions { env }
+        // Templates are named by their text, which must not switch on escaping as a `.html` or
+        // `.json` file name would; a one-off render (`<string>`) never escapes either.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        Expressions {
+            compiled: RwLock::new(Compiled { env, templates: 0 }),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Compiled> {
+        self.compiled.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Compiled> {
+        self.compiled
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Renders a template, compiling it the first time its text is seen.
+    fn render_template(&self, text: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+        {
+            let compiled = self.read();
+            if let Ok(template) = compiled.env.get_template(text) {
+                return template.render(ctx);
+            }
+        }
+        let mut compiled = self.write();
+        if compiled.env.get_template(text).is_err() {
+            if compiled.templates >= MAX_COMPILED {
+                compiled.env.clear_templates();
+                compiled.templates = 0;
+            }
+            compiled
+                .env
+                .add_template_owned(text.to_owned(), text.to_owned())?;
+            compiled.templates += 1;
+        }
+        let rendered = compiled.env.get_template(text)?.render(ctx);
+        rendered
+    }
+
+    /// How many compiled templates are kept now.
+    #[cfg(test)]
+    fn compiled_templates(&self) -> usize {
+        self.read().templates
     }
 
     /// Checks that a string parses (as an expression when it is one `{{ }}`, else as a template).
     pub fn check(&self, text: &str) -> Result<(), String> {
         match single_expression(text) {
             Some(expr) => self
+                .read()
                 .env
                 .compile_expression(expr)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             None => self
+                .read()
                 .env
                 .template_from_str(text)
                 .map(|_| ())
@@ -65,7 +128,7 @@ impl Expressions {
     pub fn eval_str(&self, text: &str, ctx: &Value) -> Result<serde_json::Value, ExprError> {
         let err = |e: minijinja::Error| ExprError {
             source_text: text.to_owned(),
-            message: detailed(&e),
+            message: detailed(&e, text),
         };
         if !text.contains("{{") && !text.contains("{%") {
             return Ok(serde_json::Value::String(text.to_owned()));
@@ -73,6 +136,7 @@ impl Expressions {
         match single_expression(text) {
             Some(expr) => {
                 let value = self
+                    .read()
                     .env
                     .compile_expression(expr)
                     .and_then(|e| e.eval(ctx))
@@ -80,8 +144,7 @@ impl Expressions {
                 Ok(to_json(&value))
             }
             None => self
-                .env
-                .render_str(text, ctx)
+                .render_template(text, ctx)
                 .map(|s| serde_json::Value::String(tidy(&s)))
                 .map_err(err),
         }
@@ -158,10 +221,15 @@ fn single_expression(text: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("}}") && !t.contains("{%")).then_some(inner.trim())
 }
 
-/// minijinja's error with its detail (line and what was expected).
-fn detailed(e: &minijinja::Error) -> String {
+/// minijinja's error with its detail (line and what was expected). An error without detail names
+/// its template: a compiled template named by its own `text` is shown as `<string>`, the name a
+/// one-off render gives, so that the message does not depend on the cache.
+fn detailed(e: &minijinja::Error, text: &str) -> String {
     match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
+        None if e.name() == Some(text) => {
+            format!("{} (in <string>:{})", e.kind(), e.line().unwrap_or(0))
+        }
         None => e.to_string(),
     }
 }
@@ -355,6 +423,103 @@ mod tests {
             e.render(&text, &c).unwrap(),
             "Status\n* api\n  3ms\n* web\n\nend"
         );
+    }
+
+    #[test]
+    fn a_template_compiles_once_and_renders_each_context() {
+        let e = Expressions::new();
+        let text = "Hi {{ name }}, {% if n > 1 %}{{ n }} alerts{% else %}one alert{% endif %}";
+        let first = e
+            .render(text, &ctx(json!({"name": "Ana", "n": 3})))
+            .unwrap();
+        let second = e.render(text, &ctx(json!({"name": "Bo", "n": 1}))).unwrap();
+        assert_eq!(
+            (first.as_str(), second.as_str()),
+            ("Hi Ana, 3 alerts", "Hi Bo, one alert")
+        );
+        assert_eq!(e.compiled_templates(), 1);
+        // Single expressions and plain text are not templates.
+        e.render("{{ name }}", &ctx(json!({"name": "Ana"})))
+            .unwrap();
+        e.render("plain", &ctx(json!({}))).unwrap();
+        assert_eq!(e.compiled_templates(), 1);
+    }
+
+    #[test]
+    fn compiled_templates_fail_with_the_messages_of_a_one_off_render() {
+        let e = Expressions::new();
+        let c = ctx(json!({"items": [1, 2], "word": "x"}));
+        let one_off = |text: &str| {
+            let err = e.read().env.render_str(text, &c).unwrap_err();
+            match err.detail() {
+                Some(detail) => format!("{}: {detail}", err.kind()),
+                None => err.to_string(),
+            }
+        };
+        let mut without_detail = 0;
+        for text in [
+            "a {{ word | no_such_filter }}",
+            "a {{ items + 1 }}",
+            "a {{ 1 // 0 }}",
+            "a {{ word | add_hours(1) }}",
+            "a {% for x in %}",
+            "a {{ word.nope() }}",
+            "a {{ word is no_such_test }}",
+            "a {{ -word }}",
+            "a\n{{ dict(items) }}",
+        ] {
+            let expected = one_off(text);
+            without_detail += usize::from(expected.contains("(in <string>:"));
+            for _ in 0..2 {
+                let err = e.render(text, &c).unwrap_err();
+                assert_eq!((err.source_text.as_str(), &err.message), (text, &expected));
+            }
+        }
+        assert!(without_detail > 0, "no error named its template");
+    }
+
+    #[test]
+    fn a_text_that_ends_like_a_file_name_is_not_escaped() {
+        let e = Expressions::new();
+        let c = ctx(json!({"x": "<b>\"a\"</b>"}));
+        for text in ["{{ x }} on index.html", "{{ x }} in data.json"] {
+            assert!(
+                e.render(text, &c).unwrap().starts_with("<b>\"a\"</b> "),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cache_starts_over_when_full() {
+        let e = Expressions::new();
+        let c = ctx(json!({"v": 7}));
+        for i in 0..MAX_COMPILED + 3 {
+            assert_eq!(
+                e.render(&format!("{i}: {{{{ v }}}}"), &c).unwrap(),
+                format!("{i}: 7")
+            );
+        }
+        assert_eq!(e.compiled_templates(), 3);
+        assert_eq!(e.render("0: {{ v }}", &c).unwrap(), "0: 7");
+    }
+
+    #[test]
+    fn threads_share_the_compiled_templates() {
+        let e = Expressions::new();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let e = &e;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        let c = ctx(json!({"t": t, "i": i}));
+                        let text = format!("{} {{{{ t }}}}-{{{{ i }}}}", i % 5);
+                        assert_eq!(e.render(&text, &c).unwrap(), format!("{} {t}-{i}", i % 5));
+                    }
+                });
+            }
+        });
+        assert_eq!(e.compiled_templates(), 5);
     }
 
     #[test]

@@ -4,20 +4,27 @@
 use super::{null_default, Notification, WireError, OBJECT};
 use aof_actors::model::{DeliveryState, InboundKind, InboundMessage, StatusUpdate};
 use aof_actors::{WaId, Wamid};
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
 
+/// The body, with its changes read as `C`: [`TypedChange`] on the fast path, [`Change`] when an
+/// error needs its path.
 #[derive(Deserialize)]
-struct Envelope {
+#[serde(bound(deserialize = "C: Deserialize<'de>"))]
+struct Envelope<C> {
     object: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
-    entry: Vec<Entry>,
+    entry: Vec<Entry<C>>,
 }
 
 #[derive(Deserialize)]
-struct Entry {
+#[serde(bound(deserialize = "C: Deserialize<'de>"))]
+struct Entry<C> {
     #[serde(default, deserialize_with = "null_default")]
-    changes: Vec<Change>,
+    changes: Vec<C>,
 }
 
 /// `value` stays untyped until `field` says it is a `messages` change: other fields (account
@@ -27,6 +34,90 @@ struct Change {
     field: String,
     #[serde(default)]
     value: Value,
+}
+
+/// A change read in one pass, for the fast path. When `field` comes first, `value` is typed as it
+/// is read (`messages`) or skipped (anything else); when `value` comes first it is read as JSON and
+/// typed once `field` is known. Whatever [`Change`] and [`MessagesValue`] reject fails here too,
+/// so that [`parse_notification`] can fall back to them for the error.
+struct TypedChange {
+    /// The `messages` value; `None` for other fields.
+    value: Option<MessagesValue>,
+    field: String,
+}
+
+/// A change's keys; others are ignored.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum ChangeKey {
+    Field,
+    Value,
+    #[serde(other)]
+    Other,
+}
+
+/// A change's `value` as far as it has been read.
+enum Pending {
+    Typed(MessagesValue),
+    Skipped,
+    Untyped(Value),
+}
+
+impl<'de> Deserialize<'de> for TypedChange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TypedChangeVisitor)
+    }
+}
+
+struct TypedChangeVisitor;
+
+impl<'de> Visitor<'de> for TypedChangeVisitor {
+    type Value = TypedChange;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a change object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TypedChange, A::Error> {
+        let mut field: Option<String> = None;
+        let mut value: Option<Pending> = None;
+        while let Some(key) = map.next_key()? {
+            match key {
+                ChangeKey::Field if field.is_some() => {
+                    return Err(de::Error::duplicate_field("field"))
+                }
+                ChangeKey::Value if value.is_some() => {
+                    return Err(de::Error::duplicate_field("value"))
+                }
+                ChangeKey::Field => field = Some(map.next_value()?),
+                ChangeKey::Value => {
+                    value = Some(match field.as_deref() {
+                        Some("messages") => Pending::Typed(map.next_value()?),
+                        Some(_) => {
+                            map.next_value::<IgnoredAny>()?;
+                            Pending::Skipped
+                        }
+                        None => Pending::Untyped(map.next_value()?),
+                    })
+                }
+                ChangeKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let field = field.ok_or_else(|| de::Error::missing_field("field"))?;
+        let value = match value {
+            _ if field != "messages" => None,
+            Some(Pending::Typed(value)) => Some(value),
+            Some(Pending::Untyped(value)) => {
+                Some(MessagesValue::deserialize(value).map_err(de::Error::custom)?)
+            }
+            Some(Pending::Skipped) | None => {
+                return Err(de::Error::custom("a messages change without a value"))
+            }
+        };
+        Ok(TypedChange { value, field })
+    }
 }
 
 #[derive(Deserialize)]
@@ -152,8 +243,21 @@ fn wire_error(prefix: &str, err: serde_path_to_error::Error<serde_json::Error>) 
     WireError::new(field, reason)
 }
 
+/// Where a change sits in the body, written out only when a log line or an error needs it.
+#[derive(Clone, Copy)]
+struct At {
+    entry: usize,
+    change: usize,
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "entry[{}].changes[{}].value", self.entry, self.change)
+    }
+}
+
 /// Unix seconds from Meta's string (or, leniently, a number); 0 when unreadable.
-fn timestamp(raw: &Value, field: &str) -> i64 {
+fn timestamp(raw: &Value, field: fmt::Arguments) -> i64 {
     let parsed = match raw {
         Value::String(s) => s.trim().parse::<i64>().ok(),
         Value::Number(n) => n.as_i64(),
@@ -167,106 +271,271 @@ fn timestamp(raw: &Value, field: &str) -> i64 {
 
 /// Parses a notification POST body (already signature-checked): every entry, change, message and
 /// status. Messages whose sender is not a number and statuses with an unknown word are skipped.
+///
+/// The body is read once, straight into typed structs; only a body that fails is read again with
+/// its paths tracked, to name the field at fault.
 pub fn parse_notification(body: &[u8]) -> Result<Notification, WireError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let envelope: Envelope =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| wire_error("", e))?;
-    de.end()
-        .map_err(|e| WireError::new("body", e.to_string()))?;
-    match envelope.object.as_deref() {
-        Some(OBJECT) => {}
-        Some(other) => {
-            return Err(WireError::new(
-                "object",
-                format!("expected \"{OBJECT}\", got \"{other}\""),
-            ))
-        }
-        None => {
-            return Err(WireError::new(
-                "object",
-                format!("missing; expected \"{OBJECT}\""),
-            ))
-        }
-    }
-
+    let Some(envelope) = read_fast(body) else {
+        return parse_with_paths(body);
+    };
+    check_object(envelope.object.as_deref())?;
     let mut out = Notification::default();
     for (e, entry) in envelope.entry.into_iter().enumerate() {
         for (c, change) in entry.changes.into_iter().enumerate() {
-            let prefix = format!("entry[{e}].changes[{c}].value");
-            if change.field != "messages" {
-                tracing::debug!(field = %change.field, at = %prefix, "ignoring a change that is not `messages`");
-                continue;
+            let at = At {
+                entry: e,
+                change: c,
+            };
+            match change.value {
+                Some(value) => read_change(value, at, &mut out),
+                None => ignore(&change.field, at),
             }
-            let value: MessagesValue = serde_path_to_error::deserialize(change.value)
-                .map_err(|err| wire_error(&prefix, err))?;
-            read_change(value, &prefix, &mut out);
         }
     }
     Ok(out)
 }
 
-fn read_change(value: MessagesValue, prefix: &str, out: &mut Notification) {
-    for (m, message) in value.messages.into_iter().enumerate() {
-        let field = format!("{prefix}.messages[{m}]");
+/// The fast path of [`parse_notification`]: plain serde_json, no paths, `None` on any error. UTF-8
+/// is checked once for the whole body rather than string by string.
+fn read_fast(body: &[u8]) -> Option<Envelope<TypedChange>> {
+    let text = std::str::from_utf8(body).ok()?;
+    serde_json::from_str(text).ok()
+}
+
+/// The slow path of [`parse_notification`], which names the field at fault: `value` is read
+/// untyped first, then typed, both with serde_path_to_error.
+fn parse_with_paths(body: &[u8]) -> Result<Notification, WireError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let envelope: Envelope<Change> =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| wire_error("", e))?;
+    de.end()
+        .map_err(|e| WireError::new("body", e.to_string()))?;
+    check_object(envelope.object.as_deref())?;
+
+    let mut out = Notification::default();
+    for (e, entry) in envelope.entry.into_iter().enumerate() {
+        for (c, change) in entry.changes.into_iter().enumerate() {
+            let at = At {
+                entry: e,
+                change: c,
+            };
+            if change.field != "messages" {
+                ignore(&change.field, at);
+                continue;
+            }
+            let value: MessagesValue = serde_path_to_error::deserialize(change.value)
+                .map_err(|err| wire_error(&at.to_string(), err))?;
+            read_change(value, at, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// Only WhatsApp Business notifications are read.
+fn check_object(object: Option<&str>) -> Result<(), WireError> {
+    match object {
+        Some(OBJECT) => Ok(()),
+        Some(other) => Err(WireError::new(
+            "object",
+            format!("expected \"{OBJECT}\", got \"{other}\""),
+        )),
+        None => Err(WireError::new(
+            "object",
+            format!("missing; expected \"{OBJECT}\""),
+        )),
+    }
+}
+
+/// Account updates, template reviews and the like carry nothing the bot acts on.
+fn ignore(field: &str, at: At) {
+    tracing::debug!(field = %field, at = %at, "ignoring a change that is not `messages`");
+}
+
+/// A `messages` change's messages, statuses and errors, appended to `out`.
+fn read_change(value: MessagesValue, at: At, out: &mut Notification) {
+    let MessagesValue {
+        contacts,
+        messages,
+        statuses,
+        errors,
+    } = value;
+    // The first contact entry of each sender: a batch has one per message.
+    let mut senders: HashMap<&str, &Contact> = HashMap::with_capacity(contacts.len());
+    for contact in &contacts {
+        if let Some(wa_id) = contact.wa_id.as_deref() {
+            senders.entry(wa_id).or_insert(contact);
+        }
+    }
+    for (m, mut message) in messages.into_iter().enumerate() {
         let Some(from) = WaId::parse(&message.from) else {
-            tracing::warn!(at = %field, "skipping a message whose `from` is not a phone number");
+            tracing::warn!(at = %format_args!("{at}.messages[{m}]"), "skipping a message whose `from` is not a phone number");
             continue;
         };
-        let name = value
-            .contacts
-            .iter()
-            .find(|c| c.wa_id.as_deref() == Some(message.from.as_str()))
+        let name = senders
+            .get(message.from.as_str())
             .and_then(|c| c.profile.as_ref()?.name.clone());
-        let (kind, text) = kind_and_text(&message);
+        let (kind, text) = kind_and_text(&mut message);
         out.messages.push(InboundMessage {
             id: Wamid(message.id),
             from,
             name,
-            timestamp: timestamp(&message.timestamp, &field),
+            timestamp: timestamp(&message.timestamp, format_args!("{at}.messages[{m}]")),
             kind,
             text,
             context_id: message.context.and_then(|c| c.id).map(Wamid),
         });
     }
-    for (s, status) in value.statuses.into_iter().enumerate() {
-        let field = format!("{prefix}.statuses[{s}]");
+    for (s, status) in statuses.into_iter().enumerate() {
         let Some(state) = DeliveryState::parse(&status.status) else {
-            tracing::debug!(status = %status.status, at = %field, "skipping an unknown status");
+            tracing::debug!(status = %status.status, at = %format_args!("{at}.statuses[{s}]"), "skipping an unknown status");
             continue;
         };
         out.statuses.push(StatusUpdate {
-            timestamp: timestamp(&status.timestamp, &field),
+            timestamp: timestamp(&status.timestamp, format_args!("{at}.statuses[{s}]")),
             id: Wamid(status.id),
             state,
             recipient: status.recipient_id.as_deref().and_then(WaId::parse),
             error: status.errors.iter().find_map(ErrorItem::pair),
         });
     }
-    out.errors
-        .extend(value.errors.iter().filter_map(ErrorItem::pair));
+    out.errors.extend(errors.iter().filter_map(ErrorItem::pair));
 }
 
-/// The routing kind and the text routing sees: typed text, a button's payload, a reply's id.
-fn kind_and_text(message: &Message) -> (InboundKind, Option<String>) {
+/// The routing kind and the text routing sees: typed text, a button's payload, a reply's id
+/// (taken out of the message).
+fn kind_and_text(message: &mut Message) -> (InboundKind, Option<String>) {
     match message.kind.as_str() {
-        "text" => (
-            InboundKind::Text,
-            message.text.as_ref().map(|t| t.body.clone()),
-        ),
+        "text" => (InboundKind::Text, message.text.take().map(|t| t.body)),
         "button" => {
-            let button = message.button.as_ref();
-            let text = button.and_then(|b| b.payload.clone().or_else(|| b.text.clone()));
-            (InboundKind::Button, text)
+            let button = message.button.take();
+            (
+                InboundKind::Button,
+                button.and_then(|b| b.payload.or(b.text)),
+            )
         }
-        "interactive" => match &message.interactive {
-            Some(i) => match (i.kind.as_str(), &i.button_reply, &i.list_reply) {
+        "interactive" => match message.interactive.take() {
+            Some(i) => match (i.kind.as_str(), i.button_reply, i.list_reply) {
                 ("button_reply", Some(r), _) | ("list_reply", _, Some(r)) => {
-                    (InboundKind::Interactive, Some(r.id.clone()))
+                    (InboundKind::Interactive, Some(r.id))
                 }
                 (other, _, _) => (InboundKind::Other(format!("interactive_{other}")), None),
             },
             None => (InboundKind::Other("interactive".into()), None),
         },
         other => (InboundKind::Other(other.to_string()), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!(
+            "{}/../shared/fixtures/whatsapp/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_slice(&text).expect("fixtures are JSON")
+    }
+
+    /// Both paths, as `Debug` text; the fast one must not have fallen back.
+    fn both(body: &Value) -> (String, String) {
+        let bytes = body.to_string().into_bytes();
+        assert!(
+            read_fast(&bytes).is_some(),
+            "the fast path failed on {body}"
+        );
+        let fast = parse_notification(&bytes).expect("parses");
+        let slow = parse_with_paths(&bytes).expect("parses");
+        (format!("{fast:?}"), format!("{slow:?}"))
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_fixture_as_the_slow_one_does() {
+        for name in [
+            "batch-two-messages.json",
+            "button.json",
+            "image.json",
+            "interactive-button-reply.json",
+            "interactive-list-reply.json",
+            "reaction.json",
+            "reply-with-context.json",
+            "status-delivered.json",
+            "status-failed-131047.json",
+            "status-read.json",
+            "status-sent.json",
+            "text.json",
+        ] {
+            let (fast, slow) = both(&fixture(name));
+            assert_eq!(fast, slow, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_value_before_its_field_and_other_fields_are_read_alike() {
+        let mut v = fixture("batch-two-messages.json");
+        let value = v["entry"][0]["changes"][0]["value"].clone();
+        let text = format!(
+            r#"{{"object":"{OBJECT}","entry":[{{"id":"1","changes":[{{"value":{value},"extra":[1,{{}}],"field":"messages"}},{{"field":"account_update","value":{{"messages":"not a list"}}}},{{"value":7,"field":"other"}},{{"field":"nothing"}}]}}]}}"#
+        );
+        let reordered: Value = serde_json::from_str(&text).expect("JSON");
+        let (fast, slow) = both(&reordered);
+        assert_eq!(fast, slow);
+        v["entry"][0]["changes"] = json!([{"field": "messages", "value": value}]);
+        assert_eq!(both(&v).0, fast);
+    }
+
+    #[test]
+    fn a_sender_is_named_by_their_first_contact_entry() {
+        let mut v = fixture("batch-two-messages.json");
+        let value = &mut v["entry"][0]["changes"][0]["value"];
+        let first = value["contacts"][0].clone();
+        let mut again = first.clone();
+        again["profile"]["name"] = json!("Someone Else");
+        value["contacts"] = json!([{"profile": {"name": "No Number"}}, first, again]);
+        let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+        let names: Vec<_> = n.messages.iter().map(|m| m.name.as_deref()).collect();
+        assert_eq!(names, [Some("Priya Raman"), None]);
+    }
+
+    #[test]
+    fn what_the_fast_path_rejects_is_reported_by_the_slow_one() {
+        let v = fixture("text.json");
+        let value = &v["entry"][0]["changes"][0]["value"];
+        for (changes, field) in [
+            (json!([{"field": "messages"}]), "entry[0].changes[0].value"),
+            (json!([{"value": {}}]), "entry[0].changes[0].field"),
+            (
+                json!([{"value": {"messages": 1}, "field": "messages"}]),
+                "entry[0].changes[0].value.messages",
+            ),
+            (json!([["messages", value]]), ""),
+        ] {
+            let mut body = v.clone();
+            body["entry"][0]["changes"] = changes.clone();
+            let bytes = body.to_string().into_bytes();
+            assert!(read_fast(&bytes).is_none(), "{changes}");
+            let got = parse_notification(&bytes).map(|n| n.messages.len());
+            let want = parse_with_paths(&bytes).map(|n| n.messages.len());
+            assert_eq!(got, want, "{changes}");
+            match got {
+                Err(e) => assert_eq!(e.field, field, "{changes}"),
+                Ok(n) => assert_eq!((n, field), (1, ""), "{changes}"),
+            }
+        }
+        // serde_json skips the bytes of strings it ignores, so only one of these is rejected.
+        let duplicate = br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","field":"messages","value":{}}]}]}"#;
+        let ignored_not_utf8 =
+            b"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"\xff\"}]}";
+        let not_utf8 = b"{\"object\":\"whatsapp_business_\xff\"}";
+        for body in [&duplicate[..], &ignored_not_utf8[..], &not_utf8[..]] {
+            assert!(read_fast(body).is_none());
+            let got = format!("{:?}", parse_notification(body));
+            assert_eq!(got, format!("{:?}", parse_with_paths(body)));
+        }
+        assert!(parse_notification(ignored_not_utf8).is_ok());
+        assert_eq!(parse_notification(not_utf8).unwrap_err().field, "object");
     }
 }
