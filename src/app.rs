@@ -115,7 +115,6 @@ fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
             window_margin: Duration::from_millis(15),
             templates_per_day: whatsapp.rate_limits.templates_per_day,
             max_in_flight: (per_second.get() as usize * 2).max(16),
-            throttle_pause: Duration::from_millis(whatsapp.queue.batch_delay.max(100)),
             broadcast_batch: whatsapp
                 .queue
                 .enabled
@@ -283,6 +282,28 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         runtime,
         _watcher: watcher,
     })
+}
+
+/// Loads the config at `path` and runs the bot until a signal stops it: `aofctl trigger serve`.
+pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let config = crate::config::load(path)?;
+    let system = actix_web::rt::System::new();
+    let tokio = system.runtime().tokio_runtime().handle().clone();
+    let result = system.block_on(async move {
+        let running = start(config).await?;
+        running
+            .server
+            .await
+            .context("the HTTP server stopped with an error")?;
+        running.runtime.stop();
+        Ok(())
+    });
+    // Work still in flight (a store query, a flow step) is dropped with the system; sqlx returns
+    // connections to its pool on drop, which needs the Tokio context that the system's drop lacks.
+    let _context = tokio.enter();
+    drop(system);
+    result
 }
 
 /// Routing may name flows that are not in the directory yet; their messages get a "not set up" answer.

@@ -1,6 +1,5 @@
 //! `aofctl`: parses the command line, sets up logging, loads the config and runs the bot.
 
-use anyhow::Context as _;
 use aof::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -44,7 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Trigger {
             command: TriggerCommand::Serve { config },
-        } => serve(config),
+        } => aof::app::serve(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,17 +52,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn serve(path: PathBuf) -> anyhow::Result<()> {
-    let config = aof::config::load(&path)?;
-    actix_web::rt::System::new().block_on(async move {
-        let running = aof::app::start(config).await?;
-        running
-            .server
-            .await
-            .context("the HTTP server stopped with an error")?;
-        running.runtime.stop();
-        Ok(())
-    })
 }

@@ -21,6 +21,7 @@ pub mod backoff;
 pub mod handle;
 pub mod ids;
 pub mod model;
+pub mod pace;
 pub mod ports;
 pub mod rate_limiter;
 pub mod router;

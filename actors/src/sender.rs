@@ -32,7 +32,7 @@ pub enum Decision {
     Retry {
         /// How long to wait.
         after: Duration,
-        /// Whether every lane should pause too.
+        /// Whether Meta throttled the number (the limiter lowers its rate).
         throttled: bool,
     },
     /// Replace the body with the template fallback and send again now.
@@ -56,7 +56,8 @@ pub fn decide(job: &QueuedJob, error: &SendError, settings: &SenderSettings) -> 
             after: backoff(),
             throttled: false,
         },
-        SendErrorKind::Throttled if !exhausted => Decision::Retry {
+        // Throttling is about the rate, not the message: it never uses up the message's attempts.
+        SendErrorKind::Throttled => Decision::Retry {
             after: backoff(),
             throttled: true,
         },
@@ -291,10 +292,10 @@ mod tests {
     }
 
     #[test]
-    fn throttling_pauses_every_lane() {
+    fn throttling_is_retried_even_after_the_last_attempt() {
         assert!(matches!(
             decide(
-                &job(1, false),
+                &job(9, false),
                 &error(SendErrorKind::Throttled),
                 &settings()
             ),

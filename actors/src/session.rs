@@ -146,6 +146,9 @@ impl Session {
             return;
         }
         let Some(Deliver { message, route }) = self.waiting.pop_front() else {
+            // Idle: give back what a burst grew, since an idle conversation may stay for hours.
+            self.waiting.shrink_to_fit();
+            self.conversation.entries.shrink_to_fit();
             return;
         };
         let expectation = message
@@ -182,13 +185,19 @@ impl Session {
         }));
     }
 
+    /// One timer per session, due when it would have been idle long enough: an idle conversation
+    /// costs one wake per `idle_timeout`, not one per interval.
+    fn arm_idle_check(&mut self, after: Duration, ctx: &mut Context<Self>) {
+        ctx.run_later(after.max(Duration::from_millis(20)), Self::check_idle);
+    }
+
     fn check_idle(&mut self, ctx: &mut Context<Self>) {
-        if self.busy
-            || self.releasing
-            || !self.waiting.is_empty()
-            || self.last_active.elapsed() < self.deps.idle_timeout
-        {
-            return;
+        let idle = self.last_active.elapsed();
+        if self.busy || self.releasing || !self.waiting.is_empty() {
+            return self.arm_idle_check(self.deps.idle_timeout, ctx);
+        }
+        if idle < self.deps.idle_timeout {
+            return self.arm_idle_check(self.deps.idle_timeout - idle, ctx);
         }
         self.releasing = true;
         let ask = self.router.send(ReleaseSession {
@@ -199,6 +208,8 @@ impl Session {
             act.releasing = false;
             if released.unwrap_or(true) {
                 ctx.stop();
+            } else {
+                act.arm_idle_check(act.deps.idle_timeout, ctx);
             }
         }));
     }
@@ -214,9 +225,7 @@ impl Actor for Session {
             Ok(conversation) => act.conversation = conversation,
             Err(e) => tracing::error!(error = %e, "loading a conversation failed; starting empty"),
         }));
-        let every =
-            (self.deps.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
-        ctx.run_interval(every, Self::check_idle);
+        self.arm_idle_check(self.deps.idle_timeout, ctx);
     }
 }
 

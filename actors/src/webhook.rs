@@ -7,7 +7,7 @@ use crate::model::{AuditEntry, InboundMessage, StatusUpdate};
 use crate::ports::Store;
 use crate::router::RouteInbound;
 use actix::prelude::*;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 /// One verified notification, parsed: its messages and statuses in Meta's order.
@@ -40,12 +40,11 @@ pub struct Webhook {
     router: Recipient<RouteInbound>,
     recent: HashSet<Wamid>,
     recent_order: VecDeque<Wamid>,
-    /// Sequence number of the next batch that goes to the store for its dedup check.
-    next_seq: u64,
-    /// The next sequence number to forward.
-    released: u64,
-    /// Checked batches (new messages only) waiting for an earlier batch's check.
-    checked: BTreeMap<u64, Vec<InboundMessage>>,
+    /// Messages waiting for the store's dedup check, in arrival order.
+    unchecked: Vec<InboundMessage>,
+    /// Whether a check is running; one at a time, so batches stay in order and the store sees
+    /// everything that arrived meanwhile as one batch.
+    checking: bool,
 }
 
 impl Webhook {
@@ -61,9 +60,8 @@ impl Webhook {
             router,
             recent: HashSet::new(),
             recent_order: VecDeque::new(),
-            next_seq: 0,
-            released: 0,
-            checked: BTreeMap::new(),
+            unchecked: Vec::new(),
+            checking: false,
         }
     }
 
@@ -138,42 +136,42 @@ impl Handler<Inbound> for Webhook {
                 metrics::counter!("aof_inbound_duplicates_total").increment(1);
             }
         }
-        if fresh.is_empty() {
-            return;
-        }
-        // Checks run concurrently, but their results are released in arrival order, so that a
-        // person's messages reach their session in the order they were sent.
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let ids = fresh.iter().map(|m| m.id.clone()).collect();
-        let check = self.store.first_seen(ids);
-        ctx.spawn(check.into_actor(self).map(move |seen, act, _| {
-            let seen = seen.unwrap_or_else(|e| {
-                // Processing twice is better than losing a page: fail open.
-                tracing::error!(error = %e, "dedup check failed; processing the messages");
-                vec![true; fresh.len()]
-            });
-            let new = fresh
-                .into_iter()
-                .zip(seen)
-                .filter_map(|(m, first)| first.then_some(m));
-            act.checked.insert(seq, new.collect());
-            act.release_in_order();
-        }));
+        self.unchecked.extend(fresh);
+        self.check(ctx);
     }
 }
 
 impl Webhook {
-    /// Forwards every checked batch whose predecessors have all been forwarded.
-    fn release_in_order(&mut self) {
-        while let Some(batch) = self.checked.remove(&self.released) {
-            self.released += 1;
-            for message in batch {
-                metrics::counter!("aof_inbound_messages_total", "type" => message.kind.label().to_owned())
-                    .increment(1);
-                self.audit("inbound", &message);
-                self.router.do_send(RouteInbound(message));
-            }
+    /// Asks the store which waiting messages are new (ids seen before a restart are not), then
+    /// forwards those and checks whatever arrived meanwhile.
+    fn check(&mut self, ctx: &mut Context<Self>) {
+        if self.checking || self.unchecked.is_empty() {
+            return;
         }
+        self.checking = true;
+        let batch = std::mem::take(&mut self.unchecked);
+        let ids = batch.iter().map(|m| m.id.clone()).collect();
+        let check = self.store.first_seen(ids);
+        ctx.spawn(check.into_actor(self).map(move |seen, act, ctx| {
+            let seen = seen.unwrap_or_else(|e| {
+                // Processing twice is better than losing a page: fail open.
+                tracing::error!(error = %e, "dedup check failed; processing the messages");
+                vec![true; batch.len()]
+            });
+            for (message, first) in batch.into_iter().zip(seen) {
+                if first {
+                    act.forward(message);
+                }
+            }
+            act.checking = false;
+            act.check(ctx);
+        }));
+    }
+
+    fn forward(&self, message: InboundMessage) {
+        metrics::counter!("aof_inbound_messages_total", "type" => message.kind.label().to_owned())
+            .increment(1);
+        self.audit("inbound", &message);
+        self.router.do_send(RouteInbound(message));
     }
 }

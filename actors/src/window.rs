@@ -25,6 +25,11 @@ impl SlidingWindow {
         }
     }
 
+    /// Changes the limit (the pace under throttling); the recorded starts stay.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(1);
+    }
+
     /// Whether a send may start at `now`; if not, how long until a slot frees.
     pub fn peek(&self, now: Instant) -> Result<(), Duration> {
         match self.starts.front() {

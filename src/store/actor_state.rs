@@ -1,13 +1,14 @@
 //! The actors' [`Store`] port on SQLite: what the webhook, sessions, rate limiter, sender and
 //! scheduler mirror here so that a restart loses nothing.
 //!
-//! Each call clones the pool into a `'static` future, as the port asks. Hot-path writes are
-//! batched (a whole webhook delivery's message ids in one transaction), and every read-modify-write
+//! Each call clones the pool into a `'static` future, as the port asks. The writes every message
+//! makes (dedup ids, conversations, audit lines) go through the group-commit writer (`batch.rs`),
+//! and every read-modify-write
 //! is one statement or a transaction that writes first, so concurrent writers only wait on the
 //! busy timeout and never fail on a stale snapshot.
 
 use super::records::delivery_rank;
-use super::{logged, to_i64, Failure, SqliteStore};
+use super::{logged, Failure, SqliteStore};
 use aof_actors::ids::{WaId, Wamid};
 use aof_actors::model::{now_ms, AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
 use aof_actors::ports::{Store, StoreError, StoreResult};
@@ -25,24 +26,8 @@ fn boxed<T: Send + 'static>(
 
 impl Store for SqliteStore {
     fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {
-        let pool = self.pool.clone();
-        boxed("first_seen", async move {
-            let now = now_ms();
-            let mut tx = pool.begin().await?;
-            let mut fresh = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let done = sqlx::query(
-                    "INSERT OR IGNORE INTO processed_messages (id, seen_at) VALUES (?1, ?2)",
-                )
-                .bind(id.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                fresh.push(done.rows_affected() == 1);
-            }
-            tx.commit().await?;
-            Ok(fresh)
-        })
+        let writer = self.writer.clone();
+        boxed("first_seen", async move { writer.first_seen(ids).await })
     }
 
     fn record_status(&self, status: StatusUpdate) -> StoreResult<()> {
@@ -97,22 +82,9 @@ impl Store for SqliteStore {
     }
 
     fn save_conversation(&self, who: WaId, conversation: Conversation) -> StoreResult<()> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("save_conversation", async move {
-            let body = serde_json::to_string(&conversation)?;
-            sqlx::query(
-                "INSERT INTO conversations (wa_id, version, body, updated_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(wa_id) DO UPDATE SET
-                     version = excluded.version, body = excluded.body, updated_ms = excluded.updated_ms
-                 WHERE excluded.version > conversations.version",
-            )
-            .bind(who.as_str())
-            .bind(to_i64(conversation.version))
-            .bind(body)
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-            Ok(())
+            writer.save_conversation(who, conversation).await
         })
     }
 
@@ -321,18 +293,8 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self, entry: AuditEntry) -> StoreResult<()> {
-        let pool = self.pool.clone();
-        boxed("audit", async move {
-            let detail = serde_json::to_string(&entry.detail)?;
-            sqlx::query("INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)")
-                .bind(now_ms())
-                .bind(&entry.kind)
-                .bind(entry.who.as_deref())
-                .bind(detail)
-                .execute(&pool)
-                .await?;
-            Ok(())
-        })
+        let writer = self.writer.clone();
+        boxed("audit", async move { writer.audit(entry).await })
     }
 
     fn room_memberships(&self) -> StoreResult<Vec<(WaId, String)>> {

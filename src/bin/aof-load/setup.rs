@@ -1,0 +1,194 @@
+//! What every scenario starts from: a scratch directory, the bot's config pointing at the fake Graph
+//! API, and signed WhatsApp notifications shaped as Meta sends them.
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The app secret of every load config: the generator signs with it, the bot checks it.
+pub const APP_SECRET: &str = "load-app-secret";
+/// The bearer token of the flow webhooks.
+pub const WEBHOOK_TOKEN: &str = "load-webhook-token";
+/// The on-call engineer every alert pages.
+pub const ONCALL: &str = "15550100001";
+/// The WhatsApp phone number id of the load config.
+const PHONE_NUMBER_ID: &str = "106540352242922";
+
+/// A directory under the system's temp dir, removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A fresh, empty directory named for `label`.
+    pub fn new(label: &str) -> anyhow::Result<Scratch> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("aof-load-{label}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch(dir))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    /// Removes the directory, unless `AOF_LOAD_KEEP` is set (to read the bot's log and store).
+    fn drop(&mut self) {
+        if std::env::var_os("AOF_LOAD_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a scenario changes in the bot's config.
+pub struct BotConfig<'a> {
+    /// The loopback port the bot listens on.
+    pub port: u16,
+    /// The fake Graph API's base address.
+    pub graph: &'a str,
+    /// `rate_limits.messages_per_second`.
+    pub per_second: u32,
+    /// `routing.default_flow`.
+    pub default_flow: &'a str,
+    /// `flows.directory`.
+    pub flows: &'a Path,
+}
+
+/// Writes `config.yaml` into `dir` (the store lives beside it) and returns its path. The routing is
+/// the tutorial's; anyone may write (no allow-list), as a public bot would take any number.
+pub fn write_config(dir: &Path, c: &BotConfig) -> anyhow::Result<PathBuf> {
+    let yaml = format!(
+        r#"version: v1
+kind: TriggerConfig
+server:
+  host: "127.0.0.1"
+  port: {port}
+  base_path: "/webhooks"
+  webhook_token: "{WEBHOOK_TOKEN}"
+platforms:
+  whatsapp:
+    type: whatsapp
+    phone_number_id: "{PHONE_NUMBER_ID}"
+    access_token: "load-access-token"
+    verify_token: "load-verify-token"
+    app_secret: "{APP_SECRET}"
+    api_base_url: "{graph}/v21.0"
+    oncall:
+      static_oncall:
+        - name: "Olivia"
+          phone: "+{ONCALL}"
+      team_group: "sre-team"
+    groups:
+      sre-team: ["+{ONCALL}"]
+    rate_limits:
+      messages_per_second: {rate}
+      templates_per_day: 1000000
+    queue:
+      enabled: true
+      batch_size: 10
+      batch_delay: 1000
+    security:
+      verify_signatures: true
+      require_verified: false
+      audit:
+        enabled: true
+        include_content: false
+routing:
+  default_flow: "{default_flow}"
+  commands:
+    "ACK": "acknowledge-alert-flow"
+    "ESC": "escalate-alert-flow"
+    "INFO": "alert-info-flow"
+    "APPROVE": "approval-handler-flow"
+    "REJECT": "approval-handler-flow"
+    "RESOLVE": "resolve-incident-flow"
+    "STATUS": "status-check-flow"
+    "HELP": "whatsapp-help-flow"
+  keywords:
+    - pattern: "(?i)(deploy|release|ship)"
+      flow: "deployment-request-flow"
+    - pattern: "(?i)(incident|outage|down)"
+      flow: "incident-report-flow"
+    - pattern: "(?i)(scale|replicas)"
+      flow: "scale-service-flow"
+flows:
+  directory: "{flows}"
+  watch: false
+storage:
+  url: "sqlite://{db}"
+health_checks:
+  timeout_ms: 2000
+  services:
+    api: {{ url: "{graph}/health/api" }}
+    web: {{ url: "{graph}/health/web" }}
+    database: {{ url: "{graph}/health/database" }}
+"#,
+        port = c.port,
+        graph = c.graph,
+        rate = c.per_second,
+        default_flow = c.default_flow,
+        flows = c.flows.display(),
+        db = dir.join("aof.db").display(),
+    );
+    let file = dir.join("config.yaml");
+    std::fs::write(&file, yaml)?;
+    Ok(file)
+}
+
+/// The shipped flows.
+pub fn shipped_flows() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("flows/whatsapp")
+}
+
+/// A copy of the shipped flows plus `extra` (file name, YAML) in `dir/flows`.
+pub fn flows_with(dir: &Path, extra: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows)?;
+    for entry in std::fs::read_dir(shipped_flows())? {
+        let path = entry?.path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, flows.join(name))?;
+        }
+    }
+    for (name, yaml) in extra {
+        std::fs::write(flows.join(name), yaml)?;
+    }
+    Ok(flows)
+}
+
+/// A number of its own for sender `i` of a scenario (`series` keeps scenarios apart).
+pub fn sender(series: u32, i: u32) -> String {
+    format!("1{series:03}{i:07}")
+}
+
+/// One signed notification: its body and its `X-Hub-Signature-256` header.
+pub struct Signed {
+    /// The compact JSON body.
+    pub body: Vec<u8>,
+    /// `sha256=<hex>`.
+    pub signature: String,
+}
+
+/// A notification carrying one text message from `from`, as Meta sends it.
+pub fn text_notification(from: &str, wamid: &str, text: &str) -> Signed {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
+            "contacts": [{ "profile": { "name": format!("Load {from}") }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": timestamp.to_string(),
+                           "type": "text", "text": { "body": text } }] } }] }]
+    });
+    let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+    let signature = aof::wire::whatsapp::sign(APP_SECRET.as_bytes(), &body);
+    Signed { body, signature }
+}

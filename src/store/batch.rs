@@ -1,0 +1,176 @@
+//! Group commit for the small writes every message makes (its dedup id, its audit line, its
+//! conversation). Callers queue their write and get a future; one task takes everything queued,
+//! writes it in one transaction and answers each caller. Under load a thousand messages cost one
+//! commit instead of a thousand, and the pool sees one waiter instead of a thousand.
+
+use super::{to_i64, Failure};
+use aof_actors::ids::{WaId, Wamid};
+use aof_actors::model::{now_ms, AuditEntry, Conversation};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes in one transaction: bounds how long one commit holds the database.
+const MAX_BATCH: usize = 1024;
+
+/// One queued write.
+enum Write {
+    /// Records message ids as processed; answers whether each was new.
+    FirstSeen(Vec<Wamid>, oneshot::Sender<Result<Vec<bool>, Failure>>),
+    /// Saves a conversation unless a newer version is saved.
+    Conversation(
+        WaId,
+        Box<Conversation>,
+        oneshot::Sender<Result<(), Failure>>,
+    ),
+    /// Appends an audit line, stamped when it was queued.
+    Audit(AuditEntry, i64, oneshot::Sender<Result<(), Failure>>),
+}
+
+/// The queue in front of the group-commit task.
+#[derive(Clone, Debug)]
+pub struct GroupWriter {
+    queue: mpsc::UnboundedSender<Write>,
+}
+
+/// The group-commit task is gone (its runtime stopped).
+fn stopped() -> Failure {
+    Failure::Corrupt("the store's writer has stopped".into())
+}
+
+impl GroupWriter {
+    /// Starts the task on the current Tokio runtime.
+    pub fn start(pool: SqlitePool) -> GroupWriter {
+        let (queue, writes) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, writes));
+        GroupWriter { queue }
+    }
+
+    async fn ask<T>(
+        &self,
+        write: impl FnOnce(oneshot::Sender<Result<T, Failure>>) -> Write,
+    ) -> Result<T, Failure> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(write(reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// See [`aof_actors::ports::Store::first_seen`].
+    pub async fn first_seen(&self, ids: Vec<Wamid>) -> Result<Vec<bool>, Failure> {
+        self.ask(|reply| Write::FirstSeen(ids, reply)).await
+    }
+
+    /// See [`aof_actors::ports::Store::save_conversation`].
+    pub async fn save_conversation(&self, who: WaId, c: Conversation) -> Result<(), Failure> {
+        self.ask(|reply| Write::Conversation(who, Box::new(c), reply))
+            .await
+    }
+
+    /// See [`aof_actors::ports::Store::audit`].
+    pub async fn audit(&self, entry: AuditEntry) -> Result<(), Failure> {
+        self.ask(|reply| Write::Audit(entry, now_ms(), reply)).await
+    }
+}
+
+async fn run(pool: SqlitePool, mut writes: mpsc::UnboundedReceiver<Write>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while writes.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match commit(&pool, &mut batch).await {
+            Ok(answers) => {
+                for (write, answer) in batch.drain(..).zip(answers) {
+                    answer.send_to(write);
+                }
+            }
+            // One bad write must not fail the others: each alone, in its own transaction.
+            Err(_) => {
+                for write in batch.drain(..) {
+                    let mut one = vec![write];
+                    match commit(&pool, &mut one).await {
+                        Ok(mut answers) => answers.remove(0).send_to(one.remove(0)),
+                        Err(e) => Answer::Failed(e).send_to(one.remove(0)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What one write produced.
+enum Answer {
+    Seen(Vec<bool>),
+    Done,
+    Failed(Failure),
+}
+
+impl Answer {
+    fn send_to(self, write: Write) {
+        // A caller that stopped waiting is not an error: its write is committed all the same.
+        match (write, self) {
+            (Write::FirstSeen(_, reply), Answer::Seen(seen)) => drop(reply.send(Ok(seen))),
+            (Write::FirstSeen(_, reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
+            (Write::Conversation(.., reply) | Write::Audit(.., reply), Answer::Failed(e)) => {
+                drop(reply.send(Err(e)))
+            }
+            (Write::Conversation(.., reply) | Write::Audit(.., reply), _) => {
+                drop(reply.send(Ok(())))
+            }
+            (Write::FirstSeen(_, reply), Answer::Done) => drop(reply.send(Err(stopped()))),
+        }
+    }
+}
+
+async fn commit(pool: &SqlitePool, batch: &mut [Write]) -> Result<Vec<Answer>, Failure> {
+    let mut tx = pool.begin().await?;
+    let mut answers = Vec::with_capacity(batch.len());
+    for write in batch.iter() {
+        answers.push(apply(&mut tx, write).await?);
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+async fn apply(tx: &mut Transaction<'static, Sqlite>, write: &Write) -> Result<Answer, Failure> {
+    match write {
+        Write::FirstSeen(ids, _) => {
+            let now = now_ms();
+            let mut fresh = Vec::with_capacity(ids.len());
+            for id in ids {
+                let done = sqlx::query(
+                    "INSERT OR IGNORE INTO processed_messages (id, seen_at) VALUES (?1, ?2)",
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                fresh.push(done.rows_affected() == 1);
+            }
+            Ok(Answer::Seen(fresh))
+        }
+        Write::Conversation(who, conversation, _) => {
+            let body = serde_json::to_string(conversation)?;
+            sqlx::query(
+                "INSERT INTO conversations (wa_id, version, body, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(wa_id) DO UPDATE SET
+                     version = excluded.version, body = excluded.body, updated_ms = excluded.updated_ms
+                 WHERE excluded.version > conversations.version",
+            )
+            .bind(who.as_str())
+            .bind(to_i64(conversation.version))
+            .bind(body)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+            Ok(Answer::Done)
+        }
+        Write::Audit(entry, at_ms, _) => {
+            let detail = serde_json::to_string(&entry.detail)?;
+            sqlx::query("INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)")
+                .bind(at_ms)
+                .bind(&entry.kind)
+                .bind(entry.who.as_deref())
+                .bind(detail)
+                .execute(&mut **tx)
+                .await?;
+            Ok(Answer::Done)
+        }
+    }
+}
