@@ -268,6 +268,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .first()
         .map_or(config.server.port, |a| a.port());
     let server = server.run();
+    crate::trim::start();
     tracing::info!(
         port,
         transport = ?whatsapp.transport,

@@ -18,6 +18,7 @@
 //! - [`integrations`]: clients of ops services besides WhatsApp (PagerDuty's REST API).
 //! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
+//! - [`trim`]: gives memory freed after a burst back to the system.
 
 pub mod agents;
 pub mod alert_intake;
@@ -30,5 +31,6 @@ pub mod oncall;
 pub mod store;
 pub mod telemetry;
 pub mod transport;
+pub mod trim;
 pub mod war_room;
 pub mod wire;

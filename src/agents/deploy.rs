@@ -174,8 +174,7 @@ async fn deploy(input: &Value, run: &RunContext) -> AgentResult {
 /// POSTs the deployment to the CI system's webhook; 2xx means it started there.
 async fn via_webhook(url: &str, config: &DeploymentsConfig, d: &Deployment) -> AgentResult {
     let timeout = Duration::from_secs(config.timeout_secs);
-    let client = awc::Client::builder().timeout(timeout).finish();
-    let mut request = client.post(url);
+    let mut request = super::http_client().post(url).timeout(timeout);
     for (name, value) in &config.webhook_headers {
         request = request.insert_header((name.as_str(), value.expose()));
     }

@@ -28,14 +28,14 @@ impl Agent for HealthChecker {
             let names = service_names(input.get("services"))?;
             let config = &run.services.config.health_checks;
             let timeout = Duration::from_millis(config.timeout_ms);
-            let client = awc::Client::builder().timeout(timeout).finish();
+            let client = super::http_client();
             let checks = names.iter().map(|name| {
                 let target = config.services.get(name).map(|s| (s.url.clone(), s.expect_status));
                 let client = &client;
                 async move {
                     match target {
                         None => json!({ "name": name, "healthy": false, "status": "not configured", "latency": null }),
-                        Some((url, expect)) => check(client, name, &url, expect).await,
+                        Some((url, expect)) => check(client, name, &url, expect, timeout).await,
                     }
                 }
             });
@@ -67,13 +67,21 @@ fn service_names(value: Option<&Value>) -> Result<Vec<String>, AgentError> {
     Ok(names)
 }
 
-async fn check(client: &awc::Client, name: &str, url: &str, expect: Option<u16>) -> Value {
+async fn check(
+    client: &awc::Client,
+    name: &str,
+    url: &str,
+    expect: Option<u16>,
+    timeout: Duration,
+) -> Value {
     let started = Instant::now();
-    let result = client.get(url).send().await;
+    let result = client.get(url).timeout(timeout).send().await;
     // Rounded up: a loopback answer in 0.3 ms reads as 1 ms, not as "no latency".
     let latency = (started.elapsed().as_micros() as u64).div_ceil(1000);
     match result {
-        Ok(response) => {
+        Ok(mut response) => {
+            // Read to the end, so that the connection goes back to the pool for the next check.
+            let _ = response.body().limit(64 * 1024).await;
             let code = response.status().as_u16();
             let healthy = expect.map_or(response.status().is_success(), |e| e == code);
             let status = if healthy {

@@ -187,6 +187,16 @@ impl Registry {
     }
 }
 
+/// The HTTP client of this thread for the agents' outbound calls (health checks, Slack, deploy
+/// webhooks). Building a client builds its TLS configuration, and a client kept alive keeps its
+/// connections: a STATUS used to open a new connection per service. Timeouts are set per request.
+pub fn http_client() -> awc::Client {
+    thread_local! {
+        static CLIENT: awc::Client = awc::Client::builder().disable_timeout().finish();
+    }
+    CLIENT.with(Clone::clone)
+}
+
 /// A string field of an input object.
 pub fn str_field<'a>(input: &'a Value, field: &str) -> Result<&'a str, AgentError> {
     match input.get(field) {

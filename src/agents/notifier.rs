@@ -244,13 +244,14 @@ async fn slack(
 
 /// POSTs to a Slack incoming webhook, retrying 429 and 5xx; the error never names the URL.
 async fn post_to_slack(url: &str, body: &Value) -> Result<(), String> {
-    let client = awc::Client::builder().timeout(CHANNEL_TIMEOUT).finish();
+    let client = super::http_client();
     let mut backoff = SLACK_BACKOFF;
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut response = client
             .post(url)
+            .timeout(CHANNEL_TIMEOUT)
             .send_json(body)
             .await
             .map_err(|e| match e {

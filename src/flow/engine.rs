@@ -31,7 +31,14 @@ pub(crate) struct Inner {
     /// `config` in expressions: the WhatsApp platform config without its secrets.
     pub(crate) config_view: Value,
     pub(crate) on_response_ttl: Duration,
+    /// Runs allowed at once, across all conversations.
+    runs: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most flow runs at once. A run holds its context (trigger, steps, the config view: ~10 KB) while
+/// it lives; in a burst of ten thousand new conversations, ten thousand runs at once held 200 MB at
+/// the peak, which the allocator then kept. The rest wait their turn in their sessions, in order.
+const MAX_RUNS_AT_ONCE: usize = 256;
 
 /// Runs AgentFlows; cheap to clone.
 #[derive(Clone)]
@@ -57,6 +64,7 @@ impl FlowEngine {
                 services,
                 config_view,
                 on_response_ttl,
+                runs: Arc::new(tokio::sync::Semaphore::new(MAX_RUNS_AT_ONCE)),
             }),
         }
     }
@@ -80,7 +88,14 @@ impl FlowRunner for FlowEngine {
     fn run(&self, run: FlowRun) -> LocalBoxFuture<'static, FlowOutcome> {
         let inner = self.inner.clone();
         let span = tracing::info_span!("flow_run", flow = %run.flow, run_id = %run.run_id);
-        Box::pin(execute(inner, run).instrument(span))
+        Box::pin(
+            async move {
+                // Never closed, so the permit always comes.
+                let _turn = inner.runs.clone().acquire_owned().await;
+                execute(inner, run).await
+            }
+            .instrument(span),
+        )
     }
 }
 

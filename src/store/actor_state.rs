@@ -89,22 +89,20 @@ impl Store for SqliteStore {
     }
 
     fn enqueue(&self, job: QueuedJob) -> StoreResult<()> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("enqueue", async move {
             let body = serde_json::to_string(&job)?;
             // Idempotent: a retried enqueue of the same job id keeps the first row.
-            sqlx::query(
-                "INSERT INTO outbox (id, body, state, created_ms, updated_ms)
+            let sql = "INSERT INTO outbox (id, body, state, created_ms, updated_ms)
                  VALUES (?1, ?2, 'queued', ?3, ?4)
-                 ON CONFLICT(id) DO NOTHING",
-            )
-            .bind(&job.id.0)
-            .bind(body)
-            .bind(job.enqueued_at_ms)
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-            Ok(())
+                 ON CONFLICT(id) DO NOTHING";
+            let args = vec![
+                job.id.0.into(),
+                body.into(),
+                job.enqueued_at_ms.into(),
+                now_ms().into(),
+            ];
+            writer.exec(sql, args).await.map(drop)
         })
     }
 

@@ -12,18 +12,51 @@ use tokio::sync::{mpsc, oneshot};
 /// Most writes in one transaction: bounds how long one commit holds the database.
 const MAX_BATCH: usize = 1024;
 
+/// A value bound to a statement's parameter.
+#[derive(Debug)]
+pub enum Arg {
+    /// TEXT.
+    Text(String),
+    /// INTEGER.
+    Int(i64),
+    /// NULL.
+    Null,
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Self {
+        Arg::Text(s)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Self {
+        Arg::Text(s.to_owned())
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(n: i64) -> Self {
+        Arg::Int(n)
+    }
+}
+
+impl<T: Into<Arg>> From<Option<T>> for Arg {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Arg::Null, Into::into)
+    }
+}
+
 /// One queued write.
 enum Write {
     /// Records message ids as processed; answers whether each was new.
     FirstSeen(Vec<Wamid>, oneshot::Sender<Result<Vec<bool>, Failure>>),
-    /// Saves a conversation unless a newer version is saved.
-    Conversation(
-        WaId,
-        Box<Conversation>,
-        oneshot::Sender<Result<(), Failure>>,
+    /// One statement; answers how many rows it changed.
+    Exec(
+        &'static str,
+        Vec<Arg>,
+        oneshot::Sender<Result<u64, Failure>>,
     ),
-    /// Appends an audit line, stamped when it was queued.
-    Audit(AuditEntry, i64, oneshot::Sender<Result<(), Failure>>),
 }
 
 /// The queue in front of the group-commit task.
@@ -59,15 +92,39 @@ impl GroupWriter {
         self.ask(|reply| Write::FirstSeen(ids, reply)).await
     }
 
+    /// Runs one statement in the next group commit; the rows it changed.
+    pub async fn exec(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64, Failure> {
+        self.ask(|reply| Write::Exec(sql, args, reply)).await
+    }
+
     /// See [`aof_actors::ports::Store::save_conversation`].
     pub async fn save_conversation(&self, who: WaId, c: Conversation) -> Result<(), Failure> {
-        self.ask(|reply| Write::Conversation(who, Box::new(c), reply))
-            .await
+        let body = serde_json::to_string(&c)?;
+        let sql =
+            "INSERT INTO conversations (wa_id, version, body, updated_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(wa_id) DO UPDATE SET
+                 version = excluded.version, body = excluded.body, updated_ms = excluded.updated_ms
+             WHERE excluded.version > conversations.version";
+        let args = vec![
+            who.as_str().into(),
+            to_i64(c.version).into(),
+            body.into(),
+            now_ms().into(),
+        ];
+        self.exec(sql, args).await.map(drop)
     }
 
     /// See [`aof_actors::ports::Store::audit`].
     pub async fn audit(&self, entry: AuditEntry) -> Result<(), Failure> {
-        self.ask(|reply| Write::Audit(entry, now_ms(), reply)).await
+        let detail = serde_json::to_string(&entry.detail)?;
+        let sql = "INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)";
+        let args = vec![
+            now_ms().into(),
+            entry.kind.into(),
+            entry.who.into(),
+            detail.into(),
+        ];
+        self.exec(sql, args).await.map(drop)
     }
 }
 
@@ -97,7 +154,7 @@ async fn run(pool: SqlitePool, mut writes: mpsc::UnboundedReceiver<Write>) {
 /// What one write produced.
 enum Answer {
     Seen(Vec<bool>),
-    Done,
+    Rows(u64),
     Failed(Failure),
 }
 
@@ -106,14 +163,11 @@ impl Answer {
         // A caller that stopped waiting is not an error: its write is committed all the same.
         match (write, self) {
             (Write::FirstSeen(_, reply), Answer::Seen(seen)) => drop(reply.send(Ok(seen))),
+            (Write::Exec(.., reply), Answer::Rows(n)) => drop(reply.send(Ok(n))),
             (Write::FirstSeen(_, reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
-            (Write::Conversation(.., reply) | Write::Audit(.., reply), Answer::Failed(e)) => {
-                drop(reply.send(Err(e)))
-            }
-            (Write::Conversation(.., reply) | Write::Audit(.., reply), _) => {
-                drop(reply.send(Ok(())))
-            }
-            (Write::FirstSeen(_, reply), Answer::Done) => drop(reply.send(Err(stopped()))),
+            (Write::Exec(.., reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
+            (Write::FirstSeen(_, reply), _) => drop(reply.send(Err(stopped()))),
+            (Write::Exec(.., reply), _) => drop(reply.send(Err(stopped()))),
         }
     }
 }
@@ -145,32 +199,18 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: &Write) -> Result<A
             }
             Ok(Answer::Seen(fresh))
         }
-        Write::Conversation(who, conversation, _) => {
-            let body = serde_json::to_string(conversation)?;
-            sqlx::query(
-                "INSERT INTO conversations (wa_id, version, body, updated_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(wa_id) DO UPDATE SET
-                     version = excluded.version, body = excluded.body, updated_ms = excluded.updated_ms
-                 WHERE excluded.version > conversations.version",
-            )
-            .bind(who.as_str())
-            .bind(to_i64(conversation.version))
-            .bind(body)
-            .bind(now_ms())
-            .execute(&mut **tx)
-            .await?;
-            Ok(Answer::Done)
-        }
-        Write::Audit(entry, at_ms, _) => {
-            let detail = serde_json::to_string(&entry.detail)?;
-            sqlx::query("INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)")
-                .bind(at_ms)
-                .bind(&entry.kind)
-                .bind(entry.who.as_deref())
-                .bind(detail)
-                .execute(&mut **tx)
-                .await?;
-            Ok(Answer::Done)
+        Write::Exec(sql, args, _) => {
+            let mut query = sqlx::query(sql);
+            for arg in args {
+                query = match arg {
+                    Arg::Text(s) => query.bind(s.as_str()),
+                    Arg::Int(n) => query.bind(*n),
+                    Arg::Null => query.bind(None::<i64>),
+                };
+            }
+            Ok(Answer::Rows(
+                query.execute(&mut **tx).await?.rows_affected(),
+            ))
         }
     }
 }

@@ -108,17 +108,15 @@ impl SqliteStore {
         trigger: serde_json::Value,
     ) -> Result<(), StoreError> {
         logged("record_run_start", async {
-            sqlx::query(
-                "INSERT INTO runs (run_id, flow, trigger, started_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(run_id) DO NOTHING",
-            )
-            .bind(run_id)
-            .bind(flow)
-            .bind(serde_json::to_string(&trigger)?)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+            let sql = "INSERT INTO runs (run_id, flow, trigger, started_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(run_id) DO NOTHING";
+            let args = vec![
+                run_id.into(),
+                flow.into(),
+                serde_json::to_string(&trigger)?.into(),
+                now_ms().into(),
+            ];
+            self.writer.exec(sql, args).await.map(drop)
         })
         .await
     }
@@ -131,16 +129,15 @@ impl SqliteStore {
         steps: serde_json::Value,
     ) -> Result<(), StoreError> {
         logged("record_run_end", async {
-            let done = sqlx::query(
-                "UPDATE runs SET outcome = ?2, steps = ?3, finished_ms = ?4 WHERE run_id = ?1",
-            )
-            .bind(run_id)
-            .bind(outcome)
-            .bind(serde_json::to_string(&steps)?)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-            if done.rows_affected() == 0 {
+            let sql =
+                "UPDATE runs SET outcome = ?2, steps = ?3, finished_ms = ?4 WHERE run_id = ?1";
+            let args = vec![
+                run_id.into(),
+                outcome.into(),
+                serde_json::to_string(&steps)?.into(),
+                now_ms().into(),
+            ];
+            if self.writer.exec(sql, args).await? == 0 {
                 tracing::warn!(
                     run_id,
                     "end of a run whose start was never recorded ignored"

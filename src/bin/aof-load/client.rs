@@ -29,8 +29,21 @@ pub struct Summary {
     pub p99_ms: f64,
     /// Slowest request, ms.
     pub max_ms: f64,
-    /// Requests not answered 2xx (or not answered).
+    /// Requests not answered 2xx (or not answered), 503 aside.
     pub errors: usize,
+    /// 503 answers ("busy, try again"): retried after 20 ms, as Meta retries a webhook delivery.
+    pub busy: usize,
+}
+
+/// How one request went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// 2xx.
+    Ok,
+    /// 503: try again.
+    Busy,
+    /// Anything else, or no answer.
+    Failed,
 }
 
 /// The `q`-quantile (0..=1) of sorted durations, in ms (nearest rank).
@@ -50,12 +63,12 @@ pub fn ms(d: Duration) -> f64 {
 /// Posts every body in `bodies` to `url` over `concurrency` connections, as fast as answers come.
 pub async fn post_signed(url: &str, bodies: Vec<Signed>, concurrency: usize) -> Summary {
     let url = url.to_owned();
-    drive(bodies, concurrency, move |client, next: Signed| {
+    drive(bodies, concurrency, move |client, next: &Signed| {
         let request = client
             .post(&url)
             .insert_header(("content-type", "application/json"))
-            .insert_header(("x-hub-signature-256", next.signature))
-            .send_body(next.body);
+            .insert_header(("x-hub-signature-256", next.signature.clone()))
+            .send_body(next.body.clone());
         Box::pin(async move { answered(request.await).await })
     })
     .await
@@ -74,46 +87,53 @@ pub async fn post_flows(
         let request = client
             .post(&url)
             .insert_header(("authorization", format!("Bearer {WEBHOOK_TOKEN}")))
-            .send_json(&body);
+            .send_json(body);
         Box::pin(async move { answered(request.await).await })
     })
     .await
 }
 
-/// Whether an answer arrived with a 2xx status; reads the whole body, as a real client would.
-async fn answered<S>(answer: Result<awc::ClientResponse<S>, awc::error::SendRequestError>) -> bool
+/// How an answer went; reads the whole body, as a real client would.
+async fn answered<S>(answer: Result<awc::ClientResponse<S>, awc::error::SendRequestError>) -> Answer
 where
     S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
 {
     match answer {
         Ok(mut response) => {
             let _ = response.body().await;
-            response.status().is_success()
+            match response.status().as_u16() {
+                200..=299 => Answer::Ok,
+                503 => Answer::Busy,
+                _ => Answer::Failed,
+            }
         }
-        Err(_) => false,
+        Err(_) => Answer::Failed,
     }
 }
 
-/// Runs `one` over every item, `concurrency` at a time on one client, timing each.
+/// Runs `one` over every item, `concurrency` at a time on one client, timing each (retries of a
+/// busy answer included).
 async fn drive<T: 'static>(
     items: Vec<T>,
     concurrency: usize,
-    one: impl Fn(&awc::Client, T) -> LocalBoxFuture<'static, bool> + 'static,
+    one: impl Fn(&awc::Client, &T) -> LocalBoxFuture<'static, Answer> + 'static,
 ) -> Summary {
     let client = client(concurrency);
     let total = items.len();
     let queue = Rc::new(RefCell::new(items.into_iter()));
     let latencies = Rc::new(RefCell::new(Vec::with_capacity(total)));
     let errors = Rc::new(Cell::new(0usize));
+    let busy = Rc::new(Cell::new(0usize));
     let one = Rc::new(one);
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (client, queue, latencies, errors, one) = (
+        let (client, queue, latencies, errors, busy, one) = (
             client.clone(),
             queue.clone(),
             latencies.clone(),
             errors.clone(),
+            busy.clone(),
             one.clone(),
         );
         workers.push(actix_web::rt::spawn(async move {
@@ -122,9 +142,14 @@ async fn drive<T: 'static>(
                     break;
                 };
                 let sent = Instant::now();
-                let ok = one(&client, next).await;
+                let mut answer = one(&client, &next).await;
+                while answer == Answer::Busy {
+                    busy.set(busy.get() + 1);
+                    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                    answer = one(&client, &next).await;
+                }
                 latencies.borrow_mut().push(sent.elapsed());
-                if !ok {
+                if answer == Answer::Failed {
                     errors.set(errors.get() + 1);
                 }
             }
@@ -137,6 +162,7 @@ async fn drive<T: 'static>(
     let mut latencies = latencies.take();
     latencies.sort();
     let errors = errors.get();
+    let busy = busy.get();
     Summary {
         requests: latencies.len(),
         per_second: (latencies.len() - errors) as f64 / elapsed.as_secs_f64(),
@@ -144,6 +170,7 @@ async fn drive<T: 'static>(
         p99_ms: quantile_ms(&latencies, 0.99),
         max_ms: latencies.last().copied().map_or(0.0, ms),
         errors,
+        busy,
     }
 }
 

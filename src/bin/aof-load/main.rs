@@ -92,7 +92,7 @@ impl Sizes {
             }
         } else {
             Sizes {
-                ingest_requests: 10_000,
+                ingest_requests: 5_000,
                 ingest_warmup: 1_000,
                 alerts: 1_000,
                 room_members: 200,
@@ -135,11 +135,11 @@ async fn generate(quick: bool, only: Vec<Scenario>, json: Option<PathBuf>) -> an
     }
     if wanted(Scenario::Ingest) {
         eprintln!(
-            "ingest: {} notifications at concurrency 8 and 64…",
+            "ingest: 3 rounds of {} notifications at concurrency 8 and 64…",
             sizes.ingest_requests
         );
         report.ingest =
-            Some(ingest::run(&[8, 64], sizes.ingest_requests, sizes.ingest_warmup).await?);
+            Some(ingest::run(&[8, 64], sizes.ingest_requests, sizes.ingest_warmup, 3).await?);
     }
     if wanted(Scenario::Fanout) {
         eprintln!(

@@ -112,8 +112,8 @@ impl Report {
         for l in self.ingest.iter().flatten() {
             let _ = writeln!(
                 t,
-                "ingest c={:<3}    ours {:>7.0}/s p50 {:.2} p99 {:.2} max {:.1} ms ({} errors) | bare {:>7.0}/s p50 {:.2} p99 {:.2} ms | ratio {:.2} (target >= 0.5); handled {:.0}/s",
-                l.concurrency, l.ours.per_second, l.ours.p50_ms, l.ours.p99_ms, l.ours.max_ms, l.ours.errors,
+                "ingest c={:<3}    ours {:>7.0}/s p50 {:.2} p99 {:.2} max {:.1} ms ({} errors, {} busy) | bare {:>7.0}/s p50 {:.2} p99 {:.2} ms | ratio {:.2} (target >= 0.5); handled {:.0}/s",
+                l.concurrency, l.ours.per_second, l.ours.p50_ms, l.ours.p99_ms, l.ours.max_ms, l.ours.errors, l.ours.busy,
                 l.bare.per_second, l.bare.p50_ms, l.bare.p99_ms, l.ratio, l.handled_per_second
             );
         }
@@ -141,9 +141,9 @@ impl Report {
         if let Some(s) = &self.sessions {
             let _ = writeln!(
                 t,
-                "sessions        {} senders ({} live): {} B per idle conversation (target <= 2048), RSS {} -> {} KiB; first pass {:.1} s; restart to ready {:.0} ms, restore {:.1} s",
+                "sessions        {} senders ({} live): {} B per idle conversation (target <= 2048), RSS {} -> {} KiB; first pass {:.1} s; restart to ready {:.0} ms, restore {:.1} s; {} busy answers",
                 s.senders, s.live_sessions, s.bytes_per_conversation, s.rss_before_kib, s.rss_after_kib,
-                s.first_pass_s, s.restart_to_ready_ms, s.restore_s
+                s.first_pass_s, s.restart_to_ready_ms, s.restore_s, s.busy_answers
             );
         }
         t
