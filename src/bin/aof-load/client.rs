@@ -165,7 +165,7 @@ async fn drive<T: 'static>(
     let busy = busy.get();
     Summary {
         requests: latencies.len(),
-        per_second: (latencies.len() - errors) as f64 / elapsed.as_secs_f64(),
+        per_second: ((latencies.len() - errors) as f64 / elapsed.as_secs_f64()).round(),
         p50_ms: quantile_ms(&latencies, 0.50),
         p99_ms: quantile_ms(&latencies, 0.99),
         max_ms: latencies.last().copied().map_or(0.0, ms),

@@ -182,7 +182,7 @@ async fn war_room(fake: &FakeGraph, bot: &Server, members: usize) -> anyhow::Res
         .context("an incident id in the reply")?
         .to_owned();
     // The reporter and the on-call engineer are in; the rest join.
-    let joiners: Vec<String> = (1..members.saturating_sub(1) as u32 + 1)
+    let joiners: Vec<String> = (1..members.saturating_sub(1) as u32)
         .map(|i| setup::sender(200, i))
         .collect();
     let bodies = joiners
@@ -223,7 +223,17 @@ pub async fn run(alerts: usize, members: usize, probes: usize) -> anyhow::Result
     let bot = start_bot(&fake, &scratch).await?;
     let latencies = probe(&fake, &bot, probes).await?;
     let people = war_room(&fake, &bot, members).await?;
-    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    // The storm starts on an empty queue (the room's join notices and welcomes sent).
+    let http = client::client(1);
+    let idle = client::until(Duration::from_secs(120), || async {
+        client::readyz(&http, &bot.address)
+            .await
+            .is_some_and(|r| r["queued"] == 0 && r["in_flight"] == 0)
+    })
+    .await;
+    if !idle {
+        bail!("the queue did not drain within 120 s after the war room was set up");
+    }
     let before = fake.count();
 
     let mut expected: Expected = (0..alerts)
@@ -275,7 +285,7 @@ pub async fn run(alerts: usize, members: usize, probes: usize) -> anyhow::Result
         max_in_one_second: most_in_any_window(&all, Duration::from_secs(1)),
         lost,
         duplicates,
-        drain_s: ms(drain) / 1000.0,
+        drain_s: (drain.as_secs_f64() * 1000.0).round() / 1000.0,
         storm_post_p50_ms: posts.p50_ms,
         storm_post_p99_ms: posts.p99_ms,
         probes,

@@ -2,7 +2,7 @@
 //! `messages` alerts are posted at once. Each must still reach the fake exactly once; the time it
 //! takes is compared with the ideal at the configured rate.
 
-use crate::client::{self, ms};
+use crate::client;
 use crate::fake::FakeGraph;
 use crate::fanout::{self, lost_and_duplicated, most_in_any_window, PER_SECOND};
 use crate::setup::{Scratch, ONCALL};
@@ -76,7 +76,7 @@ pub async fn run(messages: usize) -> anyhow::Result<Throttling> {
         requests: sends.len(),
         lost,
         duplicates,
-        total_s: ms(total) / 1000.0,
+        total_s: (total.as_secs_f64() * 1000.0).round() / 1000.0,
         ideal_s: ideal,
         vs_ideal: ((total.as_secs_f64() / ideal) * 1000.0).round() / 1000.0,
         max_in_one_second: most_in_any_window(&times, Duration::from_secs(1)),
