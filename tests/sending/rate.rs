@@ -108,3 +108,43 @@ async fn replies_to_a_person_who_wrote_go_before_queued_broadcasts() {
         "{position} of the {alerts_after_asking} alerts queued when Alice wrote went before her answer"
     );
 }
+
+#[actix_web::test]
+async fn under_throttling_every_message_arrives_once_and_no_window_is_over_the_limit() {
+    let (graph, dir, app) = start(|o| Options {
+        per_second: 50,
+        ..o
+    })
+    .await;
+    let throttled = fixture_json("whatsapp/error-130429.json");
+    let mut n = 0u32;
+    graph.script(move |_| {
+        n += 1;
+        n.is_multiple_of(5).then(|| (400, throttled.clone()))
+    });
+    let to = recipients(150);
+    start_flow(&app, "bulk-text", json!({ "recipients": to })).await;
+
+    let store = store(dir.path()).await;
+    let all_sent = outbox_drains(&store, 150, Duration::from_secs(60)).await;
+    assert!(all_sent.is_some(), "not all 150 sent within 60 s");
+    let sends = graph.sends();
+    let accepted: Vec<&str> = sends
+        .iter()
+        .filter(|s| s.status == 200)
+        .map(|s| s.to())
+        .collect();
+    let distinct: HashSet<&str> = accepted.iter().copied().collect();
+    assert_eq!(accepted.len(), 150, "each message accepted exactly once");
+    assert_eq!(distinct.len(), 150, "every recipient reached");
+    assert!(
+        sends.iter().any(|s| s.status == 400),
+        "the fake throttled some sends"
+    );
+    let times: Vec<Instant> = sends.iter().map(|s| s.at).collect();
+    let most = most_in_any_window(&times, Duration::from_secs(1));
+    assert!(
+        most <= 50,
+        "{most} send requests (retries included) within one second; the limit is 50"
+    );
+}
