@@ -4,18 +4,17 @@
 //! update in the war room (a relay to every other member), all at once, at
 //! `messages_per_second: 50`. What arrives at the fake Graph API is checked against what was asked.
 
-use crate::child::{free_port, Server};
+use crate::child::Server;
 use crate::client::{self, ms, quantile_ms};
 use crate::fake::{FakeGraph, Send};
-use crate::setup::{self, BotConfig, Scratch, ONCALL};
+use crate::setup::{self, Scratch, ONCALL};
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The configured rate.
-pub const PER_SECOND: u32 = 50;
+pub use crate::setup::PER_SECOND;
 
 /// The fan-out figures.
 #[derive(Debug, Serialize)]
@@ -91,23 +90,12 @@ pub fn lost_and_duplicated(sends: &[Send], expected: &Expected) -> (usize, usize
     (lost, duplicates)
 }
 
-/// Starts a bot at 50/s against `fake` with the shipped flows.
+/// A bot on the shipped flows against `fake`.
 pub async fn start_bot(fake: &FakeGraph, scratch: &Scratch) -> anyhow::Result<Server> {
-    let port = free_port()?;
     let flows = setup::shipped_flows();
-    let config = setup::write_config(
-        scratch.path(),
-        &BotConfig {
-            port,
-            graph: &fake.address,
-            per_second: PER_SECOND,
-            default_flow: "whatsapp-help-flow",
-            flows: &flows,
-        },
-    )?;
-    let mut bot = Server::bot(&config, port, &scratch.path().join("bot.log"))?;
-    bot.ready("/readyz", Duration::from_secs(30)).await?;
-    Ok(bot)
+    let started =
+        setup::start_bot(scratch.path(), &fake.address, "whatsapp-help-flow", &flows).await?;
+    Ok(started.bot)
 }
 
 /// An alert for the on-call engineer whose message is `message`.

@@ -6,7 +6,7 @@
 use crate::child::{free_port, Server};
 use crate::client::{self, Summary};
 use crate::fake::FakeGraph;
-use crate::setup::{self, BotConfig, Scratch, Signed};
+use crate::setup::{self, Scratch, Signed};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -36,25 +36,6 @@ fn bodies(tag: &str, count: usize) -> Vec<Signed> {
             setup::text_notification(&from, &format!("wamid.load.{tag}.{i}"), text)
         })
         .collect()
-}
-
-/// A bot on the shipped flows, replying at 50/s, and how many flow runs it has finished.
-async fn start_bot(fake: &FakeGraph, scratch: &Scratch) -> anyhow::Result<Server> {
-    let port = free_port()?;
-    let flows = setup::shipped_flows();
-    let config = setup::write_config(
-        scratch.path(),
-        &BotConfig {
-            port,
-            graph: &fake.address,
-            per_second: 50,
-            default_flow: "whatsapp-help-flow",
-            flows: &flows,
-        },
-    )?;
-    let mut bot = Server::bot(&config, port, &scratch.path().join("bot.log"))?;
-    bot.ready("/readyz", Duration::from_secs(30)).await?;
-    Ok(bot)
 }
 
 /// Posts `bodies` to the bot and waits until their flows have run (`runs` in all since start);
@@ -104,7 +85,10 @@ pub async fn run(
     let mut out = Vec::new();
     for &concurrency in levels {
         let scratch = Scratch::new("ingest")?;
-        let bot = start_bot(&fake, &scratch).await?;
+        let flows = setup::shipped_flows();
+        let bot = setup::start_bot(scratch.path(), &fake.address, "whatsapp-help-flow", &flows)
+            .await?
+            .bot;
         let port = free_port()?;
         let mut bare = Server::bare(port, &scratch.path().join("bare.log"))?;
         bare.ready("/", Duration::from_secs(10)).await?;

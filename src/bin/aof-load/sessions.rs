@@ -4,10 +4,10 @@
 //! gives the cost of one idle conversation. Then the bot restarts on the same store and each person
 //! writes again: the time until every conversation is back (loaded from SQLite) is the restore time.
 
-use crate::child::{free_port, Server};
+use crate::child::Server;
 use crate::client::{self, ms};
 use crate::fake::FakeGraph;
-use crate::setup::{self, BotConfig, Scratch, Signed};
+use crate::setup::{self, Scratch, Signed};
 use anyhow::bail;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -94,20 +94,9 @@ pub async fn run(senders: usize) -> anyhow::Result<Sessions> {
     let fake = FakeGraph::start()?;
     let scratch = Scratch::new("sessions")?;
     let flows = setup::flows_with(scratch.path(), &[("load-note-flow.yaml", NOTE_FLOW)])?;
-    let port = free_port()?;
-    let config = setup::write_config(
-        scratch.path(),
-        &BotConfig {
-            port,
-            graph: &fake.address,
-            per_second: 50,
-            default_flow: "load-note-flow",
-            flows: &flows,
-        },
-    )?;
+    let started = setup::start_bot(scratch.path(), &fake.address, "load-note-flow", &flows).await?;
+    let (bot, config, port) = (started.bot, started.config, started.port);
     let log = scratch.path().join("bot.log");
-    let mut bot = Server::bot(&config, port, &log)?;
-    bot.ready("/readyz", Duration::from_secs(30)).await?;
     let warmup: Vec<Signed> = (0..1000)
         .map(|i| {
             setup::text_notification(
@@ -168,21 +157,11 @@ pub async fn cold_start(runs: usize) -> anyhow::Result<ColdStart> {
     let mut times = Vec::new();
     for _ in 0..runs {
         let scratch = Scratch::new("cold")?;
-        let port = free_port()?;
         let flows = setup::shipped_flows();
-        let config = setup::write_config(
-            scratch.path(),
-            &BotConfig {
-                port,
-                graph: &fake.address,
-                per_second: 50,
-                default_flow: "whatsapp-help-flow",
-                flows: &flows,
-            },
-        )?;
-        let mut bot = Server::bot(&config, port, &scratch.path().join("bot.log"))?;
-        times.push(bot.ready("/readyz", Duration::from_secs(30)).await?);
-        bot.stop()?;
+        let started =
+            setup::start_bot(scratch.path(), &fake.address, "whatsapp-help-flow", &flows).await?;
+        times.push(started.ready_after);
+        started.bot.stop()?;
     }
     times.sort();
     Ok(ColdStart {

@@ -1,8 +1,13 @@
 //! What every scenario starts from: a scratch directory, the bot's config pointing at the fake Graph
 //! API, and signed WhatsApp notifications shaped as Meta sends them.
 
+use crate::child::{free_port, Server};
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configured rate of every scenario (`rate_limits.messages_per_second`).
+pub const PER_SECOND: u32 = 50;
 
 /// The app secret of every load config: the generator signs with it, the bot checks it.
 pub const APP_SECRET: &str = "load-app-secret";
@@ -138,6 +143,48 @@ health_checks:
     let file = dir.join("config.yaml");
     std::fs::write(&file, yaml)?;
     Ok(file)
+}
+
+/// A bot that started: the process, its config file (to start it again) and how long it took from
+/// spawn to `/readyz` 200.
+pub struct Started {
+    /// The server process.
+    pub bot: Server,
+    /// Its config file.
+    pub config: PathBuf,
+    /// The port its config names.
+    pub port: u16,
+    /// Spawn to ready.
+    pub ready_after: Duration,
+}
+
+/// Writes a config into `dir` for a bot at 50 messages/s against `graph` with `flows`, starts it
+/// on a free port and waits until it is ready.
+pub async fn start_bot(
+    dir: &Path,
+    graph: &str,
+    default_flow: &str,
+    flows: &Path,
+) -> anyhow::Result<Started> {
+    let port = free_port()?;
+    let config = write_config(
+        dir,
+        &BotConfig {
+            port,
+            graph,
+            per_second: PER_SECOND,
+            default_flow,
+            flows,
+        },
+    )?;
+    let mut bot = Server::bot(&config, port, &dir.join("bot.log"))?;
+    let ready_after = bot.ready("/readyz", Duration::from_secs(30)).await?;
+    Ok(Started {
+        bot,
+        config,
+        port,
+        ready_after,
+    })
 }
 
 /// The shipped flows.
