@@ -17,12 +17,14 @@
 //! - [`oncall`]: who is on call at an instant, and who is next, from the static rota.
 //! - [`integrations`]: clients of ops services besides WhatsApp (PagerDuty's REST API).
 //! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
+//! - [`cli`]: what `aofctl flows list` and the other subcommands print.
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
 //! - [`trim`]: gives memory freed after a burst back to the system.
 
 pub mod agents;
 pub mod alert_intake;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod flow;
 pub mod http;

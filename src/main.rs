@@ -7,7 +7,12 @@ use std::process::ExitCode;
 
 /// A self-hosted WhatsApp on-call and ops bot driven by AgentFlow YAML.
 #[derive(Parser)]
-#[command(name = "aofctl", version, about)]
+#[command(
+    name = "aofctl",
+    version,
+    about,
+    after_help = "Examples:\n  aofctl trigger serve --config config/sandbox.yaml\n  aofctl flows list --config config/sandbox.yaml\n  aofctl --log-format json trigger serve --config config/whatsapp-bot.yaml"
+)]
 struct Cli {
     /// Log format: `pretty` for a terminal, `json` for log shippers.
     #[arg(long, value_enum, default_value = "pretty", global = true)]
@@ -19,17 +24,36 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Trigger servers.
+    #[command(after_help = "Example:\n  aofctl trigger serve --config config/sandbox.yaml")]
     Trigger {
         #[command(subcommand)]
         command: TriggerCommand,
+    },
+    /// The AgentFlows of a config.
+    #[command(after_help = "Example:\n  aofctl flows list --config config/sandbox.yaml")]
+    Flows {
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FlowsCommand {
+    /// Lists each flow, its triggers and what routes to it.
+    #[command(after_help = "Example:\n  aofctl flows list --config config/sandbox.yaml")]
+    List {
+        /// The TriggerConfig file (its flows.directory and routing).
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
 #[derive(Subcommand)]
 enum TriggerCommand {
     /// Runs the bot: webhooks in, flows, rate-limited sends.
-    ///
-    /// Example: aofctl trigger serve --config config/sandbox.yaml
+    #[command(
+        after_help = "Examples:\n  aofctl trigger serve --config config/sandbox.yaml\n  RUST_LOG=debug aofctl trigger serve --config config/whatsapp-bot.yaml"
+    )]
     Serve {
         /// The TriggerConfig file.
         #[arg(long, short)]
@@ -44,6 +68,9 @@ fn main() -> ExitCode {
         Command::Trigger {
             command: TriggerCommand::Serve { config },
         } => aof::app::serve(&config),
+        Command::Flows {
+            command: FlowsCommand::List { config },
+        } => flows_list(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,4 +79,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn flows_list(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = aof::config::load(path)?;
+    print!("{}", aof::cli::flows::list(&config)?);
+    Ok(())
 }

@@ -23,6 +23,7 @@ pub mod ids;
 pub mod model;
 pub mod pace;
 pub mod ports;
+pub mod progress;
 pub mod rate_limiter;
 pub mod router;
 pub mod runtime;

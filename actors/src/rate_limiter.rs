@@ -9,6 +9,7 @@ use crate::ids::{new_id, JobId};
 use crate::model::{now_ms, Lane, OutboundBody, OutboundMessage, QueuedJob};
 use crate::pace::Pace;
 use crate::ports::{EnqueueError, Queued, Store};
+use crate::progress::Progress;
 use crate::sender::report_failure;
 use crate::window::SlidingWindow;
 use actix::prelude::*;
@@ -108,6 +109,7 @@ pub struct RateLimiter {
     wake_at: Option<Instant>,
     batch_sent: usize,
     batch_resumes_at: Option<Instant>,
+    progress: Progress,
 }
 
 impl RateLimiter {
@@ -135,6 +137,7 @@ impl RateLimiter {
             wake_at: None,
             batch_sent: 0,
             batch_resumes_at: None,
+            progress: Progress::default(),
         }
     }
 
@@ -142,8 +145,12 @@ impl RateLimiter {
         self.lanes.iter().map(VecDeque::len).sum::<usize>() + self.delayed.len()
     }
 
-    fn report_depth(&self) {
-        metrics::gauge!("aof_queue_depth").set(self.queued() as f64);
+    fn report_depth(&mut self) {
+        let queued = self.queued();
+        metrics::gauge!("aof_queue_depth").set(queued as f64);
+        let rate = self.pace.current();
+        self.progress
+            .tick(Instant::now(), queued, self.in_flight, rate);
     }
 
     /// Moves retries whose time has come to the front of their lane; the soonest one left, if any.
@@ -228,6 +235,10 @@ impl RateLimiter {
             }
             self.window.record(now);
             if let Some(rate) = self.pace.tick(now) {
+                tracing::info!(
+                    per_second = rate,
+                    "no throttling for a second: rate raised to {rate}/s"
+                );
                 self.set_rate(rate);
             }
             let Some(mut job) = self.lanes[lane].pop_front() else {
@@ -348,6 +359,10 @@ impl Handler<SendFinished> for RateLimiter {
             SendOutcome::Retry { after, throttled } => {
                 if throttled {
                     if let Some(rate) = self.pace.throttled(now) {
+                        tracing::warn!(
+                            per_second = rate,
+                            "Meta is throttling sends (130429): rate lowered to {rate}/s"
+                        );
                         self.set_rate(rate);
                     }
                 }
@@ -358,7 +373,8 @@ impl Handler<SendFinished> for RateLimiter {
                 self.delayed.push((now + pause, msg.job));
             }
             SendOutcome::Fallback => self.take_quota_then_requeue(msg.job, ctx),
-            SendOutcome::Sent | SendOutcome::Failed => {}
+            SendOutcome::Sent => self.progress.sent(),
+            SendOutcome::Failed => self.progress.failed(),
         }
         self.pump(ctx);
     }
@@ -380,7 +396,6 @@ impl RateLimiter {
         self.bucket = governor::RateLimiter::direct_with_clock(quota, clock);
         self.window.set_limit(rate.get() as usize);
         metrics::gauge!("aof_send_rate").set(f64::from(rate.get()));
-        tracing::warn!(per_second, "Meta throttling: send rate now {per_second}/s");
     }
 
     fn pause(&mut self, until: Instant) {

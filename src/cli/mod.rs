@@ -1,0 +1,4 @@
+//! The `aofctl` subcommands besides `trigger serve`: what they print is built here, as text, so
+//! that tests can check it without a terminal.
+
+pub mod flows;
