@@ -67,7 +67,7 @@ pub struct GroupWriter {
 
 /// The group-commit task is gone (its runtime stopped).
 fn stopped() -> Failure {
-    Failure::Corrupt("the store's writer has stopped".into())
+    Failure::WriterStopped
 }
 
 impl GroupWriter {
@@ -212,5 +212,36 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: &Write) -> Result<A
                 query.execute(&mut **tx).await?.rows_affected(),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_failing_write_does_not_fail_the_others_in_its_batch() {
+        let (_dir, _url, store) = crate::store::tests::fresh_store().await;
+        let writer = store.writer.clone();
+        let audit = |kind: &str| AuditEntry {
+            kind: kind.into(),
+            who: None,
+            detail: serde_json::json!({}),
+        };
+        // Queued together, so they share a commit until the bad one fails it.
+        let (a, bad, b, seen) = tokio::join!(
+            writer.audit(audit("first")),
+            writer.exec("INSERT INTO no_such_table (x) VALUES (?1)", vec![1.into()]),
+            writer.audit(audit("second")),
+            writer.first_seen(vec![Wamid("wamid.1".into()), Wamid("wamid.1".into())]),
+        );
+        assert!(a.is_ok() && b.is_ok(), "the good writes are committed");
+        assert!(bad.is_err(), "the bad one reports its error");
+        assert_eq!(seen.unwrap(), [true, false], "a repeated id is not new");
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_log ORDER BY id")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(kinds, ["first", "second"]);
     }
 }

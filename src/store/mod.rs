@@ -211,6 +211,8 @@ enum Failure {
     Json(serde_json::Error),
     /// A row holds a value no version of aof writes.
     Corrupt(String),
+    /// The group-commit writer's task is gone (its runtime stopped: the server is shutting down).
+    WriterStopped,
 }
 
 impl From<sqlx::Error> for Failure {
@@ -238,6 +240,7 @@ impl Failure {
                 e.column()
             ),
             Failure::Corrupt(what) => format!("corrupt row: {what}"),
+            Failure::WriterStopped => "the store's writer has stopped (shutting down)".to_owned(),
         };
         tracing::error!(op, error = %text, "store operation failed");
         StoreError(format!("{op}: {text}"))
