@@ -11,7 +11,7 @@ use std::process::ExitCode;
     name = "aofctl",
     version,
     about,
-    after_help = "Examples:\n  aofctl trigger serve --config config/sandbox.yaml\n  aofctl flows list --config config/sandbox.yaml\n  aofctl --log-format json trigger serve --config config/whatsapp-bot.yaml"
+    after_help = "Examples:\n  aofctl trigger serve --config config/sandbox.yaml\n  aofctl flows list --config config/sandbox.yaml\n  aofctl validate --config config/sandbox.yaml\n  aofctl --log-format json trigger serve --config config/whatsapp-bot.yaml"
 )]
 struct Cli {
     /// Log format: `pretty` for a terminal, `json` for log shippers.
@@ -28,6 +28,15 @@ enum Command {
     Trigger {
         #[command(subcommand)]
         command: TriggerCommand,
+    },
+    /// Checks a config and all its flows, and reports every problem with its line.
+    #[command(
+        after_help = "Examples:\n  aofctl validate --config config/sandbox.yaml\n  aofctl validate --config config/whatsapp-bot.yaml   # needs its ${VARS} set"
+    )]
+    Validate {
+        /// The TriggerConfig file.
+        #[arg(long, short)]
+        config: PathBuf,
     },
     /// The AgentFlows of a config.
     #[command(after_help = "Example:\n  aofctl flows list --config config/sandbox.yaml")]
@@ -71,6 +80,7 @@ fn main() -> ExitCode {
         Command::Flows {
             command: FlowsCommand::List { config },
         } => flows_list(&config),
+        Command::Validate { config } => return validate(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,4 +95,15 @@ fn flows_list(path: &std::path::Path) -> anyhow::Result<()> {
     let config = aof::config::load(path)?;
     print!("{}", aof::cli::flows::list(&config)?);
     Ok(())
+}
+
+/// Prints every problem, or that all is well; fails when there is any problem.
+fn validate(path: &std::path::Path) -> ExitCode {
+    let report = aof::cli::validate::check(path, &|name| std::env::var(name).ok());
+    print!("{}", aof::cli::validate::render(&report));
+    if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -2,3 +2,4 @@
 //! that tests can check it without a terminal.
 
 pub mod flows;
+pub mod validate;

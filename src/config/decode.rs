@@ -1,8 +1,9 @@
 //! Typed deserialization of the expanded YAML tree, with serde's errors turned into [`Problem`]s that
 //! carry the key path and a fix ("did you mean `rate_limits`?").
 //!
-//! serde stops at the first error, so this yields at most one problem; the checks in
-//! [`validate`](super::validate) then collect all the others.
+//! serde stops at the first error; [`decode_all`] takes the key at fault out and decodes again, so
+//! that all of them are reported at once. The checks in [`validate`](super::validate) then collect
+//! the others.
 
 use super::error::Problem;
 use regex::Regex;
@@ -23,6 +24,77 @@ pub(super) fn decode<T: DeserializeOwned>(
         };
         problem(&path, &strip_location(&err.inner().to_string()), from_env)
     })
+}
+
+/// Like [`decode`], but goes on after a problem: the key at fault is taken out of the tree and the
+/// rest is decoded again, so that every unknown key and wrong value is reported at once. Stops at a
+/// problem whose key is not in the tree (a missing key), or after 50. The value is what decoded once
+/// the faulty keys were out, if anything did, so that later checks can still look at the rest.
+pub(super) fn decode_all<T: DeserializeOwned>(
+    mut tree: Value,
+    from_env: &BTreeSet<String>,
+) -> (Option<T>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    loop {
+        match decode::<T>(tree.clone(), from_env) {
+            Ok(value) => return (Some(value), problems),
+            Err(problem) => {
+                if problems
+                    .last()
+                    .is_some_and(|p: &Problem| p.key == problem.key)
+                {
+                    // What was taken out left a gap the decoder trips over: nothing new there.
+                    return (None, problems);
+                }
+                let removed = remove(&mut tree, &problem.key);
+                problems.push(problem);
+                if !removed || problems.len() >= 50 {
+                    return (None, problems);
+                }
+            }
+        }
+    }
+}
+
+/// Takes the node at `key` (`a.b[2].c`) out of `tree`; false when there is none.
+fn remove(tree: &mut Value, key: &str) -> bool {
+    let mut steps: Vec<Result<&str, usize>> = Vec::new();
+    for part in key.split('.') {
+        let (name, indices) = part.split_once('[').map_or((part, ""), |(n, i)| (n, i));
+        if !name.is_empty() {
+            steps.push(Ok(name));
+        }
+        for index in indices.split('[') {
+            match index.trim_end_matches(']').parse() {
+                Ok(i) => steps.push(Err(i)),
+                Err(_) if index.is_empty() => {}
+                Err(_) => return false,
+            }
+        }
+    }
+    let Some((last, path)) = steps.split_last() else {
+        return false;
+    };
+    let mut node = tree;
+    for step in path {
+        let next = match step {
+            Ok(name) => node.get_mut(*name),
+            Err(i) => node.get_mut(*i),
+        };
+        match next {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    match (last, node) {
+        (Ok(name), Value::Mapping(map)) => map.remove(*name).is_some(),
+        (Err(i), Value::Sequence(items)) if *i < items.len() && !items[*i].is_null() => {
+            // Replaced, not removed, so that the other items keep the index problems name.
+            items[*i] = Value::Null;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Drops every ` at line L column C` serde_yaml writes into its messages: the caller reports the
@@ -102,7 +174,7 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
 }
 
 /// "did you mean `x`?" for the closest backticked name in `expected`, else `otherwise`.
-fn suggestion(name: &str, expected: &str, otherwise: &str) -> String {
+pub(crate) fn suggestion(name: &str, expected: &str, otherwise: &str) -> String {
     let candidates = expected.split('`').skip(1).step_by(2);
     let best = candidates
         .map(|c| (levenshtein(name, c), c))

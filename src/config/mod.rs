@@ -24,6 +24,8 @@ mod decode;
 pub mod defaults;
 mod env;
 mod error;
+pub mod locate;
+pub(crate) use decode::suggestion;
 mod ops;
 mod secret;
 mod templates;
@@ -394,10 +396,22 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Loads a config from `text`; `file` names it in errors and `env` resolves `${VAR}`, so tests need
 /// not touch the process environment.
 pub fn load_str(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-    let invalid = |problems: Vec<Problem>| ConfigError::Invalid {
-        file: file.to_owned(),
-        problems,
-    };
+    match check_str(file, text, env)? {
+        (Some(config), problems) if problems.is_empty() => Ok(config),
+        (_, problems) => Err(ConfigError::Invalid {
+            file: file.to_owned(),
+            problems,
+        }),
+    }
+}
+
+/// Every problem of a config at once, and the config as far as it could be read (faulty keys left
+/// out): `aofctl validate` goes on to the flows with it. Only a YAML syntax error stops early.
+pub fn check_str(
+    file: &str,
+    text: &str,
+    env: EnvLookup<'_>,
+) -> Result<(Option<Config>, Vec<Problem>), ConfigError> {
     let mut tree: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|err| ConfigError::Yaml {
             file: file.to_owned(),
@@ -406,19 +420,27 @@ pub fn load_str(file: &str, text: &str, env: EnvLookup<'_>) -> Result<Config, Co
             message: decode::strip_location(&err.to_string()),
         })?;
     if tree.is_null() {
-        return Err(invalid(vec![Problem::new(
+        let empty = Problem::new(
             "(top level)",
             "the file is empty; start from config/sandbox.yaml",
-        )]));
+        );
+        return Ok((None, vec![empty]));
     }
-    let from_env = env::expand(&mut tree, env).map_err(invalid)?;
-    let mut config: Config = decode::decode(tree, &from_env).map_err(|p| invalid(vec![p]))?;
+    // Missing variables first, then what the typed decoding finds (a key whose value is an unset
+    // variable is not blamed twice), then the checks of the decoded config.
+    let (from_env, mut problems) = match env::expand(&mut tree, env) {
+        Ok(from_env) => (from_env, Vec::new()),
+        Err(missing) => (Default::default(), missing),
+    };
+    let (config, found) = decode::decode_all::<Config>(tree, &from_env);
+    let blamed: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
+    problems.extend(found.into_iter().filter(|p| !blamed.contains(&p.key)));
+    let Some(mut config) = config else {
+        return Ok((None, problems));
+    };
     config.file = PathBuf::from(file);
     validate::normalize(&mut config, env);
-    let problems = validate::problems(&config);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(invalid(problems))
-    }
+    let checked = validate::problems(&config);
+    problems.extend(checked.into_iter().filter(|p| !blamed.contains(&p.key)));
+    Ok((Some(config), problems))
 }

@@ -319,12 +319,30 @@ fn is_shift(hours: &str) -> bool {
         .is_some_and(|(a, b)| time(a) && time(b))
 }
 
-/// The regex crate's message on one line: the `error: ...` line of a syntax error, else all of it.
+/// The regex crate's message on one line: the `error: ...` line of a syntax error with the
+/// character of the pattern where it is (from the crate's caret line), else all of it.
 fn regex_error(e: &regex::Error) -> String {
     let text = e.to_string();
-    match text.lines().find_map(|l| l.strip_prefix("error: ")) {
-        Some(line) => line.to_owned(),
-        None => text.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(error) = lines.iter().find_map(|l| l.strip_prefix("error: ")) else {
+        return lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+    };
+    // `regex parse error:`, the pattern indented, a line of spaces and `^` under the fault.
+    let caret = lines.iter().position(|l| {
+        let t = l.trim();
+        !t.is_empty() && t.chars().all(|c| c == '^' || c == '~')
+    });
+    match caret.filter(|&i| i > 0) {
+        Some(i) => {
+            let indent = lines[i - 1].len() - lines[i - 1].trim_start().len();
+            let at = lines[i]
+                .find(['^', '~'])
+                .unwrap_or(indent)
+                .saturating_sub(indent)
+                + 1;
+            format!("{error} (at character {at} of the pattern)")
+        }
+        None => error.to_owned(),
     }
 }
 

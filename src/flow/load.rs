@@ -406,9 +406,19 @@ fn check_step(
         None => report(
             at.clone(),
             format!(
-                "unknown agent `{}` (known: {}, {SUBFLOW_AGENT})",
+                "unknown agent `{}` (known: {}, {SUBFLOW_AGENT}); {}",
                 step.agent,
-                registry.names().join(", ")
+                registry.names().join(", "),
+                crate::config::suggestion(
+                    &step.agent,
+                    &registry
+                        .names()
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    "use one of the known agents"
+                )
             ),
         ),
         Some(agent)

@@ -213,3 +213,29 @@ fn reading_a_missing_file_says_to_check_the_path() {
         "{text}"
     );
 }
+
+#[test]
+fn every_unknown_key_and_missing_variable_is_reported_at_once() {
+    let env = |name: &str| match name {
+        "WHATSAPP_ACCESS_TOKEN" => None,
+        other => tutorial_env(other),
+    };
+    let text = TUTORIAL
+        .replacen(
+            "    # On-call configuration\n",
+            "    rate_limit:\n      messages_per_second: 10\n",
+            1,
+        )
+        .replacen("routing:\n", "routing:\n  defualt: x\n", 1);
+    let problems = load_str(FILE, &text, &env).unwrap_err().problems().to_vec();
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "platforms.whatsapp.access_token",
+            "platforms.whatsapp.rate_limit",
+            "routing.defualt"
+        ],
+        "{problems:?}"
+    );
+}

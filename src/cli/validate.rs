@@ -1,0 +1,227 @@
+//! `aofctl validate --config FILE`: loads the config and every flow and reports every problem at
+//! once, like a compiler: the file, line and column, the key path, what is wrong and how to fix it,
+//! with the line it is on. The checks are the server's own (`config::check_str`,
+//! `FlowSet::load_dir`); validate adds the positions, and treats a routing entry that names a
+//! missing flow as an error (the server only warns, and answers such a message with "not set up").
+
+use crate::agents::Registry;
+use crate::config::locate::{Locations, Position};
+use crate::config::{self, Config, ConfigError};
+use crate::flow::expr::Expressions;
+use crate::flow::FlowSet;
+use annotate_snippets::{Level, Renderer, Snippet};
+use std::path::Path;
+
+/// One problem, placed in its file.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The file it is in.
+    pub file: String,
+    /// Where in the file, when known.
+    pub position: Option<Position>,
+    /// The key path (`routing.keywords[0].pattern`, `steps[2]`).
+    pub key: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The result of a check: the findings, and the files' texts to show them in.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every problem, config first, then flows in file order.
+    pub findings: Vec<Finding>,
+    /// How many flows loaded (when the config did).
+    pub flows: usize,
+    texts: Vec<(String, String)>,
+}
+
+impl Report {
+    fn text_of(&self, file: &str) -> Option<&str> {
+        self.texts
+            .iter()
+            .find(|(f, _)| f == file)
+            .map(|(_, t)| t.as_str())
+    }
+
+    fn add(&mut self, file: &str, key: &str, message: String, position: Option<Position>) {
+        let position = position.or_else(|| {
+            self.text_of(file)
+                .and_then(|text| Locations::of(text).find(key))
+        });
+        self.findings.push(Finding {
+            file: file.to_owned(),
+            position,
+            key: key.to_owned(),
+            message,
+        });
+    }
+}
+
+/// Checks the config at `path` and its flows; `env` resolves `${VAR}`.
+pub fn check(path: &Path, env: config::EnvLookup<'_>) -> Report {
+    let file = path.display().to_string();
+    let mut report = Report::default();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            let message = format!("cannot read it: {e}; check the path given to --config");
+            report.add(&file, "(file)", message, None);
+            return report;
+        }
+    };
+    report.texts.push((file.clone(), text.clone()));
+    match config::check_str(&file, &text, env) {
+        Ok((config, problems)) => {
+            for problem in &problems {
+                report.add(&file, &problem.key, problem.message.clone(), None);
+            }
+            if let Some(config) = config {
+                check_flows(&config, &mut report);
+            }
+        }
+        Err(ConfigError::Yaml {
+            line,
+            column,
+            message,
+            ..
+        }) => {
+            let position = (line > 0).then_some(Position { line, column });
+            let message = format!("YAML syntax error: {message}; fix the YAML there");
+            report.add(&file, "(syntax)", message, position);
+        }
+        Err(e) => report.add(&file, "(file)", e.to_string(), None),
+    }
+    report
+}
+
+fn check_flows(config: &Config, report: &mut Report) {
+    let whatsapp = &config.platforms.whatsapp;
+    let loaded = FlowSet::load_dir(
+        &config.flows.directory,
+        &Registry::builtin(),
+        &Expressions::new(),
+        &whatsapp.templates,
+    );
+    let file = config.file.display().to_string();
+    let flows = match loaded {
+        Ok(flows) => flows,
+        Err(e) => {
+            for problem in &e.problems {
+                if report.text_of(&problem.file).is_none() {
+                    let text = std::fs::read_to_string(&problem.file).unwrap_or_default();
+                    report.texts.push((problem.file.clone(), text));
+                }
+                // `steps[2] `notify-team``: the key path is the first word.
+                let key = problem.location.split_whitespace().next().unwrap_or("");
+                report.add(&problem.file, key, problem.message.clone(), None);
+            }
+            return;
+        }
+    };
+    report.flows = flows.len();
+    let mut names: Vec<&str> = flows
+        .iter()
+        .flat_map(|f| [f.name(), f.stem.as_str()])
+        .collect();
+    names.sort();
+    names.dedup();
+    let expected = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let routing = &config.routing;
+    let targets = routing
+        .commands
+        .iter()
+        .map(|(command, flow)| (format!("routing.commands.{command}"), flow))
+        .chain(
+            routing
+                .keywords
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (format!("routing.keywords[{i}].flow"), &k.flow)),
+        )
+        .chain(
+            routing
+                .default_flow
+                .iter()
+                .map(|f| ("routing.default_flow".to_owned(), f)),
+        );
+    for (key, flow) in targets {
+        if flows.get(flow).is_none() {
+            let hint = config::suggestion(
+                flow,
+                &expected,
+                "add the flow, or name one of the flows listed by `aofctl flows list`",
+            );
+            let message = format!(
+                "names flow `{flow}`, which is not in {}; {hint}",
+                config.flows.directory.display()
+            );
+            report.add(&file, &key, message, None);
+        }
+    }
+}
+
+/// The findings as a compiler would print them, each with its line, and a last line that counts them.
+pub fn render(report: &Report) -> String {
+    let renderer = Renderer::plain();
+    let mut out = String::new();
+    for finding in &report.findings {
+        let title = format!("{}: {}", finding.key, finding.message);
+        let origin = format!("in {}", finding.file);
+        let text = report.text_of(&finding.file).unwrap_or("");
+        let line_text = finding
+            .position
+            .and_then(|p| text.lines().nth(p.line.saturating_sub(1)).map(|l| (p, l)));
+        let rendered = match line_text {
+            Some((p, line)) => {
+                let span = key_span(line, p.column);
+                let snippet = Snippet::source(line)
+                    .line_start(p.line)
+                    .origin(&finding.file)
+                    .annotation(Level::Error.span(span).label(""));
+                renderer
+                    .render(Level::Error.title(&title).snippet(snippet))
+                    .to_string()
+            }
+            None => renderer
+                .render(
+                    Level::Error
+                        .title(&title)
+                        .footer(Level::Note.title(&origin)),
+                )
+                .to_string(),
+        };
+        out.push_str(&rendered);
+        out.push_str("\n\n");
+    }
+    let files = report.texts.len().max(1);
+    match report.findings.len() {
+        0 => out.push_str(&format!(
+            "ok: the config and its {} flows are valid\n",
+            report.flows
+        )),
+        n => out.push_str(&format!(
+            "{n} problem{} found in {files} file{}\n",
+            if n == 1 { "" } else { "s" },
+            if files == 1 { "" } else { "s" }
+        )),
+    }
+    out
+}
+
+/// The bytes of `line` to underline: from `column` to the end of the key (up to `:`), or the rest.
+fn key_span(line: &str, column: usize) -> std::ops::Range<usize> {
+    let start = line
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(line.len(), |(i, _)| i);
+    let rest = &line[start..];
+    let len = rest
+        .find(": ")
+        .or_else(|| rest.strip_suffix(':').map(str::len))
+        .unwrap_or(rest.trim_end().len());
+    start..start + len.max(1).min(rest.len().max(1))
+}
