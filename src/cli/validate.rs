@@ -212,7 +212,8 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// The bytes of `line` to underline: from `column` to the end of the key (up to `:`), or the rest.
+/// The bytes of `line` to underline: from `column` to the end of the key (up to `:`), or the rest;
+/// never empty and never past the line (a position at its end underlines its last character).
 fn key_span(line: &str, column: usize) -> std::ops::Range<usize> {
     let start = line
         .char_indices()
@@ -223,5 +224,26 @@ fn key_span(line: &str, column: usize) -> std::ops::Range<usize> {
         .find(": ")
         .or_else(|| rest.strip_suffix(':').map(str::len))
         .unwrap_or(rest.trim_end().len());
-    start..start + len.max(1).min(rest.len().max(1))
+    match len {
+        0 if start > 0 => {
+            let last = line[..start].char_indices().last().map_or(0, |(i, _)| i);
+            last..start
+        }
+        0 => 0..line.len().min(1),
+        len => start..start + len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_span;
+
+    #[test]
+    fn the_span_covers_the_key_and_stays_inside_the_line() {
+        assert_eq!(key_span("  prot: 8080", 3), 2..6);
+        assert_eq!(key_span("    \"PING\": \"x\"", 5), 4..10);
+        assert_eq!(key_span("  - pattern", 5), 4..11);
+        assert_eq!(key_span("abc", 9), 2..3);
+        assert_eq!(key_span("", 1), 0..0);
+    }
 }
