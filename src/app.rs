@@ -309,21 +309,12 @@ pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
 
 /// Routing may name flows that are not in the directory yet; their messages get a "not set up" answer.
 fn warn_missing_routes(config: &Config, flows: &FlowSet) {
-    let routing = &config.routing;
-    let named = routing
-        .commands
-        .values()
-        .chain(routing.keywords.iter().map(|k| &k.flow))
-        .chain(routing.default_flow.iter());
-    let mut missing: Vec<&String> = named.filter(|f| flows.get(f).is_none()).collect();
-    missing.sort();
-    missing.dedup();
+    let missing = config.routing.missing(|f| flows.get(f).is_some());
     if !missing.is_empty() {
-        let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
         tracing::warn!(
             "routing names flows that are not in {}: {}",
             config.flows.directory.display(),
-            list.join(", ")
+            missing.join(", ")
         );
     }
 }

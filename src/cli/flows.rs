@@ -31,7 +31,7 @@ pub fn list(config: &Config) -> Result<String, FlowLoadError> {
     for flow in all {
         describe(&mut out, flow, &flows, config);
     }
-    let missing = missing_targets(config, &flows);
+    let missing = config.routing.missing(|f| flows.get(f).is_some());
     if !missing.is_empty() {
         let _ = writeln!(
             out,
@@ -89,20 +89,4 @@ fn describe(out: &mut String, flow: &Arc<LoadedFlow>, flows: &FlowSet, config: &
         let _ = writeln!(out, "  routed from: anything else (routing.default_flow)");
     }
     out.push('\n');
-}
-
-/// Flow names the routing uses that no loaded flow answers to.
-fn missing_targets(config: &Config, flows: &FlowSet) -> Vec<String> {
-    let routing = &config.routing;
-    let mut missing: Vec<String> = routing
-        .commands
-        .values()
-        .chain(routing.keywords.iter().map(|k| &k.flow))
-        .chain(routing.default_flow.iter())
-        .filter(|name| flows.get(name).is_none())
-        .cloned()
-        .collect();
-    missing.sort();
-    missing.dedup();
-    missing
 }

@@ -32,22 +32,41 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// How many flows loaded (when the config did).
     pub flows: usize,
-    texts: Vec<(String, String)>,
+    sources: Vec<Source>,
+}
+
+/// A file read for the check: its text, and where its keys are (read once per file).
+#[derive(Debug)]
+struct Source {
+    file: String,
+    text: String,
+    at: Locations,
 }
 
 impl Report {
+    fn source(&self, file: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.file == file)
+    }
+
     fn text_of(&self, file: &str) -> Option<&str> {
-        self.texts
-            .iter()
-            .find(|(f, _)| f == file)
-            .map(|(_, t)| t.as_str())
+        self.source(file).map(|s| s.text.as_str())
+    }
+
+    /// Keeps `file`'s text (read once) for positions and snippets.
+    fn read(&mut self, file: &str, text: String) {
+        if self.source(file).is_none() {
+            let at = Locations::of(&text);
+            self.sources.push(Source {
+                file: file.to_owned(),
+                text,
+                at,
+            });
+        }
     }
 
     fn add(&mut self, file: &str, key: &str, message: String, position: Option<Position>) {
-        let position = position.or_else(|| {
-            self.text_of(file)
-                .and_then(|text| Locations::of(text).find(key))
-        });
+        let position =
+            position.or_else(|| self.source(file).and_then(|source| source.at.find(key)));
         self.findings.push(Finding {
             file: file.to_owned(),
             position,
@@ -69,7 +88,7 @@ pub fn check(path: &Path, env: config::EnvLookup<'_>) -> Report {
             return report;
         }
     };
-    report.texts.push((file.clone(), text.clone()));
+    report.read(&file, text.clone());
     match config::check_str(&file, &text, env) {
         Ok((config, problems)) => {
             for problem in &problems {
@@ -107,9 +126,9 @@ fn check_flows(config: &Config, report: &mut Report) {
         Ok(flows) => flows,
         Err(e) => {
             for problem in &e.problems {
-                if report.text_of(&problem.file).is_none() {
+                if report.source(&problem.file).is_none() {
                     let text = std::fs::read_to_string(&problem.file).unwrap_or_default();
-                    report.texts.push((problem.file.clone(), text));
+                    report.read(&problem.file, text);
                 }
                 // `steps[2] `notify-team``: the key path is the first word.
                 let key = problem.location.split_whitespace().next().unwrap_or("");
@@ -130,25 +149,7 @@ fn check_flows(config: &Config, report: &mut Report) {
         .map(|n| format!("`{n}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    let routing = &config.routing;
-    let targets = routing
-        .commands
-        .iter()
-        .map(|(command, flow)| (format!("routing.commands.{command}"), flow))
-        .chain(
-            routing
-                .keywords
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (format!("routing.keywords[{i}].flow"), &k.flow)),
-        )
-        .chain(
-            routing
-                .default_flow
-                .iter()
-                .map(|f| ("routing.default_flow".to_owned(), f)),
-        );
-    for (key, flow) in targets {
+    for (key, flow) in config.routing.targets() {
         if flows.get(flow).is_none() {
             let hint = config::suggestion(
                 flow,
@@ -197,7 +198,7 @@ pub fn render(report: &Report) -> String {
         out.push_str(&rendered);
         out.push_str("\n\n");
     }
-    let files = report.texts.len().max(1);
+    let files = report.sources.len().max(1);
     match report.findings.len() {
         0 => out.push_str(&format!(
             "ok: the config and its {} flows are valid\n",

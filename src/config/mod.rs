@@ -314,6 +314,38 @@ pub struct RoutingConfig {
     pub keywords: Vec<KeywordRoute>,
 }
 
+impl RoutingConfig {
+    /// Every flow name the routing uses, with the key that names it, in the file's order.
+    pub fn targets(&self) -> impl Iterator<Item = (String, &str)> {
+        let commands = self
+            .commands
+            .iter()
+            .map(|(command, flow)| (format!("routing.commands.{command}"), flow.as_str()));
+        let keywords = self
+            .keywords
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (format!("routing.keywords[{i}].flow"), k.flow.as_str()));
+        let default = self
+            .default_flow
+            .iter()
+            .map(|f| ("routing.default_flow".to_owned(), f.as_str()));
+        commands.chain(keywords).chain(default)
+    }
+
+    /// The flow names the routing uses that `exists` does not know, sorted, each once.
+    pub fn missing(&self, exists: impl Fn(&str) -> bool) -> Vec<&str> {
+        let mut missing: Vec<&str> = self
+            .targets()
+            .map(|(_, flow)| flow)
+            .filter(|flow| !exists(flow))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    }
+}
+
 /// One keyword route; the pattern is checked to compile at load.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

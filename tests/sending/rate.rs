@@ -3,24 +3,10 @@
 
 use crate::common::*;
 use crate::support::*;
+use aof_actors::window::most_in_any_window;
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-/// The largest number of instants that fall within any `window` (sliding, by arrival).
-fn most_in_any_window(times: &[Instant], window: Duration) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let mut most = 0;
-    let mut first = 0;
-    for last in 0..sorted.len() {
-        while sorted[last] - sorted[first] >= window {
-            first += 1;
-        }
-        most = most.max(last - first + 1);
-    }
-    most
-}
 
 #[actix_web::test]
 async fn rate_is_never_exceeded_and_nothing_is_lost() {

@@ -169,3 +169,43 @@ async fn a_200_member_war_room_relays_every_message_in_order_to_every_other_memb
     }
     assert!(relays(ALICE).is_empty(), "no echo to the sender");
 }
+
+#[actix_web::test]
+async fn joins_are_announced_only_while_the_room_is_small() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = flows_dir(&[("open-room.yaml", OPEN_ROOM)]);
+    let mut options = options(&graph.address);
+    options.flows_dir = Some(flows.path().to_owned());
+    options.per_second = 80;
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("the bot starts");
+    // Alice and 19 others: 20 members, the most whose joins are announced to the room.
+    let mut members = vec![format!("+{ALICE}")];
+    members.extend((0..19).map(|i| format!("+1555300{i:04}")));
+    let (status, answer) = app
+        .post_json(
+            "/test/open-room",
+            &json!({ "members": members }),
+            Some(WEBHOOK_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    eventually(Duration::from_secs(30), || {
+        (graph.sends().len() >= 20).then_some(())
+    })
+    .await
+    .expect("20 welcomes");
+
+    app.say(CAROL, "JOIN INC-0001").await;
+    let welcome = received(&graph, CAROL, "You joined the war room of INC-0001").await;
+    assert!(welcome.contains("21 people are in it"), "{welcome}");
+    app.say(ALICE, "after carol joined").await;
+    received(&graph, CAROL, "after carol joined").await;
+    assert!(
+        !texts(&graph, ALICE)
+            .iter()
+            .any(|t| t.contains("Carol joined")),
+        "the 21st join is not announced to everyone"
+    );
+}

@@ -7,14 +7,13 @@
 use crate::child::Server;
 use crate::client::{self, ms, quantile_ms};
 use crate::fake::{FakeGraph, Send};
-use crate::setup::{self, Scratch, ONCALL};
+use crate::setup::{self, Scratch, ONCALL, PER_SECOND};
 use anyhow::{bail, Context as _};
+use aof_actors::window::most_in_any_window;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-pub use crate::setup::PER_SECOND;
 
 /// The fan-out figures.
 #[derive(Debug, Serialize)]
@@ -51,20 +50,6 @@ pub struct Fanout {
     pub alert_to_first_send_p99_ms: f64,
     /// The same, slowest, ms.
     pub alert_to_first_send_max_ms: f64,
-}
-
-/// The largest number of instants within any `window` (sliding, by arrival).
-pub fn most_in_any_window(times: &[Instant], window: Duration) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let (mut most, mut first) = (0, 0);
-    for last in 0..sorted.len() {
-        while sorted[last] - sorted[first] >= window {
-            first += 1;
-        }
-        most = most.max(last - first + 1);
-    }
-    most
 }
 
 /// Deliveries expected: (recipient, a text the send must contain).

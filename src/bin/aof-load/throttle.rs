@@ -4,9 +4,10 @@
 
 use crate::client;
 use crate::fake::FakeGraph;
-use crate::fanout::{self, lost_and_duplicated, most_in_any_window, PER_SECOND};
-use crate::setup::{Scratch, ONCALL};
+use crate::fanout::{self, lost_and_duplicated};
+use crate::setup::{Scratch, ONCALL, PER_SECOND};
 use anyhow::bail;
+use aof_actors::window::most_in_any_window;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
