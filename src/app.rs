@@ -1,21 +1,24 @@
 //! Start-up: opens the store, loads and validates the flows, starts the actors and the HTTP server,
 //! and reports the port it bound. Every failure is a [`StartError`] that says what to fix.
 
-use crate::agents::{Registry, Services};
+use crate::agents::{DryRun, Registry, Services};
 use crate::config::{Config, TransportKind};
 use crate::flow::expr::Expressions;
 use crate::flow::watch::Reloader;
 use crate::flow::{FlowEngine, FlowLoadError, FlowSet, Routes};
 use crate::http::{self, AppState};
+use crate::live::Live;
 use crate::store::SqliteStore;
 use crate::transport::{CloudApi, Sandbox, SandboxOutbox};
 use actix_web::{web, App, HttpServer};
-use aof_actors::ports::{FlowRunner, Transport};
+use aof_actors::model::{AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
+use aof_actors::ports::{FlowRunner, Store, StoreResult, Transport};
 use aof_actors::rate_limiter::RateSettings;
 use aof_actors::runtime::Ports;
 use aof_actors::sender::SenderSettings;
 use aof_actors::webhook::WebhookSettings;
 use aof_actors::{Handle, Runtime, RuntimeSettings};
+use aof_actors::{WaId, Wamid};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::num::NonZeroU32;
 use std::rc::Rc;
@@ -76,6 +79,10 @@ pub struct Running {
     pub handle: Handle,
     /// Keeps the session threads.
     pub runtime: Runtime,
+    /// What happens as it happens (sandbox transport only).
+    pub live: Option<Live>,
+    /// The store it opened (`aofctl simulate` reads the runs it caused).
+    pub store: SqliteStore,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -136,7 +143,7 @@ fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
 
 /// Who may write to the bot: `allowed_numbers` and `security.allowed_numbers`; when both are empty
 /// and `security.require_verified` is set, only numbers the config knows (on-call rota, groups).
-fn allowed_senders(config: &Config) -> std::collections::HashSet<aof_actors::WaId> {
+pub(crate) fn allowed_senders(config: &Config) -> std::collections::HashSet<aof_actors::WaId> {
     let whatsapp = &config.platforms.whatsapp;
     let mut allowed: std::collections::HashSet<_> = whatsapp.allowed().into_iter().collect();
     if allowed.is_empty() && whatsapp.security.require_verified {
@@ -151,9 +158,33 @@ fn allowed_senders(config: &Config) -> std::collections::HashSet<aof_actors::WaI
     allowed
 }
 
+/// How a start differs from `aofctl trigger serve`'s; the default is that.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// Record the agents' calls to the outside world instead of making them (`aofctl simulate`).
+    pub dry_run: Option<DryRun>,
+    /// Send the messages the store still has queued and fire the timers that are due, as a restart
+    /// must. `simulate` turns it off: they belong to the real bot, not to the message simulated.
+    pub resume_pending: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: None,
+            resume_pending: true,
+        }
+    }
+}
+
 /// Starts everything on the current actix system. The flows are loaded and checked first, so a bad
 /// flow stops start-up before anything listens.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with(config, StartOptions::default()).await
+}
+
+/// [`start`], with `options`.
+pub async fn start_with(config: Config, options: StartOptions) -> Result<Running, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Arc::new(config);
     let file = config.file.display().to_string();
@@ -182,9 +213,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             message: e.to_string(),
         })?;
 
-    let outbox = (whatsapp.transport == TransportKind::Sandbox).then(SandboxOutbox::new);
+    let live = (whatsapp.transport == TransportKind::Sandbox).then(Live::new);
+    let outbox = live.clone().map(SandboxOutbox::with_live);
     let transport: Rc<dyn Transport> = match &outbox {
-        Some(outbox) => Rc::new(Sandbox::new(outbox.clone())),
+        Some(outbox) => Rc::new(Sandbox::new(outbox.clone()).with_templates(&whatsapp.templates)),
         None => Rc::new(CloudApi::new(
             whatsapp.api_base_url.clone(),
             whatsapp.phone_number_id.clone(),
@@ -195,7 +227,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let routes = Arc::new(Routes::new(&config.routing, flows.clone()));
     let lookback = flows.max_lookback().max(config.sessions.lookback);
     let ports = Ports {
-        store: Arc::new(store.clone()),
+        store: if options.resume_pending {
+            Arc::new(store.clone()) as Arc<dyn Store>
+        } else {
+            Arc::new(NoResume(store.clone()))
+        },
         routes: routes.clone(),
         transport,
     };
@@ -206,6 +242,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             store: store.clone(),
             config: config.clone(),
             registry: registry.clone(),
+            live: live.clone(),
+            dry_run: options.dry_run.clone(),
         });
         let engine = FlowEngine::new(
             flows.clone(),
@@ -241,10 +279,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let state = web::Data::new(AppState {
         config: config.clone(),
         handle: handle.clone(),
-        store,
+        store: store.clone(),
         engine,
         metrics: metrics_handle(),
         outbox,
+        live: live.clone(),
     });
     let base_path = config.server.base_path.clone();
     let addr = format!("{}:{}", config.server.host, config.server.port);
@@ -269,6 +308,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map_or(config.server.port, |a| a.port());
     let server = server.run();
     crate::trim::start();
+    if live.is_some() {
+        let host = match config.server.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "localhost",
+            host => host,
+        };
+        tracing::info!(
+            "sandbox chat page: http://{host}:{port}{}/sandbox/ (type as anyone in the config)",
+            config.server.base_path
+        );
+    }
     tracing::info!(
         port,
         transport = ?whatsapp.transport,
@@ -281,6 +330,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         server,
         handle,
         runtime,
+        live,
+        store,
         _watcher: watcher,
     })
 }
@@ -316,5 +367,56 @@ fn warn_missing_routes(config: &Config, flows: &FlowSet) {
             config.flows.directory.display(),
             missing.join(", ")
         );
+    }
+}
+
+/// The store as the actors see it, minus what a restart resumes: no queued messages, no timers.
+struct NoResume(SqliteStore);
+
+impl Store for NoResume {
+    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {
+        self.0.first_seen(ids)
+    }
+    fn record_status(&self, status: StatusUpdate) -> StoreResult<()> {
+        self.0.record_status(status)
+    }
+    fn load_conversation(&self, who: WaId) -> StoreResult<Conversation> {
+        self.0.load_conversation(who)
+    }
+    fn save_conversation(&self, who: WaId, conversation: Conversation) -> StoreResult<()> {
+        self.0.save_conversation(who, conversation)
+    }
+    fn enqueue(&self, job: QueuedJob) -> StoreResult<()> {
+        self.0.enqueue(job)
+    }
+    fn update_job(&self, job: QueuedJob) -> StoreResult<()> {
+        self.0.update_job(job)
+    }
+    fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()> {
+        self.0.job_sent(job, wamid)
+    }
+    fn job_failed(&self, job: QueuedJob, code: Option<i64>, reason: String) -> StoreResult<()> {
+        self.0.job_failed(job, code, reason)
+    }
+    fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
+        Box::pin(futures_util::future::ready(Ok(Vec::new())))
+    }
+    fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {
+        self.0.take_template_quota(day, limit)
+    }
+    fn save_timer(&self, timer: Timer) -> StoreResult<()> {
+        self.0.save_timer(timer)
+    }
+    fn finish_timer(&self, id: String) -> StoreResult<()> {
+        self.0.finish_timer(id)
+    }
+    fn pending_timers(&self) -> StoreResult<Vec<Timer>> {
+        Box::pin(futures_util::future::ready(Ok(Vec::new())))
+    }
+    fn audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.0.audit(entry)
+    }
+    fn room_memberships(&self) -> StoreResult<Vec<(WaId, String)>> {
+        self.0.room_memberships()
     }
 }

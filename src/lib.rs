@@ -18,6 +18,7 @@
 //! - [`integrations`]: clients of ops services besides WhatsApp (PagerDuty's REST API).
 //! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
 //! - [`cli`]: what `aofctl flows list` and the other subcommands print.
+//! - [`live`]: what happens as it happens (sandbox page, `aofctl simulate`).
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
 //! - [`trim`]: gives memory freed after a burst back to the system.
 
@@ -29,6 +30,7 @@ pub mod config;
 pub mod flow;
 pub mod http;
 pub mod integrations;
+pub mod live;
 pub mod oncall;
 pub mod store;
 pub mod telemetry;

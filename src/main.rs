@@ -1,5 +1,6 @@
 //! `aofctl`: parses the command line, sets up logging, loads the config and runs the bot.
 
+use aof::cli::simulate::{SimulateOptions, Trigger};
 use aof::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
     name = "aofctl",
     version,
     about,
-    after_help = "Examples:\n  aofctl trigger serve --config config/sandbox.yaml\n  aofctl flows list --config config/sandbox.yaml\n  aofctl validate --config config/sandbox.yaml\n  aofctl --log-format json trigger serve --config config/whatsapp-bot.yaml"
+    after_help = "Examples:\n  aofctl trigger serve --config config/sandbox.yaml\n  aofctl flows list --config config/sandbox.yaml\n  aofctl validate --config config/sandbox.yaml\n  aofctl simulate --config config/sandbox.yaml --from +15551234567 STATUS\n  aofctl --log-format json trigger serve --config config/whatsapp-bot.yaml"
 )]
 struct Cli {
     /// Log format: `pretty` for a terminal, `json` for log shippers.
@@ -44,6 +45,38 @@ enum Command {
         #[command(subcommand)]
         command: FlowsCommand,
     },
+    /// Shows what the bot would do with a message or a webhook call, without sending anything:
+    /// the route and why, each step's rendered input and output, what would be sent to whom.
+    #[command(
+        after_help = "Examples:\n  aofctl simulate --config config/sandbox.yaml --from +15551234567 HELP\n  aofctl simulate --config config/sandbox.yaml --from +15551234567 \"deploy api v2 to staging\"\n  aofctl simulate --config config/sandbox.yaml --webhook /alert/oncall \\\n    --data '{\"severity\": \"critical\", \"service\": \"api\", \"message\": \"High latency\"}'\n  aofctl simulate --config config/sandbox.yaml --webhook /deploy/request-approval --data @request.json --commit\n\nNothing is sent: WhatsApp messages go to an outbox, deployments, Slack, email, PagerDuty and\nhealth checks are recorded instead of made. The store is a scratch copy unless --commit is given.",
+        group(clap::ArgGroup::new("trigger").required(true).args(["from", "webhook"]))
+    )]
+    Simulate {
+        /// The TriggerConfig file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The sender's number: simulate a WhatsApp message from them (with TEXT).
+        #[arg(long, requires = "text", value_name = "NUMBER")]
+        from: Option<String>,
+        /// What they type.
+        #[arg(requires = "from", conflicts_with_all = ["webhook", "data"])]
+        text: Option<String>,
+        /// Their WhatsApp profile name.
+        #[arg(long, requires = "from")]
+        name: Option<String>,
+        /// A flow webhook path to POST to (with --data), as `aofctl flows list` shows it.
+        #[arg(long, requires = "data", value_name = "PATH")]
+        webhook: Option<String>,
+        /// The webhook's JSON body, or @FILE to read it from a file.
+        #[arg(long, requires = "webhook", value_name = "JSON")]
+        data: Option<String>,
+        /// Use the real store and keep what the runs change in it (still nothing is sent).
+        #[arg(long)]
+        commit: bool,
+        /// Seconds to wait for the runs to end.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -72,6 +105,10 @@ enum TriggerCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Simulate { .. }) && std::env::var_os("RUST_LOG").is_none() {
+        // The report is the output; the bot's info lines would drown it. RUST_LOG=info shows them.
+        std::env::set_var("RUST_LOG", "warn");
+    }
     telemetry::init(cli.log_format);
     let result = match cli.command {
         Command::Trigger {
@@ -81,6 +118,28 @@ fn main() -> ExitCode {
             command: FlowsCommand::List { config },
         } => flows_list(&config),
         Command::Validate { config } => return validate(&config),
+        Command::Simulate {
+            config,
+            from,
+            text,
+            name,
+            webhook,
+            data,
+            commit,
+            timeout,
+        } => {
+            let trigger = match (from, text, webhook, data) {
+                (Some(from), Some(text), _, _) => Trigger::Message { from, text, name },
+                (_, _, Some(path), Some(data)) => Trigger::Webhook { path, data },
+                _ => unreachable!("clap requires --from with TEXT or --webhook with --data"),
+            };
+            let options = SimulateOptions {
+                trigger,
+                commit,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            simulate(&config, options)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +148,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn simulate(path: &std::path::Path, options: SimulateOptions) -> anyhow::Result<()> {
+    let config = aof::config::load(path)?;
+    print!("{}", aof::cli::simulate::run(config, options)?);
+    Ok(())
 }
 
 fn flows_list(path: &std::path::Path) -> anyhow::Result<()> {

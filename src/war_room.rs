@@ -51,6 +51,7 @@ async fn send(
         flow: Some("war-room".into()),
         reply_to: None,
         fallback: None,
+        group: None,
     };
     services
         .handle

@@ -106,8 +106,14 @@ fn unknown_keys_get_a_suggestion_and_their_line_and_column() {
     assert!(text.contains("did you mean `port`?"), "{text}");
     assert!(text.contains("did you mean `access_token`?"), "{text}");
     let config = case.config().display().to_string();
-    assert_eq!(located(&text, "server.prot"), format!("{config}:11:3"));
-    assert!(text.contains("11 |   prot: 8080"), "{text}");
+    let line = std::fs::read_to_string(case.config())
+        .unwrap()
+        .lines()
+        .position(|l| l == "  prot: 8080")
+        .expect("the edited line")
+        + 1;
+    assert_eq!(located(&text, "server.prot"), format!("{config}:{line}:3"));
+    assert!(text.contains(&format!("{line} |   prot: 8080")), "{text}");
     assert!(text.ends_with("2 problems found in 1 file\n"), "{text}");
 }
 

@@ -201,6 +201,10 @@ pub struct OutboundMessage {
     pub reply_to: Option<Wamid>,
     /// A template to send instead when Meta refuses free-form text outside the 24-hour window.
     pub fallback: Option<OutboundBody>,
+    /// The group this copy went to (`send_to_group`): the Cloud API has no groups, the sandbox
+    /// page shows the copies as one group conversation.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// An outbound message in the durable queue.

@@ -69,7 +69,7 @@ pub enum SendOutcome {
 pub struct GetQueueStats;
 
 /// A snapshot of the queue.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct QueueStats {
     /// Waiting to be sent.
     pub queued: usize,

@@ -244,6 +244,7 @@ mod tests {
                 flow: None,
                 reply_to: None,
                 fallback: fallback.then_some(template),
+                group: None,
             },
             attempts,
             enqueued_at_ms: 0,

@@ -5,8 +5,12 @@
 //! Values come from people (a WhatsApp message, a webhook body), so before they reach an argv they
 //! are refused when they hold control characters or start with `-`: a version `--help` must not turn
 //! into an option of the deploy script.
+//!
+//! In a dry run (`aofctl simulate`) the call is recorded instead of made, and the output says
+//! `"simulated": true`.
 
-use super::{text_of, Agent, AgentError, AgentResult, RunContext};
+use super::dry_run::mask_url;
+use super::{text_of, Agent, AgentError, AgentResult, DryRun, RunContext};
 use crate::config::DeploymentsConfig;
 use aof_actors::model::AuditEntry;
 use aof_actors::ports::Store as _;
@@ -147,11 +151,14 @@ async fn deploy(input: &Value, run: &RunContext) -> AgentResult {
         .webhook_url
         .as_deref()
         .filter(|u| !u.trim().is_empty());
-    let result = match (webhook, config.command.is_empty()) {
+    let dry = run.services.dry_run.as_ref();
+    let result = match (webhook, config.command.is_empty(), dry) {
         // Both set: the webhook wins, the command stays a local fallback for a test setup.
-        (Some(url), _) => via_webhook(url, config, &deployment).await,
-        (None, false) => via_command(config, &deployment).await,
-        (None, true) => Err(AgentError::Failed(
+        (Some(url), _, Some(dry)) => Ok(dry_webhook(dry, run, url, config, &deployment)),
+        (Some(url), _, None) => via_webhook(url, config, &deployment).await,
+        (None, false, Some(dry)) => Ok(dry_command(dry, run, config, &deployment)),
+        (None, false, None) => via_command(config, &deployment).await,
+        (None, true, _) => Err(AgentError::Failed(
             "no deployment target: set platforms.whatsapp.deployments.webhook_url or .command"
                 .into(),
         )),
@@ -178,13 +185,7 @@ async fn via_webhook(url: &str, config: &DeploymentsConfig, d: &Deployment) -> A
     for (name, value) in &config.webhook_headers {
         request = request.insert_header((name.as_str(), value.expose()));
     }
-    let body = json!({
-        "service": d.service,
-        "version": d.version,
-        "environment": d.environment,
-        "approved_by": d.approved_by,
-        "requested_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
+    let body = webhook_body(d);
     // The URL and the headers may carry credentials: errors name neither.
     let mut response = request.send_json(&body).await.map_err(|e| match e {
         awc::error::SendRequestError::Timeout => AgentError::Failed(format!(
@@ -214,6 +215,58 @@ async fn via_webhook(url: &str, config: &DeploymentsConfig, d: &Deployment) -> A
         "http_status": status.as_u16(),
         "response": answer,
     }))
+}
+
+/// What the CI system's webhook is POSTed.
+fn webhook_body(d: &Deployment) -> Value {
+    json!({
+        "service": d.service,
+        "version": d.version,
+        "environment": d.environment,
+        "approved_by": d.approved_by,
+        "requested_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+}
+
+/// A dry run: the webhook call recorded (URL masked, header values redacted), answered as a CI
+/// system that started the deployment would be.
+fn dry_webhook(
+    dry: &DryRun,
+    run: &RunContext,
+    url: &str,
+    config: &DeploymentsConfig,
+    d: &Deployment,
+) -> Value {
+    let headers: serde_json::Map<String, Value> = config
+        .webhook_headers
+        .keys()
+        .map(|name| (name.clone(), json!("[redacted]")))
+        .collect();
+    let detail = json!({ "headers": headers, "body": webhook_body(d) });
+    dry.record(
+        run,
+        "deploy webhook",
+        format!("POST {}", mask_url(url)),
+        detail,
+    );
+    json!({ "status": "started", "via": "webhook", "http_status": 200, "response": null, "simulated": true })
+}
+
+/// A dry run: the argv that would have run, recorded, answered as a command that succeeded.
+fn dry_command(
+    dry: &DryRun,
+    run: &RunContext,
+    config: &DeploymentsConfig,
+    d: &Deployment,
+) -> Value {
+    let argv: Vec<String> = config.command.iter().map(|a| d.substitute(a)).collect();
+    dry.record(
+        run,
+        "deploy command",
+        argv.join(" "),
+        json!({ "argv": argv }),
+    );
+    json!({ "status": "succeeded", "via": "command", "exit_code": 0, "stdout": "", "stderr": "", "simulated": true })
 }
 
 /// Runs the configured argv, placeholders replaced, and waits for it; killed at the timeout.
@@ -303,7 +356,7 @@ async fn audit(run: &RunContext, d: &Deployment, result: &AgentResult) {
     });
     match result {
         Ok(output) => {
-            for key in ["status", "via", "http_status", "exit_code"] {
+            for key in ["status", "via", "http_status", "exit_code", "simulated"] {
                 if let Some(value) = output.get(key) {
                     detail[key] = value.clone();
                 }

@@ -1,5 +1,7 @@
 //! The `health-checker` agent: real HTTP GETs against the services listed under
-//! `health_checks.services`, all at once, each with its status and latency.
+//! `health_checks.services`, all at once, each with its status and latency. In a dry run
+//! (`aofctl simulate`) each GET is recorded instead of made and the service reads as healthy,
+//! marked `"simulated": true`.
 
 use super::{text_of, Agent, AgentError, AgentResult, RunContext};
 use futures_util::future::{join_all, LocalBoxFuture};
@@ -33,9 +35,14 @@ impl Agent for HealthChecker {
                 let target = config.services.get(name).map(|s| (s.url.clone(), s.expect_status));
                 let client = &client;
                 async move {
-                    match target {
-                        None => json!({ "name": name, "healthy": false, "status": "not configured", "latency": null }),
-                        Some((url, expect)) => check(client, name, &url, expect, timeout).await,
+                    match (target, &run.services.dry_run) {
+                        (None, _) => json!({ "name": name, "healthy": false, "status": "not configured", "latency": null }),
+                        (Some((url, expect)), Some(dry)) => {
+                            dry.record(run, "health check", format!("GET {url}"), json!({ "service": name }));
+                            json!({ "name": name, "healthy": true, "status": "healthy", "code": expect.unwrap_or(200),
+                                    "latency": 0, "simulated": true })
+                        }
+                        (Some((url, expect)), None) => check(client, name, &url, expect, timeout).await,
                     }
                 }
             });

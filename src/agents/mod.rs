@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod basic;
 pub mod deploy;
+pub mod dry_run;
 pub mod health;
 pub mod incidents;
 pub mod notifier;
@@ -16,6 +17,8 @@ pub mod oncall;
 pub mod pagerduty;
 pub mod scheduler;
 pub mod whatsapp;
+
+pub use dry_run::DryRun;
 
 use crate::config::Config;
 use crate::store::SqliteStore;
@@ -67,6 +70,11 @@ pub struct Services {
     pub config: Arc<Config>,
     /// The agents, for built-ins that call one (WHO asks `oncall-manager`).
     pub registry: Arc<Registry>,
+    /// Where runs and steps are published as they happen (sandbox and `simulate` only).
+    pub live: Option<crate::live::Live>,
+    /// Set by `aofctl simulate`: the agents record their calls to the outside world (deployments,
+    /// Slack, email, PagerDuty, health checks) here instead of making them.
+    pub dry_run: Option<DryRun>,
 }
 
 /// The person who triggered a run.

@@ -10,8 +10,10 @@
 //! - Email: SMTP with `notifier.email` (lettre; STARTTLS, TLS or plain).
 //!
 //! Each requested channel is tried; the step fails only when all of them failed. Webhook URLs and
-//! SMTP passwords never appear in errors or logs.
+//! SMTP passwords never appear in errors or logs. In a dry run (`aofctl simulate`) Slack posts and
+//! emails are recorded instead of sent (WhatsApp goes to the sandbox outbox as usual).
 
+use super::dry_run::mask_url;
 use super::whatsapp::WhatsApp;
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::config::{EmailConfig, Person, WhatsAppConfig};
@@ -154,7 +156,7 @@ async fn notify(input: &Value, run: &RunContext) -> AgentResult {
         let request = &request;
         async move {
             let outcome = match *channel {
-                "slack" => slack(request, person, whatsapp).await,
+                "slack" => slack(request, person, whatsapp, run).await,
                 "whatsapp" => whatsapp_text(request, person, input, run).await,
                 _ => email(request, person, whatsapp, run).await,
             };
@@ -185,7 +187,11 @@ async fn notify(input: &Value, run: &RunContext) -> AgentResult {
     } else {
         tracing::info!(channels = %request.channels.join(","), "notified");
     }
-    Ok(json!({ "results": results, "delivered": delivered, "failed": failed.len() }))
+    let mut output = json!({ "results": results, "delivered": delivered, "failed": failed.len() });
+    if run.services.dry_run.is_some() {
+        output["simulated"] = json!(true);
+    }
+    Ok(output)
 }
 
 /// Who `user` names, for error texts: the directory's name, or `user` as written.
@@ -208,6 +214,7 @@ async fn slack(
     request: &Request<'_>,
     person: Option<&Person>,
     whatsapp: &WhatsAppConfig,
+    run: &RunContext,
 ) -> Result<String, String> {
     if person.is_none() {
         // A person was named but is unknown: posting to the team channel would page nobody.
@@ -238,7 +245,14 @@ async fn slack(
         Some(id) if !id.is_empty() => format!("<@{id}> {}", request.message),
         _ => request.message.to_owned(),
     };
-    post_to_slack(url.expose(), &json!({ "text": text })).await?;
+    let body = json!({ "text": text });
+    if let Some(dry) = &run.services.dry_run {
+        let target = format!("POST {} ({which})", mask_url(url.expose()));
+        let detail = json!({ "to": who(request, person), "body": body });
+        dry.record(run, "slack", target, detail);
+        return Ok(format!("posted to {which} (simulated)"));
+    }
+    post_to_slack(url.expose(), &body).await?;
     Ok(format!("posted to {which}"))
 }
 
@@ -395,11 +409,23 @@ async fn email(
         .to(address
             .parse()
             .map_err(|e| format!("`{address}` is not an email address: {e}"))?)
-        .subject(subject)
+        .subject(subject.clone())
         .header(ContentType::TEXT_PLAIN)
         .body(request.message.to_owned())
         .map_err(|e| format!("the email could not be built: {e}"))?;
     let transport = smtp_transport(config)?;
+    if let Some(dry) = &run.services.dry_run {
+        let target = format!(
+            "SMTP {}:{} ({})",
+            config.smtp_host, config.smtp_port, config.security
+        );
+        let detail = json!({ "from": config.from, "to": address, "subject": subject, "body": request.message });
+        dry.record(run, "email", target, detail);
+        return Ok(format!(
+            "sent to {address} via {}:{} (simulated)",
+            config.smtp_host, config.smtp_port
+        ));
+    }
     let response = transport
         .send(message)
         .await

@@ -12,6 +12,8 @@
 //!
 //! Output: `{name, phone, level, source, on_call}`, `phone` in E.164 with `+`, `source` one of
 //! `pagerduty`, `static`, `fallback`, `on_call` everyone on call now (`{name, phone, level}`).
+//! In a dry run (`aofctl simulate`) the PagerDuty lookup is recorded instead of made, the static
+//! rota answers, and the output says `"simulated": true`.
 
 use super::{text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::config::WhatsAppConfig;
@@ -61,8 +63,11 @@ impl Agent for OncallManager {
         Box::pin(async move {
             let wa = &run.services.config.platforms.whatsapp;
             let schedule = schedule_of(&input, wa);
-            let roster = match schedule {
-                Some(schedule) => pagerduty_roster(wa, &schedule, &run.flow).await,
+            let roster = match &schedule {
+                Some(schedule) => match &run.services.dry_run {
+                    Some(dry) => dry_lookup(dry, run, wa, schedule),
+                    None => pagerduty_roster(wa, schedule, &run.flow).await,
+                },
                 None => None,
             };
             let answer = match action {
@@ -80,7 +85,11 @@ impl Agent for OncallManager {
             tracing::info!(flow = %run.flow, run = %run.run_id, action, source = answer.source.as_str(),
                 wa = %answer.who.as_ref().map(|o| o.phone.masked()).unwrap_or_default(),
                 level = answer.who.as_ref().map(|o| o.level), "on-call resolved");
-            Ok(answer.to_json())
+            let mut output = answer.to_json();
+            if schedule.is_some() && run.services.dry_run.is_some() {
+                output["simulated"] = json!(true);
+            }
+            Ok(output)
         })
     }
 }
@@ -101,6 +110,20 @@ fn schedule_of(input: &Value, wa: &WhatsAppConfig) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
+}
+
+/// A dry run: the PagerDuty on-call lookup recorded, not made; the static rota answers, as it does
+/// when PagerDuty does not.
+fn dry_lookup(
+    dry: &super::DryRun,
+    run: &RunContext,
+    wa: &WhatsAppConfig,
+    schedule: &str,
+) -> Option<Vec<OnCall>> {
+    let client = PagerDuty::from_config(&wa.oncall)?;
+    let detail = json!({ "headers": { "Authorization": "Token token=[redacted]" }, "schedule_id": schedule });
+    dry.record(run, "pagerduty", client.planned_oncalls(schedule), detail);
+    None
 }
 
 /// PagerDuty's on-calls for `schedule` as people with numbers, lowest level first; `None` (with a

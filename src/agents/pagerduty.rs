@@ -4,10 +4,14 @@
 //! PagerDuty is optional: without `oncall.pagerduty_token`, or when the alert is not a PagerDuty
 //! incident (no `incident_id`), the step is skipped with an info line and outputs
 //! `{skipped: true, reason}`, so the tutorial's flows run the same with or without it. A call
-//! PagerDuty refuses fails the step with PagerDuty's message.
+//! PagerDuty refuses fails the step with PagerDuty's message. In a dry run (`aofctl simulate`) the
+//! request is recorded instead of sent and the output, marked `"simulated": true`, is the incident
+//! in the state asked for.
 
 use super::{text_of, Agent, AgentError, AgentResult, RunContext};
-use crate::integrations::pagerduty::{PagerDuty as Client, PagerDutyError};
+use crate::integrations::pagerduty::{
+    IncidentState, IncidentWrite, PagerDuty as Client, PagerDutyError,
+};
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
@@ -41,14 +45,14 @@ impl Agent for PagerDuty {
             let Some(incident) = present(input.get("incident_id")) else {
                 return skipped("no incident_id: the alert is not a PagerDuty incident");
             };
-            let (result, level) = match action {
-                "acknowledge" => (client.acknowledge(&incident).await, None),
-                "resolve" => (client.resolve(&incident).await, None),
+            let write = match action {
+                "acknowledge" => IncidentWrite::Acknowledge,
+                "resolve" => IncidentWrite::Resolve,
                 "escalate" => {
                     let Some(level) = escalation_level(input.get("escalation_level"))? else {
                         return skipped("no escalation_level: the escalation target is not on a PagerDuty level");
                     };
-                    (client.escalate(&incident, level).await, Some(level))
+                    IncidentWrite::Escalate(level)
                 }
                 other => {
                     return Err(AgentError::Failed(format!(
@@ -56,6 +60,20 @@ impl Agent for PagerDuty {
                     )))
                 }
             };
+            let level = match write {
+                IncidentWrite::Escalate(level) => Some(level),
+                _ => None,
+            };
+            let result = match &run.services.dry_run {
+                Some(dry) => client
+                    .planned_write(&incident, write)
+                    .map(|(target, detail)| {
+                        dry.record(run, "pagerduty", target, detail);
+                        simulated_state(&incident, write)
+                    }),
+                None => client.write(&incident, write).await,
+            };
+            let simulated = run.services.dry_run.is_some();
             match result {
                 Ok(state) => {
                     tracing::info!(flow = %run.flow, run = %run.run_id, action, incident = %state.id,
@@ -63,6 +81,9 @@ impl Agent for PagerDuty {
                     let mut out = json!({ "incident_id": state.id, "status": state.status });
                     if let Some(level) = level {
                         out["escalation_level"] = json!(level);
+                    }
+                    if simulated {
+                        out["simulated"] = json!(true);
                     }
                     Ok(out)
                 }
@@ -79,6 +100,20 @@ impl Agent for PagerDuty {
                 }
             }
         })
+    }
+}
+
+/// What PagerDuty would have answered to `write` (a dry run): the incident in its new state; an
+/// escalated incident is triggered again at its new level.
+fn simulated_state(incident: &str, write: IncidentWrite) -> IncidentState {
+    let status = match write {
+        IncidentWrite::Acknowledge => "acknowledged",
+        IncidentWrite::Resolve => "resolved",
+        IncidentWrite::Escalate(_) => "triggered",
+    };
+    IncidentState {
+        id: incident.trim().to_owned(),
+        status: status.to_owned(),
     }
 }
 

@@ -259,6 +259,10 @@ async fn send(
             .or_else(|| run.about.borrow().clone()),
         flow: Some(run.flow.clone()),
         reply_to: None,
+        group: (lane == Lane::Broadcast)
+            .then(|| input.get("group_id").and_then(Value::as_str))
+            .flatten()
+            .map(str::to_owned),
     };
     let alert_id = (lane == Lane::Alert)
         .then(|| {

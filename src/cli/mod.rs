@@ -2,4 +2,5 @@
 //! that tests can check it without a terminal.
 
 pub mod flows;
+pub mod simulate;
 pub mod validate;

@@ -102,7 +102,7 @@ pub struct ServerConfig {
     /// Capacity of each actor's mailbox: a full mailbox answers webhooks with 503 (back-pressure).
     #[serde(default = "defaults::mailbox_capacity")]
     pub mailbox_capacity: usize,
-    /// Seconds in-flight sends get on SIGTERM before the rest is flushed to the store.
+    /// Seconds open HTTP requests get to finish on SIGTERM; queued sends wait in the store.
     #[serde(default = "defaults::shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
 }
@@ -257,7 +257,7 @@ pub struct RateLimits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
-    /// When false, sends beyond the rate are refused instead of queued.
+    /// Send broadcasts (`send_to_group`) in batches; when false only the global rate paces them.
     #[serde(default = "defaults::queue_enabled")]
     pub enabled: bool,
     /// Messages per batch, at least 1.
@@ -278,7 +278,7 @@ pub struct SecurityConfig {
     /// More allowed numbers; joined with `platforms.whatsapp.allowed_numbers` by [`WhatsAppConfig::allowed`].
     #[serde(default)]
     pub allowed_numbers: Vec<String>,
-    /// Only accept senders whose number Meta marks as verified.
+    /// With no allow-list, accept only the numbers the config knows (on-call rota, groups).
     #[serde(default = "defaults::require_verified")]
     pub require_verified: bool,
     /// The audit log.

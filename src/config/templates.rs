@@ -22,6 +22,10 @@ pub struct TemplateDef {
     pub language: String,
     /// The body with Meta's `{{1}}` .. `{{N}}` placeholders.
     pub body: String,
+    /// Quick-reply buttons registered with the template (`ACK`, `ESC`): a tap arrives as a `button`
+    /// message whose text is routed like a typed command. Meta allows up to 10, 25 characters each.
+    #[serde(default)]
+    pub quick_replies: Vec<String>,
     /// The body compiled once, on first use: every paged person's message preview renders it.
     #[serde(skip)]
     compiled: std::sync::OnceLock<std::sync::Arc<handlebars::Handlebars<'static>>>,
@@ -125,6 +129,20 @@ pub(super) fn problems(def: &TemplateDef) -> Vec<String> {
             "the language is empty; write the code registered with Meta, e.g. en_US".to_owned(),
         );
     }
+    if def.quick_replies.len() > 10 {
+        found.push(format!(
+            "{} quick replies; Meta allows at most 10 per template",
+            def.quick_replies.len()
+        ));
+    }
+    for reply in &def.quick_replies {
+        let length = reply.trim().chars().count();
+        if length == 0 || length > 25 {
+            found.push(format!(
+                "quick reply `{reply}` must be 1 to 25 characters, as Meta requires"
+            ));
+        }
+    }
     let used = numbers(&def.body);
     if used.first() == Some(&0) {
         found.push(
@@ -204,6 +222,7 @@ mod tests {
         let def = |body: &str| TemplateDef {
             language: "en_US".into(),
             body: body.into(),
+            quick_replies: Vec::new(),
             compiled: Default::default(),
         };
         assert_eq!(def("no placeholders").placeholders(), 0);
@@ -219,6 +238,25 @@ mod tests {
             ("ops_notification", 2),
         ];
         assert_eq!(counts, expected);
+    }
+
+    #[test]
+    fn quick_replies_are_checked_as_meta_would() {
+        let with = |replies: &[&str]| TemplateDef {
+            language: "en_US".into(),
+            body: "{{1}}".into(),
+            quick_replies: strings(replies),
+            compiled: Default::default(),
+        };
+        assert!(problems(&with(&["ACK", "ESC"])).is_empty());
+        let long = problems(&with(&["Acknowledge this alert right now"]));
+        assert!(long[0].contains("1 to 25 characters"), "{long:?}");
+        let many = problems(&with(&["x"; 11]));
+        assert!(many[0].contains("at most 10"), "{many:?}");
+        assert_eq!(
+            builtins()["ops_alert"].quick_replies,
+            ["ACK", "ESC", "INFO"]
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::load::{FlowSet, LoadedFlow};
 use super::routes::UNSUPPORTED;
 use super::steps::{reply, run_steps, RunState, StepsOutcome};
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
+use crate::live::LiveEvent;
 use crate::war_room::{self, ROOM_COMMAND};
 use aof_actors::model::{now_ms, ContextEntry, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
@@ -160,6 +161,7 @@ fn user_json(
 }
 
 async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
+    let started = std::time::Instant::now();
     let user = run.trigger.as_ref().map(|m| Person {
         wa: m.from.clone(),
         name: m.name.clone(),
@@ -195,7 +197,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
             run.flow
         );
         reply(&ctx, &text).await;
-        record(&inner, &run, "missing", json!([])).await;
+        record(&inner, &run, "missing", json!([]), started).await;
         return FlowOutcome::Failed(format!("no flow {}", run.flow));
     };
     let mut state = RunState {
@@ -219,10 +221,18 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
     if let Err(e) = stored {
         tracing::warn!(error = %e, "could not record the run start");
     }
+    if let Some(live) = &inner.services.live {
+        live.publish(LiveEvent::RunStarted {
+            run_id: run.run_id.0.clone(),
+            flow: run.flow.clone(),
+            from: run.trigger.as_ref().map(|m| m.from.e164()),
+            at: crate::live::now(),
+        });
+    }
     if let Err(problems) = build_input(&inner, &flow, &run, &mut state) {
         tracing::warn!(%problems, "flow input refused");
         reply(&ctx, &format!("⚠️ {}: {problems}", flow.name())).await;
-        record(&inner, &run, "bad_input", json!([])).await;
+        record(&inner, &run, "bad_input", json!([]), started).await;
         return FlowOutcome::Failed(problems);
     }
     *ctx.input.borrow_mut() = state.input.clone();
@@ -242,6 +252,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         &run,
         label,
         Value::Array(std::mem::take(&mut state.summary)),
+        started,
     )
     .await;
     result
@@ -255,7 +266,22 @@ fn lookback_of<'a>(flow: &LoadedFlow, context: &'a [ContextEntry]) -> &'a [Conte
     }
 }
 
-async fn record(inner: &Inner, run: &FlowRun, outcome: &'static str, steps: Value) {
+async fn record(
+    inner: &Inner,
+    run: &FlowRun,
+    outcome: &'static str,
+    steps: Value,
+    started: std::time::Instant,
+) {
+    if let Some(live) = &inner.services.live {
+        live.publish(LiveEvent::RunFinished {
+            run_id: run.run_id.0.clone(),
+            flow: run.flow.clone(),
+            outcome: outcome.to_owned(),
+            ms: started.elapsed().as_millis() as u64,
+            at: crate::live::now(),
+        });
+    }
     metrics::counter!("aof_flow_runs_total", "flow" => run.flow.clone(), "outcome" => outcome)
         .increment(1);
     if let Err(e) = inner

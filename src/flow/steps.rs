@@ -7,6 +7,7 @@ use super::load::LoadedFlow;
 use super::model::{OnError, Response, Step};
 use crate::agents::whatsapp::WhatsApp;
 use crate::agents::{Agent, AgentError, RunContext};
+use crate::live::LiveEvent;
 use aof_actors::backoff;
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
@@ -104,9 +105,26 @@ pub(crate) async fn run_steps(
         let started = Instant::now();
         let span = tracing::debug_span!("step", step = %step.name, agent = %step.agent);
         let _entered = span.enter();
-        let result = run_one(inner, step, ctx, state).await;
+        let mut input = Value::Null;
+        let result = run_one(inner, step, ctx, state, &mut input).await;
         let ms = started.elapsed().as_millis() as u64;
+        let mut output = match (&ctx.services.live, &result) {
+            (Some(_), Ok(Some(output))) => output.clone(),
+            _ => Value::Null,
+        };
         let mut note = |outcome: &str, error: Option<String>| {
+            if let Some(live) = &ctx.services.live {
+                live.publish(LiveEvent::Step {
+                    run_id: ctx.run_id.0.clone(),
+                    flow: flow.name().to_owned(),
+                    step: step.name.clone(),
+                    outcome: outcome.to_owned(),
+                    ms,
+                    error: error.clone(),
+                    input: std::mem::take(&mut input),
+                    output: std::mem::take(&mut output),
+                });
+            }
             state
                 .summary
                 .push(json!({ "step": step.name, "outcome": outcome, "ms": ms, "error": error }));
@@ -148,7 +166,9 @@ async fn run_one(
     step: &Step,
     ctx: &RunContext,
     state: &RunState,
+    rendered: &mut Value,
 ) -> Result<Option<Value>, AgentError> {
+    let live = ctx.services.live.is_some();
     let exprs = &inner.expressions;
     let root = state.expression_context(None);
     let failed = |e: super::expr::ExprError| AgentError::Failed(e.to_string());
@@ -160,6 +180,9 @@ async fn run_one(
     let action = exprs.render(&step.action, &root).map_err(failed)?;
     if step.agent == SUBFLOW_AGENT {
         let input = exprs.render_value(&step.input, &root).map_err(failed)?;
+        if live {
+            *rendered = input.clone();
+        }
         let name = input
             .get("flow")
             .and_then(Value::as_str)
@@ -213,7 +236,13 @@ async fn run_one(
         }
     };
     let output = match &step.foreach {
-        None => call(exprs.render_value(&step.input, &root).map_err(failed)?).await?,
+        None => {
+            let input = exprs.render_value(&step.input, &root).map_err(failed)?;
+            if live {
+                *rendered = input.clone();
+            }
+            call(input).await?
+        }
         Some(foreach) => {
             let items = match exprs.eval_str(foreach, &root).map_err(failed)? {
                 Value::Array(items) => items,
@@ -229,6 +258,9 @@ async fn run_one(
                         .map_err(failed)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if live {
+                *rendered = Value::Array(inputs.clone());
+            }
             let outputs = if step.parallel {
                 join_all(inputs.into_iter().map(call))
                     .await

@@ -37,6 +37,7 @@ async fn tell_paged(state: &AppState, alert: &AlertRecord, text: String) {
             flow: Some(format!("{}-sync", alert.source.as_str())),
             reply_to: None,
             fallback: None,
+            group: None,
         };
         if let Err(e) = state.handle.send(message).await {
             tracing::error!(alert = %alert.id, error = %e, "could not tell a paged person");

@@ -3,7 +3,8 @@
 //! - [`flow_hooks`]: flows with `type: webhook` triggers, behind the bearer token;
 //! - [`alert_hooks`]: Alertmanager, Datadog and PagerDuty alerts, deduplicated and kept in step;
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`;
-//! - [`sandbox`]: the sandbox transport's inbound and outbox endpoints;
+//! - [`sandbox`]: the sandbox transport's inbound, status and outbox endpoints;
+//! - [`sandbox_page`]: the sandbox chat page and its live event stream;
 //! - [`admin`]: pending timers, and firing them early (bearer token).
 //!
 //! Handlers verify and parse, hand the work to the actors, and answer at once; they never call
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod flow_hooks;
 pub mod health;
 pub mod sandbox;
+pub mod sandbox_page;
 pub mod webhook;
 
 use crate::config::Config;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What the sandbox sent, when the transport is the sandbox.
     pub outbox: Option<SandboxOutbox>,
+    /// What happens as it happens, for the sandbox page (sandbox transport only).
+    pub live: Option<crate::live::Live>,
 }
 
 /// Registers every route under `base_path`.
@@ -52,9 +56,17 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, base_path: &str) {
                 "/whatsapp/pagerduty",
                 web::post().to(alert_hooks::pagerduty),
             )
-            .route("/sandbox/inbound", web::post().to(sandbox::inbound))
+            .route("/sandbox", web::get().to(sandbox_page::to_page))
+            .route("/sandbox/", web::get().to(sandbox_page::index))
+            .route("/sandbox/setup", web::get().to(sandbox_page::setup))
+            .route("/sandbox/state", web::get().to(sandbox_page::state))
+            .route("/sandbox/events", web::get().to(sandbox_page::events))
             .route("/sandbox/outbox", web::get().to(sandbox::outbox))
+            .route("/sandbox/status", web::post().to(sandbox::status))
+            .route("/sandbox/inbound", web::post().to(sandbox::inbound))
             .route("/sandbox/slack", web::post().to(sandbox::slack))
+            // Last: a path that matches no route above is one of the page's files.
+            .route("/sandbox/{file}", web::get().to(sandbox_page::asset))
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics))
@@ -65,6 +77,9 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, base_path: &str) {
         cfg.route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .route("/metrics", web::get().to(health::metrics));
+    }
+    if !base_path.is_empty() {
+        cfg.route("/", web::get().to(sandbox_page::to_page));
     }
     cfg.default_service(web::to(flow_hooks::dispatch));
 }

@@ -1,9 +1,10 @@
-//! The sandbox transport's endpoints (only with `transport: sandbox`): type as a person, and see
-//! what the bot sent. Inbound text is wrapped in a Meta-shaped notification and goes through the same
+//! The sandbox transport's endpoints (only with `transport: sandbox`): type as a person, report a
+//! message delivered or read as their phone would, and see what the bot sent. Inbound text is wrapped in a Meta-shaped notification and goes through the same
 //! parser and actors as a signed delivery from Meta.
 
 use super::webhook::accept;
 use super::AppState;
+use crate::live::{self, LiveEvent};
 use actix_web::{web, HttpResponse};
 use aof_actors::ids::new_id;
 use aof_actors::model::now_ms;
@@ -23,6 +24,12 @@ pub struct SandboxMessage {
     /// A tap on an interactive reply button: its id.
     #[serde(default)]
     button_id: Option<String>,
+    /// The tapped button's title (what WhatsApp shows in the chat); the id when absent.
+    #[serde(default)]
+    button_title: Option<String>,
+    /// The wamid of the message answered (the one whose button was tapped), Meta's `context.id`.
+    #[serde(default)]
+    reply_to: Option<String>,
 }
 
 fn invalid(field: &str, reason: &str) -> HttpResponse {
@@ -44,16 +51,37 @@ pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpRespon
     };
     let id = new_id("wamid.sandbox.in");
     let timestamp = (now_ms() / 1000).to_string();
-    let body = match (&message.button_id, &message.text) {
+    let outbox = state.outbox.as_ref().expect("checked above");
+    let answered = message.reply_to.as_deref().map(|w| (w, outbox.kind_of(w)));
+    if let Some((_, None)) = answered {
+        return invalid("reply_to", "the sandbox sent no message with this id");
+    }
+    let (mut body, shown) = match (&message.button_id, &message.text) {
+        // A template's quick reply arrives as Meta's `button` message, an interactive message's
+        // reply button as `interactive.button_reply`.
         (Some(button), _) => {
-            json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "interactive",
-            "interactive": { "type": "button_reply", "button_reply": { "id": button, "title": button } } })
+            let title = message.button_title.as_deref().unwrap_or(button);
+            let body = match &answered {
+                Some((_, Some(kind))) if kind == "template" => {
+                    json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "button",
+                    "button": { "payload": button, "text": title } })
+                }
+                _ => {
+                    json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "interactive",
+                    "interactive": { "type": "button_reply", "button_reply": { "id": button, "title": title } } })
+                }
+            };
+            (body, title.to_owned())
         }
         (None, Some(text)) if !text.trim().is_empty() => {
-            json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "text", "text": { "body": text } })
+            let body = json!({ "from": from.as_str(), "id": id, "timestamp": timestamp, "type": "text", "text": { "body": text } });
+            (body, text.clone())
         }
         _ => return invalid("text", "is missing or empty"),
     };
+    if let Some((wamid, _)) = answered {
+        body["context"] = json!({ "from": "sandbox", "id": wamid });
+    }
     let name = message.name.unwrap_or_else(|| from.e164());
     let notification = json!({
         "object": "whatsapp_business_account",
@@ -65,11 +93,68 @@ pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpRespon
         }}]}],
     });
     let response = accept(notification.to_string().as_bytes(), &state);
-    if response.status().is_success() {
-        HttpResponse::Ok().json(json!({ "id": id }))
-    } else {
-        response
+    if !response.status().is_success() {
+        return response;
     }
+    if let Some(live) = &state.live {
+        live.publish(LiveEvent::Inbound {
+            from: from.e164(),
+            text: shown,
+            button_id: message.button_id,
+            id: id.clone(),
+            at: live::now(),
+        });
+    }
+    HttpResponse::Ok().json(json!({ "id": id }))
+}
+
+/// `POST /sandbox/status`: what a phone reports about a message the bot sent to it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    wamid: String,
+    status: String,
+}
+
+/// A phone (the sandbox page) reports a message `delivered` or `read`: the report goes through the
+/// webhook path as Meta's status notification would, and the page's ticks follow it.
+pub async fn status(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (Some(outbox), Some(live)) = (&state.outbox, &state.live) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let report: StatusReport = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return invalid("body", &e.to_string()),
+    };
+    if !matches!(report.status.as_str(), "delivered" | "read") {
+        return invalid("status", "expected `delivered` or `read`");
+    }
+    let Some(to) = outbox.recipient_of(&report.wamid) else {
+        return invalid("wamid", "the sandbox sent no message with this id");
+    };
+    if to == "slack" {
+        return invalid("wamid", "a Slack message has no delivery status");
+    }
+    let recipient = to.trim_start_matches('+');
+    let notification = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "sandbox", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "sandbox", "phone_number_id": "sandbox" },
+            "statuses": [{ "id": report.wamid, "status": report.status,
+                "timestamp": (now_ms() / 1000).to_string(), "recipient_id": recipient }],
+        }}]}],
+    });
+    let response = accept(notification.to_string().as_bytes(), &state);
+    if !response.status().is_success() {
+        return response;
+    }
+    live.publish(LiveEvent::Status {
+        wamid: report.wamid,
+        status: report.status,
+        at: live::now(),
+    });
+    HttpResponse::Ok().json(json!({ "ok": true }))
 }
 
 /// `GET /sandbox/outbox`: what the bot sent, oldest first.

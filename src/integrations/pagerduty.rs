@@ -118,6 +118,32 @@ pub struct IncidentState {
     pub status: String,
 }
 
+/// A change to an incident that the `pagerduty` agent asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentWrite {
+    /// `status: acknowledged`.
+    Acknowledge,
+    /// `status: resolved`.
+    Resolve,
+    /// Move to this escalation level of the incident's policy.
+    Escalate(u32),
+}
+
+impl IncidentWrite {
+    /// The `incident` object of the PUT body.
+    fn change(self) -> Value {
+        match self {
+            IncidentWrite::Acknowledge => {
+                json!({ "type": "incident_reference", "status": "acknowledged" })
+            }
+            IncidentWrite::Resolve => json!({ "type": "incident_reference", "status": "resolved" }),
+            IncidentWrite::Escalate(level) => {
+                json!({ "type": "incident_reference", "escalation_level": level })
+            }
+        }
+    }
+}
+
 /// A client for one account (one token).
 pub struct PagerDuty {
     base: String,
@@ -151,20 +177,12 @@ impl PagerDuty {
 
     /// Marks an incident acknowledged.
     pub async fn acknowledge(&self, incident: &str) -> Result<IncidentState, PagerDutyError> {
-        self.update(
-            incident,
-            json!({ "type": "incident_reference", "status": "acknowledged" }),
-        )
-        .await
+        self.write(incident, IncidentWrite::Acknowledge).await
     }
 
     /// Marks an incident resolved.
     pub async fn resolve(&self, incident: &str) -> Result<IncidentState, PagerDutyError> {
-        self.update(
-            incident,
-            json!({ "type": "incident_reference", "status": "resolved" }),
-        )
-        .await
+        self.write(incident, IncidentWrite::Resolve).await
     }
 
     /// Moves an incident to escalation `level` of its policy (PagerDuty pages that level).
@@ -173,11 +191,41 @@ impl PagerDuty {
         incident: &str,
         level: u32,
     ) -> Result<IncidentState, PagerDutyError> {
-        self.update(
-            incident,
-            json!({ "type": "incident_reference", "escalation_level": level }),
+        self.write(incident, IncidentWrite::Escalate(level)).await
+    }
+
+    /// Makes an incident write.
+    pub async fn write(
+        &self,
+        incident: &str,
+        write: IncidentWrite,
+    ) -> Result<IncidentState, PagerDutyError> {
+        self.update(incident, write.change()).await
+    }
+
+    /// The request [`PagerDuty::write`] would send, without sending it (a dry run records it): the
+    /// method and URL, and the headers (token redacted) and body.
+    pub fn planned_write(
+        &self,
+        incident: &str,
+        write: IncidentWrite,
+    ) -> Result<(String, Value), PagerDutyError> {
+        let id = incident_id(incident)?;
+        let mut headers = json!({ "Authorization": "Token token=[redacted]", "Accept": ACCEPT });
+        if let Some(from) = &self.from {
+            headers["From"] = json!(from);
+        }
+        let target = format!("PUT {}/incidents/{id}", self.base);
+        let body = json!({ "incident": write.change() });
+        Ok((target, json!({ "headers": headers, "body": body })))
+    }
+
+    /// The request [`PagerDuty::oncalls`] would send first, without sending it.
+    pub fn planned_oncalls(&self, schedule: &str) -> String {
+        format!(
+            "GET {}/oncalls?schedule_ids[]={schedule}&earliest=true&include[]=users",
+            self.base
         )
-        .await
     }
 
     /// Who is on call now for `schedule`: one entry per escalation level (`earliest=true`), users
@@ -216,14 +264,7 @@ impl PagerDuty {
     }
 
     async fn update(&self, incident: &str, change: Value) -> Result<IncidentState, PagerDutyError> {
-        let id = incident.trim();
-        if id.is_empty()
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(PagerDutyError::BadId(incident.to_owned()));
-        }
+        let id = incident_id(incident)?;
         let path = format!("/incidents/{id}");
         let what = format!("PUT {path}");
         let body = json!({ "incident": change });
@@ -324,6 +365,19 @@ impl PagerDuty {
             text.to_owned()
         }
     }
+}
+
+/// An incident id that is safe in a request path.
+fn incident_id(incident: &str) -> Result<&str, PagerDutyError> {
+    let id = incident.trim();
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(PagerDutyError::BadId(incident.to_owned()));
+    }
+    Ok(id)
 }
 
 /// PagerDuty's error body as one line: `message (code N): detail; detail`, or the start of whatever

@@ -41,6 +41,7 @@ fn job(id: &str, enqueued_at_ms: i64) -> QueuedJob {
             flow: Some("oncall-alert-flow".to_owned()),
             reply_to: None,
             fallback: None,
+            group: None,
         },
         attempts: 0,
         enqueued_at_ms,

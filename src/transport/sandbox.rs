@@ -27,8 +27,10 @@ pub struct OutboxItem {
     pub parameters: Vec<String>,
     /// What the person would read (the message's `preview`).
     pub text: String,
-    /// Reply buttons of an interactive message.
+    /// Reply buttons of an interactive message, or a template's quick replies.
     pub buttons: Vec<ReplyButton>,
+    /// The group the message went to, when it was one copy of a group message.
+    pub group: Option<String>,
     /// The wamid the sandbox answered with.
     pub wamid: String,
     /// When it was sent, RFC 3339 UTC.
@@ -47,6 +49,8 @@ struct OutboxState {
 #[derive(Clone, Debug, Default)]
 pub struct SandboxOutbox {
     inner: Arc<Mutex<OutboxState>>,
+    /// Told of every send (the sandbox page's live view).
+    live: Option<crate::live::Live>,
 }
 
 impl SandboxOutbox {
@@ -55,9 +59,24 @@ impl SandboxOutbox {
         Self::default()
     }
 
+    /// An empty outbox that also publishes every send to `live`.
+    pub fn with_live(live: crate::live::Live) -> Self {
+        Self {
+            live: Some(live),
+            ..Self::default()
+        }
+    }
+
     /// The recorded sends, oldest first (at most [`OUTBOX_CAPACITY`]).
     pub fn list(&self) -> Vec<OutboxItem> {
         self.lock().items.iter().cloned().collect()
+    }
+
+    /// Who a recorded send went to (newest first: statuses are about recent messages).
+    pub fn recipient_of(&self, wamid: &str) -> Option<String> {
+        let state = self.lock();
+        let item = state.items.iter().rev().find(|i| i.wamid == wamid)?;
+        Some(item.to.clone())
     }
 
     /// Forgets the recorded sends (wamids keep counting).
@@ -65,9 +84,17 @@ impl SandboxOutbox {
         self.lock().items.clear();
     }
 
-    /// Records a send, numbering its wamid; drops the oldest item when full.
-    fn record(&self, message: &OutboundMessage) -> Wamid {
-        self.push(|wamid| item(message, wamid))
+    /// Records a send, numbering its wamid; drops the oldest item when full. `quick_replies` are
+    /// the buttons of the template it sends, as Meta would show them.
+    fn record(&self, message: &OutboundMessage, quick_replies: &[String]) -> Wamid {
+        self.push(|wamid| item(message, wamid, quick_replies))
+    }
+
+    /// The kind of a recorded send (`template`, `interactive`, …), newest first.
+    pub fn kind_of(&self, wamid: &str) -> Option<String> {
+        let state = self.lock();
+        let item = state.items.iter().rev().find(|i| i.wamid == wamid)?;
+        Some(item.kind.clone())
     }
 
     /// Records a message to Slack (the sandbox's stand-in for a Slack incoming webhook), so the
@@ -80,6 +107,7 @@ impl SandboxOutbox {
             parameters: Vec::new(),
             text: text.to_owned(),
             buttons: Vec::new(),
+            group: None,
             wamid,
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
@@ -92,7 +120,11 @@ impl SandboxOutbox {
         if state.items.len() >= OUTBOX_CAPACITY {
             state.items.pop_front();
         }
-        state.items.push_back(make(wamid.clone()));
+        let item = make(wamid.clone());
+        if let Some(live) = &self.live {
+            live.publish(crate::live::LiveEvent::Outbound(item.clone()));
+        }
+        state.items.push_back(item);
         Wamid(wamid)
     }
 
@@ -105,12 +137,21 @@ impl SandboxOutbox {
     }
 }
 
-fn item(message: &OutboundMessage, wamid: String) -> OutboxItem {
+fn item(message: &OutboundMessage, wamid: String, quick_replies: &[String]) -> OutboxItem {
     let (template, parameters, buttons) = match &message.body {
         OutboundBody::Text { .. } => (None, Vec::new(), Vec::new()),
         OutboundBody::Template {
             name, parameters, ..
-        } => (Some(name.clone()), parameters.clone(), Vec::new()),
+        } => {
+            let buttons = quick_replies
+                .iter()
+                .map(|title| ReplyButton {
+                    id: title.clone(),
+                    title: title.clone(),
+                })
+                .collect();
+            (Some(name.clone()), parameters.clone(), buttons)
+        }
         OutboundBody::Interactive { buttons, .. } => (None, Vec::new(), buttons.clone()),
     };
     OutboxItem {
@@ -120,6 +161,7 @@ fn item(message: &OutboundMessage, wamid: String) -> OutboxItem {
         parameters,
         text: message.preview.clone(),
         buttons,
+        group: message.group.clone(),
         wamid,
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
@@ -129,12 +171,30 @@ fn item(message: &OutboundMessage, wamid: String) -> OutboxItem {
 #[derive(Clone, Debug)]
 pub struct Sandbox {
     outbox: SandboxOutbox,
+    /// Each template's quick-reply buttons, by template name.
+    quick_replies: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Sandbox {
     /// A sandbox writing to `outbox` (share a clone with whoever shows it).
     pub fn new(outbox: SandboxOutbox) -> Self {
-        Self { outbox }
+        Self {
+            outbox,
+            quick_replies: Default::default(),
+        }
+    }
+
+    /// Shows each template's quick replies (`templates.NAME.quick_replies`) as its buttons.
+    pub fn with_templates(
+        mut self,
+        templates: &std::collections::BTreeMap<String, crate::config::TemplateDef>,
+    ) -> Self {
+        self.quick_replies = templates
+            .iter()
+            .filter(|(_, def)| !def.quick_replies.is_empty())
+            .map(|(name, def)| (name.clone(), def.quick_replies.clone()))
+            .collect();
+        self
     }
 
     /// The outbox it writes to.
@@ -145,7 +205,13 @@ impl Sandbox {
 
 impl Transport for Sandbox {
     fn send(&self, message: &OutboundMessage) -> LocalBoxFuture<'static, Result<Wamid, SendError>> {
-        let wamid = self.outbox.record(message);
+        let quick_replies = match &message.body {
+            OutboundBody::Template { name, .. } => self.quick_replies.get(name),
+            _ => None,
+        };
+        let wamid = self
+            .outbox
+            .record(message, quick_replies.map_or(&[], Vec::as_slice));
         tracing::debug!(%wamid, kind = message.body.kind(), wa = %message.to.masked(), "sandbox send recorded");
         Box::pin(futures_util::future::ready(Ok(wamid)))
     }
@@ -167,6 +233,7 @@ mod tests {
             flow: None,
             reply_to: None,
             fallback: None,
+            group: None,
         }
     }
 
@@ -238,7 +305,7 @@ mod tests {
         let outbox = SandboxOutbox::new();
         let text = message(OutboundBody::Text { body: "x".into() }, "x");
         for _ in 0..OUTBOX_CAPACITY + 5 {
-            outbox.record(&text);
+            outbox.record(&text, &[]);
         }
         let items = outbox.list();
         assert_eq!(items.len(), OUTBOX_CAPACITY);
@@ -246,7 +313,7 @@ mod tests {
         outbox.clear();
         assert!(outbox.list().is_empty());
         assert_eq!(
-            outbox.record(&text).as_str(),
+            outbox.record(&text, &[]).as_str(),
             format!("wamid.sandbox.{}", OUTBOX_CAPACITY + 6)
         );
     }

@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod fake_graph;
+pub mod sandbox;
 
 use anyhow::{anyhow, Context as _};
 #[allow(unused_imports)]
@@ -188,6 +189,7 @@ impl TestApp {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
+            let tokio = system.runtime().tokio_runtime().handle().clone();
             system.block_on(async move {
                 match aof::app::start(config).await {
                     Ok(running) => {
@@ -200,6 +202,9 @@ impl TestApp {
                     }
                 }
             });
+            // Work cut off by the stop is dropped with the system; sqlx needs Tokio for that.
+            let _context = tokio.enter();
+            drop(system);
         });
         let (port, server) = match rx
             .recv_timeout(Duration::from_secs(30))

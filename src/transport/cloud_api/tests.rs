@@ -90,6 +90,7 @@ fn text(body: &str) -> OutboundMessage {
         flow: None,
         reply_to: None,
         fallback: None,
+        group: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn outbound(body: OutboundBody) -> OutboundMessage {
         flow: None,
         reply_to: None,
         fallback: None,
+        group: None,
     }
 }
 

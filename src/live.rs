@@ -1,0 +1,206 @@
+//! What happens inside the bot, as it happens: every message in and out, delivery ticks, flow runs
+//! and their steps. The sandbox chat page streams it (server-sent events) and `aofctl simulate`
+//! prints it. Only the sandbox transport and `simulate` create a [`Live`]; with the Cloud API nothing
+//! is published, so message contents never leave the audit settings' control.
+
+use crate::transport::OutboxItem;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// How many events a page that connects late (or reloads) is shown first.
+pub const HISTORY: usize = 2_000;
+
+/// How many events a slow subscriber may fall behind before it misses some (it is told how many).
+const CHANNEL: usize = 4_096;
+
+/// One thing that happened, as the page and `simulate` see it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// The bot sent a message (or a Slack message, `to: "slack"`).
+    Outbound(OutboxItem),
+    /// A person wrote to the bot (typed, or tapped a reply button).
+    Inbound {
+        /// Their number, `+` and digits.
+        from: String,
+        /// What they typed, or the button's title.
+        text: String,
+        /// The tapped button's id.
+        button_id: Option<String>,
+        /// The message's wamid.
+        id: String,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+    /// A delivery status of a message the bot sent: `sent`, `delivered`, `read`.
+    Status {
+        /// The message.
+        wamid: String,
+        /// The status.
+        status: String,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+    /// A flow run began.
+    RunStarted {
+        /// The run.
+        run_id: String,
+        /// The flow.
+        flow: String,
+        /// Who started it, when a person did.
+        from: Option<String>,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+    /// A step of a run ended.
+    Step {
+        /// The run.
+        run_id: String,
+        /// The flow the step belongs to (a sub-flow's name inside its parent's run).
+        flow: String,
+        /// The step's name.
+        step: String,
+        /// `ok`, `empty`, `skipped` or `error`.
+        outcome: String,
+        /// How long it took.
+        ms: u64,
+        /// What went wrong, for `error`.
+        error: Option<String>,
+        /// The input the agent got, rendered (`null` when skipped).
+        input: Value,
+        /// What the agent returned.
+        output: Value,
+    },
+    /// A flow run ended.
+    RunFinished {
+        /// The run.
+        run_id: String,
+        /// The flow.
+        flow: String,
+        /// `completed`, `empty`, `failed`, `bad_input` or `missing`.
+        outcome: String,
+        /// How long the whole run took.
+        ms: u64,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+    /// A call to the outside world (deployment, Slack, email, PagerDuty, health check) that a dry
+    /// run recorded instead of making (`aofctl simulate`).
+    External {
+        /// The run that would have made it.
+        run_id: String,
+        /// What kind of call (`deploy webhook`, `slack`, `pagerduty`, …).
+        what: String,
+        /// Where it would have gone, credentials masked.
+        target: String,
+        /// What it would have carried, secrets masked.
+        detail: Value,
+        /// RFC 3339 UTC.
+        at: String,
+    },
+}
+
+/// The hub: publish from anywhere (any thread), subscribe to get the recent history and then every
+/// new event. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Live {
+    tx: broadcast::Sender<LiveEvent>,
+    history: Arc<Mutex<VecDeque<LiveEvent>>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Live {
+    /// A hub with no history.
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(CHANNEL).0,
+            history: Arc::default(),
+        }
+    }
+
+    /// Tells every subscriber and keeps the event for late ones.
+    pub fn publish(&self, event: LiveEvent) {
+        let mut history = self.lock();
+        if history.len() >= HISTORY {
+            history.pop_front();
+        }
+        history.push_back(event.clone());
+        // Sent under the lock, so a subscriber never sees an event both in its history and live.
+        let _ = self.tx.send(event);
+    }
+
+    /// The recent events, oldest first, and a receiver of every event after them.
+    pub fn subscribe(&self) -> (Vec<LiveEvent>, broadcast::Receiver<LiveEvent>) {
+        let history = self.lock();
+        (history.iter().cloned().collect(), self.tx.subscribe())
+    }
+
+    /// A panic while publishing cannot leave the history half-written.
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<LiveEvent>> {
+        self.history
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Now, as the events carry it.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(n: usize) -> LiveEvent {
+        LiveEvent::Status {
+            wamid: format!("wamid.{n}"),
+            status: "read".into(),
+            at: now(),
+        }
+    }
+
+    fn wamid(event: &LiveEvent) -> &str {
+        match event {
+            LiveEvent::Status { wamid, .. } => wamid,
+            other => panic!("not a status: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_late_subscriber_gets_the_history_then_what_follows() {
+        let live = Live::new();
+        live.publish(status(1));
+        let (history, mut rx) = live.subscribe();
+        live.publish(status(2));
+        assert_eq!(history.iter().map(wamid).collect::<Vec<_>>(), ["wamid.1"]);
+        assert_eq!(wamid(&rx.try_recv().expect("live event")), "wamid.2");
+        assert!(rx.try_recv().is_err(), "nothing twice");
+    }
+
+    #[test]
+    fn the_history_keeps_the_latest_events() {
+        let live = Live::new();
+        for n in 0..HISTORY + 3 {
+            live.publish(status(n));
+        }
+        let (history, _) = live.subscribe();
+        assert_eq!(history.len(), HISTORY);
+        assert_eq!(wamid(&history[0]), "wamid.3");
+    }
+
+    #[test]
+    fn events_serialize_with_their_type() {
+        let json = serde_json::to_value(status(7)).expect("serializes");
+        assert_eq!(json["type"], "status");
+        assert_eq!(json["wamid"], "wamid.7");
+    }
+}

@@ -1,0 +1,125 @@
+//! The shipped `config/sandbox.yaml`, as the README's first command runs it, on a free port with its
+//! store in a temp directory; and a reader of the sandbox page's server-sent events.
+
+use super::{repo, TestApp};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Starts the bot on `config/sandbox.yaml` (unmodified but for where it listens and stores): the
+/// port is chosen free first and replaces 8080 everywhere, so the config's own Slack stand-in and
+/// health checks point at this server.
+pub async fn start_sandbox(dir: &Path) -> TestApp {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let text = std::fs::read_to_string(repo().join("config/sandbox.yaml"))
+        .expect("config/sandbox.yaml")
+        .replace("8080", &port.to_string())
+        .replace("host: \"0.0.0.0\"", "host: \"127.0.0.1\"")
+        .replace(
+            "sqlite://data/sandbox.db",
+            &format!("sqlite://{}", dir.join("sandbox.db").display()),
+        )
+        .replace(
+            "directory: \"./flows/whatsapp\"",
+            &format!("directory: \"{}\"", repo().join("flows/whatsapp").display()),
+        )
+        .replace("watch: true", "watch: false");
+    let file = dir.join("sandbox.yaml");
+    std::fs::write(&file, text).expect("writes the config");
+    let config = aof::config::load(&file).expect("the sandbox config loads");
+    TestApp::start(dir, config)
+        .await
+        .expect("the sandbox starts")
+}
+
+type Body = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>>,
+>;
+
+/// A connection to `GET /sandbox/events`, read event by event.
+pub struct Events {
+    response: Body,
+    buffer: String,
+    /// Every event read so far, in order.
+    pub seen: Vec<Value>,
+}
+
+impl Events {
+    /// Opens the stream.
+    pub async fn open(app: &TestApp) -> Events {
+        let response = awc::Client::builder()
+            .disable_timeout()
+            .finish()
+            .get(app.url("/sandbox/events"))
+            .send()
+            .await
+            .expect("the event stream opens");
+        assert_eq!(response.status().as_u16(), 200);
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(kind, "text/event-stream");
+        Events {
+            response: Box::pin(response),
+            buffer: String::new(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until an event satisfies `wanted` (returned), or fails after `timeout` listing what came.
+    /// Every event read so far counts, so a predicate should say which one it wants.
+    pub async fn until(&mut self, timeout: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        use futures_util::StreamExt as _;
+        let deadline = Instant::now() + timeout;
+        let mut checked = 0;
+        loop {
+            while let Some(event) = self.next_buffered() {
+                self.seen.push(event);
+            }
+            if let Some(found) = self.seen[checked..].iter().find(|e| wanted(e)) {
+                return found.clone();
+            }
+            checked = self.seen.len();
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.response.next()).await {
+                Ok(Some(Ok(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(other) => panic!("the event stream ended: {:?}", other.map(|r| r.err())),
+                Err(_) => panic!(
+                    "no such event within {timeout:?}; seen:\n{}",
+                    self.seen
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            }
+        }
+    }
+
+    /// One complete frame from the buffer: its `data:` line must repeat the `event:` name as `type`.
+    fn next_buffered(&mut self) -> Option<Value> {
+        loop {
+            let end = self.buffer.find("\n\n")?;
+            let frame: String = self.buffer.drain(..end + 2).collect();
+            let mut name = None;
+            let mut data = None;
+            for line in frame.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = Some(n.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str::<Value>(d).expect("data is JSON"));
+                }
+            }
+            if let Some(data) = data {
+                assert_eq!(name.as_deref(), data["type"].as_str(), "{frame}");
+                return Some(data);
+            }
+        }
+    }
+}
