@@ -229,6 +229,30 @@ async fn help_then_an_alert_acknowledged_with_its_button_then_a_deployment_appro
     .await;
     screenshot(b, dir.path()).await;
 
+    // The 300 s auto-escalation is pending; fast-forward it: it runs now and finds the alert acked.
+    pick(
+        b,
+        "#timers .timer[data-flow='auto-escalate-flow'] button.fire",
+    )
+    .await;
+    element(
+        b,
+        "#runs .run[data-flow='auto-escalate-flow']:not([data-outcome='running'])",
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while !b
+        .find_all(Locator::Css(
+            "#timers .timer[data-flow='auto-escalate-flow']",
+        ))
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the fired timer leaves the list");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // The team group is told who acknowledged.
     pick(b, "li.person[data-group='sre-team']").await;
     with_text(b, "#messages .msg.from-bot .body", "acknowledged by").await;
