@@ -1,12 +1,11 @@
-//! Sending, through the real server against the fake Graph API: the global rate in every one-second
-//! window, retries of transient failures and throttling, permanent errors reported with Meta's code,
+//! Sending, through the real server against the fake Graph API: retries of transient failures and throttling, permanent errors reported with Meta's code,
 //! the template fallback outside the 24-hour window, the daily template quota, the durable queue
 //! across a restart, and the reply lane ahead of queued alerts.
 //!
 //! Messages are queued by test flows written into a temp flows directory at run time: a webhook
 //! trigger whose JSON body lists the recipients, and a `foreach` step sending to each.
 //!
-//! - `rate`: the global rate in every window, and replies ahead of queued broadcasts.
+//! - `rate`: replies ahead of queued broadcasts (the rate in every window: `tests/rate_window`).
 //! - `retries`: transient failures, throttling, permanent errors, the 24-hour window's fallback.
 //! - `quota`: the daily template quota, for templates and for the fallback.
 //! - `restart`: a queued message across a restart.
