@@ -39,9 +39,9 @@ fn invalid(field: &str, reason: &str) -> HttpResponse {
 
 /// Feeds a typed message (or a button tap) through the webhook path.
 pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if state.outbox.is_none() {
+    let Some(outbox) = &state.outbox else {
         return HttpResponse::NotFound().finish();
-    }
+    };
     let message: SandboxMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => return invalid("body", &e.to_string()),
@@ -51,8 +51,10 @@ pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpRespon
     };
     let id = new_id("wamid.sandbox.in");
     let timestamp = (now_ms() / 1000).to_string();
-    let outbox = state.outbox.as_ref().expect("checked above");
-    let answered = message.reply_to.as_deref().map(|w| (w, outbox.kind_of(w)));
+    let answered = message
+        .reply_to
+        .as_deref()
+        .map(|w| (w, outbox.get(w).map(|item| item.kind)));
     if let Some((_, None)) = answered {
         return invalid("reply_to", "the sandbox sent no message with this id");
     }
@@ -129,7 +131,7 @@ pub async fn status(body: web::Bytes, state: web::Data<AppState>) -> HttpRespons
     if !matches!(report.status.as_str(), "delivered" | "read") {
         return invalid("status", "expected `delivered` or `read`");
     }
-    let Some(to) = outbox.recipient_of(&report.wamid) else {
+    let Some(to) = outbox.get(&report.wamid).map(|item| item.to) else {
         return invalid("wamid", "the sandbox sent no message with this id");
     };
     if to == "slack" {

@@ -72,11 +72,11 @@ impl SandboxOutbox {
         self.lock().items.iter().cloned().collect()
     }
 
-    /// Who a recorded send went to (newest first: statuses are about recent messages).
-    pub fn recipient_of(&self, wamid: &str) -> Option<String> {
+    /// A recorded send by its wamid (searched newest first: statuses and replies are about
+    /// recent messages).
+    pub fn get(&self, wamid: &str) -> Option<OutboxItem> {
         let state = self.lock();
-        let item = state.items.iter().rev().find(|i| i.wamid == wamid)?;
-        Some(item.to.clone())
+        state.items.iter().rev().find(|i| i.wamid == wamid).cloned()
     }
 
     /// Forgets the recorded sends (wamids keep counting).
@@ -88,13 +88,6 @@ impl SandboxOutbox {
     /// the buttons of the template it sends, as Meta would show them.
     fn record(&self, message: &OutboundMessage, quick_replies: &[String]) -> Wamid {
         self.push(|wamid| item(message, wamid, quick_replies))
-    }
-
-    /// The kind of a recorded send (`template`, `interactive`, …), newest first.
-    pub fn kind_of(&self, wamid: &str) -> Option<String> {
-        let state = self.lock();
-        let item = state.items.iter().rev().find(|i| i.wamid == wamid)?;
-        Some(item.kind.clone())
     }
 
     /// Records a message to Slack (the sandbox's stand-in for a Slack incoming webhook), so the
