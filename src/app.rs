@@ -83,6 +83,8 @@ pub struct Running {
     pub live: Option<Live>,
     /// The store it opened (`aofctl simulate` reads the runs it caused).
     pub store: SqliteStore,
+    /// The route table the actors use (`aofctl simulate` explains a message's route with it).
+    pub routes: Arc<Routes>,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -267,7 +269,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
             expressions,
             templates: whatsapp.templates.clone(),
             engine: engine.clone(),
-            routes,
+            routes: routes.clone(),
         };
         let watcher = reloader.watch().map_err(|e| StartError::Watch {
             file: file.clone(),
@@ -335,6 +337,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         runtime,
         live,
         store,
+        routes,
         _watcher: watcher,
     })
 }

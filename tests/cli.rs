@@ -1,15 +1,11 @@
 //! `aofctl` as a newcomer runs it: `flows list` on the shipped sandbox config, `--help` with
 //! examples, `--version`, and a clear error when the config is wrong.
 
-use std::process::{Command, Output};
+#[path = "common/mod.rs"]
+mod common;
 
-fn aofctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aofctl"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("aofctl runs")
-}
+use common::aofctl;
+use std::process::Output;
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

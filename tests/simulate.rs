@@ -6,9 +6,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{config_yaml, FakeGraph, Options};
+use common::{aofctl, config_yaml, FakeGraph, Options};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// Alice on call (always), Carol approves production, Bob requests deployments.
 fn setup() -> (FakeGraph, tempfile::TempDir, PathBuf) {
@@ -53,14 +52,6 @@ fn setup() -> (FakeGraph, tempfile::TempDir, PathBuf) {
     let file = dir.path().join("config.yaml");
     std::fs::write(&file, config_yaml(fake, dir.path(), &options)).expect("config written");
     (graph, dir, file)
-}
-
-fn aofctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aofctl"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("aofctl runs")
 }
 
 /// Runs `aofctl simulate --config FILE ARGS…`; its stdout, after checking that it succeeded.

@@ -264,6 +264,18 @@ pub struct Expectation {
     pub expires_at_ms: i64,
 }
 
+impl Expectation {
+    /// Whether `reply` (trimmed) answers it at `now_ms`: not expired, and the pattern matches,
+    /// any case. A pattern that does not compile answers nothing.
+    pub fn answers(&self, reply: &str, now_ms: i64) -> bool {
+        self.expires_at_ms > now_ms
+            && regex::RegexBuilder::new(&self.pattern)
+                .case_insensitive(true)
+                .build()
+                .is_ok_and(|re| re.is_match(reply.trim()))
+    }
+}
+
 /// Everything a session keeps, saved to the store on every change.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
@@ -338,4 +350,44 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expectation(pattern: &str, expires_at_ms: i64) -> Expectation {
+        Expectation {
+            run: "run_1".into(),
+            pattern: pattern.into(),
+            flow: "process-approval-flow".into(),
+            payload: serde_json::Value::Null,
+            expires_at_ms,
+        }
+    }
+
+    #[test]
+    fn an_unexpired_expectation_answers_a_matching_reply_in_any_case() {
+        let now = now_ms();
+        let later = now + 60_000;
+        let list = [
+            expectation("^APPROVE$", now - 1),
+            expectation("^REJECT$", later),
+            expectation("^APPROVE$", later),
+            expectation("(", later),
+        ];
+        let taken = list
+            .iter()
+            .find(|e| e.answers(" approve ", now))
+            .expect("a match");
+        assert_eq!(
+            (taken.pattern.as_str(), taken.expires_at_ms),
+            ("^APPROVE$", later)
+        );
+        assert!(!list.iter().any(|e| e.answers("STATUS", now)));
+        assert!(
+            !list[3].answers("(", now),
+            "a pattern that does not compile answers nothing"
+        );
+    }
 }

@@ -12,7 +12,6 @@ use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, Store};
 use crate::rate_limiter::Enqueue;
 use crate::router::{new_run_id, pending_route, ReleaseSession};
 use actix::prelude::*;
-use regex::RegexBuilder;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,14 +119,11 @@ impl Session {
         self.conversation
             .expectations
             .retain(|e| e.expires_at_ms > now);
-        let text = text.trim();
-        let index = self.conversation.expectations.iter().position(|e| {
-            RegexBuilder::new(&e.pattern)
-                .case_insensitive(true)
-                .build()
-                .map(|re| re.is_match(text))
-                .unwrap_or(false)
-        });
+        let index = self
+            .conversation
+            .expectations
+            .iter()
+            .position(|e| e.answers(text, now));
         let taken = index.map(|i| self.conversation.expectations.remove(i));
         if let Some(answered) = &taken {
             self.conversation

@@ -20,7 +20,7 @@ use crate::agents::DryRun;
 use crate::app::{self, StartError, StartOptions};
 use crate::config::{Config, Secret, TransportKind};
 use crate::live::LiveEvent;
-use aof_actors::model::{now_ms, Expectation};
+use aof_actors::model::now_ms;
 use aof_actors::ports::Store as _;
 use aof_actors::WaId;
 use report::{Heard, Outcome, Report, RouteNote, StoreNote};
@@ -247,7 +247,8 @@ async fn simulate(
     let from = match &options.trigger {
         Trigger::Message { from, text, .. } => {
             let wa = WaId::parse(from).ok_or_else(|| SimulateError::Number(from.clone()))?;
-            report.route = Some(route_note(&config, &running.store, &wa, text).await);
+            report.route =
+                Some(route_note(&config, &running.routes, &running.store, &wa, text).await);
             Some(wa)
         }
         Trigger::Webhook { .. } => None,
@@ -369,28 +370,20 @@ async fn webhook(
 /// then a war room the person is in, then the static routes.
 async fn route_note(
     config: &Config,
+    routes: &crate::flow::Routes,
     store: &crate::store::SqliteStore,
     wa: &WaId,
     text: &str,
 ) -> RouteNote {
     use aof_actors::model::RouteReason;
     use aof_actors::ports::RouteTable as _;
-    let whatsapp = &config.platforms.whatsapp;
     let allowed = app::allowed_senders(config);
     let refused = !allowed.is_empty() && !allowed.contains(wa);
-    let flows = crate::flow::FlowSet::load_dir(
-        &config.flows.directory,
-        &crate::agents::Registry::builtin(),
-        &crate::flow::expr::Expressions::new(),
-        &whatsapp.templates,
-    );
-    let flows = flows.ok().map(std::sync::Arc::new);
-    let route = flows
-        .as_ref()
-        .and_then(|flows| crate::flow::Routes::new(&config.routing, flows.clone()).route(text));
+    let flows = routes.flows();
+    let route = routes.route(text);
     // The route table does not say which of a flow's patterns matched; the same search does.
-    let pattern = match (&route, &flows) {
-        (Some(r), Some(flows)) if r.reason == RouteReason::FlowTrigger => flows
+    let pattern = match &route {
+        Some(r) if r.reason == RouteReason::FlowTrigger => flows
             .get(&r.flow)
             .and_then(|f| f.patterns.iter().find(|re| re.is_match(text.trim())))
             .map(|re| re.as_str().to_owned()),
@@ -400,7 +393,11 @@ async fn route_note(
         .load_conversation(wa.clone())
         .await
         .unwrap_or_default();
-    let pending = pending_expectation(&conversation.expectations, text);
+    let now = now_ms();
+    let pending = conversation
+        .expectations
+        .into_iter()
+        .find(|e| e.answers(text, now));
     let room = match store.room_memberships().await {
         Ok(rooms) => rooms.into_iter().find(|(who, _)| who == wa).map(|(_, r)| r),
         Err(_) => None,
@@ -416,22 +413,6 @@ async fn route_note(
         route,
         pattern,
     }
-}
-
-/// The expectation the session would take for `text`: unexpired, its pattern matching (any case).
-fn pending_expectation(expectations: &[Expectation], text: &str) -> Option<Expectation> {
-    let now = now_ms();
-    let text = text.trim();
-    expectations
-        .iter()
-        .filter(|e| e.expires_at_ms > now)
-        .find(|e| {
-            regex::RegexBuilder::new(&e.pattern)
-                .case_insensitive(true)
-                .build()
-                .is_ok_and(|re| re.is_match(text))
-        })
-        .cloned()
 }
 
 /// Collects what happens until every run that started has finished, the queue is empty and
@@ -502,30 +483,6 @@ async fn recorded(store: &crate::store::SqliteStore, heard: &Heard) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn expectation(pattern: &str, expires_at_ms: i64) -> Expectation {
-        Expectation {
-            run: "run_1".into(),
-            pattern: pattern.into(),
-            flow: "process-approval-flow".into(),
-            payload: Value::Null,
-            expires_at_ms,
-        }
-    }
-
-    #[test]
-    fn the_first_unexpired_matching_expectation_takes_the_message() {
-        let later = now_ms() + 60_000;
-        let list = [
-            expectation("^APPROVE$", now_ms() - 1),
-            expectation("^REJECT$", later),
-            expectation("^APPROVE$", later),
-        ];
-        let taken = pending_expectation(&list, " approve ").expect("a match");
-        assert_eq!(taken.expires_at_ms, later);
-        assert_eq!(taken.pattern, "^APPROVE$");
-        assert!(pending_expectation(&list, "STATUS").is_none());
-    }
 
     #[test]
     fn data_is_a_json_object_inline_or_from_a_file() {

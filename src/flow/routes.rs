@@ -83,6 +83,11 @@ impl Routes {
         });
     }
 
+    /// The flows the table routes to now.
+    pub fn flows(&self) -> Arc<FlowSet> {
+        self.current().flows.clone()
+    }
+
     fn current(&self) -> Arc<Table> {
         self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -319,6 +319,15 @@ fn futures_executor(f: impl std::future::Future<Output = ()>) {
     actix_web::rt::System::new().block_on(f);
 }
 
+/// Runs the `aofctl` binary in the repository's root with `args`, as a newcomer would.
+pub fn aofctl(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aofctl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("aofctl runs")
+}
+
 /// A fresh message id.
 pub fn unique_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
