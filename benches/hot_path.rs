@@ -6,7 +6,7 @@
 //!                                                              └─ template send ── render/ops_alert
 //! ```
 //!
-//! Inputs are built once, before measuring, from `shared/fixtures` (the notification bodies), the
+//! Inputs are built once, before measuring, from `tests/fixtures` (the notification bodies), the
 //! tutorial's `config/whatsapp-bot.yaml` (routing, templates) and the shipped `flows/whatsapp`.
 //! The group and bench names are stable: BENCHMARKS.md and later comparisons refer to them.
 //!
@@ -26,8 +26,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The shared fixtures, beside this repository.
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+/// The payloads the tests use too.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// The tutorial's TriggerConfig, as shipped.
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/whatsapp-bot.yaml");

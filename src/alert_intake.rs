@@ -146,13 +146,7 @@ pub fn from_datadog(body: &Map<String, Value>) -> Option<(Severity, Map<String, 
 mod tests {
     use super::*;
 
-    fn fixture(path: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../shared/fixtures/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
+    use crate::fixture;
 
     #[test]
     fn alertmanager_alerts_map_to_the_paging_input() {

@@ -211,6 +211,9 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         &whatsapp.templates,
     )?);
     warn_missing_routes(&config, &flows);
+    for unset in crate::flow::config_reads::unset(&flows, &config) {
+        tracing::warn!("{unset}");
+    }
     let store = SqliteStore::open(&config.storage.url)
         .await
         .map_err(|e| StartError::Store {

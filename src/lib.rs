@@ -38,3 +38,12 @@ pub mod transport;
 pub mod trim;
 pub mod war_room;
 pub mod wire;
+
+/// The payloads under `tests/fixtures/`, for the unit tests of every module.
+#[cfg(test)]
+pub(crate) fn fixture(path: &str) -> Vec<u8> {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path);
+    std::fs::read(&file).unwrap_or_else(|e| panic!("fixture {}: {e}", file.display()))
+}

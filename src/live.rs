@@ -63,11 +63,11 @@ pub enum LiveEvent {
         flow: String,
         /// The step's name.
         step: String,
-        /// `ok`, `empty`, `skipped` or `error`.
+        /// `ok`, `empty`, `skipped`, `answered` or `error`.
         outcome: String,
         /// How long it took.
         ms: u64,
-        /// What went wrong, for `error`.
+        /// What went wrong, for `error`; what the person was told, for `answered`.
         error: Option<String>,
         /// The input the agent got, rendered (`null` when skipped).
         input: Value,
@@ -80,7 +80,7 @@ pub enum LiveEvent {
         run_id: String,
         /// The flow.
         flow: String,
-        /// `completed`, `empty`, `failed`, `bad_input` or `missing`.
+        /// `completed`, `empty`, `answered`, `failed`, `bad_input` or `missing`.
         outcome: String,
         /// How long the whole run took.
         ms: u64,

@@ -270,33 +270,21 @@ async fn a_flow_with_a_bad_step_still_has_its_on_response_target_checked() {
     );
 }
 
-/// The tutorial's flows (sections 3.1 to 3.6) as (file name it gives, YAML), read at test time.
+/// The tutorial's flows (sections 3.1 to 3.6) as printed, from `tests/fixtures/tutorial/flows/`,
+/// as (the path the tutorial gives them, YAML).
 fn tutorial_flows() -> Vec<(String, String)> {
-    let file = repo().join("../shared/tutorial-whatsapp-ops-bot.md");
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("the tutorial {}: {e}", file.display()));
-    (1..=6)
-        .map(|n| {
-            let heading = format!("### 3.{n} ");
-            let section: Vec<&str> = text
-                .lines()
-                .skip_while(|l| !l.starts_with(&heading))
-                .collect();
-            assert!(!section.is_empty(), "no section `{heading}`");
-            let create = section
-                .iter()
-                .find(|l| l.starts_with("Create `"))
-                .unwrap_or_else(|| panic!("section {heading} names no file"));
-            let path = create.split('`').nth(1).expect("a quoted path").to_owned();
-            let mut rest = section.iter().skip_while(|l| l.trim_end() != "```yaml");
-            assert!(rest.next().is_some(), "no ```yaml block in {heading}");
-            let yaml: Vec<&str> = rest
-                .take_while(|l| l.trim_end() != "```")
-                .copied()
-                .collect();
-            (path, yaml.join("\n") + "\n")
+    let dir = repo().join("tests/fixtures/tutorial/flows");
+    let mut flows: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("a readable directory").path();
+            let name = path.file_name().expect("a file").to_string_lossy();
+            let text = std::fs::read_to_string(&path).expect("UTF-8 YAML");
+            (format!("flows/whatsapp/{name}"), text)
         })
-        .collect()
+        .collect();
+    flows.sort();
+    flows
 }
 
 /// The templates flows are checked against: the built-ins, as the sandbox config loads them.

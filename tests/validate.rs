@@ -201,3 +201,62 @@ fn flow_problems_name_the_flow_file_and_the_step() {
     );
     assert_eq!(located(&text, "steps[0]"), format!("{flow}:9:5"), "{text}");
 }
+
+#[test]
+fn a_config_value_a_flow_reads_but_the_config_lacks_is_an_error_at_the_step() {
+    let case = Case::new(|c| c.replace("      team_group: \"sre-team\"\n", ""), &[]);
+    let (ok, text) = case.validate();
+    assert!(!ok, "{text}");
+    let ack = case.dir.path().join("flows/acknowledge-alert-flow.yaml");
+    let at = located(&text, "steps[3].input.group_id");
+    assert!(
+        at.starts_with(&format!("{}:", ack.display())),
+        "{at} in:\n{text}"
+    );
+    assert!(
+        text.contains("steps[3] `notify-team`: input.group_id: reads `config.oncall.team_group`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("add `platforms.whatsapp.oncall.team_group: sre-team`"),
+        "{text}"
+    );
+}
+
+/// `aofctl validate` on a config in the repository's directory (its flows are `./flows/whatsapp`),
+/// with the tutorial's variables of section 2.2.
+fn validate_in_repo(config: &Path) -> (bool, String) {
+    let output: Output = std::process::Command::new(env!("CARGO_BIN_EXE_aofctl"))
+        .args(["validate", "--config", config.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs([
+            ("WHATSAPP_PHONE_NUMBER_ID", "1234567890"),
+            ("WHATSAPP_ACCESS_TOKEN", "EAAxxxxxxx..."),
+            ("WHATSAPP_VERIFY_TOKEN", "my-verify-token-123"),
+            ("WHATSAPP_APP_SECRET", "abcdef123456"),
+            ("PAGERDUTY_TOKEN", "y_NbAkKc66ryYTWUXYEu"),
+            ("AOF_WEBHOOK_TOKEN", "webhook-token"),
+        ])
+        .output()
+        .expect("aofctl runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_tutorials_config_as_printed_is_told_to_add_the_team_group_and_the_shipped_one_is_valid() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (ok, text) = validate_in_repo(&repo.join("tests/fixtures/tutorial/whatsapp-bot.yaml"));
+    assert!(!ok, "{text}");
+    for flow in ["acknowledge-alert-flow.yaml", "resolve-incident-flow.yaml"] {
+        assert!(
+            text.lines().any(|l| l.contains(flow) && l.contains("-->"))
+                && text.contains("reads `config.oncall.team_group`"),
+            "{flow}:\n{text}"
+        );
+    }
+    let (ok, text) = validate_in_repo(&repo.join("config/whatsapp-bot.yaml"));
+    assert!(ok, "{text}");
+}

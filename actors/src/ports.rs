@@ -70,6 +70,8 @@ pub enum FlowOutcome {
     Completed,
     /// A step found nothing and answered with its `on_empty` response.
     Empty,
+    /// A step ended the run with an expected answer (already decided, nothing to do).
+    Answered,
     /// A step failed; the error was reported.
     Failed(String),
 }

@@ -60,7 +60,7 @@
     return r;
   }
 
-  const STEP_ICON = { ok: '✓', empty: '∅', skipped: '↷', error: '✗' };
+  const STEP_ICON = { ok: '✓', empty: '∅', skipped: '↷', answered: '💬', error: '✗' };
 
   /** A step row; a click on it (outside the JSON, which stays selectable) shows its input and output. */
   function stepEl(r, e) {
@@ -77,7 +77,7 @@
         h('span', { class: 'icon', text: STEP_ICON[e.outcome] || '•' }),
         h('span', { class: 'name', text: name }),
         h('span', { class: 'ms', text: `${e.ms} ms` })),
-      e.error ? h('div', { class: 'step-error', text: e.error }) : null,
+      e.error ? h('div', { class: e.outcome === 'answered' ? 'step-answer' : 'step-error', text: e.error }) : null,
       io);
   }
 

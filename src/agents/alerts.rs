@@ -142,8 +142,8 @@ async fn get_active(input: &Value, run: &RunContext) -> AgentResult {
     let open = [AlertState::Firing, AlertState::Acknowledged];
     match meant(run, &who, &open).await? {
         Some(alert) => Ok(alert_output(&alert, run)),
-        None => Err(AgentError::Failed(
-            "no active alert for you: nothing you were paged about is firing or acknowledged"
+        None => Err(AgentError::Answer(
+            "ℹ️ You have no active alert: nothing you were paged about is firing or acknowledged."
                 .into(),
         )),
     }
@@ -191,16 +191,16 @@ async fn acknowledge(input: &Value, run: &RunContext) -> AgentResult {
             Ok(changed(alert_output(&alert, run), false))
         }
         TransitionOutcome::Unchanged(alert) if alert.state == AlertState::Acknowledged => {
-            Err(AgentError::Failed(format!(
-                "{} was already acknowledged by {} at {}",
+            Err(AgentError::Answer(format!(
+                "ℹ️ {} was already acknowledged by {} at {}.",
                 alert.id,
                 label(run, alert.acknowledged_by.as_deref()),
                 when(alert.acknowledged_ms),
             )))
         }
         TransitionOutcome::Unchanged(alert) | TransitionOutcome::Refused(alert) => {
-            Err(AgentError::Failed(format!(
-                "{} is already resolved (by {} at {}); nothing to acknowledge",
+            Err(AgentError::Answer(format!(
+                "ℹ️ {} is already resolved (by {} at {}); nothing to acknowledge.",
                 alert.id,
                 label(run, alert.resolved_by.as_deref()),
                 when(alert.resolved_ms),
@@ -274,7 +274,9 @@ async fn existing(run: &RunContext, id: &str) -> Result<AlertRecord, AgentError>
 }
 
 fn unknown(id: &str) -> AgentError {
-    AgentError::Failed(format!("no alert {id}; alert ids look like ALT-0001"))
+    AgentError::Answer(format!(
+        "I know no alert {id}; alert ids look like ALT-0001."
+    ))
 }
 
 fn failed(e: aof_actors::ports::StoreError) -> AgentError {

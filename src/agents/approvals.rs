@@ -279,15 +279,15 @@ async fn decide(input: &Value, run: &RunContext, verdict: Verdict) -> AgentResul
     let store = &run.services.store;
     match store.decide(id, verdict, &who).await.map_err(failed)? {
         Decision::Decided(request) => Ok(request_output(&request, run)),
-        Decision::AlreadyDecided(request) => Err(AgentError::Failed(format!(
-            "{} was already {} by {} at {}",
+        Decision::AlreadyDecided(request) => Err(AgentError::Answer(format!(
+            "ℹ️ {} was already {} by {} at {}; nothing more to do.",
             request.id,
             request.state.as_str(),
             decider(run, &request),
             when(request.decided_at_ms),
         ))),
-        Decision::Expired(request) => Err(AgentError::Failed(format!(
-            "{} expired at {}; ask {} for a new request",
+        Decision::Expired(request) => Err(AgentError::Answer(format!(
+            "⌛ {} expired at {}; ask {} for a new request.",
             request.id,
             when(Some(request.expires_ms)),
             request.requester,
@@ -361,8 +361,8 @@ fn not_an_approver(run: &RunContext, who: &WaId, request: &ApprovalRecord) -> Ag
         Some(name) => format!("{name} ({})", who.e164()),
         None => who.e164(),
     };
-    AgentError::Failed(format!(
-        "{who} is not an approver of {} (approvers: {})",
+    AgentError::Answer(format!(
+        "❌ {who} is not an approver of {} (its approvers: {}).",
         request.id,
         request
             .approvers
@@ -384,8 +384,8 @@ async fn existing(run: &RunContext, id: &str) -> Result<ApprovalRecord, AgentErr
 }
 
 fn unknown(id: &str) -> AgentError {
-    AgentError::Failed(format!(
-        "no approval request {id}; request ids look like APR-0001"
+    AgentError::Answer(format!(
+        "I know no approval request {id}; request ids look like APR-0001."
     ))
 }
 

@@ -157,8 +157,8 @@ async fn change(
         .map_err(failed)?
     {
         IncidentChange::Updated(incident) => Ok(output(&incident)),
-        IncidentChange::Closed(incident) => Err(AgentError::Failed(format!(
-            "{} was resolved at {}; it stays resolved (open a new incident if it is back)",
+        IncidentChange::Closed(incident) => Err(AgentError::Answer(format!(
+            "ℹ️ {} was resolved at {}; it stays resolved (report a new incident if it is back).",
             incident.id,
             when(incident.resolved_ms),
         ))),
@@ -174,7 +174,9 @@ fn output(incident: &IncidentRecord) -> Value {
 }
 
 fn unknown(id: &str) -> AgentError {
-    AgentError::Failed(format!("no incident {id}; incident ids look like INC-0001"))
+    AgentError::Answer(format!(
+        "I know no incident {id}; incident ids look like INC-0001."
+    ))
 }
 
 fn failed(e: aof_actors::ports::StoreError) -> AgentError {

@@ -45,6 +45,11 @@ pub enum AgentError {
     /// The action ran and failed.
     #[error("{0}")]
     Failed(String),
+    /// Not a failure: an expected outcome that ends the run (the request was already decided,
+    /// there is nothing to acknowledge, no such id). The text is a sentence for the person who
+    /// wrote; the run is recorded as `answered`.
+    #[error("{0}")]
+    Answer(String),
 }
 
 impl AgentError {

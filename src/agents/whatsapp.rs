@@ -290,8 +290,21 @@ async fn send(
     Ok(json!({ "job_id": job.0, "to": to.e164(), "queued": true }))
 }
 
+/// `send_to_group`. Without a group (the tutorial's flows read `config.oncall.team_group`, which
+/// its config never sets) the team message is skipped with a warning, so that the steps after it
+/// (the engineer's confirmation) still run.
 async fn send_to_group(input: &Value, run: &RunContext) -> AgentResult {
-    let group = str_field(input, "group_id")?;
+    let group = match input.get("group_id") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.as_str(),
+        _ => {
+            tracing::warn!(
+                flow = %run.flow,
+                "send_to_group has no group_id, so the group message is skipped; set \
+                 platforms.whatsapp.oncall.team_group (and the group under platforms.whatsapp.groups)"
+            );
+            return Ok(json!({ "skipped": true, "reason": "no group_id", "sent": 0 }));
+        }
+    };
     let members = run.services.config.group_members(group).ok_or_else(|| {
         AgentError::input(
             "group_id",

@@ -138,6 +138,23 @@ fn check_flows(config: &Config, report: &mut Report) {
         }
     };
     report.flows = flows.len();
+    for unset in crate::flow::config_reads::unset(&flows, config) {
+        if report.source(&unset.file).is_none() {
+            let text = std::fs::read_to_string(&unset.file).unwrap_or_default();
+            report.read(&unset.file, text);
+        }
+        // `steps[3] `notify-team`: input.group_id` is at the key path `steps[3].input.group_id`.
+        let step = unset.location.split_whitespace().next().unwrap_or("");
+        let key = match unset.location.split_once(": ") {
+            Some((_, field)) => format!("{step}.{field}"),
+            None => step.to_owned(),
+        };
+        let message = format!(
+            "{}: reads `config.{}`, which the config does not set; {}",
+            unset.location, unset.key, unset.fix
+        );
+        report.add(&unset.file, &key, message, None);
+    }
     let mut names: Vec<&str> = flows
         .iter()
         .flat_map(|f| [f.name(), f.stem.as_str()])

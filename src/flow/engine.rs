@@ -6,7 +6,7 @@ use super::expr::Expressions;
 use super::input::complete_and_check;
 use super::load::{FlowSet, LoadedFlow};
 use super::routes::UNSUPPORTED;
-use super::steps::{reply, run_steps, RunState, StepsOutcome};
+use super::steps::{reply, run_steps, RunState, StepsOutcome, SOMETHING_WENT_WRONG};
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
 use crate::live::LiveEvent;
 use crate::war_room::{self, ROOM_COMMAND};
@@ -119,9 +119,10 @@ async fn builtin(run: &FlowRun, ctx: &RunContext) -> Option<FlowOutcome> {
     match result {
         Ok(Some(text)) => reply(ctx, &text).await,
         Ok(None) => {}
+        Err(AgentError::Answer(text)) => reply(ctx, &text).await,
         Err(e) => {
-            tracing::warn!(error = %e, "war-room command failed");
-            reply(ctx, &format!("⚠️ {e}")).await;
+            tracing::error!(error = %e, "war-room command failed");
+            reply(ctx, SOMETHING_WENT_WRONG).await;
         }
     }
     Some(FlowOutcome::Completed)
@@ -192,11 +193,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
             "routing names flow `{}` but no such flow is loaded",
             run.flow
         );
-        let text = format!(
-            "⚠️ This command is not set up on this bot yet (no flow `{}`).",
-            run.flow
-        );
-        reply(&ctx, &text).await;
+        reply(&ctx, "⚠️ That command is not set up on this bot yet.").await;
         record(&inner, &run, "missing", json!([]), started).await;
         return FlowOutcome::Failed(format!("no flow {}", run.flow));
     };
@@ -230,8 +227,8 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         });
     }
     if let Err(problems) = build_input(&inner, &flow, &run, &mut state) {
-        tracing::warn!(%problems, "flow input refused");
-        reply(&ctx, &format!("⚠️ {}: {problems}", flow.name())).await;
+        tracing::error!(%problems, "flow input refused");
+        reply(&ctx, SOMETHING_WENT_WRONG).await;
         record(&inner, &run, "bad_input", json!([]), started).await;
         return FlowOutcome::Failed(problems);
     }
@@ -241,6 +238,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
     let (label, result) = match outcome {
         StepsOutcome::Completed => ("completed", FlowOutcome::Completed),
         StepsOutcome::Empty => ("empty", FlowOutcome::Empty),
+        StepsOutcome::Answered => ("answered", FlowOutcome::Answered),
         StepsOutcome::Failed(e) => ("failed", FlowOutcome::Failed(e)),
     };
     tracing::info!(outcome = label, "flow run finished");
@@ -400,6 +398,7 @@ pub(crate) fn run_subflow<'a>(
         let (label, error) = match outcome {
             StepsOutcome::Completed => ("completed", None),
             StepsOutcome::Empty => ("empty", None),
+            StepsOutcome::Answered => ("answered", None),
             StepsOutcome::Failed(e) => ("failed", Some(e)),
         };
         Ok(json!({ "flow": flow.name(), "outcome": label, "error": error, "steps": state.steps }))

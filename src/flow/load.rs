@@ -2,6 +2,7 @@
 //! hyphenated step ids and compiled, and checked against the agent registry and the message
 //! templates. Every problem of every file is reported at once, each naming the file and the step.
 
+use super::config_reads::{self, ConfigRead};
 use super::engine::SUBFLOW_AGENT;
 use super::expr::{rewrite_step_refs, standalone_tags, Expressions};
 use super::model::{AgentFlow, Response, Step, TriggerKind};
@@ -64,6 +65,9 @@ pub struct LoadedFlow {
     pub flow: AgentFlow,
     /// `triggers[].pattern` of message triggers, compiled case-insensitively.
     pub patterns: Vec<Regex>,
+    /// The `config.…` values its expressions read (checked against the config at start-up and by
+    /// `aofctl validate`).
+    pub config_reads: Vec<ConfigRead>,
 }
 
 impl LoadedFlow {
@@ -339,7 +343,17 @@ pub fn load_one(
             problems.push(problem(loc, msg))
         });
     }
+    let mut config_reads: Vec<ConfigRead> = Vec::new();
     let mut fix = |location: String, text: &mut String| {
+        for key in config_reads::paths_in(text) {
+            let read = ConfigRead {
+                location: location.clone(),
+                key,
+            };
+            if !config_reads.contains(&read) {
+                config_reads.push(read);
+            }
+        }
         match rewrite_step_refs(text, &known) {
             Ok(rewritten) => *text = standalone_tags(&rewritten),
             Err(unknown) => {
@@ -370,6 +384,7 @@ pub fn load_one(
             stem,
             flow,
             patterns,
+            config_reads,
         })
     } else {
         Err(problems)

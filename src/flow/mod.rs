@@ -1,7 +1,9 @@
-//! AgentFlows: loading a directory of them ([`load`]), their Jinja expressions ([`expr`]), the static
+//! AgentFlows: loading a directory of them ([`load`]), the config values they read
+//! ([`config_reads`]), their Jinja expressions ([`expr`]), the static
 //! route table built from the config and the flows' triggers ([`routes`]), input checks ([`input`]),
 //! and the engine that runs them ([`engine`], [`steps`]), reloaded on change ([`watch`]).
 
+pub mod config_reads;
 pub mod engine;
 pub mod expr;
 pub mod input;

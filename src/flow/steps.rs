@@ -50,8 +50,16 @@ impl RunState {
 pub(crate) enum StepsOutcome {
     Completed,
     Empty,
+    /// A step's agent ended the run with an expected answer ([`AgentError::Answer`]).
+    Answered,
     Failed(String),
 }
+
+/// What a person reads when a run fails unexpectedly: no step names, no internal errors (those go
+/// to the log and the runs panel).
+pub(crate) const SOMETHING_WENT_WRONG: &str =
+    "⚠️ Sorry, something went wrong and I could not finish that. \
+The team that runs this bot has the details in its log.";
 
 /// Sends text to the person who started the run; logs it when nobody did.
 pub(crate) async fn reply(ctx: &RunContext, text: &str) {
@@ -148,10 +156,18 @@ pub(crate) async fn run_steps(
                     return StepsOutcome::Empty;
                 }
             }
+            Err(AgentError::Answer(text)) => {
+                note("answered", Some(text.clone()));
+                tracing::info!(step = %step.name, answer = %text, "the step ended the run with an answer");
+                match step.on_error.as_ref().and_then(|e| e.response.as_ref()) {
+                    Some(response) => send_response(inner, ctx, state, response).await,
+                    None => reply(ctx, &text).await,
+                }
+                return StepsOutcome::Answered;
+            }
             Err(error) => {
                 let message = format!("step `{}`: {error}", step.name);
                 note("error", Some(error.to_string()));
-                tracing::warn!(step = %step.name, error = %error, "step failed");
                 handle_error(inner, ctx, state, step, &error).await;
                 return StepsOutcome::Failed(message);
             }
@@ -312,16 +328,13 @@ async fn handle_error(
     let on_error = step.on_error.clone().unwrap_or_default();
     notify_fallbacks(inner, ctx, state, &on_error, step, error).await;
     match &on_error.response {
-        Some(response) => send_response(inner, ctx, state, response).await,
+        Some(response) => {
+            tracing::warn!(step = %step.name, %error, "step failed; the flow's on_error answers");
+            send_response(inner, ctx, state, response).await
+        }
         None => {
-            reply(
-                ctx,
-                &format!(
-                    "⚠️ {} could not finish (step `{}`): {error}",
-                    ctx.flow, step.name
-                ),
-            )
-            .await
+            tracing::error!(flow = %ctx.flow, step = %step.name, %error, "flow run failed");
+            reply(ctx, SOMETHING_WENT_WRONG).await
         }
     }
 }

@@ -158,18 +158,23 @@ impl SqliteStore {
             .bind(run_id)
             .fetch_optional(&self.pool)
             .await?;
-            let Some(row) = row else { return Ok(None) };
-            let trigger: String = row.try_get("trigger")?;
-            let steps: Option<String> = row.try_get("steps")?;
-            Ok(Some(RunRecord {
-                run_id: row.try_get("run_id")?,
-                flow: row.try_get("flow")?,
-                trigger: serde_json::from_str(&trigger)?,
-                outcome: row.try_get("outcome")?,
-                steps: steps.as_deref().map(serde_json::from_str).transpose()?,
-                started_ms: row.try_get("started_ms")?,
-                finished_ms: row.try_get("finished_ms")?,
-            }))
+            row.as_ref().map(run_record).transpose()
+        })
+        .await
+    }
+
+    /// The latest runs of `flow`, newest first: how its runs ended, for the CLI and the tests.
+    pub async fn runs_of(&self, flow: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        logged("runs_of", async {
+            let rows = sqlx::query(
+                "SELECT run_id, flow, trigger, outcome, steps, started_ms, finished_ms
+                 FROM runs WHERE flow = ?1 ORDER BY started_ms DESC, run_id DESC LIMIT ?2",
+            )
+            .bind(flow)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(run_record).collect()
         })
         .await
     }
@@ -306,6 +311,21 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// A `runs` row as a [`RunRecord`].
+fn run_record(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, Failure> {
+    let trigger: String = row.try_get("trigger")?;
+    let steps: Option<String> = row.try_get("steps")?;
+    Ok(RunRecord {
+        run_id: row.try_get("run_id")?,
+        flow: row.try_get("flow")?,
+        trigger: serde_json::from_str(&trigger)?,
+        outcome: row.try_get("outcome")?,
+        steps: steps.as_deref().map(serde_json::from_str).transpose()?,
+        started_ms: row.try_get("started_ms")?,
+        finished_ms: row.try_get("finished_ms")?,
+    })
 }
 
 #[cfg(test)]

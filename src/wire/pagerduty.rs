@@ -96,11 +96,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../shared/fixtures/pagerduty/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        crate::fixture(&format!("pagerduty/{name}"))
     }
 
     #[test]

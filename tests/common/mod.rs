@@ -35,9 +35,9 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fixture from ../shared/fixtures.
+/// A payload from `tests/fixtures` (its README says what each stands for).
 pub fn fixture(path: &str) -> Vec<u8> {
-    let file = repo().join("../shared/fixtures").join(path);
+    let file = repo().join("tests/fixtures").join(path);
     std::fs::read(&file).unwrap_or_else(|e| panic!("fixture {}: {e}", file.display()))
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 #[test]
 fn the_tutorials_config_loads_as_written_with_the_variables_of_section_2_2() {
-    let text = tutorial_yaml_after("### 2.1 Create Configuration");
+    let text = tutorial_config();
     let env = tutorial_env();
     let config = load_with("config/whatsapp-bot.yaml", &text, &env)
         .unwrap_or_else(|e| panic!("the tutorial's config is refused:\n{e}"));

@@ -26,21 +26,10 @@ const CONFIG_VARS: [&str; 7] = [
     "RUST_LOG",
 ];
 
-/// The first ```yaml block after the line starting with `heading` in the tutorial, read at test
-/// time so the test follows the spec rather than a copy of it.
-pub fn tutorial_yaml_after(heading: &str) -> String {
-    let file = repo().join("../shared/tutorial-whatsapp-ops-bot.md");
-    let text = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("the tutorial {}: {e}", file.display()));
-    let mut lines = text.lines().skip_while(|l| !l.starts_with(heading));
-    assert!(
-        lines.next().is_some(),
-        "no heading `{heading}` in the tutorial"
-    );
-    let mut lines = lines.skip_while(|l| l.trim_end() != "```yaml");
-    assert!(lines.next().is_some(), "no ```yaml block after `{heading}`");
-    let block: Vec<&str> = lines.take_while(|l| l.trim_end() != "```").collect();
-    block.join("\n") + "\n"
+/// The tutorial's TriggerConfig as printed in its section 2.1 (`tests/fixtures/tutorial/`).
+pub fn tutorial_config() -> String {
+    let file = repo().join("tests/fixtures/tutorial/whatsapp-bot.yaml");
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
 /// The tutorial's section 2.2 values plus the webhook token the shipped config adds.

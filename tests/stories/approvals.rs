@@ -65,7 +65,7 @@ async fn an_approved_deployment_is_deployed_and_the_requester_told() {
 
 #[actix_web::test]
 async fn when_two_approvers_race_one_decision_wins_and_the_other_is_told_who_decided() {
-    let (graph, _dir, app) = start().await;
+    let (graph, dir, app) = start().await;
     request_deploy(&app).await;
     received(&graph, CAROL, "deployment_approval").await;
     received(&graph, BOB, "deployment_approval").await;
@@ -81,6 +81,25 @@ async fn when_two_approvers_race_one_decision_wins_and_the_other_is_told_who_dec
     .expect("the second decision is told who decided");
     let winner = if loser.0 == CAROL { "Bob" } else { "Carol" };
     assert!(loser.1.contains(&format!("by {winner}")), "{loser:?}");
+    for internal in ["could not finish", "step `", "process-approval"] {
+        assert!(
+            !loser.1.contains(internal),
+            "a person reads a sentence: {loser:?}"
+        );
+    }
     let deploys = requests_to(&graph, "/deploy").len();
     assert!(deploys <= 1, "one decision, at most one deploy: {deploys}");
+
+    // An expected outcome is a normal end of the run, not a failure.
+    let store = store(dir.path()).await;
+    let runs = eventually_async(WAIT, || async {
+        let runs = store.runs_of("process-approval", 10).await.ok()?;
+        let ended = runs.iter().filter(|r| r.outcome.is_some()).count();
+        (ended == 2).then_some(runs)
+    })
+    .await
+    .expect("both decisions' runs end");
+    let mut outcomes: Vec<_> = runs.iter().filter_map(|r| r.outcome.clone()).collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["answered", "completed"]);
 }

@@ -181,3 +181,48 @@ async fn esc_pages_the_next_oncall_engineer() {
     received(&graph, BOB, "ops_alert(ESCALATED|web|p99 over 2s").await;
     received(&graph, ALICE, "📤 Alert escalated to Bob").await;
 }
+
+#[actix_web::test]
+async fn without_a_team_group_ack_and_resolve_still_confirm_to_the_engineer() {
+    // The tutorial's config as printed sets no `oncall.team_group`, which its flows read.
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let text = config_yaml(&graph.address, dir.path(), &options(&graph.address))
+        .replace("      team_group: \"sre-team\"\n", "");
+    assert!(!text.contains("team_group"), "{text}");
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, text).unwrap();
+    let config = aof::config::load(&file).expect("a config without a team group loads");
+    let app = TestApp::start(dir.path(), config)
+        .await
+        .expect("the bot starts");
+
+    alert(
+        &app,
+        json!({ "severity": "critical", "service": "api-server", "message": "High latency" }),
+    )
+    .await;
+    nth_send(&graph, ALICE, 1).await;
+    app.say(ALICE, "ACK").await;
+    let confirmed = received(&graph, ALICE, "✅ Alert acknowledged").await;
+    assert!(
+        confirmed.contains("You're now the incident commander"),
+        "{confirmed}"
+    );
+    app.say(ALICE, "RESOLVE").await;
+    received(&graph, ALICE, "Resolved").await;
+    for text in texts(&graph, ALICE) {
+        assert!(
+            !text.contains("⚠️"),
+            "no error reaches the engineer: {text}"
+        );
+    }
+    assert!(
+        graph.sends_to(BOB).is_empty(),
+        "no team message without a team: {:?}",
+        texts(&graph, BOB)
+    );
+    assert_eq!(
+        finished_runs(dir.path(), "acknowledge-alert").await,
+        ["completed"]
+    );
+}

@@ -22,11 +22,7 @@ struct FakeGraph {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../shared/fixtures/whatsapp/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    crate::fixture(&format!("whatsapp/{name}"))
 }
 
 /// Starts a fake Graph API answering every request with `status` and `body`.

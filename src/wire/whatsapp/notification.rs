@@ -432,11 +432,7 @@ mod tests {
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/../shared/fixtures/whatsapp/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let text = crate::fixture(&format!("whatsapp/{name}"));
         serde_json::from_slice(&text).expect("fixtures are JSON")
     }
 

@@ -1,4 +1,4 @@
-//! Tests of the WhatsApp wire format against the shared fixtures (`shared/fixtures/whatsapp/`).
+//! Tests of the WhatsApp wire format against the fixtures in `tests/fixtures/whatsapp/`.
 
 use super::*;
 use aof_actors::model::{
@@ -8,11 +8,7 @@ use aof_actors::ports::SendErrorKind;
 use aof_actors::{WaId, Wamid};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../shared/fixtures/whatsapp/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    crate::fixture(&format!("whatsapp/{name}"))
 }
 
 fn fixture_json(name: &str) -> Value {
