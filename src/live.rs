@@ -87,6 +87,16 @@ pub enum LiveEvent {
         /// RFC 3339 UTC.
         at: String,
     },
+    /// A run ended, built-in ones (war-room traffic) included, and what it sends is in the send
+    /// queue: `?wait=…` on the sandbox's inbound, the flow webhooks and the timers waits for it.
+    Handled {
+        /// The wamid of the person's message that started it; `None` for a webhook or a timer.
+        message_id: Option<String>,
+        /// The run it started.
+        run_id: String,
+        /// RFC 3339 UTC.
+        at: String,
+    },
     /// A call to the outside world (deployment, Slack, email, PagerDuty, health check) that a dry
     /// run recorded instead of making (`aofctl simulate`).
     External {

@@ -213,7 +213,7 @@ pub async fn command(ctx: &RunContext, words: &[String]) -> Result<String, Agent
                 Some(i) => {
                     services.store.open_room(&id, None).await.map_err(failed)?;
                     let name = display_name(services, &person.wa, person.name.as_deref());
-                    services
+                    let joined = services
                         .store
                         .join_room(&id, &person.wa, Some(&name))
                         .await
@@ -221,6 +221,9 @@ pub async fn command(ctx: &RunContext, words: &[String]) -> Result<String, Agent
                     services
                         .handle
                         .set_room(person.wa.clone(), Some(id.clone()));
+                    if !joined {
+                        return Ok(format!("ℹ️ You are already in the war room of {id}: {}\nWhat you write goes to the room; WHO to see who is in it, LEAVE to leave.", i.title));
+                    }
                     let count = services
                         .store
                         .room_members(&id)

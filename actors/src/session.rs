@@ -112,7 +112,9 @@ impl Session {
         });
     }
 
-    /// Takes the first unexpired expectation whose pattern matches the whole reply.
+    /// Takes the newest unexpired expectation whose pattern matches the whole reply: asked twice
+    /// (two deployment requests), a bare APPROVE answers the question asked last, the one at the
+    /// bottom of the chat.
     fn take_expectation(&mut self, text: &str) -> Option<Expectation> {
         let now = now_ms();
         let before = self.conversation.expectations.len();
@@ -123,7 +125,7 @@ impl Session {
             .conversation
             .expectations
             .iter()
-            .position(|e| e.answers(text, now));
+            .rposition(|e| e.answers(text, now));
         let taken = index.map(|i| self.conversation.expectations.remove(i));
         if let Some(answered) = &taken {
             self.conversation

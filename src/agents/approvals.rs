@@ -159,7 +159,8 @@ fn directory_approver(wa: &WhatsAppConfig, key: &str) -> Option<Approver> {
 }
 
 /// `create`: a pending request with its approvers (the step's list, else the config's) and expiry
-/// (`expires_at`, else now + `approvals.expiry_hours`).
+/// (`expires_at`, else now + `approvals.expiry_hours`). The request keeps the other fields of the
+/// step's input and of the run's input (`changes_url`, `summary`) for DETAILS.
 async fn create(input: &Value, run: &RunContext) -> AgentResult {
     let service = str_field(input, "service")?;
     let environment = str_field(input, "environment")?;
@@ -192,7 +193,7 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
     if expires_at.timestamp_millis() <= now_ms() {
         tracing::warn!(expires_at = %expires_at.to_rfc3339(), "approval request created already expired");
     }
-    let body: Map<String, Value> = input
+    let mut body: Map<String, Value> = input
         .as_object()
         .map(|o| {
             o.iter()
@@ -201,6 +202,15 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
                 .collect()
         })
         .unwrap_or_default();
+    // What the requester sent that the step does not pass on: the tutorial's flow drops
+    // `changes_url`, which DETAILS shows.
+    if let Some(sent) = run.input.borrow().as_object() {
+        for (key, value) in sent {
+            if !CREATE_FIELDS.contains(&key.as_str()) && !body.contains_key(key) {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
     let new = NewApproval {
         kind: &kind,
         service,

@@ -62,8 +62,9 @@ impl Config {
         Some(numbers.iter().filter_map(|n| WaId::parse(n)).collect())
     }
 
-    /// What flows see as `config` (`config.oncall.team_group`, `config.oncall.schedule_id`): the
-    /// WhatsApp platform section without credentials, since expressions can end up in messages.
+    /// What flows see as `config` (`config.oncall.team_group`, `config.oncall.schedule_id`,
+    /// `config.commands`): the WhatsApp platform section without credentials, since expressions
+    /// can end up in messages, and the routed command words.
     pub fn expression_view(&self) -> Value {
         let wa = &self.platforms.whatsapp;
         let rota: Vec<Value> = wa
@@ -83,6 +84,8 @@ impl Config {
             "people": wa.people.iter().map(|p| json!({ "name": p.name, "phone": p.phone, "email": p.email,
                 "slack_id": p.slack_id })).collect::<Vec<_>>(),
             "templates": wa.templates.keys().collect::<Vec<_>>(),
+            // The command words `routing.commands` routes, upper case: HELP lists them all.
+            "commands": self.routing.commands.keys().map(|c| c.to_uppercase()).collect::<Vec<_>>(),
         })
     }
 }

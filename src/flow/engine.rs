@@ -93,7 +93,18 @@ impl FlowRunner for FlowEngine {
             async move {
                 // Never closed, so the permit always comes.
                 let _turn = inner.runs.clone().acquire_owned().await;
-                execute(inner, run).await
+                let live = inner.services.live.clone();
+                let message_id = run.trigger.as_ref().map(|m| m.id.0.clone());
+                let run_id = run.run_id.0.clone();
+                let outcome = execute(inner, run).await;
+                if let Some(live) = live {
+                    live.publish(LiveEvent::Handled {
+                        message_id,
+                        run_id,
+                        at: crate::live::now(),
+                    });
+                }
+                outcome
             }
             .instrument(span),
         )

@@ -3,7 +3,9 @@
 //! that must not wait five minutes).
 
 use super::auth::webhook_token_ok;
+use super::sandbox::{WaitQuery, Watch};
 use super::AppState;
+use crate::live::LiveEvent;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,7 +26,8 @@ pub struct Fire {
     id: Option<String>,
 }
 
-/// `POST /admin/timers/fire`: runs pending timers' flows now; answers how many fired.
+/// `POST /admin/timers/fire`: runs pending timers' flows now; answers how many fired. In the
+/// sandbox, `?wait=SECONDS` answers once their runs ended and their sends are out, with `sent`.
 pub async fn fire(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
@@ -40,7 +43,32 @@ pub async fn fire(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
                 ),
             }
         };
+    let deadline = WaitQuery::of(req.query_string()).deadline();
+    let watch = state
+        .live
+        .as_ref()
+        .filter(|_| deadline.is_some())
+        .map(Watch::start);
     let fired = state.handle.fire_timers(fire.id).await;
     tracing::info!(fired, "timers fired early by an operator");
-    HttpResponse::Ok().json(json!({ "fired": fired }))
+    let (Some(watch), Some(deadline)) = (watch, deadline) else {
+        return HttpResponse::Ok().json(json!({ "fired": fired }));
+    };
+    // Each fired timer starts one run; wait for that many webhook-or-timer runs to end.
+    let mut left = fired;
+    let mut ended = |event: &LiveEvent| {
+        if matches!(
+            event,
+            LiveEvent::Handled {
+                message_id: None,
+                ..
+            }
+        ) {
+            left = left.saturating_sub(1);
+        }
+        left == 0
+    };
+    let awaited: Option<&mut dyn FnMut(&LiveEvent) -> bool> = (fired > 0).then_some(&mut ended);
+    let (done, sent) = watch.until(&state, deadline, awaited).await;
+    HttpResponse::Ok().json(json!({ "fired": fired, "done": done, "sent": sent }))
 }

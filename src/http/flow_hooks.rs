@@ -6,6 +6,7 @@
 
 use super::alert_hooks;
 use super::auth::webhook_token_ok;
+use super::sandbox::{WaitQuery, Watch};
 use super::AppState;
 use crate::alert_intake;
 use crate::flow::input::complete_and_check;
@@ -88,19 +89,36 @@ pub async fn dispatch(
     }
     let run_id = new_run_id();
     tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
+    // In the sandbox, `?wait=SECONDS` answers once the run ended and its sends are out.
+    let deadline = WaitQuery::of(req.query_string()).deadline();
+    let watch = state
+        .live
+        .as_ref()
+        .filter(|_| deadline.is_some())
+        .map(Watch::start);
     let records =
         state
             .handle
             .run_flow_reporting(run_id.clone(), flow.stem.clone(), Value::Object(input));
     // The answer names what the run created (alert_id, request_id) when that comes quickly; a slow
     // step (a health check, PagerDuty) does not hold the caller longer than this.
-    let created = actix_web::rt::time::timeout(RECORD_WAIT, records)
+    let wait_until = match (&watch, deadline) {
+        (Some(_), Some(deadline)) => deadline,
+        _ => tokio::time::Instant::now() + RECORD_WAIT,
+    };
+    let created = tokio::time::timeout_at(wait_until, records)
         .await
         .ok()
         .and_then(Result::ok);
+    let ended = created.is_some();
     let mut answer = json!({ "run_id": run_id, "flow": flow.name() });
     if let (Some(Value::Object(ids)), Some(out)) = (created, answer.as_object_mut()) {
         out.extend(ids);
+    }
+    if let (Some(watch), Some(deadline)) = (watch, deadline) {
+        let (settled, sent) = watch.until(&state, deadline, None).await;
+        answer["done"] = json!(ended && settled);
+        answer["sent"] = json!(sent);
     }
     HttpResponse::Accepted().json(answer)
 }

@@ -1,16 +1,114 @@
 //! The sandbox transport's endpoints (only with `transport: sandbox`): type as a person, report a
-//! message delivered or read as their phone would, and see what the bot sent. Inbound text is wrapped in a Meta-shaped notification and goes through the same
-//! parser and actors as a signed delivery from Meta.
+//! message delivered or read as their phone would, and see what the bot sent. Inbound text is
+//! wrapped in a Meta-shaped notification and goes through the same parser and actors as a signed
+//! delivery from Meta. With `?wait=SECONDS` the answer comes once the bot has answered, and
+//! carries what it sent ([`Watch`]): a pasted script of `curl`s then runs in order.
 
 use super::webhook::accept;
 use super::AppState;
-use crate::live::{self, LiveEvent};
+use crate::live::{self, Live, LiveEvent};
+use crate::transport::OutboxItem;
 use actix_web::{web, HttpResponse};
 use aof_actors::ids::new_id;
 use aof_actors::model::now_ms;
 use aof_actors::WaId;
 use serde::Deserialize;
 use serde_json::json;
+use std::time::Duration;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::Instant;
+
+/// The longest `?wait=` honoured, in seconds.
+const MAX_WAIT_SECS: f64 = 60.0;
+
+/// `?wait=SECONDS`: answer once the bot is done (at most that long), with what it sent.
+#[derive(Deserialize, Default)]
+pub struct WaitQuery {
+    wait: Option<f64>,
+}
+
+impl WaitQuery {
+    /// The query of `req`; no wait when it has none (or a malformed one).
+    pub fn of(query: &str) -> WaitQuery {
+        web::Query::<WaitQuery>::from_query(query)
+            .map(web::Query::into_inner)
+            .unwrap_or_default()
+    }
+
+    /// Until when to wait, when asked to.
+    pub fn deadline(&self) -> Option<Instant> {
+        let secs = self.wait?.clamp(0.0, MAX_WAIT_SECS);
+        Some(Instant::now() + Duration::from_secs_f64(secs))
+    }
+}
+
+/// Collects what the bot sends from the moment it is started, until the bot is done: the awaited
+/// event came (or none was awaited) and the send queue is empty.
+pub struct Watch {
+    rx: broadcast::Receiver<LiveEvent>,
+    sent: Vec<OutboxItem>,
+}
+
+impl Watch {
+    /// Starts collecting; start before the work that is watched.
+    pub fn start(live: &Live) -> Watch {
+        Watch {
+            rx: live.subscribe().1,
+            sent: Vec::new(),
+        }
+    }
+
+    /// Waits until `done` accepts an event (skipped when `done` is `None`), then until nothing is
+    /// queued or in flight; what was sent meanwhile, and whether it all happened before `deadline`.
+    pub async fn until(
+        mut self,
+        state: &AppState,
+        deadline: Instant,
+        mut done: Option<&mut dyn FnMut(&LiveEvent) -> bool>,
+    ) -> (bool, Vec<OutboxItem>) {
+        while let Some(check) = done.as_mut() {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_elapsed) => return (false, self.sent),
+                Ok(Err(RecvError::Closed)) => return (false, self.sent),
+                Ok(Err(RecvError::Lagged(_))) => continue,
+                Ok(Ok(event)) => {
+                    let finished = check(&event);
+                    self.keep(event);
+                    if finished {
+                        done = None;
+                    }
+                }
+            }
+        }
+        // Idle twice in a row: a run's last send may still be between the actors the first time.
+        let mut idle = 0;
+        let settled = loop {
+            let stats = state.handle.queue_stats().await;
+            idle = if stats.queued + stats.in_flight == 0 {
+                idle + 1
+            } else {
+                0
+            };
+            if idle == 2 {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        while let Ok(event) = self.rx.try_recv() {
+            self.keep(event);
+        }
+        (settled, self.sent)
+    }
+
+    fn keep(&mut self, event: LiveEvent) {
+        if let LiveEvent::Outbound(item) = event {
+            self.sent.push(item);
+        }
+    }
+}
 
 /// `POST /sandbox/inbound`: a message as if `from` had typed it in WhatsApp.
 #[derive(Deserialize)]
@@ -37,8 +135,14 @@ fn invalid(field: &str, reason: &str) -> HttpResponse {
         .json(json!({ "error": "invalid_field", "field": field, "reason": reason }))
 }
 
-/// Feeds a typed message (or a button tap) through the webhook path.
-pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+/// Feeds a typed message (or a button tap) through the webhook path. With `?wait=SECONDS`, answers
+/// once the run it started has ended and its sends are out, with `sent`: every message the bot
+/// sent meanwhile.
+pub async fn inbound(
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let Some(outbox) = &state.outbox else {
         return HttpResponse::NotFound().finish();
     };
@@ -94,6 +198,12 @@ pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpRespon
             "messages": [body],
         }}]}],
     });
+    let deadline = WaitQuery::of(req.query_string()).deadline();
+    let watch = state
+        .live
+        .as_ref()
+        .filter(|_| deadline.is_some())
+        .map(Watch::start);
     let response = accept(notification.to_string().as_bytes(), &state);
     if !response.status().is_success() {
         return response;
@@ -107,7 +217,12 @@ pub async fn inbound(body: web::Bytes, state: web::Data<AppState>) -> HttpRespon
             at: live::now(),
         });
     }
-    HttpResponse::Ok().json(json!({ "id": id }))
+    let (Some(watch), Some(deadline)) = (watch, deadline) else {
+        return HttpResponse::Ok().json(json!({ "id": id }));
+    };
+    let mut handled = |event: &LiveEvent| matches!(event, LiveEvent::Handled { message_id: Some(m), .. } if *m == id);
+    let (done, sent) = watch.until(&state, deadline, Some(&mut handled)).await;
+    HttpResponse::Ok().json(json!({ "id": id, "done": done, "sent": sent }))
 }
 
 /// `POST /sandbox/status`: what a phone reports about a message the bot sent to it.

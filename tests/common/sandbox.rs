@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 /// port is chosen free first and replaces 8080 everywhere, so the config's own Slack stand-in and
 /// health checks point at this server.
 pub async fn start_sandbox(dir: &Path) -> TestApp {
+    start_sandbox_with(dir, |config| config).await
+}
+
+/// [`start_sandbox`] with `edit` applied to the config's text first.
+pub async fn start_sandbox_with(dir: &Path, edit: impl FnOnce(String) -> String) -> TestApp {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -28,7 +33,7 @@ pub async fn start_sandbox(dir: &Path) -> TestApp {
         )
         .replace("watch: true", "watch: false");
     let file = dir.join("sandbox.yaml");
-    std::fs::write(&file, text).expect("writes the config");
+    std::fs::write(&file, edit(text)).expect("writes the config");
     let config = aof::config::load(&file).expect("the sandbox config loads");
     TestApp::start(dir, config)
         .await

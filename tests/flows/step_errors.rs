@@ -153,7 +153,7 @@ steps:
 }
 
 #[actix_web::test]
-async fn a_step_failure_without_on_error_answers_with_a_message_naming_the_step() {
+async fn a_step_failure_without_on_error_gets_a_short_apology_and_the_run_keeps_the_details() {
     let flow = r#"
 apiVersion: aof.sh/v1alpha1
 kind: AgentFlow
@@ -184,9 +184,24 @@ steps:
 
     let reply = ask_reply(&app, &graph, ALICE, "strict").await;
     let text = reply.text();
-    assert!(text.contains("step `must-pass`"), "{text}");
-    assert!(text.contains("the condition is false"), "{text}");
-    assert!(text.contains("unguarded"), "names the flow: {text}");
+    assert!(text.contains("something went wrong"), "{text}");
+    for internal in ["must-pass", "condition", "unguarded", "step"] {
+        assert!(
+            !text.contains(internal),
+            "no internals for a person: {text}"
+        );
+    }
+    // The details are in the run record (and the log).
+    let store = store(dir.path()).await;
+    let run = eventually_async(WAIT, || async {
+        let runs = store.runs_of("unguarded", 5).await.ok()?;
+        runs.into_iter().find(|r| r.outcome.is_some())
+    })
+    .await
+    .expect("the run is recorded");
+    assert_eq!(run.outcome.as_deref(), Some("failed"));
+    let steps = run.steps.clone().unwrap_or_default().to_string();
+    assert!(steps.contains("the condition is false"), "{steps}");
     // Once a later message is answered, "never" has had every chance to come.
     assert!(ask_reply(&app, &graph, ALICE, "HELP")
         .await

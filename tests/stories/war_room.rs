@@ -51,6 +51,9 @@ async fn a_war_room_relays_in_order_to_every_other_member_and_closes_with_a_summ
     app.say(CAROL, "JOIN INC-0001").await;
     received(&graph, CAROL, "You joined the war room of INC-0001").await;
     received(&graph, BOB, "➕ Carol joined INC-0001").await;
+    // Alice was paged into the room: her JOIN says so and is not announced a second time.
+    app.say(ALICE, "JOIN INC-0001").await;
+    received(&graph, ALICE, "You are already in the war room of INC-0001").await;
 
     for i in 1..=5 {
         app.say(BOB, &format!("update {i}")).await;
@@ -71,6 +74,12 @@ async fn a_war_room_relays_in_order_to_every_other_member_and_closes_with_a_summ
             .iter()
             .any(|t| t.contains("*Bob* [INC-0001]")),
         "no echo to the sender"
+    );
+    assert!(
+        !texts(&graph, BOB)
+            .iter()
+            .any(|t| t.contains("Alice joined")),
+        "a member's JOIN is not announced"
     );
 
     app.say(CAROL, "WHO").await;
