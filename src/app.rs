@@ -358,6 +358,8 @@ pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
             .await
             .context("the HTTP server stopped with an error")?;
         running.runtime.stop();
+        running.store.close().await;
+        tracing::info!("aofctl stopped: the HTTP server is closed and the store is saved");
         Ok(())
     });
     // Work still in flight (a store query, a flow step) is dropped with the system; sqlx returns

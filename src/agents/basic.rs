@@ -5,7 +5,9 @@ use super::{text_of, Agent, AgentError, AgentResult, RunContext};
 use futures_util::future::{ready, LocalBoxFuture};
 use serde_json::{json, Value};
 
-/// `logger.log`: writes `message` with `metadata` at `level` (critical and error log as errors).
+/// `logger.log`: writes `message` with `metadata` at `level` (`error`, `warn`, `info`, `debug`,
+/// `trace`); any other word, such as the alert severity the tutorial passes, logs at INFO with it as
+/// `severity`.
 pub struct Logger;
 
 impl Agent for Logger {
@@ -31,13 +33,18 @@ impl Agent for Logger {
         let message = input.get("message").map(text_of).unwrap_or_default();
         let metadata = input.get("metadata").cloned().unwrap_or(Value::Null);
         let flow = run.flow.as_str();
+        // `error`, `warn`, `debug` and `trace` are log levels. Anything else is what the message is
+        // about, not how bad logging it is: the tutorial passes an alert's severity, and a page
+        // sent for a critical alert is good news, logged at INFO with the severity beside it.
         match level.as_str() {
-            "critical" | "error" => {
-                tracing::error!(flow, run = %run.run_id, %metadata, "{message}")
-            }
-            "warning" | "warn" => tracing::warn!(flow, run = %run.run_id, %metadata, "{message}"),
+            "error" => tracing::error!(flow, run = %run.run_id, %metadata, "{message}"),
+            "warn" => tracing::warn!(flow, run = %run.run_id, %metadata, "{message}"),
             "debug" => tracing::debug!(flow, run = %run.run_id, %metadata, "{message}"),
-            _ => tracing::info!(flow, run = %run.run_id, %metadata, "{message}"),
+            "trace" => tracing::trace!(flow, run = %run.run_id, %metadata, "{message}"),
+            "info" => tracing::info!(flow, run = %run.run_id, %metadata, "{message}"),
+            severity => {
+                tracing::info!(flow, run = %run.run_id, severity, %metadata, "{message}")
+            }
         }
         Box::pin(ready(Ok(json!({ "logged": true, "level": level }))))
     }

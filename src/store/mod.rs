@@ -181,9 +181,19 @@ impl SqliteStore {
         }
     }
 
-    /// Closes every connection, so that the WAL is checkpointed before the process exits.
+    /// Moves the WAL into the database file and closes every connection, so that a stopped bot
+    /// leaves one self-contained file. Waits at most 5 s for connections still in use.
     pub async fn close(&self) {
-        self.pool.close().await;
+        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = checkpoint {
+            tracing::warn!(error = %e, "could not checkpoint the store's WAL; the next start will");
+        }
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(5), self.pool.close());
+        if closed.await.is_err() {
+            tracing::warn!("the store's connections did not close within 5 s");
+        }
     }
 }
 

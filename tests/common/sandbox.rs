@@ -15,10 +15,26 @@ pub async fn start_sandbox(dir: &Path) -> TestApp {
 
 /// [`start_sandbox`] with `edit` applied to the config's text first.
 pub async fn start_sandbox_with(dir: &Path, edit: impl FnOnce(String) -> String) -> TestApp {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let file = write_sandbox_config(dir, free_port());
+    let text = std::fs::read_to_string(&file).expect("reads the config back");
+    std::fs::write(&file, edit(text)).expect("writes the config");
+    let config = aof::config::load(&file).expect("the sandbox config loads");
+    TestApp::start(dir, config)
+        .await
+        .expect("the sandbox starts")
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
-        .port();
+        .port()
+}
+
+/// Writes `config/sandbox.yaml` to `dir/sandbox.yaml`, listening on `port` and storing in `dir`;
+/// its path.
+pub fn write_sandbox_config(dir: &Path, port: u16) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo().join("config/sandbox.yaml"))
         .expect("config/sandbox.yaml")
         .replace("8080", &port.to_string())
@@ -33,11 +49,8 @@ pub async fn start_sandbox_with(dir: &Path, edit: impl FnOnce(String) -> String)
         )
         .replace("watch: true", "watch: false");
     let file = dir.join("sandbox.yaml");
-    std::fs::write(&file, edit(text)).expect("writes the config");
-    let config = aof::config::load(&file).expect("the sandbox config loads");
-    TestApp::start(dir, config)
-        .await
-        .expect("the sandbox starts")
+    std::fs::write(&file, text).expect("writes the config");
+    file
 }
 
 type Body = std::pin::Pin<

@@ -1,0 +1,131 @@
+//! `aofctl trigger serve` as a person runs it, a process with its log on stderr: a sent page is
+//! logged at INFO, and Ctrl-C (SIGINT) or SIGTERM ends with a last line saying the bot stopped and
+//! a store whose WAL was moved into the database file.
+
+mod common;
+
+use common::sandbox::{free_port, write_sandbox_config};
+use common::*;
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The bot as a child process on the sandbox config in `dir`.
+struct Bot {
+    child: Child,
+    address: String,
+}
+
+impl Bot {
+    fn start(dir: &std::path::Path) -> Bot {
+        let port = free_port();
+        let config = write_sandbox_config(dir, port);
+        let child = Command::new(env!("CARGO_BIN_EXE_aofctl"))
+            .args(["trigger", "serve", "--config", config.to_str().unwrap()])
+            .env_remove("RUST_LOG")
+            .env_remove("AOF_WEBHOOK_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aofctl starts");
+        let bot = Bot {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bot
+    }
+
+    /// Sends `signal` and waits for the exit; the whole log.
+    fn stop(mut self, signal: &str) -> String {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().expect("waits") {
+                break exit;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the bot did not stop within 30 s of SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut log = String::new();
+        let mut stderr = self.child.stderr.take().expect("piped");
+        stderr.read_to_string(&mut log).expect("reads the log");
+        assert!(exit.success(), "exit {exit:?}:\n{log}");
+        log
+    }
+}
+
+/// The database file's WAL beside it is gone or empty.
+fn wal_is_empty(dir: &std::path::Path) -> bool {
+    std::fs::metadata(dir.join("sandbox.db-wal")).map_or(true, |m| m.len() == 0)
+}
+
+#[actix_web::test]
+async fn a_sent_page_is_info_and_ctrl_c_ends_with_a_stopped_line_and_a_merged_wal() {
+    let dir = temp();
+    let bot = Bot::start(dir.path());
+    let client = awc::Client::default();
+    let mut answer = client
+        .post(format!(
+            "{}/webhooks/whatsapp/alert/oncall?wait=10",
+            bot.address
+        ))
+        .insert_header(("authorization", "Bearer sandbox-token"))
+        .send_json(
+            &serde_json::json!({ "severity": "critical", "service": "api", "message": "down" }),
+        )
+        .await
+        .expect("the bot answers");
+    assert_eq!(answer.status().as_u16(), 202);
+    let body: serde_json::Value = answer.json().await.expect("JSON");
+    assert_eq!(body["done"], true, "{body}");
+    assert!(
+        !wal_is_empty(dir.path()),
+        "a running bot writes through its WAL"
+    );
+
+    let log = bot.stop("INT");
+    let page = log
+        .lines()
+        .find(|l| l.contains("Alert sent to on-call"))
+        .unwrap_or_else(|| panic!("no page in the log:\n{log}"));
+    assert!(page.contains(" INFO "), "a sent page is good news: {page}");
+    assert!(
+        page.contains("severity=\"critical\"") || page.contains("severity=critical"),
+        "{page}"
+    );
+    assert!(
+        !log.lines().any(|l| l.contains(" ERROR ")),
+        "nothing went wrong, nothing is an error:\n{log}"
+    );
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("aofctl stopped"),
+        "the last line says so: {last}\n{log}"
+    );
+    assert!(wal_is_empty(dir.path()), "the WAL is checkpointed");
+}
+
+#[test]
+fn sigterm_also_ends_with_the_stopped_line() {
+    let dir = temp();
+    let bot = Bot::start(dir.path());
+    let log = bot.stop("TERM");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(last.contains("aofctl stopped"), "{last}\n{log}");
+    assert!(wal_is_empty(dir.path()), "the WAL is checkpointed");
+}
