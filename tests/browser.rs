@@ -14,6 +14,7 @@ use common::{repo, temp, TestApp};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,18 +22,78 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(15);
 const CAROL: &str = "+15550001234";
 
-/// A chromedriver process and a browser session through it; both end on drop.
+/// A chromedriver process (leading its own process group) and a browser session through it.
+/// [`with_browser`] ends the session; the drop kills whatever is left.
 struct Browser {
     client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The driver's group holds the browsers it started; a browser that left the group is found
+        // by its profile directory, which no other process names.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        for pid in processes_naming(&self.profile.path().display().to_string()) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The processes whose command line contains `marker`.
+fn processes_naming(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .collect()
+}
+
+/// What a test run by [`with_browser`] gets: the WebDriver client, and what identifies the
+/// processes of its browser (the profile directory in their command line) and its driver (the pid).
+struct Session {
+    client: Client,
+    profile: String,
+    driver: u32,
+}
+
+/// Runs `test` in a fresh browser of `width` x `height`, then ends the WebDriver session (which
+/// closes the browser) and stops the driver, also when `test` panics (the panic goes on after).
+/// `None` when the test is skipped; else the profile directory, which no process names any more.
+async fn with_browser<F, Fut>(width: u32, height: u32, test: F) -> Option<String>
+where
+    F: FnOnce(Session) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_util::FutureExt as _;
+    let browser = browser(width, height).await?;
+    let profile = browser.profile.path().display().to_string();
+    let session = Session {
+        client: browser.client.clone(),
+        profile: profile.clone(),
+        driver: browser.driver.id(),
+    };
+    let outcome = std::panic::AssertUnwindSafe(test(session))
+        .catch_unwind()
+        .await;
+    let _ = tokio::time::timeout(WAIT, browser.client.clone().close()).await;
+    drop(browser);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    Some(profile)
 }
 
 fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
@@ -61,6 +122,7 @@ async fn browser(width: u32, height: u32) -> Option<Browser> {
         .expect("a free port")
         .port();
     let driver = Command::new(&driver_path)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -96,14 +158,19 @@ async fn browser(width: u32, height: u32) -> Option<Browser> {
             .await
         {
             Ok(client) => break client,
-            Err(e) if Instant::now() > deadline => panic!("no WebDriver session: {e}"),
+            Err(e) if Instant::now() > deadline => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", driver.id())])
+                    .status();
+                panic!("no WebDriver session: {e}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
     Some(Browser {
         client,
         driver,
-        _profile: profile,
+        profile,
     })
 }
 
@@ -182,134 +249,180 @@ async fn screenshot(b: &Client, dir: &Path) {
 
 #[actix_web::test]
 async fn help_then_an_alert_acknowledged_with_its_button_then_a_deployment_approved() {
-    let Some(browser) = browser(1280, 860).await else {
-        return;
-    };
-    let b = &browser.client;
-    let dir = temp();
-    let app = start_sandbox(dir.path()).await;
-    open_page(b, &app).await;
+    with_browser(1280, 860, |session| async move {
+        let b = &session.client;
+        let dir = temp();
+        let app = start_sandbox(dir.path()).await;
+        open_page(b, &app).await;
 
-    // Alice asks for help.
-    pick(b, "li.person[data-phone='+15551234567']").await;
-    type_and_send(b, "HELP").await;
-    with_text(b, "#messages .msg.from-me .body", "HELP").await;
-    with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
+        // Alice asks for help.
+        pick(b, "li.person[data-phone='+15551234567']").await;
+        type_and_send(b, "HELP").await;
+        with_text(b, "#messages .msg.from-me .body", "HELP").await;
+        with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
 
-    // The critical alert pages whoever is on call with the ops_alert template and its buttons.
-    pick(b, "button.scenario[data-id='critical-alert']").await;
-    with_text(b, "#scenario-result", "202").await;
-    let oncall = recipient_of(&app, "ops_alert").await;
-    pick(b, &format!("li.person[data-phone='{oncall}']")).await;
-    let alert = with_text(b, "#messages .msg.from-bot", "api-server").await;
-    let name = alert
-        .find(Locator::Css(".template-name"))
-        .await
-        .expect("the template's name is shown");
-    assert_eq!(name.text().await.unwrap(), "ops_alert");
-    let wamid = alert.attr("data-wamid").await.unwrap().expect("a wamid");
-    // The conversation is open: the phone reports the page read, and the tick follows.
-    element(
-        b,
-        &format!(".msg[data-wamid='{wamid}'] .ticks[data-status='read']"),
-    )
-    .await;
-    alert
-        .find(Locator::Css("button.reply-button[data-id='ACK']"))
-        .await
-        .expect("an ACK button")
-        .click()
-        .await
-        .expect("taps ACK");
-    with_text(b, "#messages .msg.from-bot .body", "Alert acknowledged").await;
-    element(
-        b,
-        "#runs .run[data-outcome='completed'] .step[data-step='acknowledge-alert']",
-    )
-    .await;
-    screenshot(b, dir.path()).await;
+        // The critical alert pages whoever is on call with the ops_alert template and its buttons.
+        pick(b, "button.scenario[data-id='critical-alert']").await;
+        with_text(b, "#scenario-result", "202").await;
+        let oncall = recipient_of(&app, "ops_alert").await;
+        pick(b, &format!("li.person[data-phone='{oncall}']")).await;
+        let alert = with_text(b, "#messages .msg.from-bot", "api-server").await;
+        let name = alert
+            .find(Locator::Css(".template-name"))
+            .await
+            .expect("the template's name is shown");
+        assert_eq!(name.text().await.unwrap(), "ops_alert");
+        let wamid = alert.attr("data-wamid").await.unwrap().expect("a wamid");
+        // The conversation is open: the phone reports the page read, and the tick follows.
+        element(
+            b,
+            &format!(".msg[data-wamid='{wamid}'] .ticks[data-status='read']"),
+        )
+        .await;
+        alert
+            .find(Locator::Css("button.reply-button[data-id='ACK']"))
+            .await
+            .expect("an ACK button")
+            .click()
+            .await
+            .expect("taps ACK");
+        with_text(b, "#messages .msg.from-bot .body", "Alert acknowledged").await;
+        element(
+            b,
+            "#runs .run[data-outcome='completed'] .step[data-step='acknowledge-alert']",
+        )
+        .await;
+        screenshot(b, dir.path()).await;
 
-    // The 300 s auto-escalation is pending; fast-forward it: it runs now and finds the alert acked.
-    pick(
-        b,
-        "#timers .timer[data-flow='auto-escalate-flow'] button.fire",
-    )
-    .await;
-    element(
-        b,
-        "#runs .run[data-flow='auto-escalate-flow']:not([data-outcome='running'])",
-    )
-    .await;
-    let deadline = Instant::now() + WAIT;
-    while !b
-        .find_all(Locator::Css(
-            "#timers .timer[data-flow='auto-escalate-flow']",
-        ))
-        .await
-        .unwrap_or_default()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the fired timer leaves the list");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        // The 300 s auto-escalation is pending; fast-forward it: it runs now and finds the alert acked.
+        pick(
+            b,
+            "#timers .timer[data-flow='auto-escalate-flow'] button.fire",
+        )
+        .await;
+        element(
+            b,
+            "#runs .run[data-flow='auto-escalate-flow']:not([data-outcome='running'])",
+        )
+        .await;
+        let deadline = Instant::now() + WAIT;
+        while !b
+            .find_all(Locator::Css(
+                "#timers .timer[data-flow='auto-escalate-flow']",
+            ))
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {
+            assert!(Instant::now() < deadline, "the fired timer leaves the list");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
 
-    // The team group is told who acknowledged.
-    pick(b, "li.person[data-group='sre-team']").await;
-    with_text(b, "#messages .msg.from-bot .body", "acknowledged by").await;
+        // The team group is told who acknowledged.
+        pick(b, "li.person[data-group='sre-team']").await;
+        with_text(b, "#messages .msg.from-bot .body", "acknowledged by").await;
 
-    // A deployment to production waits for an approver; Carol approves with the button.
-    pick(b, "button.scenario[data-id='deploy-approval']").await;
-    pick(b, &format!("li.person[data-phone='{CAROL}']")).await;
-    let request = with_text(b, "#messages .msg.from-bot", "Deployment Request").await;
-    request
-        .find(Locator::Css("button.reply-button[data-id='APPROVE']"))
-        .await
-        .expect("an APPROVE button")
-        .click()
-        .await
-        .expect("taps APPROVE");
-    let deploy = element(
-        b,
-        "#runs .step[data-step='trigger-deployment'][data-outcome='ok']",
-    )
-    .await;
-    deploy.click().await.expect("opens the step");
-    with_text(
-        b,
-        "#runs .step[data-step='trigger-deployment']",
-        "deploying api v2.1.0 to production",
-    )
-    .await;
+        // A deployment to production waits for an approver; Carol approves with the button.
+        pick(b, "button.scenario[data-id='deploy-approval']").await;
+        pick(b, &format!("li.person[data-phone='{CAROL}']")).await;
+        let request = with_text(b, "#messages .msg.from-bot", "Deployment Request").await;
+        request
+            .find(Locator::Css("button.reply-button[data-id='APPROVE']"))
+            .await
+            .expect("an APPROVE button")
+            .click()
+            .await
+            .expect("taps APPROVE");
+        let deploy = element(
+            b,
+            "#runs .step[data-step='trigger-deployment'][data-outcome='ok']",
+        )
+        .await;
+        deploy.click().await.expect("opens the step");
+        with_text(
+            b,
+            "#runs .step[data-step='trigger-deployment']",
+            "deploying api v2.1.0 to production",
+        )
+        .await;
 
-    // Alice requested it: she is told.
-    pick(b, "li.person[data-phone='+15551234567']").await;
-    with_text(b, "#messages .msg.from-bot .body", "Deployment approved").await;
+        // Alice requested it: she is told.
+        pick(b, "li.person[data-phone='+15551234567']").await;
+        with_text(b, "#messages .msg.from-bot .body", "Deployment approved").await;
+    })
+    .await;
 }
 
 #[actix_web::test]
 async fn on_a_phone_sized_window_the_list_and_the_conversation_take_turns() {
-    let Some(browser) = browser(390, 844).await else {
+    with_browser(390, 844, |session| async move {
+        let b = &session.client;
+        let dir = temp();
+        let app = start_sandbox(dir.path()).await;
+        open_page(b, &app).await;
+        let alice = element(b, "li.person[data-phone='+15551234567']").await;
+        assert!(alice.is_displayed().await.unwrap());
+        alice.click().await.unwrap();
+        let input = element(b, "#composer #text").await;
+        assert!(
+            input.is_displayed().await.unwrap(),
+            "the conversation shows"
+        );
+        assert!(!alice.is_displayed().await.unwrap(), "one column at a time");
+        type_and_send(b, "HELP").await;
+        with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
+        pick(b, "#back").await;
+        let deadline = Instant::now() + WAIT;
+        while !alice.is_displayed().await.unwrap() {
+            assert!(Instant::now() < deadline, "back shows the people again");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn no_browser_or_driver_outlives_a_test_even_one_that_panics() {
+    // A test that passes: its session is ended and nothing it started is left.
+    let Some(profile) = with_browser(800, 600, |session| async move {
+        session.client.goto("about:blank").await.expect("a page");
+    })
+    .await
+    else {
         return;
     };
-    let b = &browser.client;
-    let dir = temp();
-    let app = start_sandbox(dir.path()).await;
-    open_page(b, &app).await;
-    let alice = element(b, "li.person[data-phone='+15551234567']").await;
-    assert!(alice.is_displayed().await.unwrap());
-    alice.click().await.unwrap();
-    let input = element(b, "#composer #text").await;
-    assert!(
-        input.is_displayed().await.unwrap(),
-        "the conversation shows"
+    assert_eq!(
+        processes_naming(&profile),
+        Vec::<u32>::new(),
+        "left after a passing test"
     );
-    assert!(!alice.is_displayed().await.unwrap(), "one column at a time");
-    type_and_send(b, "HELP").await;
-    with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
-    pick(b, "#back").await;
+
+    // A test that panics half-way: what it ran while it failed is found by its marks.
+    let marks = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let in_test = marks.clone();
+    let panicked = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+        with_browser(800, 600, |session| async move {
+            session.client.goto("about:blank").await.expect("a page");
+            let browsers = processes_naming(&session.profile).len();
+            *in_test.lock().unwrap() = Some((session.profile.clone(), session.driver, browsers));
+            panic!("a failing assertion");
+        }),
+    ))
+    .await;
+    assert!(panicked.is_err(), "the panic goes on to the test");
+    let (profile, driver, browsers) = marks.lock().unwrap().clone().expect("the test ran");
+    assert!(browsers > 0, "the browser was running during the test");
     let deadline = Instant::now() + WAIT;
-    while !alice.is_displayed().await.unwrap() {
-        assert!(Instant::now() < deadline, "back shows the people again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    loop {
+        let left = processes_naming(&profile);
+        let driver_alive = Path::new(&format!("/proc/{driver}")).exists();
+        if left.is_empty() && !driver_alive {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left after a panicking test: browsers {left:?}, driver alive: {driver_alive}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
