@@ -221,8 +221,13 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
             message: e.to_string(),
         })?;
 
-    let live = (whatsapp.transport == TransportKind::Sandbox).then(Live::new);
-    let outbox = live.clone().map(SandboxOutbox::with_live);
+    let (live, outbox) = match whatsapp.transport {
+        TransportKind::Sandbox => {
+            let (live, outbox) = restored_sandbox(&store).await;
+            (Some(live), Some(outbox))
+        }
+        TransportKind::CloudApi => (None, None),
+    };
     let transport: Rc<dyn Transport> = match &outbox {
         Some(outbox) => Rc::new(Sandbox::new(outbox.clone()).with_templates(&whatsapp.templates)),
         None => Rc::new(CloudApi::new(
@@ -367,6 +372,25 @@ pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let _context = tokio.enter();
     drop(system);
     result
+}
+
+/// The sandbox's page history and outbox as the store kept them: a restarted sandbox shows what it
+/// showed, and numbers its wamids on after the ones already sent.
+async fn restored_sandbox(store: &SqliteStore) -> (Live, SandboxOutbox) {
+    let live = crate::live::history::restore(store).await;
+    let (history, _) = live.subscribe();
+    let sent: Vec<crate::transport::OutboxItem> = history
+        .into_iter()
+        .filter_map(|n| match n.event {
+            crate::live::LiveEvent::Outbound(item) => Some(item),
+            _ => None,
+        })
+        .collect();
+    let last = store.last_sandbox_wamid().await.unwrap_or_default();
+    let outbox = SandboxOutbox::with_live(live.clone());
+    outbox.restore(sent, last);
+    crate::live::history::keep(&live, store.clone());
+    (live, outbox)
 }
 
 /// Routing may name flows that are not in the directory yet; their messages get a "not set up" answer.

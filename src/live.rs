@@ -4,9 +4,11 @@
 //! is published, so message contents never leave the audit settings' control.
 
 use crate::transport::OutboxItem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
+
+pub mod history;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -17,7 +19,7 @@ pub const HISTORY: usize = 2_000;
 const CHANNEL: usize = 4_096;
 
 /// One thing that happened, as the page and `simulate` see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveEvent {
     /// The bot sent a message (or a Slack message, `to: "slack"`).
@@ -113,12 +115,29 @@ pub enum LiveEvent {
     },
 }
 
+/// An event with its number: numbers grow by one per event and go on across restarts
+/// ([`history`]), so that a page that reconnects asks for what came after the last it saw.
+#[derive(Clone, Debug)]
+pub struct Numbered {
+    /// The event's number.
+    pub seq: u64,
+    /// The event.
+    pub event: LiveEvent,
+}
+
 /// The hub: publish from anywhere (any thread), subscribe to get the recent history and then every
 /// new event. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Live {
-    tx: broadcast::Sender<LiveEvent>,
-    history: Arc<Mutex<VecDeque<LiveEvent>>>,
+    tx: broadcast::Sender<Numbered>,
+    history: Arc<Mutex<History>>,
+}
+
+#[derive(Debug, Default)]
+struct History {
+    events: VecDeque<Numbered>,
+    /// The number of the last event published.
+    last: u64,
 }
 
 impl Default for Live {
@@ -130,31 +149,55 @@ impl Default for Live {
 impl Live {
     /// A hub with no history.
     pub fn new() -> Self {
+        Self::restored(Vec::new(), 0)
+    }
+
+    /// A hub that starts from `events` (oldest first, the newest [`HISTORY`] kept) and numbers on
+    /// after `last`.
+    pub fn restored(events: Vec<Numbered>, last: u64) -> Self {
+        let skip = events.len().saturating_sub(HISTORY);
+        let last = events.last().map_or(last, |e| e.seq.max(last));
         Self {
             tx: broadcast::channel(CHANNEL).0,
-            history: Arc::default(),
+            history: Arc::new(Mutex::new(History {
+                events: events.into_iter().skip(skip).collect(),
+                last,
+            })),
         }
     }
 
-    /// Tells every subscriber and keeps the event for late ones.
+    /// Numbers the event, tells every subscriber and keeps it for late ones.
     pub fn publish(&self, event: LiveEvent) {
         let mut history = self.lock();
-        if history.len() >= HISTORY {
-            history.pop_front();
+        history.last += 1;
+        let numbered = Numbered {
+            seq: history.last,
+            event,
+        };
+        if history.events.len() >= HISTORY {
+            history.events.pop_front();
         }
-        history.push_back(event.clone());
+        history.events.push_back(numbered.clone());
         // Sent under the lock, so a subscriber never sees an event both in its history and live.
-        let _ = self.tx.send(event);
+        let _ = self.tx.send(numbered);
     }
 
     /// The recent events, oldest first, and a receiver of every event after them.
-    pub fn subscribe(&self) -> (Vec<LiveEvent>, broadcast::Receiver<LiveEvent>) {
+    pub fn subscribe(&self) -> (Vec<Numbered>, broadcast::Receiver<Numbered>) {
         let history = self.lock();
-        (history.iter().cloned().collect(), self.tx.subscribe())
+        (
+            history.events.iter().cloned().collect(),
+            self.tx.subscribe(),
+        )
+    }
+
+    /// The number of the last event published (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().last
     }
 
     /// A panic while publishing cannot leave the history half-written.
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<LiveEvent>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, History> {
         self.history
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -178,8 +221,8 @@ mod tests {
         }
     }
 
-    fn wamid(event: &LiveEvent) -> &str {
-        match event {
+    fn wamid(numbered: &Numbered) -> &str {
+        match &numbered.event {
             LiveEvent::Status { wamid, .. } => wamid,
             other => panic!("not a status: {other:?}"),
         }
@@ -205,6 +248,22 @@ mod tests {
         let (history, _) = live.subscribe();
         assert_eq!(history.len(), HISTORY);
         assert_eq!(wamid(&history[0]), "wamid.3");
+        assert_eq!(history[0].seq, 4, "numbered from 1");
+        assert_eq!(live.last_seq(), HISTORY as u64 + 3);
+    }
+
+    #[test]
+    fn a_restored_hub_numbers_on_after_its_history() {
+        let old = Live::new();
+        old.publish(status(1));
+        old.publish(status(2));
+        let (history, _) = old.subscribe();
+        let live = Live::restored(history, 0);
+        live.publish(status(3));
+        let (history, _) = live.subscribe();
+        let seqs: Vec<u64> = history.iter().map(|n| n.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(Live::restored(Vec::new(), 41).last_seq(), 41);
     }
 
     #[test]

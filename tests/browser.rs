@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::sandbox::start_sandbox;
+use common::sandbox::{restart_sandbox, start_sandbox};
 use common::{repo, temp, TestApp};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -377,6 +377,49 @@ async fn on_a_phone_sized_window_the_list_and_the_conversation_take_turns() {
             assert!(Instant::now() < deadline, "back shows the people again");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_restart_of_the_bot_keeps_what_an_open_page_shows() {
+    with_browser(1280, 860, |session| async move {
+        let b = &session.client;
+        let dir = temp();
+        let app = start_sandbox(dir.path()).await;
+        open_page(b, &app).await;
+        pick(b, "li.person[data-phone='+15551234567']").await;
+        type_and_send(b, "HELP").await;
+        with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
+        let before = b
+            .find_all(Locator::Css("#messages .msg"))
+            .await
+            .unwrap()
+            .len();
+
+        app.stop();
+        element(b, "#conn[data-state='down']").await;
+        let app = restart_sandbox(dir.path()).await;
+        element(b, "#conn[data-state='live']").await;
+        // The open tab reconnected: the conversation is as it was, nothing twice.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = b
+            .find_all(Locator::Css("#messages .msg"))
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(
+            after, before,
+            "the reconnect neither wiped nor repeated the chat"
+        );
+        type_and_send(b, "STATUS").await;
+        with_text(b, "#messages .msg.from-me .body", "STATUS").await;
+
+        // A page loaded after the restart shows the conversation from the store.
+        open_page(b, &app).await;
+        pick(b, "li.person[data-phone='+15551234567']").await;
+        with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
+        with_text(b, "#messages .msg.from-me .body", "HELP").await;
     })
     .await;
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sandbox::{start_sandbox, Events};
+use common::sandbox::{restart_sandbox, start_sandbox, Events};
 use common::{temp, FakeGraph, Options, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -288,4 +288,98 @@ async fn without_the_sandbox_transport_there_is_no_page_and_no_stream() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 404);
+}
+
+/// POSTs `body` to `path` with `?wait=10`; the answer, checked to be done.
+async fn waited(app: &TestApp, path: &str, body: Value, token: Option<&str>) -> Value {
+    let (status, answer) = app
+        .post_json(&format!("/webhooks{path}?wait=10"), &body, token)
+        .await;
+    assert!(status == 200 || status == 202, "{status}: {answer}");
+    assert_eq!(answer["done"], true, "{answer}");
+    answer
+}
+
+#[actix_web::test]
+async fn after_a_restart_the_page_shows_what_it_showed_and_its_buttons_still_work() {
+    const CAROL: &str = "+15550001234";
+    let dir = temp();
+    let app = start_sandbox(dir.path()).await;
+    let deploy = json!({ "service": "api", "version": "v2.1.0", "environment": "production",
+                         "requester": "alice@example.com" });
+    let asked = waited(&app, "/deploy/request-approval", deploy, Some(TOKEN)).await;
+    let request = asked["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["to"] == CAROL && m["template"] == "deployment_approval")
+        .cloned()
+        .expect("Carol is asked");
+    let help = json!({ "from": ALICE, "text": "HELP" });
+    waited(&app, "/sandbox/inbound", help, None).await;
+    app.stop();
+
+    let app = restart_sandbox(dir.path()).await;
+    let mut events = Events::open(&app).await;
+    let hello = events.until(WAIT, is("hello")).await;
+    let shown = events
+        .until(WAIT, |e| {
+            e["type"] == "outbound" && e["wamid"] == request["wamid"]
+        })
+        .await;
+    assert_eq!(shown["template"], "deployment_approval");
+    events
+        .until(WAIT, |e| {
+            e["type"] == "inbound" && e["from"] == ALICE && e["text"] == "HELP"
+        })
+        .await;
+    events
+        .until(WAIT, |e| {
+            e["type"] == "run_finished" && e["flow"] == "whatsapp-help-flow"
+        })
+        .await;
+    let last = hello["last_seq"].as_u64().expect("a number");
+    assert!(last > 0);
+
+    // Carol answers the request shown before the restart with its button.
+    let tap = json!({ "from": CAROL, "button_id": "APPROVE", "button_title": "APPROVE",
+                      "reply_to": request["wamid"] });
+    let answered = waited(&app, "/sandbox/inbound", tap, None).await;
+    let sent = answered["sent"].as_array().unwrap();
+    assert!(
+        sent.iter().any(|m| m["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Deployment approved")),
+        "{answered}"
+    );
+    // New messages are numbered after the old ones: no wamid names two messages.
+    let before: Vec<&Value> = events
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "outbound")
+        .collect();
+    for new in sent {
+        assert!(
+            before.iter().all(|old| old["wamid"] != new["wamid"]),
+            "{} was already used",
+            new["wamid"]
+        );
+    }
+
+    // A page reconnecting after the last event it saw is sent only what came later.
+    let mut again = Events::open_after(&app, Some(last)).await;
+    waited(
+        &app,
+        "/sandbox/inbound",
+        json!({ "from": ALICE, "text": "STATUS" }),
+        None,
+    )
+    .await;
+    again
+        .until(WAIT, |e| e["type"] == "inbound" && e["text"] == "STATUS")
+        .await;
+    for event in again.seen.iter().filter(|e| e["type"] != "hello") {
+        assert!(event["seq"].as_u64().unwrap() > last, "sent again: {event}");
+    }
 }

@@ -22,6 +22,7 @@
     status: new Map(), // wamid -> highest status level the server reported
     reported: new Set(), // "wamid:status" this page reported
     replaying: false, // between `open` and the end of the history replay
+    lastSeq: 0, // the number of the last event shown; the stream's numbers go on across restarts
   };
 
   // ---------- small helpers ----------
@@ -373,12 +374,22 @@
       [m, ...m.groupMsgs].forEach(refreshMsg);
       updateItem(m.conv);
     },
+    /** The stream's first event: the number of the newest event the server has. Lower than what
+     *  this page saw means the server lost its history (a new store): start over with it. */
+    hello(e) {
+      if (e.last_seq < S.lastSeq) { reset(); S.lastSeq = 0; }
+    },
     // panel.js adds run_started, step and run_finished.
   };
 
   function handle(type, data) {
     let e;
     try { e = JSON.parse(data); } catch (_) { return; }
+    // Events are numbered across restarts: a reconnect replays history, and what is shown stays.
+    if (e.seq) {
+      if (e.seq <= S.lastSeq) return;
+      S.lastSeq = e.seq;
+    }
     const fn = handlers[e.type || type];
     if (!fn) return;
     try { fn(e); } catch (err) { console.error('event', e, err); }
@@ -386,7 +397,7 @@
     ns.panel.refreshStateSoon();
   }
 
-  /** Forgets what the stream told: each (re)connect replays the history from scratch. */
+  /** Forgets what the stream told (the server's history is gone). */
   function reset() {
     S.convs.get('slack')?.li.remove();
     S.convs.delete('slack');
@@ -419,7 +430,6 @@
     const es = new EventSource(BASE + '/sandbox/events');
     es.addEventListener('open', () => {
       S.replaying = true;
-      reset();
       setConn('live', 'live');
       armReplayEnd();
       ns.panel.refreshStateSoon();
@@ -444,7 +454,7 @@
   /**
    * The one namespace both scripts use. This file fills in the helpers and state; panel.js, loaded
    * next, adds its event handlers to `handlers` and its hooks as `panel`: showRuns(open),
-   * refreshStateSoon(), reset() (the stream reconnected) and start(setup).
+   * refreshStateSoon(), reset() (the server's history is gone) and start(setup).
    */
   const ns = window.aofSandbox = {
     BASE, S, $, h, clock, narrow, toast, request, call, nameOf, handlers, panel: null,

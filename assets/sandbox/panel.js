@@ -206,7 +206,7 @@
   ns.panel = {
     showRuns,
     refreshStateSoon,
-    /** The stream reconnected and replays its history: forget the runs it told. */
+    /** The server's history is gone: forget the runs it told. */
     reset() {
       runs.clear();
       $('runs').replaceChildren();

@@ -45,6 +45,15 @@ pub enum AgentError {
     /// The action ran and failed.
     #[error("{0}")]
     Failed(String),
+    /// A limit the config sets was reached (the daily template quota): the run fails with
+    /// `detail`, and the person who wrote reads `told`, not that something broke.
+    #[error("{detail}")]
+    Limit {
+        /// What was refused and how to change it, for the log and the run record.
+        detail: String,
+        /// A sentence for the person.
+        told: String,
+    },
     /// Not a failure: an expected outcome that ends the run (the request was already decided,
     /// there is nothing to acknowledge, no such id). The text is a sentence for the person who
     /// wrote; the run is recorded as `answered`.

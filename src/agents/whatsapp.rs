@@ -4,6 +4,7 @@
 
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
 use aof_actors::model::{Lane, OutboundBody, OutboundMessage, ReplyButton};
+use aof_actors::ports::EnqueueError;
 use aof_actors::WaId;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
@@ -279,7 +280,16 @@ async fn send(
         .handle
         .send(message)
         .await
-        .map_err(|e| AgentError::Failed(e.to_string()))?;
+        .map_err(|e| match e {
+            EnqueueError::TemplateQuotaExceeded { limit, .. } => AgentError::Limit {
+                detail: e.to_string(),
+                told: format!(
+                    "⚠️ I could not send that: today's quota of {limit} WhatsApp templates is used \
+                     up (it starts again at 00:00 UTC). The team that runs this bot can raise it."
+                ),
+            },
+            other => AgentError::Failed(other.to_string()),
+        })?;
     // Whoever gets a message about an alert was paged about it (escalations included), so their
     // ACK, INFO and RESOLVE find it.
     if let Some(alert_id) = alert_id {

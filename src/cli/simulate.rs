@@ -418,7 +418,7 @@ async fn route_note(
 /// Collects what happens until every run that started has finished, the queue is empty and
 /// nothing new came for [`QUIET`]; or until `timeout`.
 async fn wait(
-    events: &mut tokio::sync::broadcast::Receiver<LiveEvent>,
+    events: &mut tokio::sync::broadcast::Receiver<crate::live::Numbered>,
     handle: &aof_actors::Handle,
     timeout: Duration,
 ) -> Heard {
@@ -429,8 +429,8 @@ async fn wait(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             // What already happened is shown, even when the time ran out before it was read.
-            while let Ok(event) = events.try_recv() {
-                heard.note(event);
+            while let Ok(numbered) = events.try_recv() {
+                heard.note(numbered.event);
             }
             let queue = handle.queue_stats().await;
             heard.outcome = Outcome::TimedOut {
@@ -441,8 +441,8 @@ async fn wait(
             return heard;
         }
         match actix_web::rt::time::timeout(QUIET.min(left), events.recv()).await {
-            Ok(Ok(event)) => {
-                heard.note(event);
+            Ok(Ok(numbered)) => {
+                heard.note(numbered.event);
                 continue;
             }
             Ok(Err(RecvError::Lagged(missed))) => {

@@ -332,10 +332,16 @@ async fn handle_error(
             tracing::warn!(step = %step.name, %error, "step failed; the flow's on_error answers");
             send_response(inner, ctx, state, response).await
         }
-        None => {
-            tracing::error!(flow = %ctx.flow, step = %step.name, %error, "flow run failed");
-            reply(ctx, SOMETHING_WENT_WRONG).await
-        }
+        None => match error {
+            AgentError::Limit { told, .. } => {
+                tracing::warn!(flow = %ctx.flow, step = %step.name, %error, "flow run stopped at a limit");
+                reply(ctx, told).await
+            }
+            _ => {
+                tracing::error!(flow = %ctx.flow, step = %step.name, %error, "flow run failed");
+                reply(ctx, SOMETHING_WENT_WRONG).await
+            }
+        },
     }
 }
 

@@ -45,7 +45,7 @@ impl WaitQuery {
 /// Collects what the bot sends from the moment it is started, until the bot is done: the awaited
 /// event came (or none was awaited) and the send queue is empty.
 pub struct Watch {
-    rx: broadcast::Receiver<LiveEvent>,
+    rx: broadcast::Receiver<live::Numbered>,
     sent: Vec<OutboxItem>,
 }
 
@@ -71,9 +71,9 @@ impl Watch {
                 Err(_elapsed) => return (false, self.sent),
                 Ok(Err(RecvError::Closed)) => return (false, self.sent),
                 Ok(Err(RecvError::Lagged(_))) => continue,
-                Ok(Ok(event)) => {
-                    let finished = check(&event);
-                    self.keep(event);
+                Ok(Ok(numbered)) => {
+                    let finished = check(&numbered.event);
+                    self.keep(numbered.event);
                     if finished {
                         done = None;
                     }
@@ -97,8 +97,8 @@ impl Watch {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        while let Ok(event) = self.rx.try_recv() {
-            self.keep(event);
+        while let Ok(numbered) = self.rx.try_recv() {
+            self.keep(numbered.event);
         }
         (settled, self.sent)
     }

@@ -10,7 +10,7 @@
 
 use super::AppState;
 use crate::config::WhatsAppConfig;
-use crate::live::{Live, LiveEvent};
+use crate::live::{Live, Numbered};
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use aof_actors::WaId;
@@ -276,31 +276,47 @@ pub async fn state(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "queue": queue, "sessions": sessions, "timers": timers }))
 }
 
-/// `GET /sandbox/events`: the recent history, then every event as it happens, as server-sent
-/// events (`event: <type>`, `data: <json>`). A subscriber that falls too far behind is closed;
-/// the browser reconnects and gets the history again.
-pub async fn events(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /sandbox/events`: a `hello` naming the last event's number, the recent history after the
+/// request's `Last-Event-ID` (all of it without one), then every event as it happens, as
+/// server-sent events (`id: <number>`, `event: <type>`, `data: <json>`). Numbers go on across
+/// restarts, so a page that reconnects is sent only what it has not seen; a `hello` whose number is
+/// below the page's last tells it the history was lost. A subscriber that falls too far behind is
+/// closed; the browser reconnects and asks for what it missed.
+pub async fn events(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(live) = &state.live else {
         return not_sandbox();
     };
+    let seen = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(event_stream(live))
+        .streaming(event_stream(live, seen))
 }
 
-fn event_stream(live: &Live) -> impl Stream<Item = Result<web::Bytes, actix_web::Error>> {
+fn event_stream(
+    live: &Live,
+    seen: u64,
+) -> impl Stream<Item = Result<web::Bytes, actix_web::Error>> {
     let (history, rx) = live.subscribe();
-    let mut replay = String::from("retry: 1000\n\n");
-    for event in &history {
-        replay.push_str(&frame(event));
+    let last = history.last().map_or(0, |n| n.seq);
+    let hello = serde_json::json!({ "type": "hello", "last_seq": last });
+    let mut replay = format!("retry: 1000\n\nevent: hello\ndata: {hello}\n\n");
+    // A page that saw more than this hub knows was fed by a store since lost: it gets everything.
+    let after = if seen > last { 0 } else { seen };
+    for numbered in history.iter().filter(|n| n.seq > after) {
+        replay.push_str(&frame(numbered));
     }
     let first = stream::once(async move { Ok(web::Bytes::from(replay)) });
     let rest = stream::unfold(rx, |mut rx| async move {
         let bytes = match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
             Err(_elapsed) => web::Bytes::from_static(b": keepalive\n\n"),
-            Ok(Ok(event)) => web::Bytes::from(frame(&event)),
+            Ok(Ok(numbered)) => web::Bytes::from(frame(&numbered)),
             Ok(Err(RecvError::Lagged(missed))) => {
                 tracing::debug!(missed, "a sandbox page fell behind; closing its stream");
                 return None;
@@ -312,16 +328,19 @@ fn event_stream(live: &Live) -> impl Stream<Item = Result<web::Bytes, actix_web:
     first.chain(rest)
 }
 
-/// One server-sent event: its type as the event name, the whole event as JSON data.
-fn frame(event: &LiveEvent) -> String {
-    let data = serde_json::to_value(event).unwrap_or_default();
+/// One server-sent event: its number as the id, its type as the event name, the whole event as
+/// JSON data (with `seq`).
+fn frame(numbered: &Numbered) -> String {
+    let mut data = serde_json::to_value(&numbered.event).unwrap_or_default();
+    data["seq"] = numbered.seq.into();
     let name = data["type"].as_str().unwrap_or("message").to_owned();
-    format!("event: {name}\ndata: {data}\n\n")
+    format!("id: {}\nevent: {name}\ndata: {data}\n\n", numbered.seq)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::LiveEvent;
 
     #[test]
     fn a_frame_names_the_event_and_carries_it_on_one_line() {
@@ -330,9 +349,10 @@ mod tests {
             status: "read".into(),
             at: "2026-11-26T22:00:00.000Z".into(),
         };
-        let text = frame(&event);
-        assert!(text.starts_with("event: status\ndata: {"), "{text}");
+        let text = frame(&Numbered { seq: 7, event });
+        assert!(text.starts_with("id: 7\nevent: status\ndata: {"), "{text}");
+        assert!(text.contains("\"seq\":7"), "{text}");
         assert!(text.ends_with("}\n\n"), "{text}");
-        assert_eq!(text.lines().count(), 3, "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
     }
 }

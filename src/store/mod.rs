@@ -24,6 +24,7 @@ mod alerts;
 mod approvals;
 mod batch;
 mod incidents;
+mod page_events;
 mod records;
 #[cfg(test)]
 mod tests;

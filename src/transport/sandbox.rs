@@ -6,7 +6,7 @@ use aof_actors::model::{OutboundBody, OutboundMessage, ReplyButton};
 use aof_actors::ports::{SendError, Transport};
 use aof_actors::Wamid;
 use futures_util::future::LocalBoxFuture;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 pub const OUTBOX_CAPACITY: usize = 10_000;
 
 /// One message the sandbox "sent", as the sandbox UI and tests see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
     /// The recipient, `+` and digits.
     pub to: String,
@@ -77,6 +77,21 @@ impl SandboxOutbox {
     pub fn get(&self, wamid: &str) -> Option<OutboxItem> {
         let state = self.lock();
         state.items.iter().rev().find(|i| i.wamid == wamid).cloned()
+    }
+
+    /// Starts from what an earlier run of the sandbox sent (`items`, oldest first; the newest
+    /// [`OUTBOX_CAPACITY`] kept) and numbers wamids on after `last`, so that the statuses and button
+    /// taps of a page reloaded after a restart still find their messages.
+    pub fn restore(&self, items: Vec<OutboxItem>, last: u64) {
+        let mut state = self.lock();
+        let numbered = |item: &OutboxItem| {
+            item.wamid
+                .strip_prefix("wamid.sandbox.")
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        state.sent = items.iter().filter_map(numbered).fold(last, u64::max);
+        let skip = items.len().saturating_sub(OUTBOX_CAPACITY);
+        state.items = items.into_iter().skip(skip).collect();
     }
 
     /// Forgets the recorded sends (wamids keep counting).

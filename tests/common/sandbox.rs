@@ -24,6 +24,15 @@ pub async fn start_sandbox_with(dir: &Path, edit: impl FnOnce(String) -> String)
         .expect("the sandbox starts")
 }
 
+/// Starts the sandbox again on the config and store [`start_sandbox`] left in `dir` (same port), as
+/// a restart would.
+pub async fn restart_sandbox(dir: &Path) -> TestApp {
+    let config = aof::config::load(&dir.join("sandbox.yaml")).expect("the sandbox config loads");
+    TestApp::start(dir, config)
+        .await
+        .expect("the sandbox starts again")
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -68,13 +77,19 @@ pub struct Events {
 impl Events {
     /// Opens the stream.
     pub async fn open(app: &TestApp) -> Events {
-        let response = awc::Client::builder()
+        Self::open_after(app, None).await
+    }
+
+    /// Opens the stream as a browser reconnecting after event `seen` (`Last-Event-ID`).
+    pub async fn open_after(app: &TestApp, seen: Option<u64>) -> Events {
+        let mut request = awc::Client::builder()
             .disable_timeout()
             .finish()
-            .get(app.url("/sandbox/events"))
-            .send()
-            .await
-            .expect("the event stream opens");
+            .get(app.url("/sandbox/events"));
+        if let Some(seen) = seen {
+            request = request.insert_header(("last-event-id", seen.to_string()));
+        }
+        let response = request.send().await.expect("the event stream opens");
         assert_eq!(response.status().as_u16(), 200);
         let kind = response
             .headers()

@@ -170,7 +170,10 @@ steps:
         "ops_notification"
     );
     let refused = ask(&app, &graph, ALICE, "notify me").await;
-    assert!(refused.contains("template quota of 1 per day"), "{refused}");
+    assert!(
+        refused.contains("quota of 1 WhatsApp templates is used up"),
+        "{refused}"
+    );
     assert_eq!(
         graph
             .sends_to(ALICE)
