@@ -18,8 +18,15 @@ struct Bot {
 
 impl Bot {
     fn start(dir: &std::path::Path) -> Bot {
+        Self::start_with(dir, |config| config)
+    }
+
+    /// [`Bot::start`] with `edit` applied to the config's text.
+    fn start_with(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> Bot {
         let port = free_port();
         let config = write_sandbox_config(dir, port);
+        let text = std::fs::read_to_string(&config).expect("the config");
+        std::fs::write(&config, edit(text)).expect("writes the config");
         let child = Command::new(env!("CARGO_BIN_EXE_aofctl"))
             .args(["trigger", "serve", "--config", config.to_str().unwrap()])
             .env_remove("RUST_LOG")
@@ -128,4 +135,24 @@ fn sigterm_also_ends_with_the_stopped_line() {
     let last = log.lines().last().unwrap_or_default();
     assert!(last.contains("aofctl stopped"), "{last}\n{log}");
     assert!(wal_is_empty(dir.path()), "the WAL is checkpointed");
+}
+
+#[test]
+fn start_up_warns_about_a_config_value_a_flow_reads_but_the_config_lacks() {
+    let dir = temp();
+    let bot = Bot::start_with(dir.path(), |config| {
+        config.replace("      team_group: \"sre-team\"\n", "")
+    });
+    let log = bot.stop("TERM");
+    let warning = log
+        .lines()
+        .find(|l| l.contains("reads `config.oncall.team_group`"))
+        .unwrap_or_else(|| panic!("no warning about the team group:\n{log}"));
+    assert!(warning.contains(" WARN "), "{warning}");
+    assert!(warning.contains("acknowledge-alert-flow.yaml"), "{warning}");
+    assert!(warning.contains("`notify-team`"), "{warning}");
+    assert!(
+        warning.contains("platforms.whatsapp.oncall.team_group"),
+        "{warning}"
+    );
 }
