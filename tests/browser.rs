@@ -213,6 +213,19 @@ async fn open_page(b: &Client, app: &TestApp) {
     element(b, "body[data-ready='1']").await;
 }
 
+/// The sandbox started in a temp directory and its page open, where Alice asks for HELP and gets
+/// the answer.
+async fn alice_asks_for_help(b: &Client) -> (tempfile::TempDir, TestApp) {
+    let dir = temp();
+    let app = start_sandbox(dir.path()).await;
+    open_page(b, &app).await;
+    pick(b, "li.person[data-phone='+15551234567']").await;
+    type_and_send(b, "HELP").await;
+    with_text(b, "#messages .msg.from-me .body", "HELP").await;
+    with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
+    (dir, app)
+}
+
 async fn pick(b: &Client, css: &str) {
     element(b, css).await.click().await.expect("clicks");
 }
@@ -251,15 +264,7 @@ async fn screenshot(b: &Client, dir: &Path) {
 async fn help_then_an_alert_acknowledged_with_its_button_then_a_deployment_approved() {
     with_browser(1280, 860, |session| async move {
         let b = &session.client;
-        let dir = temp();
-        let app = start_sandbox(dir.path()).await;
-        open_page(b, &app).await;
-
-        // Alice asks for help.
-        pick(b, "li.person[data-phone='+15551234567']").await;
-        type_and_send(b, "HELP").await;
-        with_text(b, "#messages .msg.from-me .body", "HELP").await;
-        with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
+        let (dir, app) = alice_asks_for_help(b).await;
 
         // The critical alert pages whoever is on call with the ops_alert template and its buttons.
         pick(b, "button.scenario[data-id='critical-alert']").await;
@@ -385,12 +390,7 @@ async fn on_a_phone_sized_window_the_list_and_the_conversation_take_turns() {
 async fn a_restart_of_the_bot_keeps_what_an_open_page_shows() {
     with_browser(1280, 860, |session| async move {
         let b = &session.client;
-        let dir = temp();
-        let app = start_sandbox(dir.path()).await;
-        open_page(b, &app).await;
-        pick(b, "li.person[data-phone='+15551234567']").await;
-        type_and_send(b, "HELP").await;
-        with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
+        let (dir, app) = alice_asks_for_help(b).await;
         let before = b
             .find_all(Locator::Css("#messages .msg"))
             .await

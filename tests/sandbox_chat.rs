@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::sandbox::{start_sandbox, start_sandbox_with};
+use common::sandbox::{start_sandbox, start_sandbox_with, waited};
 use common::*;
 use serde_json::json;
 use std::process::Command;
@@ -136,25 +136,14 @@ async fn the_readme_walkthrough_pasted_whole_runs_in_order_twice() {
 
 /// `POST /sandbox/inbound?wait=10` as `from`; the texts the bot sent, with their recipients.
 async fn say_and_wait(app: &TestApp, from: &str, text: &str) -> Vec<(String, String)> {
-    let (status, answer) = app
-        .post_json(
-            "/webhooks/sandbox/inbound?wait=10",
-            &json!({ "from": from, "text": text }),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["done"], true, "the bot answered in time: {answer}");
+    let body = json!({ "from": from, "text": text });
+    let answer = waited(app, "/sandbox/inbound", body, None).await;
+    let text_of = |m: &serde_json::Value, key: &str| m[key].as_str().unwrap_or_default().to_owned();
     answer["sent"]
         .as_array()
         .expect("what was sent")
         .iter()
-        .map(|m| {
-            (
-                m["to"].as_str().unwrap_or_default().to_owned(),
-                m["text"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
+        .map(|m| (text_of(m, "to"), text_of(m, "text")))
         .collect()
 }
 

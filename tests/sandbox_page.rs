@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::sandbox::{restart_sandbox, start_sandbox, Events};
+use common::sandbox::{restart_sandbox, start_sandbox, waited, Events};
 use common::{temp, FakeGraph, Options, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -288,16 +288,6 @@ async fn without_the_sandbox_transport_there_is_no_page_and_no_stream() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 404);
-}
-
-/// POSTs `body` to `path` with `?wait=10`; the answer, checked to be done.
-async fn waited(app: &TestApp, path: &str, body: Value, token: Option<&str>) -> Value {
-    let (status, answer) = app
-        .post_json(&format!("/webhooks{path}?wait=10"), &body, token)
-        .await;
-    assert!(status == 200 || status == 202, "{status}: {answer}");
-    assert_eq!(answer["done"], true, "{answer}");
-    answer
 }
 
 #[actix_web::test]

@@ -3,7 +3,7 @@
 //! that must not wait five minutes).
 
 use super::auth::webhook_token_ok;
-use super::sandbox::{WaitQuery, Watch};
+use super::sandbox::Watch;
 use super::AppState;
 use crate::live::LiveEvent;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -43,15 +43,10 @@ pub async fn fire(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
                 ),
             }
         };
-    let deadline = WaitQuery::of(req.query_string()).deadline();
-    let watch = state
-        .live
-        .as_ref()
-        .filter(|_| deadline.is_some())
-        .map(Watch::start);
+    let watch = Watch::requested(&req, &state);
     let fired = state.handle.fire_timers(fire.id).await;
     tracing::info!(fired, "timers fired early by an operator");
-    let (Some(watch), Some(deadline)) = (watch, deadline) else {
+    let Some((watch, deadline)) = watch else {
         return HttpResponse::Ok().json(json!({ "fired": fired }));
     };
     // Each fired timer starts one run; wait for that many webhook-or-timer runs to end.

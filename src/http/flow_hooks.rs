@@ -6,7 +6,7 @@
 
 use super::alert_hooks;
 use super::auth::webhook_token_ok;
-use super::sandbox::{WaitQuery, Watch};
+use super::sandbox::Watch;
 use super::AppState;
 use crate::alert_intake;
 use crate::flow::input::complete_and_check;
@@ -90,21 +90,16 @@ pub async fn dispatch(
     let run_id = new_run_id();
     tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
     // In the sandbox, `?wait=SECONDS` answers once the run ended and its sends are out.
-    let deadline = WaitQuery::of(req.query_string()).deadline();
-    let watch = state
-        .live
-        .as_ref()
-        .filter(|_| deadline.is_some())
-        .map(Watch::start);
+    let watch = Watch::requested(&req, &state);
     let records =
         state
             .handle
             .run_flow_reporting(run_id.clone(), flow.stem.clone(), Value::Object(input));
     // The answer names what the run created (alert_id, request_id) when that comes quickly; a slow
     // step (a health check, PagerDuty) does not hold the caller longer than this.
-    let wait_until = match (&watch, deadline) {
-        (Some(_), Some(deadline)) => deadline,
-        _ => tokio::time::Instant::now() + RECORD_WAIT,
+    let wait_until = match &watch {
+        Some((_, deadline)) => *deadline,
+        None => tokio::time::Instant::now() + RECORD_WAIT,
     };
     let created = tokio::time::timeout_at(wait_until, records)
         .await
@@ -115,7 +110,7 @@ pub async fn dispatch(
     if let (Some(Value::Object(ids)), Some(out)) = (created, answer.as_object_mut()) {
         out.extend(ids);
     }
-    if let (Some(watch), Some(deadline)) = (watch, deadline) {
+    if let Some((watch, deadline)) = watch {
         let (settled, sent) = watch.until(&state, deadline, None).await;
         answer["done"] = json!(ended && settled);
         answer["sent"] = json!(sent);

@@ -23,20 +23,20 @@ const MAX_WAIT_SECS: f64 = 60.0;
 
 /// `?wait=SECONDS`: answer once the bot is done (at most that long), with what it sent.
 #[derive(Deserialize, Default)]
-pub struct WaitQuery {
+struct WaitQuery {
     wait: Option<f64>,
 }
 
 impl WaitQuery {
     /// The query of `req`; no wait when it has none (or a malformed one).
-    pub fn of(query: &str) -> WaitQuery {
+    fn of(query: &str) -> WaitQuery {
         web::Query::<WaitQuery>::from_query(query)
             .map(web::Query::into_inner)
             .unwrap_or_default()
     }
 
     /// Until when to wait, when asked to.
-    pub fn deadline(&self) -> Option<Instant> {
+    fn deadline(&self) -> Option<Instant> {
         let secs = self.wait?.clamp(0.0, MAX_WAIT_SECS);
         Some(Instant::now() + Duration::from_secs_f64(secs))
     }
@@ -50,8 +50,14 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Starts collecting; start before the work that is watched.
-    pub fn start(live: &Live) -> Watch {
+    /// Starts collecting, with the deadline, when `req` asks to wait (`?wait=SECONDS`) and the
+    /// transport is the sandbox; start before the work that is watched.
+    pub fn requested(req: &actix_web::HttpRequest, state: &AppState) -> Option<(Watch, Instant)> {
+        let deadline = WaitQuery::of(req.query_string()).deadline()?;
+        Some((Watch::start(state.live.as_ref()?), deadline))
+    }
+
+    fn start(live: &Live) -> Watch {
         Watch {
             rx: live.subscribe().1,
             sent: Vec::new(),
@@ -198,12 +204,7 @@ pub async fn inbound(
             "messages": [body],
         }}]}],
     });
-    let deadline = WaitQuery::of(req.query_string()).deadline();
-    let watch = state
-        .live
-        .as_ref()
-        .filter(|_| deadline.is_some())
-        .map(Watch::start);
+    let watch = Watch::requested(&req, &state);
     let response = accept(notification.to_string().as_bytes(), &state);
     if !response.status().is_success() {
         return response;
@@ -217,7 +218,7 @@ pub async fn inbound(
             at: live::now(),
         });
     }
-    let (Some(watch), Some(deadline)) = (watch, deadline) else {
+    let Some((watch, deadline)) = watch else {
         return HttpResponse::Ok().json(json!({ "id": id }));
     };
     let mut handled = |event: &LiveEvent| matches!(event, LiveEvent::Handled { message_id: Some(m), .. } if *m == id);

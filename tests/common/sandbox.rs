@@ -33,6 +33,16 @@ pub async fn restart_sandbox(dir: &Path) -> TestApp {
         .expect("the sandbox starts again")
 }
 
+/// POSTs `body` to `path` with `?wait=10`; the answer, checked to be done.
+pub async fn waited(app: &TestApp, path: &str, body: Value, token: Option<&str>) -> Value {
+    let (status, answer) = app
+        .post_json(&format!("/webhooks{path}?wait=10"), &body, token)
+        .await;
+    assert!(status == 200 || status == 202, "{status}: {answer}");
+    assert_eq!(answer["done"], true, "{answer}");
+    answer
+}
+
 /// A port nobody listens on now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
