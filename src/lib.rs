@@ -18,7 +18,7 @@
 //! - [`integrations`]: clients of ops services besides WhatsApp (PagerDuty's REST API).
 //! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
 //! - [`cli`]: what `aofctl flows list` and the other subcommands print.
-//! - [`live`]: what happens as it happens (sandbox page, `aofctl simulate`).
+//! - [`live`]: what happens as it happens (sandbox page, `aofctl simulate`), kept for the page.
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
 //! - [`trim`]: gives memory freed after a burst back to the system.
 

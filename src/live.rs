@@ -1,7 +1,8 @@
 //! What happens inside the bot, as it happens: every message in and out, delivery ticks, flow runs
 //! and their steps. The sandbox chat page streams it (server-sent events) and `aofctl simulate`
 //! prints it. Only the sandbox transport and `simulate` create a [`Live`]; with the Cloud API nothing
-//! is published, so message contents never leave the audit settings' control.
+//! is published, so message contents never leave the audit settings' control. Events are numbered;
+//! [`history`] keeps them in the store so that the page survives a restart.
 
 use crate::transport::OutboxItem;
 use serde::{Deserialize, Serialize};

@@ -158,7 +158,7 @@ pub(crate) async fn run_steps(
             }
             Err(AgentError::Answer(text)) => {
                 note("answered", Some(text.clone()));
-                tracing::info!(step = %step.name, answer = %text, "the step ended the run with an answer");
+                tracing::info!(step = %step.name, "the step ended the run with an answer to the person");
                 match step.on_error.as_ref().and_then(|e| e.response.as_ref()) {
                     Some(response) => send_response(inner, ctx, state, response).await,
                     None => reply(ctx, &text).await,
