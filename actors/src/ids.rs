@@ -84,6 +84,19 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{:024x}", n & ((1u128 << 96) - 1))
 }
 
+impl RunId {
+    /// A fresh run id (`run_…`).
+    pub fn new() -> RunId {
+        RunId(new_id("run"))
+    }
+}
+
+impl Default for RunId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -3,10 +3,12 @@
 //! ```text
 //!  HTTP handlers ──Inbound──> Webhook ──Route──> Router ──Deliver──> Session (one per wa_id)
 //!                             dedup, allow-list,  static routes,       lookback context, pending
-//!                             audit, statuses     session registry     on_response, runs flows
-//!                                                      │                     │ SendOutbound
-//!  Scheduler ──RunFlow (timer fired)──────────────────>┘                     v
-//!  durable timers                                                      RateLimiter ──SendJob──> Sender
+//!                             audit, statuses     session registry     on_response, runs flows;
+//!                                                 messages to others   its runs' replies go
+//!                                                      │               straight on (SessionLink)
+//!  Scheduler ──RunFlow (timer fired)──────────────────>┘                     │ Enqueue
+//!  durable timers                                                            v
+//!                                                                      RateLimiter ──SendJob──> Sender
 //!                                                                      lanes, token bucket,     Transport port
 //!                                                                      sliding window, quota    (Graph API / sandbox)
 //!                                                                            ^── SendFinished ──┘
@@ -15,23 +17,28 @@
 //! This crate knows actix, governor and its own messages. It knows nothing of YAML, HTTP or flows:
 //! the application implements the ports in [`ports`] (flow runner, route table, transport, store)
 //! and starts everything with [`Runtime::start`].
+//!
+//! - [`webhook`], [`router`], [`session`], [`rate_limiter`] (with its pacing, sliding window and
+//!   progress lines), [`sender`] (with its retry delays, [`sender::backoff`]), [`scheduler`]: an
+//!   actor each, with the messages it handles.
+//! - [`handle`]: what the application holds to talk to them; [`runtime`]: starting them.
+//! - [`model`], [`ids`]: the data they exchange; [`ports`]: what the application provides.
+//! - [`testing`]: what tests and the load generator measure the bot with.
 #![warn(missing_docs)]
 
-pub mod backoff;
+mod failed_send;
 pub mod handle;
 pub mod ids;
 pub mod model;
-pub mod pace;
 pub mod ports;
-pub mod progress;
 pub mod rate_limiter;
 pub mod router;
 pub mod runtime;
 pub mod scheduler;
 pub mod sender;
 pub mod session;
+pub mod testing;
 pub mod webhook;
-pub mod window;
 
 pub use handle::Handle;
 pub use ids::{JobId, RunId, WaId, Wamid};

@@ -320,6 +320,18 @@ pub struct Route {
     pub captures: Vec<String>,
 }
 
+impl Route {
+    /// The route of a reply that matched a pending expectation: its flow, with the reply as the
+    /// one capture.
+    pub fn pending(expectation: &Expectation, text: &str) -> Route {
+        Route {
+            flow: expectation.flow.clone(),
+            reason: RouteReason::Pending,
+            captures: vec![text.to_owned()],
+        }
+    }
+}
+
 /// An audit log record.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -1,6 +1,6 @@
 //! The ports this crate needs from the application: running flows, the static route table,
-//! sending over the wire, and durable state. The application implements them; tests put recorders
-//! or the [`crate::memory_store::MemoryStore`] there.
+//! sending over the wire, and durable state. The application implements them (the SQLite store,
+//! the Graph API and sandbox transports, the flow engine); the actors' own tests put recorders there.
 
 use crate::ids::{JobId, RunId, WaId, Wamid};
 use crate::model::{
@@ -30,6 +30,26 @@ pub struct FlowRun {
     /// Told once what the run created (`{"alert_id": …}`), or `{}` when it ends without; the HTTP
     /// answer of a webhook carries it.
     pub records: Option<RecordsNotifier>,
+    /// The session of the person who started it (`None` for a webhook or a timer).
+    pub session: Option<std::sync::Arc<dyn SessionLink>>,
+}
+
+/// The session of the person who started a run. The run's messages to that person, and the
+/// answers it waits for from them, go straight to it (Session → RateLimiter → Sender) instead of
+/// through the Router. The session actor implements it.
+pub trait SessionLink: Send + Sync {
+    /// The session's person.
+    fn person(&self) -> &WaId;
+    /// Queues a message for the person; it lands in their conversation once queued.
+    fn send(&self, message: OutboundMessage) -> BoxFuture<'static, Queued>;
+    /// Registers an answer a flow waits for from the person.
+    fn expect(&self, expectation: Expectation);
+}
+
+impl std::fmt::Debug for dyn SessionLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionLink({})", self.person().masked())
+    }
 }
 
 /// A one-time channel from a run to whoever started it, for the ids of the records it creates.

@@ -2,7 +2,7 @@
 //! applies the static routes to inbound messages, forwards outbound messages and expectations to the
 //! recipient's session, and starts flows that no person triggered (webhooks, timers).
 
-use crate::ids::{new_id, RunId, WaId};
+use crate::ids::{RunId, WaId};
 use crate::model::{Expectation, InboundMessage, OutboundMessage, Route, RouteReason};
 use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, RecordsNotifier, RouteTable};
 use crate::session::{AddExpectation, Deliver, SendOutbound, Session, SessionDeps};
@@ -200,7 +200,10 @@ impl Handler<SendTo> for Router {
         let session = self.session(&message.to, ctx);
         Box::pin(async move {
             session
-                .send(SendOutbound(message))
+                .send(SendOutbound {
+                    message,
+                    forwarded: true,
+                })
                 .await
                 .unwrap_or(Err(EnqueueError::Stopped))
         })
@@ -211,8 +214,10 @@ impl Handler<Expect> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: Expect, ctx: &mut Context<Self>) {
-        self.session(&msg.who, ctx)
-            .do_send(AddExpectation(msg.expectation));
+        self.session(&msg.who, ctx).do_send(AddExpectation {
+            expectation: msg.expectation,
+            forwarded: true,
+        });
     }
 }
 
@@ -229,6 +234,7 @@ impl Handler<RunFlow> for Router {
             expectation: None,
             context: Vec::new(),
             records: msg.records,
+            session: None,
         };
         let runner = self.runner.clone();
         match self.next_arbiter() {
@@ -281,18 +287,4 @@ impl Handler<SessionCount> for Router {
     fn handle(&mut self, _: SessionCount, _: &mut Context<Self>) -> usize {
         self.sessions.len()
     }
-}
-
-/// A route for a reply that matched a pending expectation.
-pub(crate) fn pending_route(expectation: &Expectation, text: &str) -> Route {
-    Route {
-        flow: expectation.flow.clone(),
-        reason: RouteReason::Pending,
-        captures: vec![text.to_owned()],
-    }
-}
-
-/// A fresh run id.
-pub fn new_run_id() -> RunId {
-    RunId(new_id("run"))
 }

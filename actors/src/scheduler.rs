@@ -68,7 +68,7 @@ impl Scheduler {
         tracing::info!(flow = %timer.flow, timer = %timer.id, "timer fired");
         metrics::counter!("aof_timers_fired_total").increment(1);
         self.router.do_send(RunFlow {
-            run_id: RunId(new_id("run")),
+            run_id: RunId::new(),
             flow: timer.flow,
             input: timer.input,
             records: None,

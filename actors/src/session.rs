@@ -3,15 +3,17 @@
 //! one flow at a time for its person, and mirrors its state to the store so that a restart or an idle
 //! stop loses nothing.
 
+use crate::ids::RunId;
 use crate::ids::WaId;
 use crate::model::{
     now_ms, ContextEntry, Conversation, Direction, Expectation, InboundMessage, OutboundMessage,
     Route,
 };
-use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, Store};
+use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, SessionLink, Store};
 use crate::rate_limiter::Enqueue;
-use crate::router::{new_run_id, pending_route, ReleaseSession};
+use crate::router::ReleaseSession;
 use actix::prelude::*;
+use futures_util::future::BoxFuture;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +31,51 @@ pub struct Deliver {
 /// A message to this session's person: recorded in the context, then queued.
 #[derive(Message, Debug)]
 #[rtype(result = "Queued")]
-pub struct SendOutbound(pub OutboundMessage);
+pub struct SendOutbound {
+    /// The message.
+    pub message: OutboundMessage,
+    /// Whether the Router forwarded it (it counts those, to release an idle session safely);
+    /// `false` when a run of this session sent it through its `Link`.
+    pub forwarded: bool,
+}
 
 /// A reply a flow now waits for from this session's person.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct AddExpectation(pub Expectation);
+pub struct AddExpectation {
+    /// What is expected.
+    pub expectation: Expectation,
+    /// Whether the Router forwarded it (see [`SendOutbound::forwarded`]).
+    pub forwarded: bool,
+}
+
+/// This session as the [`SessionLink`] of the runs it starts: their replies and expectations skip
+/// the Router.
+struct Link {
+    who: WaId,
+    session: Addr<Session>,
+}
+
+impl SessionLink for Link {
+    fn person(&self) -> &WaId {
+        &self.who
+    }
+
+    fn send(&self, message: OutboundMessage) -> BoxFuture<'static, Queued> {
+        let queued = self.session.send(SendOutbound {
+            message,
+            forwarded: false,
+        });
+        Box::pin(async move { queued.await.unwrap_or(Err(EnqueueError::Stopped)) })
+    }
+
+    fn expect(&self, expectation: Expectation) {
+        self.session.do_send(AddExpectation {
+            expectation,
+            forwarded: false,
+        });
+    }
+}
 
 /// What every session shares.
 #[derive(Clone)]
@@ -83,8 +124,11 @@ impl Session {
         }
     }
 
-    fn touch(&mut self) {
-        self.handled += 1;
+    /// Notes activity; `forwarded` messages (the Router counts those) count as handled.
+    fn touch(&mut self, forwarded: bool) {
+        if forwarded {
+            self.handled += 1;
+        }
         self.last_active = Instant::now();
     }
 
@@ -154,7 +198,7 @@ impl Session {
             .as_deref()
             .and_then(|t| self.take_expectation(t));
         let route = match &expectation {
-            Some(e) => Some(pending_route(
+            Some(e) => Some(Route::pending(
                 e,
                 message.text.as_deref().unwrap_or_default(),
             )),
@@ -165,7 +209,7 @@ impl Session {
             return self.start_next(ctx);
         };
         let run = FlowRun {
-            run_id: new_run_id(),
+            run_id: RunId::new(),
             flow: route.flow.clone(),
             route: Some(route),
             trigger: Some(message),
@@ -173,6 +217,10 @@ impl Session {
             expectation,
             context: self.conversation.entries.clone(),
             records: None,
+            session: Some(Arc::new(Link {
+                who: self.who.clone(),
+                session: ctx.address(),
+            })),
         };
         self.busy = true;
         let running = self.deps.runner.run(run);
@@ -231,7 +279,7 @@ impl Handler<Deliver> for Session {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        self.touch();
+        self.touch(true);
         let text = match &msg.message.text {
             Some(text) => text.clone(),
             None => format!("[{}]", msg.message.kind.label()),
@@ -259,10 +307,10 @@ impl Handler<SendOutbound> for Session {
     /// was never said.
     fn handle(
         &mut self,
-        SendOutbound(message): SendOutbound,
+        SendOutbound { message, forwarded }: SendOutbound,
         _: &mut Context<Self>,
     ) -> Self::Result {
-        self.touch();
+        self.touch(forwarded);
         let entry = ContextEntry {
             direction: Direction::Out,
             text: message.preview.clone(),
@@ -289,8 +337,15 @@ impl Handler<SendOutbound> for Session {
 impl Handler<AddExpectation> for Session {
     type Result = ();
 
-    fn handle(&mut self, AddExpectation(expectation): AddExpectation, _: &mut Context<Self>) {
-        self.touch();
+    fn handle(
+        &mut self,
+        AddExpectation {
+            expectation,
+            forwarded,
+        }: AddExpectation,
+        _: &mut Context<Self>,
+    ) {
+        self.touch(forwarded);
         let expectations = &mut self.conversation.expectations;
         expectations.push(expectation);
         let excess = expectations.len().saturating_sub(MAX_EXPECTATIONS);

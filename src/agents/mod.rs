@@ -22,7 +22,8 @@ pub use dry_run::DryRun;
 
 use crate::config::Config;
 use crate::store::SqliteStore;
-use aof_actors::model::ContextEntry;
+use aof_actors::model::{ContextEntry, Expectation, OutboundMessage};
+use aof_actors::ports::{Queued, SessionLink};
 use aof_actors::{Handle, RunId, WaId, Wamid};
 use futures_util::future::LocalBoxFuture;
 use serde_json::Value;
@@ -125,6 +126,9 @@ pub struct RunContext {
     pub input: RefCell<Value>,
     /// Told the ids of the first records the run creates (a webhook's HTTP answer waits for it).
     pub records: Option<aof_actors::ports::RecordsNotifier>,
+    /// The session of the person who started the run: messages to them and answers awaited from
+    /// them go straight to it.
+    pub session: Option<Arc<dyn SessionLink>>,
 }
 
 impl RunContext {
@@ -142,6 +146,24 @@ impl RunContext {
             about: RefCell::new(self.about.borrow().clone()),
             input: RefCell::new(self.input.borrow().clone()),
             records: self.records.clone(),
+            session: self.session.clone(),
+        }
+    }
+
+    /// Queues a message: through the run's own session when it is for the person who started the
+    /// run (a reply), else through the Router to the recipient's session.
+    pub async fn send(&self, message: OutboundMessage) -> Queued {
+        match self.session.as_ref().filter(|s| *s.person() == message.to) {
+            Some(session) => session.send(message).await,
+            None => self.services.handle.send(message).await,
+        }
+    }
+
+    /// Registers an answer a flow waits for from `who`, the same way as [`RunContext::send`].
+    pub fn expect(&self, who: WaId, expectation: Expectation) {
+        match self.session.as_ref().filter(|s| *s.person() == who) {
+            Some(session) => session.expect(expectation),
+            None => self.services.handle.expect(who, expectation),
         }
     }
 

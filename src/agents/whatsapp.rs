@@ -275,21 +275,16 @@ async fn send(
                 .map(str::to_owned)
         })
         .flatten();
-    let job = run
-        .services
-        .handle
-        .send(message)
-        .await
-        .map_err(|e| match e {
-            EnqueueError::TemplateQuotaExceeded { limit, .. } => AgentError::Limit {
-                detail: e.to_string(),
-                told: format!(
-                    "⚠️ I could not send that: today's quota of {limit} WhatsApp templates is used \
+    let job = run.send(message).await.map_err(|e| match e {
+        EnqueueError::TemplateQuotaExceeded { limit, .. } => AgentError::Limit {
+            detail: e.to_string(),
+            told: format!(
+                "⚠️ I could not send that: today's quota of {limit} WhatsApp templates is used \
                      up (it starts again at 00:00 UTC). The team that runs this bot can raise it."
-                ),
-            },
-            other => AgentError::Failed(other.to_string()),
-        })?;
+            ),
+        },
+        other => AgentError::Failed(other.to_string()),
+    })?;
     // Whoever gets a message about an alert was paged about it (escalations included), so their
     // ACK, INFO and RESOLVE find it.
     if let Some(alert_id) = alert_id {

@@ -190,6 +190,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         about: RefCell::new(None),
         input: RefCell::new(Value::Null),
         records: run.records.clone(),
+        session: run.session.clone(),
     };
     if let Some(outcome) = builtin(&run, &ctx).await {
         return outcome;
@@ -451,7 +452,7 @@ fn register_expectations(
                 payload,
                 expires_at_ms,
             };
-            inner.services.handle.expect(person.clone(), expectation);
+            ctx.expect(person.clone(), expectation);
         }
     }
 }

@@ -8,7 +8,7 @@ use super::model::{OnError, Response, Step};
 use crate::agents::whatsapp::WhatsApp;
 use crate::agents::{Agent, AgentError, RunContext};
 use crate::live::LiveEvent;
-use aof_actors::backoff;
+use aof_actors::sender::backoff;
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};

@@ -12,7 +12,6 @@ use crate::wire::{alertmanager, pagerduty};
 use actix_web::{web, HttpRequest, HttpResponse};
 use aof_actors::model::{Lane, OutboundBody, OutboundMessage};
 use aof_actors::ports::Store;
-use aof_actors::router::new_run_id;
 use aof_actors::{WaId, Wamid};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -80,7 +79,7 @@ fn start(
     if !errors.is_empty() {
         return Err(json!(errors));
     }
-    let run_id = new_run_id();
+    let run_id = aof_actors::RunId::new();
     state
         .handle
         .run_flow(run_id.clone(), flow.stem.clone(), Value::Object(input));

@@ -13,7 +13,6 @@ use crate::flow::input::complete_and_check;
 use crate::wire::alertmanager;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use aof_actors::router::new_run_id;
 use serde_json::{json, Value};
 
 /// How long a webhook's answer waits for the ids of the records its run creates.
@@ -87,7 +86,7 @@ pub async fn dispatch(
             .map(|e| json!({ "field": e.field, "reason": e.reason }))
             .collect());
     }
-    let run_id = new_run_id();
+    let run_id = aof_actors::RunId::new();
     tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
     // In the sandbox, `?wait=SECONDS` answers once the run ended and its sends are out.
     let watch = Watch::requested(&req, &state);

@@ -315,7 +315,11 @@ impl PagerDuty {
             let result = self.once(what, send()).await;
             match result {
                 Err(e) if e.retryable() && attempt < ATTEMPTS => {
-                    let wait = aof_actors::backoff::exponential(attempt, BACKOFF_BASE, BACKOFF_CAP);
+                    let wait = aof_actors::sender::backoff::exponential(
+                        attempt,
+                        BACKOFF_BASE,
+                        BACKOFF_CAP,
+                    );
                     tracing::warn!(call = what, attempt, error = %e, wait_ms = wait.as_millis() as u64, "PagerDuty call failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;

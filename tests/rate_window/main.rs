@@ -12,7 +12,7 @@ mod common;
 #[path = "../sending/support.rs"]
 mod support;
 
-use aof_actors::window::most_in_any_window;
+use aof_actors::testing::most_in_any_window;
 use common::*;
 use serde_json::json;
 use std::collections::HashSet;

@@ -9,7 +9,7 @@ use crate::client::{self, ms, quantile_ms};
 use crate::fake::{FakeGraph, Send};
 use crate::setup::{self, Scratch, ONCALL, PER_SECOND};
 use anyhow::{bail, Context as _};
-use aof_actors::window::most_in_any_window;
+use aof_actors::testing::most_in_any_window;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;

@@ -7,7 +7,7 @@ use crate::fake::FakeGraph;
 use crate::fanout::{self, lost_and_duplicated};
 use crate::setup::{Scratch, ONCALL, PER_SECOND};
 use anyhow::bail;
-use aof_actors::window::most_in_any_window;
+use aof_actors::testing::most_in_any_window;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 

@@ -2,15 +2,22 @@
 //! follows: done, retry later (through the rate limiter again, so retries count against the rate),
 //! resend as the template fallback, or give up and report with Meta's code and message.
 
-use crate::backoff;
+pub mod backoff;
+
+use crate::failed_send::{report_failure, spawn_logged};
 use crate::ids::Wamid;
-use crate::model::{AuditEntry, QueuedJob};
+use crate::model::QueuedJob;
 use crate::ports::{SendError, SendErrorKind, Store, Transport};
-use crate::rate_limiter::{SendFinished, SendJob, SendOutcome};
+use crate::rate_limiter::{SendFinished, SendOutcome};
 use actix::prelude::*;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// One send for the Sender to attempt.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SendJob(pub QueuedJob);
 
 /// Retry policy.
 #[derive(Debug, Clone)]
@@ -164,39 +171,6 @@ impl Sender {
         };
         self.limiter.do_send(SendFinished { job, outcome });
     }
-}
-
-/// Gives a message up: metrics, an error line, the audit log and the outbox row say why.
-pub(crate) fn report_failure(
-    store: &dyn Store,
-    job: &QueuedJob,
-    code: Option<i64>,
-    reason: String,
-) {
-    let lane = job.message.lane.as_str();
-    metrics::counter!("aof_outbound_sends_total", "result" => "failed", "lane" => lane)
-        .increment(1);
-    tracing::error!(code = ?code, attempts = job.attempts, wa = %job.message.to.masked(),
-        flow = job.message.flow.as_deref().unwrap_or("-"), "message not sent: {reason}");
-    let audit = AuditEntry {
-        kind: "send_failed".into(),
-        who: Some(job.message.to.masked()),
-        detail: serde_json::json!({ "job": job.id, "code": code, "error": reason,
-            "flow": job.message.flow, "attempts": job.attempts }),
-    };
-    spawn_logged(store.audit(audit), "writing the audit log");
-    spawn_logged(
-        store.job_failed(job.clone(), code, reason),
-        "recording a failed message",
-    );
-}
-
-pub(crate) fn spawn_logged(work: crate::ports::StoreResult<()>, what: &'static str) {
-    actix::spawn(async move {
-        if let Err(e) = work.await {
-            tracing::error!(error = %e, "{what} failed");
-        }
-    });
 }
 
 impl Actor for Sender {

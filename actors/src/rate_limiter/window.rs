@@ -49,26 +49,12 @@ impl SlidingWindow {
     }
 
     /// Takes a slot at `now`, or says how long until one frees.
-    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
+    #[cfg(test)]
+    fn try_acquire(&mut self, now: Instant) -> Result<(), Duration> {
         self.peek(now)?;
         self.record(now);
         Ok(())
     }
-}
-
-/// The largest number of `times` that fall within any `window` (sliding): what Meta's count would
-/// see. The tests and the load generator check the limit with it at the receiving end.
-pub fn most_in_any_window(times: &[Instant], window: Duration) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let (mut most, mut first) = (0, 0);
-    for last in 0..sorted.len() {
-        while sorted[last] - sorted[first] >= window {
-            first += 1;
-        }
-        most = most.max(last - first + 1);
-    }
-    most
 }
 
 #[cfg(test)]
@@ -86,15 +72,5 @@ mod tests {
         assert_eq!(wait, Duration::from_millis(500));
         assert!(w.try_acquire(t0 + Duration::from_millis(1000)).is_ok());
         assert!(w.try_acquire(t0 + Duration::from_millis(1000)).is_err());
-    }
-
-    #[test]
-    fn the_count_in_any_window_slides() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        let times = [at(0), at(900), at(950), at(999), at(1000), at(1999)];
-        // 0..999 holds four; 1000 is a full second after 0, so it starts a new count.
-        assert_eq!(most_in_any_window(&times, Duration::from_secs(1)), 4);
-        assert_eq!(most_in_any_window(&[], Duration::from_secs(1)), 0);
     }
 }

@@ -2,33 +2,33 @@
 //! alerts, then broadcasts) and leave at most `messages_per_second` per second: governor's token
 //! bucket spaces them evenly (with a burst of two) and a sliding window guarantees
 //! the limit in every one-second window, retries included. It also enforces the daily template
-//! quota, batches broadcasts, slows down when Meta signals throttling (see `pace`), and reloads the
-//! durable queue after a restart.
+//! quota, batches broadcasts, slows down when Meta signals throttling (`pace`), says how a
+//! backlog drains (`progress`), and reloads the durable queue after a restart.
 
+mod pace;
+mod progress;
+mod window;
+
+use crate::failed_send::report_failure;
 use crate::ids::{new_id, JobId};
 use crate::model::{now_ms, Lane, OutboundBody, OutboundMessage, QueuedJob};
-use crate::pace::Pace;
 use crate::ports::{EnqueueError, Queued, Store};
-use crate::progress::Progress;
-use crate::sender::report_failure;
-use crate::window::SlidingWindow;
+use crate::sender::SendJob;
 use actix::prelude::*;
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota};
+use pace::Pace;
+use progress::Progress;
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use window::SlidingWindow;
 
 /// Queue a message; answers its job id once it is stored, or why it was refused.
 #[derive(Message, Debug)]
 #[rtype(result = "Queued")]
 pub struct Enqueue(pub OutboundMessage);
-
-/// One send for the Sender to attempt.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct SendJob(pub QueuedJob);
 
 /// The Sender's verdict on one attempt.
 #[derive(Message, Debug)]

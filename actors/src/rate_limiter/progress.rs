@@ -79,8 +79,9 @@ impl Progress {
         }
     }
 
-    /// Whether a drain is being reported (for tests).
-    pub fn draining(&self) -> bool {
+    /// Whether a drain is being reported.
+    #[cfg(test)]
+    fn draining(&self) -> bool {
         self.drain.is_some()
     }
 }
