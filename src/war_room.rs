@@ -10,7 +10,6 @@ use crate::agents::{text_of, Agent, AgentError, AgentResult, RunContext, Service
 use crate::store::AlertState;
 use aof_actors::model::{Lane, OutboundBody, OutboundMessage};
 use aof_actors::WaId;
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
 /// Joins are announced to the room only up to this many members: announcing every join to everyone
@@ -332,7 +331,14 @@ async fn current(run: &RunContext, input: &Value) -> AgentResult {
 /// The `war-room` agent: `open` (incident_id, members: numbers, group: a group name, alert_id),
 /// `close` (incident_id, resolved_by) and `current` (user_phone), for flows that open incidents
 /// and resolve them.
-pub struct WarRoom;
+pub static AGENT: Agent = Agent {
+    name: "war-room",
+    actions: crate::actions![
+        "open" => room_open,
+        "close" => room_close,
+        "current" => room_current,
+    ],
+};
 
 fn people(input: &Value, services: &Services) -> Vec<WaId> {
     let mut people: Vec<WaId> = match input.get("members") {
@@ -351,53 +357,52 @@ fn people(input: &Value, services: &Services) -> Vec<WaId> {
     people
 }
 
-impl Agent for WarRoom {
-    fn name(&self) -> &'static str {
-        "war-room"
-    }
+/// `open`.
+async fn room_open(input: &Value, run: &RunContext) -> AgentResult {
+    room_action("open", input, run).await
+}
 
-    fn actions(&self) -> &'static [&'static str] {
-        &["open", "close", "current"]
-    }
+/// `close`.
+async fn room_close(input: &Value, run: &RunContext) -> AgentResult {
+    room_action("close", input, run).await
+}
 
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            if action == "current" {
-                return current(run, &input).await;
-            }
-            let id = input
-                .get("incident_id")
+/// `current`.
+async fn room_current(input: &Value, run: &RunContext) -> AgentResult {
+    room_action("current", input, run).await
+}
+
+/// Every action: `current` by person, `open` and `close` by incident id.
+async fn room_action(action: &str, input: &Value, run: &RunContext) -> AgentResult {
+    if action == "current" {
+        return current(run, input).await;
+    }
+    let id = input
+        .get("incident_id")
+        .map(text_of)
+        .unwrap_or_default()
+        .trim()
+        .to_uppercase();
+    if id.is_empty() {
+        return Err(AgentError::input("incident_id", "is missing"));
+    }
+    match action {
+        "open" => {
+            let alert_id = input.get("alert_id").map(text_of).filter(|a| !a.is_empty());
+            open(
+                &run.services,
+                &id,
+                alert_id.as_deref(),
+                people(input, &run.services),
+            )
+            .await
+        }
+        _ => {
+            let by = input
+                .get("resolved_by")
                 .map(text_of)
-                .unwrap_or_default()
-                .trim()
-                .to_uppercase();
-            if id.is_empty() {
-                return Err(AgentError::input("incident_id", "is missing"));
-            }
-            match action {
-                "open" => {
-                    let alert_id = input.get("alert_id").map(text_of).filter(|a| !a.is_empty());
-                    open(
-                        &run.services,
-                        &id,
-                        alert_id.as_deref(),
-                        people(&input, &run.services),
-                    )
-                    .await
-                }
-                _ => {
-                    let by = input
-                        .get("resolved_by")
-                        .map(text_of)
-                        .filter(|b| !b.is_empty());
-                    close(&run.services, &id, by.as_deref()).await
-                }
-            }
-        })
+                .filter(|b| !b.is_empty());
+            close(&run.services, &id, by.as_deref()).await
+        }
     }
 }

@@ -10,61 +10,37 @@
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::store::{AlertRecord, AlertSource, AlertState, NewAlert, TransitionOutcome};
 use aof_actors::WaId;
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
 /// Keeps alerts.
-pub struct AlertManager;
+pub static AGENT: Agent = Agent {
+    name: "alert-manager",
+    actions: crate::actions![
+        "create" => create,
+        "find_pending" => find_pending,
+        "get_active" => get_active,
+        "acknowledge" => acknowledge,
+        "resolve" => resolve,
+        "get" => get,
+        "add_paged" => add_paged,
+    ],
+};
 
-impl Agent for AlertManager {
-    fn name(&self) -> &'static str {
-        "alert-manager"
-    }
+/// `get`: one alert by `alert_id`.
+async fn get(input: &Value, run: &RunContext) -> AgentResult {
+    let alert = existing(run, str_field(input, "alert_id")?).await?;
+    Ok(alert_output(&alert, run))
+}
 
-    fn actions(&self) -> &'static [&'static str] {
-        &[
-            "create",
-            "find_pending",
-            "get_active",
-            "acknowledge",
-            "resolve",
-            "get",
-            "add_paged",
-        ]
-    }
-
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            match action {
-                "create" => create(&input, run).await,
-                "find_pending" => find_pending(&input, run).await,
-                "get_active" => get_active(&input, run).await,
-                "acknowledge" => acknowledge(&input, run).await,
-                "resolve" => resolve(&input, run).await,
-                "get" => {
-                    let alert = existing(run, str_field(&input, "alert_id")?).await?;
-                    Ok(alert_output(&alert, run))
-                }
-                "add_paged" => {
-                    let id = str_field(&input, "alert_id")?;
-                    let who = phone(&input, "phone")?
-                        .ok_or_else(|| AgentError::input("phone", "is missing or empty"))?;
-                    let store = &run.services.store;
-                    let alert = store.add_paged(id, &who).await.map_err(failed)?;
-                    let alert = alert.ok_or_else(|| unknown(id))?;
-                    Ok(alert_output(&alert, run))
-                }
-                other => Err(AgentError::Failed(format!(
-                    "alert-manager has no action `{other}`"
-                ))),
-            }
-        })
-    }
+/// `add_paged`: records that `phone` was paged about `alert_id`.
+async fn add_paged(input: &Value, run: &RunContext) -> AgentResult {
+    let id = str_field(input, "alert_id")?;
+    let who =
+        phone(input, "phone")?.ok_or_else(|| AgentError::input("phone", "is missing or empty"))?;
+    let store = &run.services.store;
+    let alert = store.add_paged(id, &who).await.map_err(failed)?;
+    let alert = alert.ok_or_else(|| unknown(id))?;
+    Ok(alert_output(&alert, run))
 }
 
 /// `create`: records the alert (or updates the open one with the same fingerprint or PagerDuty

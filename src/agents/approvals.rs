@@ -14,11 +14,21 @@ use crate::store::{ApprovalRecord, ApprovalState, Approver, Decision, NewApprova
 use aof_actors::model::now_ms;
 use aof_actors::WaId;
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 
 /// Keeps approval requests.
-pub struct ApprovalManager;
+pub static AGENT: Agent = Agent {
+    name: "approval-manager",
+    actions: crate::actions![
+        "get_approvers" => get_approvers,
+        "create" => create,
+        "get" => get,
+        "validate_approver" => validate_approver,
+        "approve" => approve,
+        "reject" => reject,
+        "pending_for" => pending_for,
+    ],
+};
 
 /// Input fields of `create` that are columns; the rest is kept in the request's body.
 const CREATE_FIELDS: [&str; 7] = [
@@ -31,71 +41,53 @@ const CREATE_FIELDS: [&str; 7] = [
     "expires_at",
 ];
 
-impl Agent for ApprovalManager {
-    fn name(&self) -> &'static str {
-        "approval-manager"
-    }
+/// `get_approvers`: who approves `service` in `environment`.
+async fn get_approvers(input: &Value, run: &RunContext) -> AgentResult {
+    let environment = str_field(input, "environment")?;
+    let service = present(input.get("service")).unwrap_or_default();
+    let users = approvers_for(run, environment, &service)?;
+    Ok(json!({ "users": users, "environment": environment, "service": service }))
+}
 
-    fn actions(&self) -> &'static [&'static str] {
-        &[
-            "get_approvers",
-            "create",
-            "get",
-            "validate_approver",
-            "approve",
-            "reject",
-            "pending_for",
-        ]
-    }
+/// `get`: one request by `request_id`.
+async fn get(input: &Value, run: &RunContext) -> AgentResult {
+    let request = existing(run, str_field(input, "request_id")?).await?;
+    Ok(request_output(&request, run))
+}
 
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            match action {
-                "get_approvers" => {
-                    let environment = str_field(&input, "environment")?;
-                    let service = present(input.get("service")).unwrap_or_default();
-                    let users = approvers_for(run, environment, &service)?;
-                    Ok(json!({ "users": users, "environment": environment, "service": service }))
-                }
-                "create" => create(&input, run).await,
-                "get" => {
-                    let request = existing(run, str_field(&input, "request_id")?).await?;
-                    Ok(request_output(&request, run))
-                }
-                "validate_approver" => {
-                    let request = existing(run, str_field(&input, "request_id")?).await?;
-                    let who = approver_number(&input, "approver_phone", run)?;
-                    match request.approver(&who) {
-                        Some(approver) => Ok(json!({
-                            "valid": true,
-                            "request_id": request.id,
-                            "approver_name": approver.name,
-                            "approver_phone": approver.phone,
-                        })),
-                        None => Err(not_an_approver(run, &who, &request)),
-                    }
-                }
-                "approve" => decide(&input, run, Verdict::Approve).await,
-                "reject" => decide(&input, run, Verdict::Reject).await,
-                "pending_for" => {
-                    let who = approver_number(&input, "approver_phone", run)?;
-                    let store = &run.services.store;
-                    let open = store.pending_for(&who).await.map_err(failed)?;
-                    Ok(Value::Array(
-                        open.iter().map(|r| request_output(r, run)).collect(),
-                    ))
-                }
-                other => Err(AgentError::Failed(format!(
-                    "approval-manager has no action `{other}`"
-                ))),
-            }
-        })
+/// `validate_approver`: whether `approver_phone` may decide `request_id`.
+async fn validate_approver(input: &Value, run: &RunContext) -> AgentResult {
+    let request = existing(run, str_field(input, "request_id")?).await?;
+    let who = approver_number(input, "approver_phone", run)?;
+    match request.approver(&who) {
+        Some(approver) => Ok(json!({
+            "valid": true,
+            "request_id": request.id,
+            "approver_name": approver.name,
+            "approver_phone": approver.phone,
+        })),
+        None => Err(not_an_approver(run, &who, &request)),
     }
+}
+
+/// `approve`.
+async fn approve(input: &Value, run: &RunContext) -> AgentResult {
+    decide(input, run, Verdict::Approve).await
+}
+
+/// `reject`.
+async fn reject(input: &Value, run: &RunContext) -> AgentResult {
+    decide(input, run, Verdict::Reject).await
+}
+
+/// `pending_for`: the open requests `approver_phone` may decide, newest first.
+async fn pending_for(input: &Value, run: &RunContext) -> AgentResult {
+    let who = approver_number(input, "approver_phone", run)?;
+    let store = &run.services.store;
+    let open = store.pending_for(&who).await.map_err(failed)?;
+    Ok(Value::Array(
+        open.iter().map(|r| request_output(r, run)).collect(),
+    ))
 }
 
 /// The configured approvers of `service` in `environment`, with their numbers; failing with the

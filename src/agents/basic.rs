@@ -2,77 +2,49 @@
 //! its condition is false (the step's `on_error` answers).
 
 use super::{text_of, Agent, AgentError, AgentResult, RunContext};
-use futures_util::future::{ready, LocalBoxFuture};
 use serde_json::{json, Value};
 
 /// `logger.log`: writes `message` with `metadata` at `level` (`error`, `warn`, `info`, `debug`,
 /// `trace`); any other word, such as the alert severity the tutorial passes, logs at INFO with it as
 /// `severity`.
-pub struct Logger;
+pub static LOGGER: Agent = Agent {
+    name: "logger",
+    actions: crate::actions!["log" => log],
+};
 
-impl Agent for Logger {
-    fn name(&self) -> &'static str {
-        "logger"
+async fn log(input: &Value, run: &RunContext) -> AgentResult {
+    let level = input
+        .get("level")
+        .map(text_of)
+        .unwrap_or_else(|| "info".into())
+        .to_lowercase();
+    let message = input.get("message").map(text_of).unwrap_or_default();
+    let metadata = input.get("metadata").cloned().unwrap_or(Value::Null);
+    let flow = run.flow.as_str();
+    // `error`, `warn`, `debug` and `trace` are log levels. Anything else is what the message is
+    // about, not how bad logging it is: the tutorial passes an alert's severity, and a page
+    // sent for a critical alert is good news, logged at INFO with the severity beside it.
+    match level.as_str() {
+        "error" => tracing::error!(flow, run = %run.run_id, %metadata, "{message}"),
+        "warn" => tracing::warn!(flow, run = %run.run_id, %metadata, "{message}"),
+        "debug" => tracing::debug!(flow, run = %run.run_id, %metadata, "{message}"),
+        "trace" => tracing::trace!(flow, run = %run.run_id, %metadata, "{message}"),
+        "info" => tracing::info!(flow, run = %run.run_id, %metadata, "{message}"),
+        severity => tracing::info!(flow, run = %run.run_id, severity, %metadata, "{message}"),
     }
-
-    fn actions(&self) -> &'static [&'static str] {
-        &["log"]
-    }
-
-    fn call<'a>(
-        &'a self,
-        _: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        let level = input
-            .get("level")
-            .map(text_of)
-            .unwrap_or_else(|| "info".into())
-            .to_lowercase();
-        let message = input.get("message").map(text_of).unwrap_or_default();
-        let metadata = input.get("metadata").cloned().unwrap_or(Value::Null);
-        let flow = run.flow.as_str();
-        // `error`, `warn`, `debug` and `trace` are log levels. Anything else is what the message is
-        // about, not how bad logging it is: the tutorial passes an alert's severity, and a page
-        // sent for a critical alert is good news, logged at INFO with the severity beside it.
-        match level.as_str() {
-            "error" => tracing::error!(flow, run = %run.run_id, %metadata, "{message}"),
-            "warn" => tracing::warn!(flow, run = %run.run_id, %metadata, "{message}"),
-            "debug" => tracing::debug!(flow, run = %run.run_id, %metadata, "{message}"),
-            "trace" => tracing::trace!(flow, run = %run.run_id, %metadata, "{message}"),
-            "info" => tracing::info!(flow, run = %run.run_id, %metadata, "{message}"),
-            severity => {
-                tracing::info!(flow, run = %run.run_id, severity, %metadata, "{message}")
-            }
-        }
-        Box::pin(ready(Ok(json!({ "logged": true, "level": level }))))
-    }
+    Ok(json!({ "logged": true, "level": level }))
 }
 
 /// `validator.check`: succeeds when `condition` rendered true, fails otherwise.
-pub struct Validator;
+pub static VALIDATOR: Agent = Agent {
+    name: "validator",
+    actions: crate::actions!["check" => check],
+};
 
-impl Agent for Validator {
-    fn name(&self) -> &'static str {
-        "validator"
-    }
-
-    fn actions(&self) -> &'static [&'static str] {
-        &["check"]
-    }
-
-    fn call<'a>(
-        &'a self,
-        _: &'a str,
-        input: Value,
-        _: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        let result = match input.get("condition") {
-            None => Err(AgentError::input("condition", "is missing")),
-            Some(c) if crate::flow::expr::is_truthy(c) => Ok(json!({ "valid": true })),
-            Some(_) => Err(AgentError::Failed("the condition is false".into())),
-        };
-        Box::pin(ready(result))
+async fn check(input: &Value, _: &RunContext) -> AgentResult {
+    match input.get("condition") {
+        None => Err(AgentError::input("condition", "is missing")),
+        Some(c) if crate::flow::expr::is_truthy(c) => Ok(json!({ "valid": true })),
+        Some(_) => Err(AgentError::Failed("the condition is false".into())),
     }
 }

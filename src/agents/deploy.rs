@@ -15,13 +15,17 @@ use crate::config::DeploymentsConfig;
 use aof_actors::model::AuditEntry;
 use aof_actors::ports::Store as _;
 use aof_actors::WaId;
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 use std::process::Stdio;
 use std::time::Duration;
 
 /// Starts deployments: `deploy`.
-pub struct DeploymentManager;
+pub static AGENT: Agent = Agent {
+    name: "deployment-manager",
+    actions: crate::actions![
+        "deploy" => deploy,
+    ],
+};
 
 /// How much of a command's output or a webhook's answer the step keeps (the end of it, where errors are).
 const MAX_CAPTURE: usize = 2048;
@@ -31,32 +35,6 @@ const MAX_VALUE: usize = 256;
 
 /// The input fields, in the order they are checked and placed in the webhook body.
 const FIELDS: [&str; 4] = ["service", "version", "environment", "approved_by"];
-
-impl Agent for DeploymentManager {
-    fn name(&self) -> &'static str {
-        "deployment-manager"
-    }
-
-    fn actions(&self) -> &'static [&'static str] {
-        &["deploy"]
-    }
-
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            match action {
-                "deploy" => deploy(&input, run).await,
-                other => Err(AgentError::Failed(format!(
-                    "deployment-manager has no action `{other}`"
-                ))),
-            }
-        })
-    }
-}
 
 /// A deployment whose values are safe to put in an argv or a JSON body.
 #[derive(Debug, Clone, PartialEq)]

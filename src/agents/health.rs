@@ -4,51 +4,40 @@
 //! marked `"simulated": true`.
 
 use super::{text_of, Agent, AgentError, AgentResult, RunContext};
-use futures_util::future::{join_all, LocalBoxFuture};
+use futures_util::future::join_all;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// Checks services' health endpoints.
-pub struct HealthChecker;
+/// Checks services' health endpoints: `check`.
+pub static AGENT: Agent = Agent {
+    name: "health-checker",
+    actions: crate::actions![
+        "check" => check_services,
+    ],
+};
 
-impl Agent for HealthChecker {
-    fn name(&self) -> &'static str {
-        "health-checker"
-    }
-
-    fn actions(&self) -> &'static [&'static str] {
-        &["check"]
-    }
-
-    fn call<'a>(
-        &'a self,
-        _: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            let names = service_names(input.get("services"))?;
-            let config = &run.services.config.health_checks;
-            let timeout = Duration::from_millis(config.timeout_ms);
-            let client = super::http_client();
-            let checks = names.iter().map(|name| {
-                let target = config.services.get(name).map(|s| (s.url.clone(), s.expect_status));
-                let client = &client;
-                async move {
-                    match (target, &run.services.dry_run) {
-                        (None, _) => json!({ "name": name, "healthy": false, "status": "not configured", "latency": null }),
-                        (Some((url, expect)), Some(dry)) => {
-                            dry.record(run, "health check", format!("GET {url}"), json!({ "service": name }));
-                            json!({ "name": name, "healthy": true, "status": "healthy", "code": expect.unwrap_or(200),
-                                    "latency": 0, "simulated": true })
-                        }
-                        (Some((url, expect)), None) => check(client, name, &url, expect, timeout).await,
-                    }
+/// `check`: each of `services` (names under `health_checks.services`), at once.
+async fn check_services(input: &Value, run: &RunContext) -> AgentResult {
+    let names = service_names(input.get("services"))?;
+    let config = &run.services.config.health_checks;
+    let timeout = Duration::from_millis(config.timeout_ms);
+    let client = super::http_client();
+    let checks = names.iter().map(|name| {
+        let target = config.services.get(name).map(|s| (s.url.clone(), s.expect_status));
+        let client = &client;
+        async move {
+            match (target, &run.services.dry_run) {
+                (None, _) => json!({ "name": name, "healthy": false, "status": "not configured", "latency": null }),
+                (Some((url, expect)), Some(dry)) => {
+                    dry.record(run, "health check", format!("GET {url}"), json!({ "service": name }));
+                    json!({ "name": name, "healthy": true, "status": "healthy", "code": expect.unwrap_or(200),
+                            "latency": 0, "simulated": true })
                 }
-            });
-            Ok(Value::Array(join_all(checks).await))
-        })
-    }
+                (Some((url, expect)), None) => check(client, name, &url, expect, timeout).await,
+            }
+        }
+    });
+    Ok(Value::Array(join_all(checks).await))
 }
 
 /// The service list: a JSON list, or text holding one (the tutorial renders it with `{% if %}`), or

@@ -8,139 +8,131 @@
 use super::alerts::{actor, label, present, rfc3339, when};
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::store::{IncidentChange, IncidentRecord, IncidentStage, IncidentUpdate};
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
-/// Keeps incidents.
-pub struct IncidentManager;
+/// Keeps incidents: `list`, `get`, `create`, `update`, `resolve`.
+pub static AGENT: Agent = Agent {
+    name: "incident-manager",
+    actions: crate::actions![
+        "list" => list,
+        "get" => get,
+        "create" => create,
+        "update" => update,
+        "resolve" => resolve,
+    ],
+};
 
-impl Agent for IncidentManager {
-    fn name(&self) -> &'static str {
-        "incident-manager"
-    }
+/// `list`: the newest incidents, of one `status` or all.
+async fn list(input: &Value, run: &RunContext) -> AgentResult {
+    let store = &run.services.store;
+    let status = input
+        .get("status")
+        .map(text_of)
+        .filter(|s| !s.is_empty() && s != "all");
+    let limit = input
+        .get("limit")
+        .and_then(|v| text_of(v).parse::<i64>().ok())
+        .unwrap_or(10);
+    let list = store
+        .list_incidents(status.as_deref(), limit.clamp(1, 100))
+        .await
+        .map_err(failed)?;
+    Ok(Value::Array(list.iter().map(output).collect()))
+}
 
-    fn actions(&self) -> &'static [&'static str] {
-        &["list", "get", "create", "update", "resolve"]
-    }
-
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            let store = &run.services.store;
-            match action {
-                "list" => {
-                    let status = input
-                        .get("status")
-                        .map(text_of)
-                        .filter(|s| !s.is_empty() && s != "all");
-                    let limit = input
-                        .get("limit")
-                        .and_then(|v| text_of(v).parse::<i64>().ok())
-                        .unwrap_or(10);
-                    let list = store
-                        .list_incidents(status.as_deref(), limit.clamp(1, 100))
-                        .await
-                        .map_err(failed)?;
-                    Ok(Value::Array(list.iter().map(output).collect()))
-                }
-                "get" => {
-                    let id = str_field(&input, "incident_id")?;
-                    let found = store.get_incident(id).await.map_err(failed)?;
-                    let incident = found.ok_or_else(|| unknown(id))?;
-                    let timeline = store
-                        .incident_timeline(id)
-                        .await
-                        .map_err(failed)?
-                        .unwrap_or_default();
-                    let timeline: Vec<Value> = timeline
-                        .iter()
-                        .map(|e| {
-                            json!({
-                                "at_ms": e.at_ms,
-                                "at": rfc3339(e.at_ms),
-                                "actor": e.actor,
-                                "actor_name": e.actor.as_deref().map(|a| label(run, Some(a))),
-                                "text": e.text,
-                                "status": e.status,
-                            })
-                        })
-                        .collect();
-                    let mut out = output(&incident);
-                    out["timeline"] = Value::Array(timeline);
-                    Ok(out)
-                }
-                "create" => {
-                    let title = str_field(&input, "title")?;
-                    let severity = present(input.get("severity"))
-                        .unwrap_or_else(|| "warning".into())
-                        .to_lowercase();
-                    let service = present(input.get("service")).unwrap_or_default();
-                    let by = actor(&input, "actor", run);
-                    let created = store
-                        .open_incident(title, &severity, &service, by.as_deref())
-                        .await
-                        .map_err(failed)?;
-                    Ok(output(&created))
-                }
-                "update" => {
-                    let id = str_field(&input, "incident_id")?;
-                    let stage = match present(input.get("status")) {
-                        None => None,
-                        Some(word) => Some(IncidentStage::parse(&word).ok_or_else(|| {
-                            AgentError::input(
-                                "status",
-                                format!(
-                                    "`{word}` is not one of {}",
-                                    IncidentStage::WORDS.join(", ")
-                                ),
-                            )
-                        })?),
-                    };
-                    let (severity, title, note) = (
-                        present(input.get("severity")).map(|s| s.to_lowercase()),
-                        present(input.get("title")),
-                        present(input.get("note")),
-                    );
-                    if stage.is_none() && severity.is_none() && title.is_none() && note.is_none() {
-                        return Err(AgentError::input(
-                            "status",
-                            "nothing to update: give status, note, severity or title",
-                        ));
-                    }
-                    let update = IncidentUpdate {
-                        stage,
-                        severity: severity.as_deref(),
-                        title: title.as_deref(),
-                        note: note.as_deref(),
-                    };
-                    let by = actor(&input, "actor", run);
-                    change(run, id, &update, by.as_deref()).await
-                }
-                "resolve" => {
-                    let id = str_field(&input, "incident_id")?;
-                    let note = present(input.get("note"));
-                    let update = IncidentUpdate {
-                        stage: Some(IncidentStage::Resolved),
-                        note: note.as_deref(),
-                        ..IncidentUpdate::default()
-                    };
-                    let field = match present(input.get("actor")) {
-                        Some(_) => "actor",
-                        None => "resolved_by",
-                    };
-                    let by = actor(&input, field, run);
-                    change(run, id, &update, by.as_deref()).await
-                }
-                other => Err(AgentError::Failed(format!(
-                    "incident-manager has no action `{other}`"
-                ))),
-            }
+/// `get`: one incident with its timeline.
+async fn get(input: &Value, run: &RunContext) -> AgentResult {
+    let store = &run.services.store;
+    let id = str_field(input, "incident_id")?;
+    let found = store.get_incident(id).await.map_err(failed)?;
+    let incident = found.ok_or_else(|| unknown(id))?;
+    let timeline = store
+        .incident_timeline(id)
+        .await
+        .map_err(failed)?
+        .unwrap_or_default();
+    let timeline: Vec<Value> = timeline
+        .iter()
+        .map(|e| {
+            json!({
+                "at_ms": e.at_ms,
+                "at": rfc3339(e.at_ms),
+                "actor": e.actor,
+                "actor_name": e.actor.as_deref().map(|a| label(run, Some(a))),
+                "text": e.text,
+                "status": e.status,
+            })
         })
+        .collect();
+    let mut out = output(&incident);
+    out["timeline"] = Value::Array(timeline);
+    Ok(out)
+}
+
+/// `create`: opens an incident.
+async fn create(input: &Value, run: &RunContext) -> AgentResult {
+    let store = &run.services.store;
+    let title = str_field(input, "title")?;
+    let severity = present(input.get("severity"))
+        .unwrap_or_else(|| "warning".into())
+        .to_lowercase();
+    let service = present(input.get("service")).unwrap_or_default();
+    let by = actor(input, "actor", run);
+    let created = store
+        .open_incident(title, &severity, &service, by.as_deref())
+        .await
+        .map_err(failed)?;
+    Ok(output(&created))
+}
+
+/// `update`: changes its status, severity or title, or adds a note.
+async fn update(input: &Value, run: &RunContext) -> AgentResult {
+    let id = str_field(input, "incident_id")?;
+    let stage = match present(input.get("status")) {
+        None => None,
+        Some(word) => Some(IncidentStage::parse(&word).ok_or_else(|| {
+            AgentError::input(
+                "status",
+                format!("`{word}` is not one of {}", IncidentStage::WORDS.join(", ")),
+            )
+        })?),
+    };
+    let (severity, title, note) = (
+        present(input.get("severity")).map(|s| s.to_lowercase()),
+        present(input.get("title")),
+        present(input.get("note")),
+    );
+    if stage.is_none() && severity.is_none() && title.is_none() && note.is_none() {
+        return Err(AgentError::input(
+            "status",
+            "nothing to update: give status, note, severity or title",
+        ));
     }
+    let update = IncidentUpdate {
+        stage,
+        severity: severity.as_deref(),
+        title: title.as_deref(),
+        note: note.as_deref(),
+    };
+    let by = actor(input, "actor", run);
+    change(run, id, &update, by.as_deref()).await
+}
+
+/// `resolve`: resolves it, with a note.
+async fn resolve(input: &Value, run: &RunContext) -> AgentResult {
+    let id = str_field(input, "incident_id")?;
+    let note = present(input.get("note"));
+    let update = IncidentUpdate {
+        stage: Some(IncidentStage::Resolved),
+        note: note.as_deref(),
+        ..IncidentUpdate::default()
+    };
+    let field = match present(input.get("actor")) {
+        Some(_) => "actor",
+        None => "resolved_by",
+    };
+    let by = actor(input, field, run);
+    change(run, id, &update, by.as_deref()).await
 }
 
 /// Applies an update; a resolved incident keeps its status (the note, if any, is still recorded).

@@ -177,52 +177,92 @@ impl RunContext {
     }
 }
 
-/// A built-in agent.
-pub trait Agent: Send + Sync {
+/// What an action runs: its rendered input and the run, to its output.
+pub type ActionFn = for<'a> fn(&'a Value, &'a RunContext) -> LocalBoxFuture<'a, AgentResult>;
+
+/// One action of a built-in agent: a step's `action:`.
+pub struct Action {
+    /// The name steps use in `action:`.
+    pub name: &'static str,
+    /// What it runs.
+    pub run: ActionFn,
+}
+
+/// A built-in agent: a step's `agent:`, and its table of actions (written with [`actions!`]).
+pub struct Agent {
     /// The name steps use in `agent:`.
-    fn name(&self) -> &'static str;
-    /// The actions it offers.
-    fn actions(&self) -> &'static [&'static str];
+    pub name: &'static str,
+    /// What it can do.
+    pub actions: &'static [Action],
+}
+
+impl Agent {
+    /// Whether it has the action `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.actions.iter().any(|a| a.name == name)
+    }
+
+    /// The names of its actions, in table order.
+    pub fn action_names(&self) -> Vec<&'static str> {
+        self.actions.iter().map(|a| a.name).collect()
+    }
+
     /// Runs an action.
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult>;
+    pub async fn call(&self, action: &str, input: Value, run: &RunContext) -> AgentResult {
+        match self.actions.iter().find(|a| a.name == action) {
+            Some(found) => (found.run)(&input, run).await,
+            None => Err(AgentError::Failed(format!(
+                "agent `{}` has no action `{action}` (it has {})",
+                self.name,
+                self.action_names().join(", ")
+            ))),
+        }
+    }
+}
+
+/// An agent's table of actions: `actions!["get" => get, "create" => create]`, each an
+/// `async fn(&Value, &RunContext) -> AgentResult`.
+#[macro_export]
+macro_rules! actions {
+    ($($name:literal => $run:path),* $(,)?) => {
+        &[$($crate::agents::Action {
+            name: $name,
+            run: |input, run| Box::pin($run(input, run)),
+        }),*]
+    };
 }
 
 /// All agents, by name.
 pub struct Registry {
-    agents: BTreeMap<&'static str, Arc<dyn Agent>>,
+    agents: BTreeMap<&'static str, &'static Agent>,
 }
 
 impl Registry {
     /// The built-in agents.
     pub fn builtin() -> Self {
-        let list: Vec<Arc<dyn Agent>> = vec![
-            Arc::new(whatsapp::WhatsApp),
-            Arc::new(basic::Logger),
-            Arc::new(basic::Validator),
-            Arc::new(health::HealthChecker),
-            Arc::new(scheduler::SchedulerAgent),
-            Arc::new(incidents::IncidentManager),
-            Arc::new(alerts::AlertManager),
-            Arc::new(approvals::ApprovalManager),
-            Arc::new(oncall::OncallManager),
-            Arc::new(pagerduty::PagerDuty),
-            Arc::new(deploy::DeploymentManager),
-            Arc::new(notifier::Notifier),
-            Arc::new(crate::war_room::WarRoom),
+        let list: [&'static Agent; 13] = [
+            &whatsapp::AGENT,
+            &basic::LOGGER,
+            &basic::VALIDATOR,
+            &health::AGENT,
+            &scheduler::AGENT,
+            &incidents::AGENT,
+            &alerts::AGENT,
+            &approvals::AGENT,
+            &oncall::AGENT,
+            &pagerduty::AGENT,
+            &deploy::AGENT,
+            &notifier::AGENT,
+            &crate::war_room::AGENT,
         ];
         Registry {
-            agents: list.into_iter().map(|a| (a.name(), a)).collect(),
+            agents: list.into_iter().map(|a| (a.name, a)).collect(),
         }
     }
 
     /// An agent by name.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Agent>> {
-        self.agents.get(name)
+    pub fn get(&self, name: &str) -> Option<&'static Agent> {
+        self.agents.get(name).copied()
     }
 
     /// The names, for "known agents" in errors.

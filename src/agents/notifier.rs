@@ -14,11 +14,11 @@
 //! emails are recorded instead of sent (WhatsApp goes to the sandbox outbox as usual).
 
 use super::dry_run::mask_url;
-use super::whatsapp::WhatsApp;
+use super::whatsapp;
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::config::{EmailConfig, Person, WhatsAppConfig};
 use aof_actors::WaId;
-use futures_util::future::{join_all, LocalBoxFuture};
+use futures_util::future::join_all;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -26,7 +26,12 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// Notifies people: `notify`.
-pub struct Notifier;
+pub static AGENT: Agent = Agent {
+    name: "notifier",
+    actions: crate::actions![
+        "notify" => notify,
+    ],
+};
 
 /// The channels `channel` / `channels` may name.
 const CHANNELS: [&str; 3] = ["slack", "whatsapp", "email"];
@@ -42,32 +47,6 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Time a Slack post or an SMTP conversation may take.
 const CHANNEL_TIMEOUT: Duration = Duration::from_secs(20);
-
-impl Agent for Notifier {
-    fn name(&self) -> &'static str {
-        "notifier"
-    }
-
-    fn actions(&self) -> &'static [&'static str] {
-        &["notify"]
-    }
-
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            match action {
-                "notify" => notify(&input, run).await,
-                other => Err(AgentError::Failed(format!(
-                    "notifier has no action `{other}`"
-                ))),
-            }
-        })
-    }
-}
 
 /// What one `notify` call asks for, read from its input.
 struct Request<'a> {
@@ -362,7 +341,7 @@ async fn whatsapp_text(
     if let Some(about) = input.get("about").filter(|v| !v.is_null()) {
         send["about"] = about.clone();
     }
-    let queued = WhatsApp
+    let queued = whatsapp::AGENT
         .call("send_text", send, run)
         .await
         .map_err(|e| e.to_string())?;

@@ -21,11 +21,16 @@ use crate::integrations::pagerduty::{OnCallShift, PagerDuty};
 use crate::oncall::{self, OnCall};
 use aof_actors::WaId;
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
-/// Finds who is on call.
-pub struct OncallManager;
+/// Finds who is on call: `get_current`, `get_next_oncall`.
+pub static AGENT: Agent = Agent {
+    name: "oncall-manager",
+    actions: crate::actions![
+        "get_current" => get_current,
+        "get_next_oncall" => get_next_oncall,
+    ],
+};
 
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,53 +50,53 @@ impl Source {
     }
 }
 
-impl Agent for OncallManager {
-    fn name(&self) -> &'static str {
-        "oncall-manager"
-    }
+/// `get_current`: who is on call now.
+async fn get_current(input: &Value, run: &RunContext) -> AgentResult {
+    on_call(Asked::Current, input, run).await
+}
 
-    fn actions(&self) -> &'static [&'static str] {
-        &["get_current", "get_next_oncall"]
-    }
+/// `get_next_oncall`: who comes after `current_user`.
+async fn get_next_oncall(input: &Value, run: &RunContext) -> AgentResult {
+    on_call(Asked::Next, input, run).await
+}
 
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            let wa = &run.services.config.platforms.whatsapp;
-            let schedule = schedule_of(&input, wa);
-            let roster = match &schedule {
-                Some(schedule) => match &run.services.dry_run {
-                    Some(dry) => dry_lookup(dry, run, wa, schedule),
-                    None => pagerduty_roster(wa, schedule, &run.flow).await,
-                },
-                None => None,
-            };
-            let answer = match action {
-                "get_current" => current(wa, roster, Utc::now())?,
-                "get_next_oncall" => {
-                    let who = input.get("current_user").map(text_of);
-                    next(wa, who.as_deref(), roster, Utc::now())?
-                }
-                other => {
-                    return Err(AgentError::Failed(format!(
-                        "oncall-manager has no action `{other}`"
-                    )))
-                }
-            };
-            tracing::info!(flow = %run.flow, run = %run.run_id, action, source = answer.source.as_str(),
-                wa = %answer.who.as_ref().map(|o| o.phone.masked()).unwrap_or_default(),
-                level = answer.who.as_ref().map(|o| o.level), "on-call resolved");
-            let mut output = answer.to_json();
-            if schedule.is_some() && run.services.dry_run.is_some() {
-                output["simulated"] = json!(true);
-            }
-            Ok(output)
-        })
+/// Which of the two actions.
+#[derive(Clone, Copy)]
+enum Asked {
+    Current,
+    Next,
+}
+
+/// Either action: the rota (or PagerDuty's on-calls), then who is asked for.
+async fn on_call(asked: Asked, input: &Value, run: &RunContext) -> AgentResult {
+    let action = match asked {
+        Asked::Current => "get_current",
+        Asked::Next => "get_next_oncall",
+    };
+    let wa = &run.services.config.platforms.whatsapp;
+    let schedule = schedule_of(input, wa);
+    let roster = match &schedule {
+        Some(schedule) => match &run.services.dry_run {
+            Some(dry) => dry_lookup(dry, run, wa, schedule),
+            None => pagerduty_roster(wa, schedule, &run.flow).await,
+        },
+        None => None,
+    };
+    let answer = match asked {
+        Asked::Current => current(wa, roster, Utc::now())?,
+        Asked::Next => {
+            let who = input.get("current_user").map(text_of);
+            next(wa, who.as_deref(), roster, Utc::now())?
+        }
+    };
+    tracing::info!(flow = %run.flow, run = %run.run_id, action, source = answer.source.as_str(),
+        wa = %answer.who.as_ref().map(|o| o.phone.masked()).unwrap_or_default(),
+        level = answer.who.as_ref().map(|o| o.level), "on-call resolved");
+    let mut output = answer.to_json();
+    if schedule.is_some() && run.services.dry_run.is_some() {
+        output["simulated"] = json!(true);
     }
+    Ok(output)
 }
 
 /// The schedule to ask PagerDuty about: the step's, else the config's; `None` when PagerDuty is

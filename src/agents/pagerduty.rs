@@ -12,94 +12,95 @@ use super::{text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::integrations::pagerduty::{
     IncidentState, IncidentWrite, PagerDuty as Client, PagerDutyError,
 };
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
-/// Writes incident state to PagerDuty.
-pub struct PagerDuty;
+/// Writes incident state to PagerDuty: `acknowledge`, `resolve`, `escalate`.
+pub static AGENT: Agent = Agent {
+    name: "pagerduty",
+    actions: crate::actions![
+        "acknowledge" => acknowledge,
+        "resolve" => resolve,
+        "escalate" => escalate,
+    ],
+};
 
-impl Agent for PagerDuty {
-    fn name(&self) -> &'static str {
-        "pagerduty"
-    }
+/// `acknowledge`: the incident's status.
+async fn acknowledge(input: &Value, run: &RunContext) -> AgentResult {
+    write_incident("acknowledge", input, run).await
+}
 
-    fn actions(&self) -> &'static [&'static str] {
-        &["acknowledge", "resolve", "escalate"]
-    }
+/// `resolve`: the incident's status.
+async fn resolve(input: &Value, run: &RunContext) -> AgentResult {
+    write_incident("resolve", input, run).await
+}
 
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            let oncall = &run.services.config.platforms.whatsapp.oncall;
-            let skipped = |reason: &str| {
-                tracing::info!(flow = %run.flow, run = %run.run_id, action, "PagerDuty step skipped: {reason}");
-                Ok(json!({ "skipped": true, "reason": reason }))
+/// `escalate`: to `escalation_level`.
+async fn escalate(input: &Value, run: &RunContext) -> AgentResult {
+    write_incident("escalate", input, run).await
+}
+
+/// Every action: the same client and checks, then the one write `action` names (`escalate` for
+/// any but the first two: the table offers no other).
+async fn write_incident(action: &'static str, input: &Value, run: &RunContext) -> AgentResult {
+    let oncall = &run.services.config.platforms.whatsapp.oncall;
+    let skipped = |reason: &str| {
+        tracing::info!(flow = %run.flow, run = %run.run_id, action, "PagerDuty step skipped: {reason}");
+        Ok(json!({ "skipped": true, "reason": reason }))
+    };
+    let Some(client) = Client::from_config(oncall) else {
+        return skipped("platforms.whatsapp.oncall.pagerduty_token is not set");
+    };
+    let Some(incident) = present(input.get("incident_id")) else {
+        return skipped("no incident_id: the alert is not a PagerDuty incident");
+    };
+    let write = match action {
+        "acknowledge" => IncidentWrite::Acknowledge,
+        "resolve" => IncidentWrite::Resolve,
+        _escalate => {
+            let Some(level) = escalation_level(input.get("escalation_level"))? else {
+                return skipped(
+                    "no escalation_level: the escalation target is not on a PagerDuty level",
+                );
             };
-            let Some(client) = Client::from_config(oncall) else {
-                return skipped("platforms.whatsapp.oncall.pagerduty_token is not set");
-            };
-            let Some(incident) = present(input.get("incident_id")) else {
-                return skipped("no incident_id: the alert is not a PagerDuty incident");
-            };
-            let write = match action {
-                "acknowledge" => IncidentWrite::Acknowledge,
-                "resolve" => IncidentWrite::Resolve,
-                "escalate" => {
-                    let Some(level) = escalation_level(input.get("escalation_level"))? else {
-                        return skipped("no escalation_level: the escalation target is not on a PagerDuty level");
-                    };
-                    IncidentWrite::Escalate(level)
-                }
-                other => {
-                    return Err(AgentError::Failed(format!(
-                        "pagerduty has no action `{other}`"
-                    )))
-                }
-            };
-            let level = match write {
-                IncidentWrite::Escalate(level) => Some(level),
-                _ => None,
-            };
-            let result = match &run.services.dry_run {
-                Some(dry) => client
-                    .planned_write(&incident, write)
-                    .map(|(target, detail)| {
-                        dry.record(run, "pagerduty", target, detail);
-                        simulated_state(&incident, write)
-                    }),
-                None => client.write(&incident, write).await,
-            };
-            let simulated = run.services.dry_run.is_some();
-            match result {
-                Ok(state) => {
-                    tracing::info!(flow = %run.flow, run = %run.run_id, action, incident = %state.id,
-                        status = %state.status, level, "PagerDuty incident updated");
-                    let mut out = json!({ "incident_id": state.id, "status": state.status });
-                    if let Some(level) = level {
-                        out["escalation_level"] = json!(level);
-                    }
-                    if simulated {
-                        out["simulated"] = json!(true);
-                    }
-                    Ok(out)
-                }
-                Err(PagerDutyError::BadId(id)) => Err(AgentError::input(
-                    "incident_id",
-                    format!(
-                        "`{id}` is not a PagerDuty incident id (letters and digits, like PT4KHLK)"
-                    ),
-                )),
-                Err(e) => {
-                    tracing::warn!(flow = %run.flow, run = %run.run_id, action, incident = %incident, error = %e,
-                        "PagerDuty refused the incident update");
-                    Err(AgentError::Failed(e.to_string()))
-                }
+            IncidentWrite::Escalate(level)
+        }
+    };
+    let level = match write {
+        IncidentWrite::Escalate(level) => Some(level),
+        _ => None,
+    };
+    let result = match &run.services.dry_run {
+        Some(dry) => client
+            .planned_write(&incident, write)
+            .map(|(target, detail)| {
+                dry.record(run, "pagerduty", target, detail);
+                simulated_state(&incident, write)
+            }),
+        None => client.write(&incident, write).await,
+    };
+    let simulated = run.services.dry_run.is_some();
+    match result {
+        Ok(state) => {
+            tracing::info!(flow = %run.flow, run = %run.run_id, action, incident = %state.id,
+                status = %state.status, level, "PagerDuty incident updated");
+            let mut out = json!({ "incident_id": state.id, "status": state.status });
+            if let Some(level) = level {
+                out["escalation_level"] = json!(level);
             }
-        })
+            if simulated {
+                out["simulated"] = json!(true);
+            }
+            Ok(out)
+        }
+        Err(PagerDutyError::BadId(id)) => Err(AgentError::input(
+            "incident_id",
+            format!("`{id}` is not a PagerDuty incident id (letters and digits, like PT4KHLK)"),
+        )),
+        Err(e) => {
+            tracing::warn!(flow = %run.flow, run = %run.run_id, action, incident = %incident, error = %e,
+                "PagerDuty refused the incident update");
+            Err(AgentError::Failed(e.to_string()))
+        }
     }
 }
 

@@ -2,45 +2,33 @@
 //! before the step returns, so a restart does not lose an auto-escalation.
 
 use super::{str_field, Agent, AgentError, AgentResult, RunContext};
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Schedules flows.
-pub struct SchedulerAgent;
+/// Schedules flows: `schedule`.
+pub static AGENT: Agent = Agent {
+    name: "scheduler",
+    actions: crate::actions![
+        "schedule" => schedule,
+    ],
+};
 
-impl Agent for SchedulerAgent {
-    fn name(&self) -> &'static str {
-        "scheduler"
+/// `schedule`: runs `flow` with `input` after `delay` seconds, from a durable timer.
+async fn schedule(input: &Value, run: &RunContext) -> AgentResult {
+    let flow = str_field(input, "flow")?.to_owned();
+    let delay = match input.get("delay") {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
     }
-
-    fn actions(&self) -> &'static [&'static str] {
-        &["schedule"]
-    }
-
-    fn call<'a>(
-        &'a self,
-        _: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            let flow = str_field(&input, "flow")?.to_owned();
-            let delay = match input.get("delay") {
-                Some(Value::Number(n)) => n.as_f64(),
-                Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-                _ => None,
-            }
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .ok_or_else(|| AgentError::input("delay", "expected a number of seconds"))?;
-            let flow_input = input.get("input").cloned().unwrap_or_else(|| json!({}));
-            let id = run
-                .services
-                .handle
-                .schedule(flow.clone(), flow_input, Duration::from_secs_f64(delay))
-                .await
-                .map_err(|e| AgentError::Failed(format!("could not store the timer: {e}")))?;
-            Ok(json!({ "timer_id": id, "flow": flow, "delay": delay }))
-        })
-    }
+    .filter(|d| d.is_finite() && *d >= 0.0)
+    .ok_or_else(|| AgentError::input("delay", "expected a number of seconds"))?;
+    let flow_input = input.get("input").cloned().unwrap_or_else(|| json!({}));
+    let id = run
+        .services
+        .handle
+        .schedule(flow.clone(), flow_input, Duration::from_secs_f64(delay))
+        .await
+        .map_err(|e| AgentError::Failed(format!("could not store the timer: {e}")))?;
+    Ok(json!({ "timer_id": id, "flow": flow, "delay": delay }))
 }

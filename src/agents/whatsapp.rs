@@ -6,74 +6,58 @@ use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
 use aof_actors::model::{Lane, OutboundBody, OutboundMessage, ReplyButton};
 use aof_actors::ports::EnqueueError;
 use aof_actors::WaId;
-use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
 /// Sends WhatsApp messages: `reply`, `send_text`, `send_template`, `send_to_group`, `send_interactive`.
-pub struct WhatsApp;
+pub static AGENT: Agent = Agent {
+    name: "whatsapp",
+    actions: crate::actions![
+        "reply" => reply,
+        "send_text" => send_text,
+        "send_template" => send_template,
+        "send_interactive" => send_interactive,
+        "send_to_group" => send_to_group,
+    ],
+};
 
 /// Longest free-form text Meta accepts.
 const MAX_TEXT: usize = 4096;
 
-impl Agent for WhatsApp {
-    fn name(&self) -> &'static str {
-        "whatsapp"
-    }
+/// `reply`: text or a template to the person who started the run.
+async fn reply(input: &Value, run: &RunContext) -> AgentResult {
+    let to = run.user.as_ref().map(|p| p.wa.clone()).ok_or_else(|| {
+        AgentError::Failed("reply needs a person to answer; this run was started by a webhook or a timer (use send_text with `to`)".into())
+    })?;
+    let body = body_from(input, run)?;
+    send(run, to, body, Lane::Reply, input).await
+}
 
-    fn actions(&self) -> &'static [&'static str] {
-        &[
-            "reply",
-            "send_text",
-            "send_template",
-            "send_to_group",
-            "send_interactive",
-        ]
-    }
+/// `send_text`: text to `to`.
+async fn send_text(input: &Value, run: &RunContext) -> AgentResult {
+    let to = recipient(input, "to")?;
+    let text = str_field(input, "text")?;
+    send(run, to, text_body(text), Lane::Alert, input).await
+}
 
-    fn call<'a>(
-        &'a self,
-        action: &'a str,
-        input: Value,
-        run: &'a RunContext,
-    ) -> LocalBoxFuture<'a, AgentResult> {
-        Box::pin(async move {
-            match action {
-                "reply" => {
-                    let to = run.user.as_ref().map(|p| p.wa.clone()).ok_or_else(|| {
-                        AgentError::Failed("reply needs a person to answer; this run was started by a webhook or a timer (use send_text with `to`)".into())
-                    })?;
-                    let body = body_from(&input, run)?;
-                    send(run, to, body, Lane::Reply, &input).await
-                }
-                "send_text" => {
-                    let to = recipient(&input, "to")?;
-                    let text = str_field(&input, "text")?;
-                    send(run, to, text_body(text), Lane::Alert, &input).await
-                }
-                "send_template" => {
-                    let to = recipient(&input, "to")?;
-                    let body = template_body(&input, run)?;
-                    send(run, to, body, Lane::Alert, &input).await
-                }
-                "send_interactive" => {
-                    let to = match input.get("to") {
-                        Some(_) => recipient(&input, "to")?,
-                        None => run
-                            .user
-                            .as_ref()
-                            .map(|p| p.wa.clone())
-                            .ok_or_else(|| AgentError::input("to", "is missing"))?,
-                    };
-                    let body = interactive_body(&input)?;
-                    send(run, to, body, Lane::Reply, &input).await
-                }
-                "send_to_group" => send_to_group(&input, run).await,
-                other => Err(AgentError::Failed(format!(
-                    "whatsapp has no action `{other}`"
-                ))),
-            }
-        })
-    }
+/// `send_template`: a template to `to`.
+async fn send_template(input: &Value, run: &RunContext) -> AgentResult {
+    let to = recipient(input, "to")?;
+    let body = template_body(input, run)?;
+    send(run, to, body, Lane::Alert, input).await
+}
+
+/// `send_interactive`: reply buttons, to `to` or the person who started the run.
+async fn send_interactive(input: &Value, run: &RunContext) -> AgentResult {
+    let to = match input.get("to") {
+        Some(_) => recipient(input, "to")?,
+        None => run
+            .user
+            .as_ref()
+            .map(|p| p.wa.clone())
+            .ok_or_else(|| AgentError::input("to", "is missing"))?,
+    };
+    let body = interactive_body(input)?;
+    send(run, to, body, Lane::Reply, input).await
 }
 
 fn recipient(input: &Value, field: &str) -> Result<WaId, AgentError> {

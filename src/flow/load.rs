@@ -436,19 +436,15 @@ fn check_step(
                 )
             ),
         ),
-        Some(agent)
-            if !step.action.contains("{{") && !agent.actions().contains(&step.action.as_str()) =>
-        {
-            report(
-                at.clone(),
-                format!(
-                    "agent `{}` has no action `{}` (actions: {})",
-                    step.agent,
-                    step.action,
-                    agent.actions().join(", ")
-                ),
-            )
-        }
+        Some(agent) if !step.action.contains("{{") && !agent.has(&step.action) => report(
+            at.clone(),
+            format!(
+                "agent `{}` has no action `{}` (actions: {})",
+                step.agent,
+                step.action,
+                agent.action_names().join(", ")
+            ),
+        ),
         Some(_) => {}
     }
     if step.agent == "whatsapp" {

@@ -5,8 +5,8 @@
 use super::engine::{run_subflow, Inner, SUBFLOW_AGENT};
 use super::load::LoadedFlow;
 use super::model::{OnError, Response, Step};
-use crate::agents::whatsapp::WhatsApp;
-use crate::agents::{Agent, AgentError, RunContext};
+use crate::agents::whatsapp;
+use crate::agents::{AgentError, RunContext};
 use crate::live::LiveEvent;
 use aof_actors::sender::backoff;
 use futures_util::future::join_all;
@@ -71,7 +71,7 @@ async fn respond(ctx: &RunContext, input: Value) {
         tracing::warn!(response = %input, "the flow answered, but no person started this run");
         return;
     }
-    if let Err(e) = WhatsApp.call("reply", input, ctx).await {
+    if let Err(e) = whatsapp::AGENT.call("reply", input, ctx).await {
         tracing::error!(error = %e, "could not send the answer");
     }
 }
@@ -219,7 +219,7 @@ async fn run_one(
         .registry
         .get(&step.agent)
         .ok_or_else(|| AgentError::Failed(format!("unknown agent `{}`", step.agent)))?;
-    if !agent.actions().contains(&action.as_str()) {
+    if !agent.has(&action) {
         return Err(AgentError::Failed(format!(
             "agent `{}` has no action `{action}`",
             step.agent
@@ -230,7 +230,7 @@ async fn run_one(
     let attempts = retry.map_or(1, |r| r.max_attempts.max(1));
     let fixed = retry.and_then(|r| r.backoff.as_deref()) == Some("fixed");
     let call = |input: Value| {
-        let (agent, action, step_ctx) = (agent.clone(), action.clone(), &step_ctx);
+        let (agent, action, step_ctx) = (agent, action.clone(), &step_ctx);
         async move {
             let mut attempt = 1;
             loop {
