@@ -8,7 +8,7 @@
 
 use crate::agents::{text_of, Agent, AgentError, AgentResult, RunContext, Services};
 use crate::store::AlertState;
-use aof_actors::model::{Lane, OutboundBody, OutboundMessage};
+use aof_actors::model::{Lane, OutboundMessage};
 use aof_actors::WaId;
 use serde_json::{json, Value};
 
@@ -41,17 +41,9 @@ async fn send(
     text: String,
     incident_id: &str,
 ) -> Result<(), AgentError> {
-    let message = OutboundMessage {
-        to,
-        body: OutboundBody::Text { body: text.clone() },
-        preview: text,
-        lane: Lane::Room,
-        about: Some(json!({ "incident_id": incident_id })),
-        flow: Some("war-room".into()),
-        reply_to: None,
-        fallback: None,
-        group: None,
-    };
+    let message = OutboundMessage::text(to, text, Lane::Room)
+        .about(Some(json!({ "incident_id": incident_id })))
+        .flow("war-room");
     services
         .handle
         .send(message)

@@ -207,6 +207,53 @@ pub struct OutboundMessage {
     pub group: Option<String>,
 }
 
+impl OutboundMessage {
+    /// A message to `to` in `lane`: about nothing, from no flow, with no fallback, in no group
+    /// (the builder methods below add those).
+    pub fn new(to: WaId, body: OutboundBody, preview: String, lane: Lane) -> Self {
+        OutboundMessage {
+            to,
+            body,
+            preview,
+            lane,
+            about: None,
+            flow: None,
+            reply_to: None,
+            fallback: None,
+            group: None,
+        }
+    }
+
+    /// A plain text, which reads as itself.
+    pub fn text(to: WaId, text: impl Into<String>, lane: Lane) -> Self {
+        let text = text.into();
+        Self::new(to, OutboundBody::Text { body: text.clone() }, text, lane)
+    }
+
+    /// What it is about (`{"alert_id": …}`).
+    pub fn about(self, about: Option<serde_json::Value>) -> Self {
+        Self { about, ..self }
+    }
+
+    /// The flow that sends it.
+    pub fn flow(self, flow: impl Into<String>) -> Self {
+        Self {
+            flow: Some(flow.into()),
+            ..self
+        }
+    }
+
+    /// The template to send instead outside the 24-hour window.
+    pub fn fallback(self, fallback: Option<OutboundBody>) -> Self {
+        Self { fallback, ..self }
+    }
+
+    /// The group this copy goes to.
+    pub fn group(self, group: Option<String>) -> Self {
+        Self { group, ..self }
+    }
+}
+
 /// An outbound message in the durable queue.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct QueuedJob {

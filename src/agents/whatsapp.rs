@@ -231,24 +231,21 @@ async fn send(
     if !matches!(body, OutboundBody::Text { .. }) {
         run.asked.borrow_mut().push(to.clone());
     }
-    let message = OutboundMessage {
-        preview: preview(&body, run),
-        fallback: fallback(&body, run),
-        to: to.clone(),
-        body,
-        lane,
-        about: input
-            .get("about")
-            .cloned()
-            .filter(|v| !v.is_null())
-            .or_else(|| run.about.borrow().clone()),
-        flow: Some(run.flow.clone()),
-        reply_to: None,
-        group: (lane == Lane::Broadcast)
-            .then(|| input.get("group_id").and_then(Value::as_str))
-            .flatten()
-            .map(str::to_owned),
-    };
+    let about = input
+        .get("about")
+        .cloned()
+        .filter(|v| !v.is_null())
+        .or_else(|| run.about.borrow().clone());
+    let group = (lane == Lane::Broadcast)
+        .then(|| input.get("group_id").and_then(Value::as_str))
+        .flatten()
+        .map(str::to_owned);
+    let (shown, fallback) = (preview(&body, run), fallback(&body, run));
+    let message = OutboundMessage::new(to.clone(), body, shown, lane)
+        .fallback(fallback)
+        .about(about)
+        .flow(&run.flow)
+        .group(group);
     let alert_id = (lane == Lane::Alert)
         .then(|| {
             message

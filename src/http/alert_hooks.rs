@@ -10,7 +10,7 @@ use crate::flow::LoadedFlow;
 use crate::store::{AlertRecord, AlertState, TransitionOutcome};
 use crate::wire::{alertmanager, pagerduty};
 use actix_web::{web, HttpRequest, HttpResponse};
-use aof_actors::model::{Lane, OutboundBody, OutboundMessage};
+use aof_actors::model::{Lane, OutboundMessage};
 use aof_actors::ports::Store;
 use aof_actors::{WaId, Wamid};
 use serde_json::{json, Map, Value};
@@ -27,17 +27,9 @@ async fn tell_paged(state: &AppState, alert: &AlertRecord, text: String) {
         let Some(to) = WaId::parse(phone) else {
             continue;
         };
-        let message = OutboundMessage {
-            to,
-            body: OutboundBody::Text { body: text.clone() },
-            preview: text.clone(),
-            lane: Lane::Alert,
-            about: Some(json!({ "alert_id": alert.id })),
-            flow: Some(format!("{}-sync", alert.source.as_str())),
-            reply_to: None,
-            fallback: None,
-            group: None,
-        };
+        let message = OutboundMessage::text(to, text.clone(), Lane::Alert)
+            .about(Some(json!({ "alert_id": alert.id })))
+            .flow(format!("{}-sync", alert.source.as_str()));
         if let Err(e) = state.handle.send(message).await {
             tracing::error!(alert = %alert.id, error = %e, "could not tell a paged person");
         }

@@ -3,8 +3,7 @@
 use super::{JobState, SqliteStore, StoreOpenError};
 use aof_actors::ids::{JobId, WaId, Wamid};
 use aof_actors::model::{
-    Conversation, DeliveryState, Lane, OutboundBody, OutboundMessage, QueuedJob, StatusUpdate,
-    Timer,
+    Conversation, DeliveryState, Lane, OutboundMessage, QueuedJob, StatusUpdate, Timer,
 };
 use aof_actors::ports::Store;
 use serde_json::json;
@@ -30,19 +29,9 @@ fn person() -> WaId {
 fn job(id: &str, enqueued_at_ms: i64) -> QueuedJob {
     QueuedJob {
         id: JobId(id.to_owned()),
-        message: OutboundMessage {
-            to: person(),
-            body: OutboundBody::Text {
-                body: "disk full on db-1".to_owned(),
-            },
-            preview: "disk full on db-1".to_owned(),
-            lane: Lane::Alert,
-            about: Some(json!({"alert_id": "A-1"})),
-            flow: Some("oncall-alert-flow".to_owned()),
-            reply_to: None,
-            fallback: None,
-            group: None,
-        },
+        message: OutboundMessage::text(person(), "disk full on db-1", Lane::Alert)
+            .about(Some(json!({"alert_id": "A-1"})))
+            .flow("oncall-alert-flow"),
         attempts: 0,
         enqueued_at_ms,
     }

@@ -232,17 +232,8 @@ mod tests {
     use aof_actors::WaId;
 
     fn message(body: OutboundBody, preview: &str) -> OutboundMessage {
-        OutboundMessage {
-            to: WaId::parse("15551234567").expect("valid number"),
-            body,
-            preview: preview.into(),
-            lane: Lane::Reply,
-            about: None,
-            flow: None,
-            reply_to: None,
-            fallback: None,
-            group: None,
-        }
+        let to = WaId::parse("15551234567").expect("valid number");
+        OutboundMessage::new(to, body, preview.into(), Lane::Reply)
     }
 
     #[actix_web::test]

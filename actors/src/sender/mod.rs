@@ -209,17 +209,12 @@ mod tests {
         };
         QueuedJob {
             id: JobId("job_1".into()),
-            message: OutboundMessage {
-                to: WaId::parse("15551234567").expect("a valid number"),
-                body: OutboundBody::Text { body: "hi".into() },
-                preview: "hi".into(),
-                lane: Lane::Reply,
-                about: None,
-                flow: None,
-                reply_to: None,
-                fallback: fallback.then_some(template),
-                group: None,
-            },
+            message: OutboundMessage::text(
+                WaId::parse("15551234567").expect("a valid number"),
+                "hi",
+                Lane::Reply,
+            )
+            .fallback(fallback.then_some(template)),
             attempts,
             enqueued_at_ms: 0,
         }

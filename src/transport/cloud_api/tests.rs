@@ -3,7 +3,7 @@
 
 use super::*;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use aof_actors::model::{Lane, OutboundBody};
+use aof_actors::model::Lane;
 use aof_actors::WaId;
 use std::sync::{Arc, Mutex};
 
@@ -77,17 +77,8 @@ fn client(graph: &FakeGraph) -> CloudApi {
 }
 
 fn text(body: &str) -> OutboundMessage {
-    OutboundMessage {
-        to: WaId::parse("+1 555 123 4567").expect("valid number"),
-        body: OutboundBody::Text { body: body.into() },
-        preview: body.into(),
-        lane: Lane::Reply,
-        about: None,
-        flow: None,
-        reply_to: None,
-        fallback: None,
-        group: None,
-    }
+    let to = WaId::parse("+1 555 123 4567").expect("valid number");
+    OutboundMessage::text(to, body, Lane::Reply)
 }
 
 #[actix_web::test]

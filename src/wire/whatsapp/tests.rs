@@ -30,17 +30,8 @@ fn one_status(name: &str) -> StatusUpdate {
 }
 
 fn outbound(body: OutboundBody) -> OutboundMessage {
-    OutboundMessage {
-        to: WaId::parse("+1 555-123-4567").expect("valid number"),
-        body,
-        preview: String::new(),
-        lane: Lane::Alert,
-        about: None,
-        flow: None,
-        reply_to: None,
-        fallback: None,
-        group: None,
-    }
+    let to = WaId::parse("+1 555-123-4567").expect("valid number");
+    OutboundMessage::new(to, body, String::new(), Lane::Alert)
 }
 
 #[test]
