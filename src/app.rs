@@ -8,7 +8,7 @@ use crate::flow::watch::Reloader;
 use crate::flow::{FlowEngine, FlowLoadError, FlowSet, Routes};
 use crate::http::{self, AppState};
 use crate::live::Live;
-use crate::store::SqliteStore;
+use crate::store::{Repositories, SqliteStore};
 use crate::transport::{CloudApi, Sandbox, SandboxOutbox};
 use actix_web::{web, App, HttpServer};
 use aof_actors::model::{AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
@@ -82,7 +82,7 @@ pub struct Running {
     /// What happens as it happens (sandbox transport only).
     pub live: Option<Live>,
     /// The store it opened (`aofctl simulate` reads the runs it caused).
-    pub store: SqliteStore,
+    pub store: Arc<dyn Repositories>,
     /// The route table the actors use (`aofctl simulate` explains a message's route with it).
     pub routes: Arc<Routes>,
     _watcher: Option<notify::RecommendedWatcher>,
@@ -214,12 +214,14 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     for unset in crate::flow::config_reads::unset(&flows, &config) {
         tracing::warn!("{unset}");
     }
-    let store = SqliteStore::open(&config.storage.url)
-        .await
-        .map_err(|e| StartError::Store {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+    let store: Arc<dyn Repositories> = Arc::new(
+        SqliteStore::open(&config.storage.url)
+            .await
+            .map_err(|e| StartError::Store {
+                file: file.clone(),
+                message: e.to_string(),
+            })?,
+    );
 
     let (live, outbox) = match whatsapp.transport {
         TransportKind::Sandbox => {
@@ -241,7 +243,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     let lookback = flows.max_lookback().max(config.sessions.lookback);
     let ports = Ports {
         store: if options.resume_pending {
-            Arc::new(store.clone()) as Arc<dyn Store>
+            store.clone() as Arc<dyn Store>
         } else {
             Arc::new(NoResume(store.clone()))
         },
@@ -376,8 +378,8 @@ pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
 
 /// The sandbox's page history and outbox as the store kept them: a restarted sandbox shows what it
 /// showed, and numbers its wamids on after the ones already sent.
-async fn restored_sandbox(store: &SqliteStore) -> (Live, SandboxOutbox) {
-    let live = crate::live::history::restore(store).await;
+async fn restored_sandbox(store: &Arc<dyn Repositories>) -> (Live, SandboxOutbox) {
+    let live = crate::live::history::restore(store.as_ref()).await;
     let (history, _) = live.subscribe();
     let sent: Vec<crate::transport::OutboxItem> = history
         .into_iter()
@@ -406,7 +408,7 @@ fn warn_missing_routes(config: &Config, flows: &FlowSet) {
 }
 
 /// The store as the actors see it, minus what a restart resumes: no queued messages, no timers.
-struct NoResume(SqliteStore);
+struct NoResume(Arc<dyn Repositories>);
 
 impl Store for NoResume {
     fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {

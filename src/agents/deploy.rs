@@ -13,7 +13,6 @@ use super::dry_run::mask_url;
 use super::{text_of, Agent, AgentError, AgentResult, DryRun, RunContext};
 use crate::config::DeploymentsConfig;
 use aof_actors::model::AuditEntry;
-use aof_actors::ports::Store as _;
 use aof_actors::WaId;
 use serde_json::{json, Value};
 use std::process::Stdio;

@@ -21,7 +21,7 @@ pub mod whatsapp;
 pub use dry_run::DryRun;
 
 use crate::config::Config;
-use crate::store::SqliteStore;
+use crate::store::Repositories;
 use aof_actors::model::{ContextEntry, Expectation, OutboundMessage};
 use aof_actors::ports::{Queued, SessionLink};
 use aof_actors::{Handle, RunId, WaId, Wamid};
@@ -80,7 +80,7 @@ pub struct Services {
     /// The running actors.
     pub handle: Handle,
     /// Durable state.
-    pub store: SqliteStore,
+    pub store: Arc<dyn Repositories>,
     /// The loaded config.
     pub config: Arc<Config>,
     /// The agents, for built-ins that call one (WHO asks `oncall-manager`).

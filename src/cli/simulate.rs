@@ -21,7 +21,6 @@ use crate::app::{self, StartError, StartOptions};
 use crate::config::{Config, Secret, TransportKind};
 use crate::live::LiveEvent;
 use aof_actors::model::now_ms;
-use aof_actors::ports::Store as _;
 use aof_actors::WaId;
 use report::{Heard, Outcome, Report, RouteNote, StoreNote};
 use serde_json::{json, Value};
@@ -248,7 +247,7 @@ async fn simulate(
         Trigger::Message { from, text, .. } => {
             let wa = WaId::parse(from).ok_or_else(|| SimulateError::Number(from.clone()))?;
             report.route =
-                Some(route_note(&config, &running.routes, &running.store, &wa, text).await);
+                Some(route_note(&config, &running.routes, running.store.as_ref(), &wa, text).await);
             Some(wa)
         }
         Trigger::Webhook { .. } => None,
@@ -276,7 +275,7 @@ async fn simulate(
     let heard = wait(&mut events, &running.handle, options.timeout).await;
     let timers = running.handle.timers().await;
     if matches!(report.store, StoreNote::Committed(_)) {
-        recorded(&running.store, &heard).await;
+        recorded(running.store.as_ref(), &heard).await;
     }
     server.stop(true).await;
     running.runtime.stop();
@@ -371,7 +370,7 @@ async fn webhook(
 async fn route_note(
     config: &Config,
     routes: &crate::flow::Routes,
-    store: &crate::store::SqliteStore,
+    store: &dyn crate::store::Repositories,
     wa: &WaId,
     text: &str,
 ) -> RouteNote {
@@ -465,7 +464,7 @@ async fn wait(
 
 /// Waits until the store has the end of each run that finished: the engine announces the end
 /// before it writes it, and `--commit` must not stop the bot in between.
-async fn recorded(store: &crate::store::SqliteStore, heard: &Heard) {
+async fn recorded(store: &dyn crate::store::Repositories, heard: &Heard) {
     let deadline = Instant::now() + RECORD_WAIT;
     for event in &heard.events {
         let LiveEvent::RunFinished { run_id, .. } = event else {

@@ -11,7 +11,6 @@ use crate::store::{AlertRecord, AlertState, TransitionOutcome};
 use crate::wire::{alertmanager, pagerduty};
 use actix_web::{web, HttpRequest, HttpResponse};
 use aof_actors::model::{Lane, OutboundMessage};
-use aof_actors::ports::Store;
 use aof_actors::{WaId, Wamid};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -196,7 +195,11 @@ pub async fn pagerduty(
     };
     let event = delivery.event;
     // PagerDuty delivers at least once: its event ids share the dedup table with Meta's message ids.
-    match Store::first_seen(&state.store, vec![Wamid(format!("pagerduty:{}", event.id))]).await {
+    match state
+        .store
+        .first_seen(vec![Wamid(format!("pagerduty:{}", event.id))])
+        .await
+    {
         Ok(seen) if seen.first() == Some(&false) => {
             return HttpResponse::Ok().json(json!({ "duplicate": true }))
         }

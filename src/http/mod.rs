@@ -21,7 +21,7 @@ pub mod webhook;
 
 use crate::config::Config;
 use crate::flow::FlowEngine;
-use crate::store::SqliteStore;
+use crate::store::Repositories;
 use crate::transport::SandboxOutbox;
 use aof_actors::Handle;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -34,7 +34,7 @@ pub struct AppState {
     /// The running actors.
     pub handle: Handle,
     /// Durable state (readiness).
-    pub store: SqliteStore,
+    pub store: Arc<dyn Repositories>,
     /// The flows (webhook triggers, readiness).
     pub engine: FlowEngine,
     /// Renders `/metrics`.

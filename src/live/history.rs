@@ -3,7 +3,8 @@
 //! the page after a restart still sees the request they are answering, and its buttons still work.
 
 use super::{Live, LiveEvent, Numbered, HISTORY};
-use crate::store::SqliteStore;
+use crate::store::Repositories;
+use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Rows kept in the store: more than the page is shown, so that the sandbox's numbering survives
@@ -15,7 +16,7 @@ const BATCH: usize = 256;
 
 /// A hub holding the newest events the store kept, numbering on after them. Rows that no longer
 /// parse (written by another version) are skipped.
-pub async fn restore(store: &SqliteStore) -> Live {
+pub async fn restore(store: &dyn Repositories) -> Live {
     let rows = match store.recent_page_events(HISTORY as u64).await {
         Ok(rows) => rows,
         Err(e) => {
@@ -35,7 +36,7 @@ pub async fn restore(store: &SqliteStore) -> Live {
 }
 
 /// Writes what `live` publishes to `store` until the hub is gone. Runs on the current arbiter.
-pub fn keep(live: &Live, store: SqliteStore) {
+pub fn keep(live: &Live, store: Arc<dyn Repositories>) {
     let (_, mut rx) = live.subscribe();
     actix_web::rt::spawn(async move {
         loop {

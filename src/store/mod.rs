@@ -26,6 +26,7 @@ mod batch;
 mod incidents;
 mod page_events;
 mod records;
+mod repo;
 #[cfg(test)]
 mod tests;
 mod war_rooms;
@@ -37,7 +38,11 @@ pub use alerts::{
 pub use approvals::{ApprovalRecord, ApprovalState, Approver, Decision, NewApproval, Verdict};
 pub use incidents::IncidentRecord;
 pub use incidents::{IncidentChange, IncidentStage, IncidentUpdate, TimelineEntry};
-pub use records::{AuditRecord, JobState, OutboundRecord, RunRecord, StatusRecord};
+pub use records::{AuditRecord, JobState, OutboundRecord, OutboxEntry, RunRecord, StatusRecord};
+pub use repo::{
+    Alerts, Approvals, Backend, Deliveries, Fut, Incidents, PageHistory, Repositories, Runs,
+    WarRooms,
+};
 pub use war_rooms::{RoomMember, RoomRecord};
 
 use aof_actors::ports::StoreError;

@@ -63,6 +63,10 @@ pub struct OutboundRecord {
     pub sent_ms: i64,
 }
 
+/// An outbox entry as read back: its state, the job, and when it failed, Meta's code and the
+/// reason.
+pub type OutboxEntry = (JobState, QueuedJob, Option<i64>, Option<String>);
+
 /// One audit log record as read back, for the CLI and the admin endpoint.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AuditRecord {
@@ -283,10 +287,7 @@ impl SqliteStore {
     }
 
     /// One outbox entry with its state and, when it failed, Meta's code and the reason.
-    pub async fn job(
-        &self,
-        id: &str,
-    ) -> Result<Option<(JobState, QueuedJob, Option<i64>, Option<String>)>, StoreError> {
+    pub async fn job(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
         logged("job", async {
             let row =
                 sqlx::query("SELECT state, body, error_code, error FROM outbox WHERE id = ?1")
