@@ -312,7 +312,7 @@ fn approval_from_row(row: &SqliteRow) -> Result<ApprovalRecord, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::fresh_store;
+    use crate::store::conformance::conformance;
     use serde_json::json;
 
     fn wa(n: &str) -> WaId {
@@ -345,76 +345,76 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_first_decision_wins_and_later_ones_learn_who_decided() {
-        let (_dir, _url, store) = fresh_store().await;
-        let list = approvers();
-        let created = store
-            .create_approval(&request(&list, 4))
-            .await
-            .expect("created");
-        assert_eq!(created.id, "APR-0001");
-        assert!(created.expires_at.ends_with('Z'), "{}", created.expires_at);
-        let both = futures_util::future::join(
-            store.decide("APR-0001", Verdict::Approve, &wa("15551234567")),
-            store.decide("APR-0001", Verdict::Reject, &wa("15557654321")),
-        )
-        .await;
-        let outcomes = [both.0.expect("runs"), both.1.expect("runs")];
-        let decided = outcomes
-            .iter()
-            .filter(|d| matches!(d, Decision::Decided(_)))
-            .count();
-        assert_eq!(decided, 1, "{outcomes:?}");
-        assert!(outcomes.iter().any(|d| matches!(d,
-            Decision::AlreadyDecided(r) if r.decided_by.is_some() && r.decided_at_ms.is_some())));
-        assert!(matches!(
-            store
-                .decide("APR-0001", Verdict::Approve, &wa("15559990000"))
+    conformance! {
+        async fn the_first_decision_wins_and_later_ones_learn_who_decided(store) {
+            let list = approvers();
+            let created = store
+                .create_approval(&request(&list, 4))
                 .await
-                .expect("runs"),
-            Decision::NotApprover(_)
-        ));
-        assert!(matches!(
-            store
-                .decide("APR-0404", Verdict::Approve, &wa("15551234567"))
-                .await
-                .expect("runs"),
-            Decision::Unknown
-        ));
+                .expect("created");
+            assert_eq!(created.id, "APR-0001");
+            assert!(created.expires_at.ends_with('Z'), "{}", created.expires_at);
+            let both = futures_util::future::join(
+                store.decide("APR-0001", Verdict::Approve, &wa("15551234567")),
+                store.decide("APR-0001", Verdict::Reject, &wa("15557654321")),
+            )
+            .await;
+            let outcomes = [both.0.expect("runs"), both.1.expect("runs")];
+            let decided = outcomes
+                .iter()
+                .filter(|d| matches!(d, Decision::Decided(_)))
+                .count();
+            assert_eq!(decided, 1, "{outcomes:?}");
+            assert!(outcomes.iter().any(|d| matches!(d,
+                Decision::AlreadyDecided(r) if r.decided_by.is_some() && r.decided_at_ms.is_some())));
+            assert!(matches!(
+                store
+                    .decide("APR-0001", Verdict::Approve, &wa("15559990000"))
+                    .await
+                    .expect("runs"),
+                Decision::NotApprover(_)
+            ));
+            assert!(matches!(
+                store
+                    .decide("APR-0404", Verdict::Approve, &wa("15551234567"))
+                    .await
+                    .expect("runs"),
+                Decision::Unknown
+            ));
+        }
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn an_expired_request_cannot_be_decided_and_is_not_pending() {
-        let (_dir, _url, store) = fresh_store().await;
-        let list = approvers();
-        store
-            .create_approval(&request(&list, -1))
-            .await
-            .expect("created");
-        store
-            .create_approval(&request(&list[..1], 4))
-            .await
-            .expect("created");
-        assert!(matches!(
+    conformance! {
+        async fn an_expired_request_cannot_be_decided_and_is_not_pending(store) {
+            let list = approvers();
             store
-                .decide("APR-0001", Verdict::Approve, &wa("15551234567"))
+                .create_approval(&request(&list, -1))
                 .await
-                .expect("runs"),
-            Decision::Expired(r) if r.state == ApprovalState::Pending
-        ));
-        let alice: Vec<String> = store
-            .pending_for(&wa("15551234567"))
-            .await
-            .expect("lists")
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(alice, ["APR-0002"]);
-        assert!(store
-            .pending_for(&wa("15557654321"))
-            .await
-            .expect("lists")
-            .is_empty());
+                .expect("created");
+            store
+                .create_approval(&request(&list[..1], 4))
+                .await
+                .expect("created");
+            assert!(matches!(
+                store
+                    .decide("APR-0001", Verdict::Approve, &wa("15551234567"))
+                    .await
+                    .expect("runs"),
+                Decision::Expired(r) if r.state == ApprovalState::Pending
+            ));
+            let alice: Vec<String> = store
+                .pending_for(&wa("15551234567"))
+                .await
+                .expect("lists")
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(alice, ["APR-0002"]);
+            assert!(store
+                .pending_for(&wa("15557654321"))
+                .await
+                .expect("lists")
+                .is_empty());
+        }
     }
 }

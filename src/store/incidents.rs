@@ -357,84 +357,85 @@ async fn fetch_incident(store: &SqliteStore, id: &str) -> Result<Option<Incident
 
 #[cfg(test)]
 mod tests {
+    use crate::store::conformance::conformance;
     use crate::store::tests::fresh_store;
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn incidents_get_sequential_ids_and_resolve_once() {
-        let (_dir, _url, store) = fresh_store().await;
-        let first = store
-            .create_incident("API down", "critical", "api")
-            .await
-            .expect("created");
-        let second = store
-            .create_incident("Slow DB", "warning", "db")
-            .await
-            .expect("created");
-        assert_eq!(
-            (first.id.as_str(), second.id.as_str()),
-            ("INC-0001", "INC-0002")
-        );
-        assert_eq!(first.status, "open");
+    conformance! {
+        async fn incidents_get_sequential_ids_and_resolve_once(store) {
+            let first = store
+                .create_incident("API down", "critical", "api")
+                .await
+                .expect("created");
+            let second = store
+                .create_incident("Slow DB", "warning", "db")
+                .await
+                .expect("created");
+            assert_eq!(
+                (first.id.as_str(), second.id.as_str()),
+                ("INC-0001", "INC-0002")
+            );
+            assert_eq!(first.status, "open");
 
-        let resolved = store
-            .resolve_incident("INC-0001")
-            .await
-            .expect("resolves")
-            .expect("exists");
-        assert_eq!(resolved.status, "resolved");
-        assert!(resolved.resolved_ms.is_some());
-        let again = store
-            .resolve_incident("INC-0001")
-            .await
-            .expect("resolves")
-            .expect("exists");
-        assert_eq!(again.resolved_ms, resolved.resolved_ms);
-        assert!(store
-            .resolve_incident("INC-0404")
-            .await
-            .expect("runs")
-            .is_none());
+            let resolved = store
+                .resolve_incident("INC-0001")
+                .await
+                .expect("resolves")
+                .expect("exists");
+            assert_eq!(resolved.status, "resolved");
+            assert!(resolved.resolved_ms.is_some());
+            let again = store
+                .resolve_incident("INC-0001")
+                .await
+                .expect("resolves")
+                .expect("exists");
+            assert_eq!(again.resolved_ms, resolved.resolved_ms);
+            assert!(store
+                .resolve_incident("INC-0404")
+                .await
+                .expect("runs")
+                .is_none());
 
-        let open = store.list_incidents(Some("open"), 3).await.expect("lists");
-        assert_eq!(
-            open.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
-            ["INC-0002"]
-        );
-        let all = store.list_incidents(None, 10).await.expect("lists");
-        assert_eq!(
-            all.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
-            ["INC-0002", "INC-0001"]
-        );
-        assert_eq!(
-            store.get_incident("INC-0002").await.expect("reads"),
-            Some(second)
-        );
-        let third = store
-            .create_incident("Cert expiry", "info", "edge")
-            .await
-            .expect("created");
-        assert_eq!(third.id, "INC-0003");
+            let open = store.list_incidents(Some("open"), 3).await.expect("lists");
+            assert_eq!(
+                open.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+                ["INC-0002"]
+            );
+            let all = store.list_incidents(None, 10).await.expect("lists");
+            assert_eq!(
+                all.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+                ["INC-0002", "INC-0001"]
+            );
+            assert_eq!(
+                store.get_incident("INC-0002").await.expect("reads"),
+                Some(second)
+            );
+            let third = store
+                .create_incident("Cert expiry", "info", "edge")
+                .await
+                .expect("created");
+            assert_eq!(third.id, "INC-0003");
+        }
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn incidents_created_at_once_get_different_ids() {
-        let (_dir, _url, store) = fresh_store().await;
-        let creates = (0..10).map(|i| {
-            let store = store.clone();
-            async move {
-                store
-                    .create_incident(&format!("outage {i}"), "critical", "api")
-                    .await
-            }
-        });
-        let mut ids: Vec<String> = futures_util::future::join_all(creates)
-            .await
-            .into_iter()
-            .map(|r| r.expect("created").id)
-            .collect();
-        ids.sort();
-        let expected: Vec<String> = (1..=10).map(|n| format!("INC-{n:04}")).collect();
-        assert_eq!(ids, expected);
+    conformance! {
+        async fn incidents_created_at_once_get_different_ids(store) {
+            let creates = (0..10).map(|i| {
+                let store = store.clone();
+                async move {
+                    store
+                        .create_incident(&format!("outage {i}"), "critical", "api")
+                        .await
+                }
+            });
+            let mut ids: Vec<String> = futures_util::future::join_all(creates)
+                .await
+                .into_iter()
+                .map(|r| r.expect("created").id)
+                .collect();
+            ids.sort();
+            let expected: Vec<String> = (1..=10).map(|n| format!("INC-{n:04}")).collect();
+            assert_eq!(ids, expected);
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

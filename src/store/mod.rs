@@ -23,6 +23,8 @@ mod actor_state;
 mod alerts;
 mod approvals;
 mod batch;
+#[cfg(test)]
+mod conformance;
 mod incidents;
 mod page_events;
 mod records;

@@ -331,45 +331,44 @@ fn run_record(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::tests::fresh_store;
+    use crate::store::conformance::conformance;
     use aof_actors::model::AuditEntry;
-    use aof_actors::ports::Store;
     use serde_json::json;
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn runs_and_the_audit_log_read_back_as_written() {
-        let (_dir, _url, store) = fresh_store().await;
-        store
-            .record_run_start("run_1", "status-flow", json!({"text": "STATUS"}))
-            .await
-            .expect("ok");
-        let running = store.run("run_1").await.expect("reads").expect("recorded");
-        assert_eq!((running.outcome, running.finished_ms), (None, None));
+    conformance! {
+        async fn runs_and_the_audit_log_read_back_as_written(store) {
+            store
+                .record_run_start("run_1", "status-flow", json!({"text": "STATUS"}))
+                .await
+                .expect("ok");
+            let running = store.run("run_1").await.expect("reads").expect("recorded");
+            assert_eq!((running.outcome, running.finished_ms), (None, None));
 
-        store
-            .record_run_end("run_1", "completed", json!({"reply": {"ok": true}}))
-            .await
-            .expect("ok");
-        let done = store.run("run_1").await.expect("reads").expect("recorded");
-        assert_eq!(done.flow, "status-flow");
-        assert_eq!(done.outcome.as_deref(), Some("completed"));
-        assert_eq!(done.steps, Some(json!({"reply": {"ok": true}})));
-        assert!(done.finished_ms.is_some());
-        assert!(store.run("run_404").await.expect("reads").is_none());
+            store
+                .record_run_end("run_1", "completed", json!({"reply": {"ok": true}}))
+                .await
+                .expect("ok");
+            let done = store.run("run_1").await.expect("reads").expect("recorded");
+            assert_eq!(done.flow, "status-flow");
+            assert_eq!(done.outcome.as_deref(), Some("completed"));
+            assert_eq!(done.steps, Some(json!({"reply": {"ok": true}})));
+            assert!(done.finished_ms.is_some());
+            assert!(store.run("run_404").await.expect("reads").is_none());
 
-        for kind in ["inbound", "send_failed"] {
-            let entry = AuditEntry {
-                kind: kind.into(),
-                who: Some("+*******4567".into()),
-                detail: json!({}),
-            };
-            store.audit(entry).await.expect("written");
+            for kind in ["inbound", "send_failed"] {
+                let entry = AuditEntry {
+                    kind: kind.into(),
+                    who: Some("+*******4567".into()),
+                    detail: json!({}),
+                };
+                store.audit(entry).await.expect("written");
+            }
+            let log = store.audit_log(10).await.expect("reads");
+            assert_eq!(
+                log.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+                ["send_failed", "inbound"]
+            );
+            assert_eq!(store.audit_log(1).await.expect("reads").len(), 1);
         }
-        let log = store.audit_log(10).await.expect("reads");
-        assert_eq!(
-            log.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
-            ["send_failed", "inbound"]
-        );
-        assert_eq!(store.audit_log(1).await.expect("reads").len(), 1);
     }
 }

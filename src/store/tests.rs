@@ -1,6 +1,7 @@
 //! Tests of the SQLite store against a real database file in a temporary directory.
 
-use super::{JobState, SqliteStore, StoreOpenError};
+use super::conformance::conformance;
+use super::{JobState, Repositories, SqliteStore, StoreOpenError};
 use aof_actors::ids::{JobId, WaId, Wamid};
 use aof_actors::model::{
     Conversation, DeliveryState, Lane, OutboundMessage, QueuedJob, StatusUpdate, Timer,
@@ -47,7 +48,7 @@ fn status(wamid: &str, state: DeliveryState, error: Option<(i64, &str)>) -> Stat
     }
 }
 
-async fn state_of(store: &SqliteStore, wamid: &str) -> DeliveryState {
+async fn state_of(store: &dyn Repositories, wamid: &str) -> DeliveryState {
     store
         .message_status(wamid)
         .await
@@ -72,164 +73,164 @@ async fn first_seen_remembers_ids_across_a_reopen_of_the_same_file() {
     assert_eq!(second.expect("second batch"), vec![false, true, false]);
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn statuses_never_move_backwards_and_failed_is_final() {
-    let (_dir, _url, store) = fresh_store().await;
-    for state in [
-        DeliveryState::Read,
-        DeliveryState::Delivered,
-        DeliveryState::Sent,
-    ] {
+conformance! {
+    async fn statuses_never_move_backwards_and_failed_is_final(store) {
+        for state in [
+            DeliveryState::Read,
+            DeliveryState::Delivered,
+            DeliveryState::Sent,
+        ] {
+            store
+                .record_status(status("wamid.R", state, None))
+                .await
+                .expect("recorded");
+        }
+        assert_eq!(state_of(store.as_ref(), "wamid.R").await, DeliveryState::Read);
+
+        let failed = status(
+            "wamid.F",
+            DeliveryState::Failed,
+            Some((131047, "Re-engagement message")),
+        );
+        store.record_status(failed).await.expect("recorded");
         store
-            .record_status(status("wamid.R", state, None))
+            .record_status(status("wamid.F", DeliveryState::Read, None))
             .await
             .expect("recorded");
+        let record = store
+            .message_status("wamid.F")
+            .await
+            .expect("reads")
+            .expect("recorded");
+        assert_eq!(record.state, DeliveryState::Failed);
+        assert_eq!(record.error_code, Some(131047));
+        assert_eq!(record.error_title.as_deref(), Some("Re-engagement message"));
+        assert_eq!(record.timestamp, 1_700_000_000);
     }
-    assert_eq!(state_of(&store, "wamid.R").await, DeliveryState::Read);
-
-    let failed = status(
-        "wamid.F",
-        DeliveryState::Failed,
-        Some((131047, "Re-engagement message")),
-    );
-    store.record_status(failed).await.expect("recorded");
-    store
-        .record_status(status("wamid.F", DeliveryState::Read, None))
-        .await
-        .expect("recorded");
-    let record = store
-        .message_status("wamid.F")
-        .await
-        .expect("reads")
-        .expect("recorded");
-    assert_eq!(record.state, DeliveryState::Failed);
-    assert_eq!(record.error_code, Some(131047));
-    assert_eq!(record.error_title.as_deref(), Some("Re-engagement message"));
-    assert_eq!(record.timestamp, 1_700_000_000);
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_status_that_arrives_before_the_send_is_recorded_is_kept() {
-    let (_dir, _url, store) = fresh_store().await;
-    let early = status("wamid.E", DeliveryState::Delivered, None);
-    store.record_status(early).await.expect("recorded");
-    let sent = job("job_early", 1);
-    store.enqueue(sent.clone()).await.expect("queued");
-    store
-        .job_sent(sent, Wamid("wamid.E".into()))
-        .await
-        .expect("sent");
-    assert_eq!(state_of(&store, "wamid.E").await, DeliveryState::Delivered);
+conformance! {
+    async fn a_status_that_arrives_before_the_send_is_recorded_is_kept(store) {
+        let early = status("wamid.E", DeliveryState::Delivered, None);
+        store.record_status(early).await.expect("recorded");
+        let sent = job("job_early", 1);
+        store.enqueue(sent.clone()).await.expect("queued");
+        store
+            .job_sent(sent, Wamid("wamid.E".into()))
+            .await
+            .expect("sent");
+        assert_eq!(state_of(store.as_ref(), "wamid.E").await, DeliveryState::Delivered);
 
-    let later = job("job_later", 2);
-    store
-        .job_sent(later, Wamid("wamid.L".into()))
-        .await
-        .expect("sent");
-    assert_eq!(state_of(&store, "wamid.L").await, DeliveryState::Accepted);
+        let later = job("job_later", 2);
+        store
+            .job_sent(later, Wamid("wamid.L".into()))
+            .await
+            .expect("sent");
+        assert_eq!(state_of(store.as_ref(), "wamid.L").await, DeliveryState::Accepted);
+    }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_conversation_saved_with_a_lower_version_is_ignored() {
-    let (_dir, _url, store) = fresh_store().await;
-    let empty = store.load_conversation(person()).await.expect("loads");
-    assert_eq!(empty, Conversation::default());
+conformance! {
+    async fn a_conversation_saved_with_a_lower_version_is_ignored(store) {
+        let empty = store.load_conversation(person()).await.expect("loads");
+        assert_eq!(empty, Conversation::default());
 
-    let newer = Conversation {
-        last_inbound_ms: Some(20),
-        version: 5,
-        ..Conversation::default()
-    };
-    let older = Conversation {
-        last_inbound_ms: Some(10),
-        version: 4,
-        ..Conversation::default()
-    };
-    store
-        .save_conversation(person(), newer.clone())
-        .await
-        .expect("saved");
-    store
-        .save_conversation(person(), older)
-        .await
-        .expect("ignored without error");
-    assert_eq!(
-        store.load_conversation(person()).await.expect("loads"),
-        newer
-    );
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_sent_job_leaves_the_pending_queue_and_is_remembered_by_its_wamid() {
-    let (_dir, _url, store) = fresh_store().await;
-    store.enqueue(job("job_z", 200)).await.expect("queued");
-    store.enqueue(job("job_y", 100)).await.expect("queued");
-    store.enqueue(job("job_x", 200)).await.expect("queued");
-    let mut retried = job("job_z", 200);
-    retried.attempts = 2;
-    store.update_job(retried).await.expect("updated");
-
-    let pending = store.pending_jobs().await.expect("lists");
-    let order: Vec<_> = pending.iter().map(|j| j.id.0.as_str()).collect();
-    assert_eq!(order, ["job_y", "job_z", "job_x"]);
-    assert_eq!(pending[1].attempts, 2);
-
-    store
-        .job_sent(job("job_y", 100), Wamid("wamid.S".into()))
-        .await
-        .expect("sent");
-    store
-        .job_failed(job("job_x", 200), Some(131026), "undeliverable".into())
-        .await
-        .expect("failed");
-    let pending = store.pending_jobs().await.expect("lists");
-    assert_eq!(
-        pending.iter().map(|j| j.id.0.as_str()).collect::<Vec<_>>(),
-        ["job_z"]
-    );
-    assert_eq!(store.outbox_counts().await.expect("counts"), (1, 1, 1));
-
-    let outbound = store
-        .outbound_message("wamid.S")
-        .await
-        .expect("reads")
-        .expect("recorded");
-    assert_eq!(outbound.to, person());
-    assert_eq!(outbound.kind, "text");
-    assert_eq!(outbound.about, Some(json!({"alert_id": "A-1"})));
-    assert_eq!(outbound.flow.as_deref(), Some("oncall-alert-flow"));
-    assert_eq!(outbound.job_id, JobId("job_y".into()));
-
-    let (state, _, code, reason) = store.job("job_x").await.expect("reads").expect("kept");
-    assert_eq!(state, JobState::Failed);
-    assert_eq!(
-        (code, reason.as_deref()),
-        (Some(131026), Some("undeliverable"))
-    );
-    assert!(store.job("job_404").await.expect("reads").is_none());
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn template_quota_stops_at_the_limit_and_resets_on_a_new_day() {
-    let (_dir, _url, store) = fresh_store().await;
-    let mut taken = Vec::new();
-    for _ in 0..4 {
-        taken.push(
-            store
-                .take_template_quota("2025-01-01".into(), 3)
-                .await
-                .expect("counts"),
+        let newer = Conversation {
+            last_inbound_ms: Some(20),
+            version: 5,
+            ..Conversation::default()
+        };
+        let older = Conversation {
+            last_inbound_ms: Some(10),
+            version: 4,
+            ..Conversation::default()
+        };
+        store
+            .save_conversation(person(), newer.clone())
+            .await
+            .expect("saved");
+        store
+            .save_conversation(person(), older)
+            .await
+            .expect("ignored without error");
+        assert_eq!(
+            store.load_conversation(person()).await.expect("loads"),
+            newer
         );
     }
-    assert_eq!(taken, [true, true, true, false]);
-    assert!(store
-        .take_template_quota("2025-01-02".into(), 3)
-        .await
-        .expect("counts"));
-    assert!(!store
-        .take_template_quota("2025-01-03".into(), 0)
-        .await
-        .expect("counts"));
+}
+
+conformance! {
+    async fn a_sent_job_leaves_the_pending_queue_and_is_remembered_by_its_wamid(store) {
+        store.enqueue(job("job_z", 200)).await.expect("queued");
+        store.enqueue(job("job_y", 100)).await.expect("queued");
+        store.enqueue(job("job_x", 200)).await.expect("queued");
+        let mut retried = job("job_z", 200);
+        retried.attempts = 2;
+        store.update_job(retried).await.expect("updated");
+
+        let pending = store.pending_jobs().await.expect("lists");
+        let order: Vec<_> = pending.iter().map(|j| j.id.0.as_str()).collect();
+        assert_eq!(order, ["job_y", "job_z", "job_x"]);
+        assert_eq!(pending[1].attempts, 2);
+
+        store
+            .job_sent(job("job_y", 100), Wamid("wamid.S".into()))
+            .await
+            .expect("sent");
+        store
+            .job_failed(job("job_x", 200), Some(131026), "undeliverable".into())
+            .await
+            .expect("failed");
+        let pending = store.pending_jobs().await.expect("lists");
+        assert_eq!(
+            pending.iter().map(|j| j.id.0.as_str()).collect::<Vec<_>>(),
+            ["job_z"]
+        );
+        assert_eq!(store.outbox_counts().await.expect("counts"), (1, 1, 1));
+
+        let outbound = store
+            .outbound_message("wamid.S")
+            .await
+            .expect("reads")
+            .expect("recorded");
+        assert_eq!(outbound.to, person());
+        assert_eq!(outbound.kind, "text");
+        assert_eq!(outbound.about, Some(json!({"alert_id": "A-1"})));
+        assert_eq!(outbound.flow.as_deref(), Some("oncall-alert-flow"));
+        assert_eq!(outbound.job_id, JobId("job_y".into()));
+
+        let (state, _, code, reason) = store.job("job_x").await.expect("reads").expect("kept");
+        assert_eq!(state, JobState::Failed);
+        assert_eq!(
+            (code, reason.as_deref()),
+            (Some(131026), Some("undeliverable"))
+        );
+        assert!(store.job("job_404").await.expect("reads").is_none());
+    }
+}
+
+conformance! {
+    async fn template_quota_stops_at_the_limit_and_resets_on_a_new_day(store) {
+        let mut taken = Vec::new();
+        for _ in 0..4 {
+            taken.push(
+                store
+                    .take_template_quota("2025-01-01".into(), 3)
+                    .await
+                    .expect("counts"),
+            );
+        }
+        assert_eq!(taken, [true, true, true, false]);
+        assert!(store
+            .take_template_quota("2025-01-02".into(), 3)
+            .await
+            .expect("counts"));
+        assert!(!store
+            .take_template_quota("2025-01-03".into(), 0)
+            .await
+            .expect("counts"));
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -329,11 +330,11 @@ async fn a_file_store_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys() {
     assert_eq!((mode.as_str(), sync, busy, fks), ("wal", 1, 5_000, 1));
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn concurrent_senders_never_take_more_template_quota_than_the_limit() {
-    let (_dir, _url, store) = fresh_store().await;
-    let takes = (0..20).map(|_| store.take_template_quota("2025-01-01".into(), 5));
-    let taken = futures_util::future::join_all(takes).await;
-    let taken: Vec<bool> = taken.into_iter().map(|t| t.expect("counts")).collect();
-    assert_eq!(taken.iter().filter(|t| **t).count(), 5);
+conformance! {
+    async fn concurrent_senders_never_take_more_template_quota_than_the_limit(store) {
+        let takes = (0..20).map(|_| store.take_template_quota("2025-01-01".into(), 5));
+        let taken = futures_util::future::join_all(takes).await;
+        let taken: Vec<bool> = taken.into_iter().map(|t| t.expect("counts")).collect();
+        assert_eq!(taken.iter().filter(|t| **t).count(), 5);
+    }
 }

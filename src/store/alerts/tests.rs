@@ -2,7 +2,7 @@
 //! transitions, and the open alerts of a person.
 
 use super::*;
-use crate::store::tests::fresh_store;
+use crate::store::conformance::conformance;
 
 fn alice() -> WaId {
     WaId::parse("+1 555 123 4567").expect("a number")
@@ -21,121 +21,121 @@ fn firing<'a>(fingerprint: Option<&'a str>, paged: Option<&'a WaId>) -> NewAlert
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn the_same_fingerprint_firing_twice_updates_the_open_alert() {
-    let (_dir, _url, store) = fresh_store().await;
-    let alice = alice();
-    let first = store
-        .create_alert(&firing(Some("fp1"), Some(&alice)))
-        .await
-        .expect("created");
-    assert_eq!(
-        (first.alert.id.as_str(), first.duplicate),
-        ("ALT-0001", false)
-    );
-    assert_eq!(first.alert.severity, "critical");
-    assert_eq!(first.alert.title(), "[CRITICAL] api: High latency");
-    let again = store
-        .create_alert(&firing(Some("fp1"), Some(&alice)))
-        .await
-        .expect("updated");
-    assert!(again.duplicate);
-    assert_eq!(again.alert.id, "ALT-0001");
-    assert_eq!(again.alert.fire_count, 2);
-    assert_eq!(again.alert.paged, ["+15551234567"]);
-
-    store
-        .transition("ALT-0001", AlertState::Resolved, Some("alertmanager"))
-        .await
-        .expect("resolves");
-    let after = store
-        .create_alert(&firing(Some("fp1"), None))
-        .await
-        .expect("created");
-    assert_eq!(
-        (after.alert.id.as_str(), after.duplicate),
-        ("ALT-0002", false)
-    );
-    assert!(after.alert.paged.is_empty());
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn states_only_move_forward_and_every_move_is_recorded() {
-    let (_dir, _url, store) = fresh_store().await;
-    let alice = alice();
-    store
-        .create_alert(&firing(None, Some(&alice)))
-        .await
-        .expect("created");
-    let TransitionOutcome::Moved(acked) = store
-        .transition("ALT-0001", AlertState::Acknowledged, Some("+15551234567"))
-        .await
-        .expect("runs")
-    else {
-        panic!("acknowledging a firing alert moves it")
-    };
-    assert_eq!(acked.acknowledged_by.as_deref(), Some("+15551234567"));
-    assert!(matches!(
-        store
-            .transition("ALT-0001", AlertState::Acknowledged, Some("+15557654321"))
-            .await
-            .expect("runs"),
-        TransitionOutcome::Unchanged(a) if a.acknowledged_by.as_deref() == Some("+15551234567")
-    ));
-    store
-        .transition("ALT-0001", AlertState::Resolved, None)
-        .await
-        .expect("runs");
-    let refused = store
-        .transition("ALT-0001", AlertState::Acknowledged, Some("+15551234567"))
-        .await
-        .expect("runs");
-    let TransitionOutcome::Refused(resolved) = refused else {
-        panic!("acknowledging a resolved alert is refused: {refused:?}")
-    };
-    let states: Vec<&str> = resolved
-        .transitions
-        .iter()
-        .map(|t| t.state.as_str())
-        .collect();
-    assert_eq!(states, ["firing", "acknowledged", "resolved"]);
-    assert_eq!(
-        resolved.transitions[1].actor.as_deref(),
-        Some("+15551234567")
-    );
-    assert!(matches!(
-        store
-            .transition("ALT-0404", AlertState::Resolved, None)
-            .await
-            .expect("runs"),
-        TransitionOutcome::Unknown
-    ));
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn open_alerts_of_a_person_come_newest_first() {
-    let (_dir, _url, store) = fresh_store().await;
-    let (alice, bob) = (alice(), WaId::parse("15557654321").expect("a number"));
-    for paged in [Some(&alice), Some(&bob), Some(&alice)] {
-        store
-            .create_alert(&firing(None, paged))
+conformance! {
+    async fn the_same_fingerprint_firing_twice_updates_the_open_alert(store) {
+        let alice = alice();
+        let first = store
+            .create_alert(&firing(Some("fp1"), Some(&alice)))
             .await
             .expect("created");
+        assert_eq!(
+            (first.alert.id.as_str(), first.duplicate),
+            ("ALT-0001", false)
+        );
+        assert_eq!(first.alert.severity, "critical");
+        assert_eq!(first.alert.title(), "[CRITICAL] api: High latency");
+        let again = store
+            .create_alert(&firing(Some("fp1"), Some(&alice)))
+            .await
+            .expect("updated");
+        assert!(again.duplicate);
+        assert_eq!(again.alert.id, "ALT-0001");
+        assert_eq!(again.alert.fire_count, 2);
+        assert_eq!(again.alert.paged, ["+15551234567"]);
+
+        store
+            .transition("ALT-0001", AlertState::Resolved, Some("alertmanager"))
+            .await
+            .expect("resolves");
+        let after = store
+            .create_alert(&firing(Some("fp1"), None))
+            .await
+            .expect("created");
+        assert_eq!(
+            (after.alert.id.as_str(), after.duplicate),
+            ("ALT-0002", false)
+        );
+        assert!(after.alert.paged.is_empty());
     }
-    store.add_paged("ALT-0002", &alice).await.expect("adds");
-    store.add_paged("ALT-0002", &alice).await.expect("adds");
-    let mine = store
-        .find_open_for(&alice, &[AlertState::Firing])
-        .await
-        .expect("finds");
-    let ids: Vec<&str> = mine.iter().map(|a| a.id.as_str()).collect();
-    assert_eq!(ids, ["ALT-0003", "ALT-0002", "ALT-0001"]);
-    assert_eq!(mine[1].paged, ["+15557654321", "+15551234567"]);
-    assert_eq!(mine[1].pages.len(), 2);
-    assert!(mine[1].pages[1].at_ms >= mine[1].pages[0].at_ms);
-    assert!(store
-        .find_open_for(&bob, &[AlertState::Acknowledged])
-        .await
-        .expect("finds")
-        .is_empty());
+}
+
+conformance! {
+    async fn states_only_move_forward_and_every_move_is_recorded(store) {
+        let alice = alice();
+        store
+            .create_alert(&firing(None, Some(&alice)))
+            .await
+            .expect("created");
+        let TransitionOutcome::Moved(acked) = store
+            .transition("ALT-0001", AlertState::Acknowledged, Some("+15551234567"))
+            .await
+            .expect("runs")
+        else {
+            panic!("acknowledging a firing alert moves it")
+        };
+        assert_eq!(acked.acknowledged_by.as_deref(), Some("+15551234567"));
+        assert!(matches!(
+            store
+                .transition("ALT-0001", AlertState::Acknowledged, Some("+15557654321"))
+                .await
+                .expect("runs"),
+            TransitionOutcome::Unchanged(a) if a.acknowledged_by.as_deref() == Some("+15551234567")
+        ));
+        store
+            .transition("ALT-0001", AlertState::Resolved, None)
+            .await
+            .expect("runs");
+        let refused = store
+            .transition("ALT-0001", AlertState::Acknowledged, Some("+15551234567"))
+            .await
+            .expect("runs");
+        let TransitionOutcome::Refused(resolved) = refused else {
+            panic!("acknowledging a resolved alert is refused: {refused:?}")
+        };
+        let states: Vec<&str> = resolved
+            .transitions
+            .iter()
+            .map(|t| t.state.as_str())
+            .collect();
+        assert_eq!(states, ["firing", "acknowledged", "resolved"]);
+        assert_eq!(
+            resolved.transitions[1].actor.as_deref(),
+            Some("+15551234567")
+        );
+        assert!(matches!(
+            store
+                .transition("ALT-0404", AlertState::Resolved, None)
+                .await
+                .expect("runs"),
+            TransitionOutcome::Unknown
+        ));
+    }
+}
+
+conformance! {
+    async fn open_alerts_of_a_person_come_newest_first(store) {
+        let (alice, bob) = (alice(), WaId::parse("15557654321").expect("a number"));
+        for paged in [Some(&alice), Some(&bob), Some(&alice)] {
+            store
+                .create_alert(&firing(None, paged))
+                .await
+                .expect("created");
+        }
+        store.add_paged("ALT-0002", &alice).await.expect("adds");
+        store.add_paged("ALT-0002", &alice).await.expect("adds");
+        let mine = store
+            .find_open_for(&alice, &[AlertState::Firing])
+            .await
+            .expect("finds");
+        let ids: Vec<&str> = mine.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["ALT-0003", "ALT-0002", "ALT-0001"]);
+        assert_eq!(mine[1].paged, ["+15557654321", "+15551234567"]);
+        assert_eq!(mine[1].pages.len(), 2);
+        assert!(mine[1].pages[1].at_ms >= mine[1].pages[0].at_ms);
+        assert!(store
+            .find_open_for(&bob, &[AlertState::Acknowledged])
+            .await
+            .expect("finds")
+            .is_empty());
+    }
 }
