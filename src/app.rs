@@ -11,14 +11,12 @@ use crate::live::Live;
 use crate::store::{Repositories, SqliteStore};
 use crate::transport::{CloudApi, Sandbox, SandboxOutbox};
 use actix_web::{web, App, HttpServer};
-use aof_actors::model::{AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
-use aof_actors::ports::{FlowRunner, Store, StoreResult, Transport};
+use aof_actors::ports::{FlowRunner, Transport};
 use aof_actors::rate_limiter::RateSettings;
 use aof_actors::runtime::Ports;
 use aof_actors::sender::SenderSettings;
 use aof_actors::webhook::WebhookSettings;
 use aof_actors::{Handle, Runtime, RuntimeSettings};
-use aof_actors::{WaId, Wamid};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::num::NonZeroU32;
 use std::rc::Rc;
@@ -108,7 +106,7 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
+fn runtime_settings(config: &Config, lookback: usize, resume: bool) -> RuntimeSettings {
     let whatsapp = &config.platforms.whatsapp;
     let per_second =
         NonZeroU32::new(whatsapp.rate_limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
@@ -132,6 +130,7 @@ fn runtime_settings(config: &Config, lookback: usize) -> RuntimeSettings {
                 .enabled
                 .then_some(whatsapp.queue.batch_size as usize),
             broadcast_batch_delay: Duration::from_millis(whatsapp.queue.batch_delay),
+            resume,
         },
         sender: SenderSettings {
             max_attempts: whatsapp.max_send_attempts,
@@ -242,33 +241,33 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     let routes = Arc::new(Routes::new(&config.routing, flows.clone()));
     let lookback = flows.max_lookback().max(config.sessions.lookback);
     let ports = Ports {
-        store: if options.resume_pending {
-            store.clone() as Arc<dyn Store>
-        } else {
-            Arc::new(NoResume(store.clone()))
-        },
+        store: store.clone(),
         routes: routes.clone(),
         transport,
     };
     let mut engine_slot = None;
-    let runtime = Runtime::start(runtime_settings(&config, lookback), ports, |handle| {
-        let services = Arc::new(Services {
-            handle,
-            store: store.clone(),
-            config: config.clone(),
-            registry: registry.clone(),
-            live: live.clone(),
-            dry_run: options.dry_run.clone(),
-        });
-        let engine = FlowEngine::new(
-            flows.clone(),
-            registry.clone(),
-            expressions.clone(),
-            services,
-        );
-        engine_slot = Some(engine.clone());
-        Arc::new(engine) as Arc<dyn FlowRunner>
-    });
+    let runtime = Runtime::start(
+        runtime_settings(&config, lookback, options.resume_pending),
+        ports,
+        |handle| {
+            let services = Arc::new(Services {
+                handle,
+                store: store.clone(),
+                config: config.clone(),
+                registry: registry.clone(),
+                live: live.clone(),
+                dry_run: options.dry_run.clone(),
+            });
+            let engine = FlowEngine::new(
+                flows.clone(),
+                registry.clone(),
+                expressions.clone(),
+                services,
+            );
+            engine_slot = Some(engine.clone());
+            Arc::new(engine) as Arc<dyn FlowRunner>
+        },
+    );
     let engine = engine_slot.expect("Runtime::start calls make_runner once");
     let handle = runtime.handle.clone();
 
@@ -404,56 +403,5 @@ fn warn_missing_routes(config: &Config, flows: &FlowSet) {
             config.flows.directory.display(),
             missing.join(", ")
         );
-    }
-}
-
-/// The store as the actors see it, minus what a restart resumes: no queued messages, no timers.
-struct NoResume(Arc<dyn Repositories>);
-
-impl Store for NoResume {
-    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {
-        self.0.first_seen(ids)
-    }
-    fn record_status(&self, status: StatusUpdate) -> StoreResult<()> {
-        self.0.record_status(status)
-    }
-    fn load_conversation(&self, who: WaId) -> StoreResult<Conversation> {
-        self.0.load_conversation(who)
-    }
-    fn save_conversation(&self, who: WaId, conversation: Conversation) -> StoreResult<()> {
-        self.0.save_conversation(who, conversation)
-    }
-    fn enqueue(&self, job: QueuedJob) -> StoreResult<()> {
-        self.0.enqueue(job)
-    }
-    fn update_job(&self, job: QueuedJob) -> StoreResult<()> {
-        self.0.update_job(job)
-    }
-    fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()> {
-        self.0.job_sent(job, wamid)
-    }
-    fn job_failed(&self, job: QueuedJob, code: Option<i64>, reason: String) -> StoreResult<()> {
-        self.0.job_failed(job, code, reason)
-    }
-    fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
-        Box::pin(futures_util::future::ready(Ok(Vec::new())))
-    }
-    fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {
-        self.0.take_template_quota(day, limit)
-    }
-    fn save_timer(&self, timer: Timer) -> StoreResult<()> {
-        self.0.save_timer(timer)
-    }
-    fn finish_timer(&self, id: String) -> StoreResult<()> {
-        self.0.finish_timer(id)
-    }
-    fn pending_timers(&self) -> StoreResult<Vec<Timer>> {
-        Box::pin(futures_util::future::ready(Ok(Vec::new())))
-    }
-    fn audit(&self, entry: AuditEntry) -> StoreResult<()> {
-        self.0.audit(entry)
-    }
-    fn room_memberships(&self) -> StoreResult<Vec<(WaId, String)>> {
-        self.0.room_memberships()
     }
 }

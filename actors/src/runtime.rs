@@ -76,8 +76,12 @@ impl Runtime {
             sender.recipient(),
         ));
 
-        let scheduler =
-            Scheduler::new(ports.store.clone(), router_addr.clone().recipient()).start();
+        let scheduler = Scheduler::new(
+            ports.store.clone(),
+            router_addr.clone().recipient(),
+            settings.rate.resume,
+        )
+        .start();
         let webhook_store = ports.store.clone();
         let webhook_settings = settings.webhook.clone();
         let webhook_router = router_addr.clone().recipient();

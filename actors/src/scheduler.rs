@@ -42,15 +42,18 @@ pub struct Scheduler {
     store: Arc<dyn Store>,
     router: Recipient<RunFlow>,
     armed: HashMap<String, (Timer, SpawnHandle)>,
+    /// Arm the timers the store holds at start, as a restart must (`aofctl simulate` does not).
+    resume: bool,
 }
 
 impl Scheduler {
-    /// A scheduler firing into `router`.
-    pub fn new(store: Arc<dyn Store>, router: Recipient<RunFlow>) -> Self {
+    /// A scheduler firing into `router`; with `resume`, it first arms the stored timers.
+    pub fn new(store: Arc<dyn Store>, router: Recipient<RunFlow>, resume: bool) -> Self {
         Scheduler {
             store,
             router,
             armed: HashMap::new(),
+            resume,
         }
     }
 
@@ -86,6 +89,9 @@ impl Actor for Scheduler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if !self.resume {
+            return;
+        }
         let pending = self.store.pending_timers();
         ctx.wait(
             pending

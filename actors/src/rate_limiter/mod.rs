@@ -92,6 +92,9 @@ pub struct RateSettings {
     pub broadcast_batch: Option<usize>,
     /// ...with this pause between batches.
     pub broadcast_batch_delay: Duration,
+    /// Send what the store still has queued, as a restart must (`aofctl simulate` does not: those
+    /// messages belong to the real bot).
+    pub resume: bool,
 }
 
 /// The outbound queue and its pacing.
@@ -269,6 +272,9 @@ impl Actor for RateLimiter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1 << 16);
+        if !self.settings.resume {
+            return;
+        }
         let pending = self.store.pending_jobs();
         ctx.wait(pending.into_actor(self).map(|loaded, act, ctx| {
             match loaded {
