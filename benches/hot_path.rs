@@ -146,6 +146,7 @@ fn parse(c: &mut Criterion) {
 fn route(c: &mut Criterion) {
     let config = config();
     let routes = Routes::new(&config.routing, Arc::new(flows(&config)));
+    let alice = aof_actors::WaId::parse("+15551234567").expect("a number");
     let expected = [
         "acknowledge-alert-flow",
         "status-check-flow",
@@ -154,7 +155,9 @@ fn route(c: &mut Criterion) {
         "whatsapp-help-flow",
     ];
     for (text, flow) in ROUTE_MIX.iter().zip(expected) {
-        let route = routes.route(text).unwrap_or_else(|| panic!("`{text}`"));
+        let route = routes
+            .route(&alice, text)
+            .unwrap_or_else(|| panic!("`{text}`"));
         assert_eq!(route.flow, flow, "`{text}`");
     }
     let mut group = c.benchmark_group("route");
@@ -162,7 +165,7 @@ fn route(c: &mut Criterion) {
     group.bench_function("mix", |b| {
         b.iter(|| {
             for text in ROUTE_MIX {
-                black_box(routes.route(black_box(text)));
+                black_box(routes.route(&alice, black_box(text)));
             }
         })
     });

@@ -239,6 +239,10 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         )),
     };
     let routes = Arc::new(Routes::new(&config.routing, flows.clone()));
+    match store.room_memberships().await {
+        Ok(members) => routes.load_rooms(members),
+        Err(e) => tracing::error!(error = %e, "loading war-room members failed; rooms start empty"),
+    }
     let lookback = flows.max_lookback().max(config.sessions.lookback);
     let ports = Ports {
         store: store.clone(),
@@ -255,6 +259,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
                 store: store.clone(),
                 config: config.clone(),
                 registry: registry.clone(),
+                routes: routes.clone(),
                 live: live.clone(),
                 dry_run: options.dry_run.clone(),
             });

@@ -17,9 +17,6 @@ use serde_json::{json, Value};
 /// matter). Above it, `WHO` lists the members.
 const ANNOUNCE_JOINS_UP_TO: usize = 20;
 
-/// The flow name routing gives `JOIN <id>`, `LEAVE` and `WHO`.
-pub const ROOM_COMMAND: &str = "builtin:room";
-
 fn failed(e: impl std::fmt::Display) -> AgentError {
     AgentError::Failed(e.to_string())
 }
@@ -100,7 +97,7 @@ pub async fn open(
             .map_err(failed)?
         {
             services
-                .handle
+                .routes
                 .set_room(who.clone(), Some(incident_id.to_owned()));
             let text = format!(
                 "🚨 *War room {incident_id}*: {}\n\nWhat you write here now goes to everyone in the room.\nWHO - members • LEAVE - leave • RESOLVE - close it",
@@ -156,7 +153,7 @@ pub async fn close(
         room.updates
     );
     for member in &members {
-        services.handle.set_room(member.wa.clone(), None);
+        services.routes.set_room(member.wa.clone(), None);
         send(services, member.wa.clone(), summary.clone(), incident_id).await?;
     }
     Ok(json!({
@@ -210,7 +207,7 @@ pub async fn command(ctx: &RunContext, words: &[String]) -> Result<String, Agent
                         .await
                         .map_err(failed)?;
                     services
-                        .handle
+                        .routes
                         .set_room(person.wa.clone(), Some(id.clone()));
                     if !joined {
                         return Ok(format!("ℹ️ You are already in the war room of {id}: {}\nWhat you write goes to the room; WHO to see who is in it, LEAVE to leave.", i.title));
@@ -242,7 +239,7 @@ pub async fn command(ctx: &RunContext, words: &[String]) -> Result<String, Agent
         {
             None => Ok("ℹ️ You are not in a war room.".into()),
             Some(id) => {
-                services.handle.set_room(person.wa.clone(), None);
+                services.routes.set_room(person.wa.clone(), None);
                 let name = display_name(services, &person.wa, person.name.as_deref());
                 tell_room(services, &id, None, &format!("➖ {name} left {id}")).await?;
                 Ok(format!("👋 You left the war room of {id}."))

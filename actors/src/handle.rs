@@ -5,7 +5,7 @@ use crate::ids::{RunId, WaId};
 use crate::model::{Expectation, OutboundMessage, Timer};
 use crate::ports::{EnqueueError, Queued, RecordsNotifier, StoreError};
 use crate::rate_limiter::{GetQueueStats, QueueStats, RateLimiter};
-use crate::router::{Expect, Router, RunFlow, SendTo, SessionCount, SetRoom};
+use crate::router::{Expect, Router, RunFlow, SendTo, SessionCount};
 use crate::scheduler::{FireNow, ListTimers, Schedule, Scheduler};
 use crate::webhook::{Inbound, Webhook};
 use actix::prelude::*;
@@ -42,11 +42,6 @@ impl Handle {
     /// Registers a reply that a flow waits for from `who`.
     pub fn expect(&self, who: WaId, expectation: Expectation) {
         self.router.do_send(Expect { who, expectation });
-    }
-
-    /// Puts a person in a war room, or takes them out (`None`).
-    pub fn set_room(&self, who: WaId, room: Option<String>) {
-        self.router.do_send(SetRoom { who, room });
     }
 
     /// Runs a flow with no person behind it (a webhook or a timer).

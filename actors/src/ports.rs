@@ -102,10 +102,11 @@ pub trait FlowRunner: Send + Sync + 'static {
     fn run(&self, run: FlowRun) -> LocalBoxFuture<'static, FlowOutcome>;
 }
 
-/// The static part of routing (`routing.commands`, then `routing.keywords`, then the default flow).
+/// Routing, but for a pending answer (which the session checks first): the application's rules
+/// (commands, keywords, war rooms, the default flow).
 pub trait RouteTable: Send + Sync + 'static {
-    /// Where a text goes, or `None` when nothing matches and there is no default flow.
-    fn route(&self, text: &str) -> Option<Route>;
+    /// Where a text from `from` goes, or `None` when nothing matches and there is no default flow.
+    fn route(&self, from: &WaId, text: &str) -> Option<Route>;
     /// Where a message without text goes (it gets a short "send text or HELP" answer).
     fn route_unsupported(&self, kind: &str) -> Option<Route>;
 }
@@ -185,8 +186,6 @@ pub trait Store: Send + Sync + 'static {
     fn pending_timers(&self) -> StoreResult<Vec<Timer>>;
     /// Writes an audit record.
     fn audit(&self, entry: AuditEntry) -> StoreResult<()>;
-    /// Who is in which war room (person, room id), for routing after a restart.
-    fn room_memberships(&self) -> StoreResult<Vec<(WaId, String)>>;
 }
 
 /// A reason a message could not be queued.

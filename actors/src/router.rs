@@ -1,9 +1,10 @@
 //! The Router actor: owns the registry of sessions (one per person, spread over an arbiter pool),
-//! applies the static routes to inbound messages, forwards outbound messages and expectations to the
-//! recipient's session, and starts flows that no person triggered (webhooks, timers).
+//! asks the application's route table where each inbound message goes, forwards messages and
+//! expectations for other people to their session, and starts flows that no person triggered
+//! (webhooks, timers).
 
 use crate::ids::{RunId, WaId};
-use crate::model::{Expectation, InboundMessage, OutboundMessage, Route, RouteReason};
+use crate::model::{Expectation, InboundMessage, OutboundMessage};
 use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, RecordsNotifier, RouteTable};
 use crate::session::{AddExpectation, Deliver, SendOutbound, Session, SessionDeps};
 use actix::prelude::*;
@@ -55,20 +56,6 @@ pub struct ReleaseSession {
     pub handled: u64,
 }
 
-/// A person entered a war room (`Some`) or left it (`None`). While in one, their messages that are
-/// not commands go to the room.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct SetRoom {
-    /// The person.
-    pub who: WaId,
-    /// The room (an incident id), or none.
-    pub room: Option<String>,
-}
-
-/// The flow name of a war-room relay; the application's runner handles it.
-pub const RELAY_FLOW: &str = "builtin:relay";
-
 /// How many sessions are alive (for metrics and tests).
 #[derive(Message, Debug)]
 #[rtype(result = "usize")]
@@ -87,7 +74,6 @@ pub struct Router {
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
     sessions: HashMap<WaId, SessionEntry>,
-    rooms: HashMap<WaId, String>,
 }
 
 impl Router {
@@ -105,7 +91,6 @@ impl Router {
             arbiters,
             next_arbiter: 0,
             sessions: HashMap::new(),
-            rooms: HashMap::new(),
         }
     }
 
@@ -148,31 +133,6 @@ impl Router {
 
 impl Actor for Router {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        let load = self.deps.store.room_memberships();
-        ctx.wait(load.into_actor(self).map(|loaded, act, _| match loaded {
-            Ok(members) => act.rooms.extend(members),
-            Err(e) => tracing::error!(error = %e, "loading war-room members failed"),
-        }));
-    }
-}
-
-/// A person in a room who writes something that is not a command talks to the room.
-fn relay_route(
-    room: Option<&String>,
-    route: &Option<Route>,
-    text: Option<&String>,
-) -> Option<Route> {
-    let (room, text) = (room?, text?);
-    let command = route
-        .as_ref()
-        .is_some_and(|r| matches!(r.reason, RouteReason::Command | RouteReason::FlowTrigger));
-    (!command).then(|| Route {
-        flow: RELAY_FLOW.to_owned(),
-        reason: RouteReason::Relay,
-        captures: vec![room.clone(), text.clone()],
-    })
 }
 
 impl Handler<RouteInbound> for Router {
@@ -180,11 +140,9 @@ impl Handler<RouteInbound> for Router {
 
     fn handle(&mut self, RouteInbound(message): RouteInbound, ctx: &mut Context<Self>) {
         let route = match &message.text {
-            Some(text) => self.routes.route(text),
+            Some(text) => self.routes.route(&message.from, text),
             None => self.routes.route_unsupported(message.kind.label()),
         };
-        let route =
-            relay_route(self.rooms.get(&message.from), &route, message.text.as_ref()).or(route);
         if let Some(route) = &route {
             tracing::debug!(flow = %route.flow, reason = ?route.reason, "routed");
         }
@@ -267,17 +225,6 @@ impl Handler<ReleaseSession> for Router {
             Some(_) => false,
             None => true,
         }
-    }
-}
-
-impl Handler<SetRoom> for Router {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetRoom, _: &mut Context<Self>) {
-        match msg.room {
-            Some(room) => self.rooms.insert(msg.who, room),
-            None => self.rooms.remove(&msg.who),
-        };
     }
 }
 

@@ -85,6 +85,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// The agents, for built-ins that call one (WHO asks `oncall-manager`).
     pub registry: Arc<Registry>,
+    /// The route table, which the war room keeps told of who is in which room.
+    pub routes: Arc<crate::flow::Routes>,
     /// Where runs and steps are published as they happen (sandbox and `simulate` only).
     pub live: Option<crate::live::Live>,
     /// Set by `aofctl simulate`: the agents record their calls to the outside world (deployments,

@@ -379,7 +379,7 @@ async fn route_note(
     let allowed = app::allowed_senders(config);
     let refused = !allowed.is_empty() && !allowed.contains(wa);
     let flows = routes.flows();
-    let route = routes.route(text);
+    let route = routes.route(wa, text);
     // The route table does not say which of a flow's patterns matched; the same search does.
     let pattern = match &route {
         Some(r) if r.reason == RouteReason::FlowTrigger => flows
@@ -397,18 +397,15 @@ async fn route_note(
         .expectations
         .into_iter()
         .find(|e| e.answers(text, now));
-    let room = match store.room_memberships().await {
-        Ok(rooms) => rooms.into_iter().find(|(who, _)| who == wa).map(|(_, r)| r),
-        Err(_) => None,
-    };
-    let command = route
+    let room = route
         .as_ref()
-        .is_some_and(|r| matches!(r.reason, RouteReason::Command | RouteReason::FlowTrigger));
+        .filter(|r| r.reason == RouteReason::Relay)
+        .and_then(|r| r.captures.first().cloned());
     RouteNote {
         text: text.trim().to_owned(),
         refused,
         pending,
-        room: room.filter(|_| !command),
+        room,
         route,
         pattern,
     }

@@ -5,14 +5,13 @@
 use super::expr::Expressions;
 use super::input::complete_and_check;
 use super::load::{FlowSet, LoadedFlow};
-use super::routes::UNSUPPORTED;
+use super::routes::Builtin;
 use super::steps::{reply, run_steps, RunState, StepsOutcome, SOMETHING_WENT_WRONG};
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
 use crate::live::LiveEvent;
-use crate::war_room::{self, ROOM_COMMAND};
+use crate::war_room;
 use aof_actors::model::{now_ms, ContextEntry, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
-use aof_actors::router::RELAY_FLOW;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Map, Value};
 use std::cell::RefCell;
@@ -118,14 +117,13 @@ async fn builtin(run: &FlowRun, ctx: &RunContext) -> Option<FlowOutcome> {
         .as_ref()
         .map(|r| r.captures.as_slice())
         .unwrap_or_default();
-    let result = match run.flow.as_str() {
-        UNSUPPORTED => Ok(Some(UNSUPPORTED_REPLY.to_owned())),
-        ROOM_COMMAND => war_room::command(ctx, captures).await.map(Some),
-        RELAY_FLOW => match captures {
+    let result = match Builtin::of(&run.flow)? {
+        Builtin::Unsupported => Ok(Some(UNSUPPORTED_REPLY.to_owned())),
+        Builtin::RoomCommand => war_room::command(ctx, captures).await.map(Some),
+        Builtin::Relay => match captures {
             [room, text, ..] => war_room::relay(ctx, room, text).await.map(|_| None),
             _ => Ok(None),
         },
-        _ => return None,
     };
     match result {
         Ok(Some(text)) => reply(ctx, &text).await,

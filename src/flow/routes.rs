@@ -1,19 +1,48 @@
 //! The static route table: `routing.commands` (the whole message, any case), then the flows' own
 //! message-trigger patterns (so `STATUS api` reaches status-check with `match.1 = api`), then
-//! `routing.keywords` in order, then `routing.default_flow`. A pending `on_response` of the person
-//! comes before all of these; the session checks it.
+//! `routing.keywords` in order, then `routing.default_flow`; a person in a war room who writes
+//! something that is not a command talks to the room. A pending `on_response` of the person comes
+//! before all of these; the session checks it. What the bot answers itself is a [`Builtin`].
 
 use super::load::FlowSet;
 use crate::config::RoutingConfig;
-use crate::war_room::ROOM_COMMAND;
 use aof_actors::model::{Route, RouteReason};
 use aof_actors::ports::RouteTable;
+use aof_actors::WaId;
 use regex::Regex;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// The flow name routing uses for messages without text; the engine answers them itself.
-pub const UNSUPPORTED: &str = "builtin:unsupported";
+/// What the bot answers itself, without a flow file. A route names one by its
+/// [`Builtin::flow_name`] (the actors carry flow names as text); the engine reads it back with
+/// [`Builtin::of`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    /// A message without text (an image, a sticker): "send text or HELP".
+    Unsupported,
+    /// `JOIN <incident>`, `LEAVE`, `WHO`.
+    RoomCommand,
+    /// What a war-room member writes, for everyone else in the room.
+    Relay,
+}
+
+impl Builtin {
+    const ALL: [Builtin; 3] = [Builtin::Unsupported, Builtin::RoomCommand, Builtin::Relay];
+
+    /// The name routes carry; no flow file can have it (`:` is not in a file stem).
+    pub const fn flow_name(self) -> &'static str {
+        match self {
+            Builtin::Unsupported => "builtin:unsupported",
+            Builtin::RoomCommand => "builtin:room",
+            Builtin::Relay => "builtin:relay",
+        }
+    }
+
+    /// The built-in a route's flow names, if it names one.
+    pub fn of(flow: &str) -> Option<Builtin> {
+        Self::ALL.into_iter().find(|b| b.flow_name() == flow)
+    }
+}
 
 struct Table {
     commands: HashMap<String, String>,
@@ -22,9 +51,11 @@ struct Table {
     default: Option<String>,
 }
 
-/// The route table; flows can be swapped when the directory is reloaded.
+/// The route table; flows can be swapped when the directory is reloaded. It also knows who is in
+/// which war room (the war-room agent keeps it current; start-up loads it from the store).
 pub struct Routes {
     table: RwLock<Arc<Table>>,
+    rooms: RwLock<HashMap<WaId, String>>,
 }
 
 /// `JOIN <incident id>`, `LEAVE` or `WHO`, as words (the verb upper-cased).
@@ -68,7 +99,29 @@ impl Routes {
         };
         Routes {
             table: RwLock::new(Arc::new(table)),
+            rooms: RwLock::default(),
         }
+    }
+
+    /// Puts a person in a war room, or takes them out (`None`).
+    pub fn set_room(&self, who: WaId, room: Option<String>) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        match room {
+            Some(room) => rooms.insert(who, room),
+            None => rooms.remove(&who),
+        };
+    }
+
+    /// Every membership at once (start-up, from the store).
+    pub fn load_rooms(&self, members: Vec<(WaId, String)>) {
+        let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+        rooms.extend(members);
+    }
+
+    /// The war room `who` is in.
+    pub fn room_of(&self, who: &WaId) -> Option<String> {
+        let rooms = self.rooms.read().unwrap_or_else(|e| e.into_inner());
+        rooms.get(who).cloned()
     }
 
     /// Swaps in a reloaded flow set.
@@ -94,7 +147,33 @@ impl Routes {
 }
 
 impl RouteTable for Routes {
-    fn route(&self, text: &str) -> Option<Route> {
+    fn route(&self, from: &WaId, text: &str) -> Option<Route> {
+        let route = self.static_route(text);
+        let command = route
+            .as_ref()
+            .is_some_and(|r| matches!(r.reason, RouteReason::Command | RouteReason::FlowTrigger));
+        match self.room_of(from) {
+            Some(room) if !command => Some(Route {
+                flow: Builtin::Relay.flow_name().to_owned(),
+                reason: RouteReason::Relay,
+                captures: vec![room, text.to_owned()],
+            }),
+            _ => route,
+        }
+    }
+
+    fn route_unsupported(&self, kind: &str) -> Option<Route> {
+        Some(Route {
+            flow: Builtin::Unsupported.flow_name().into(),
+            reason: RouteReason::Unsupported,
+            captures: vec![kind.to_owned()],
+        })
+    }
+}
+
+impl Routes {
+    /// Where a text goes by the config and the flows alone, whoever wrote it.
+    pub fn static_route(&self, text: &str) -> Option<Route> {
         let table = self.current();
         let text = text.trim();
         let own_captures = |flow: &str| {
@@ -106,7 +185,7 @@ impl RouteTable for Routes {
         if let Some(words) = room_command(text) {
             if !table.commands.contains_key(&words[0]) {
                 return Some(Route {
-                    flow: ROOM_COMMAND.into(),
+                    flow: Builtin::RoomCommand.flow_name().into(),
                     reason: RouteReason::Command,
                     captures: words,
                 });
@@ -143,14 +222,6 @@ impl RouteTable for Routes {
             flow: flow.clone(),
             reason: RouteReason::Default,
             captures: vec![text.to_owned()],
-        })
-    }
-
-    fn route_unsupported(&self, kind: &str) -> Option<Route> {
-        Some(Route {
-            flow: UNSUPPORTED.into(),
-            reason: RouteReason::Unsupported,
-            captures: vec![kind.to_owned()],
         })
     }
 }

@@ -294,11 +294,6 @@ impl Store for SqliteStore {
         let writer = self.writer.clone();
         boxed("audit", async move { writer.audit(entry).await })
     }
-
-    fn room_memberships(&self) -> StoreResult<Vec<(WaId, String)>> {
-        let store = self.clone();
-        async move { store.memberships().await }.boxed()
-    }
 }
 
 /// The queued jobs, oldest first. A row that no longer parses is logged and left out, so that one

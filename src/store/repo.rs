@@ -168,6 +168,9 @@ pub trait WarRooms: Send + Sync {
 
     /// The open room a person is in, if any.
     fn room_of<'a>(&'a self, who: &'a WaId) -> Fut<'a, Option<String>>;
+
+    /// Who is in which war room (person, incident id), for routing after a restart.
+    fn room_memberships<'a>(&'a self) -> Fut<'a, Vec<(WaId, String)>>;
 }
 
 /// Flow runs: what started each and how it ended.
@@ -412,6 +415,10 @@ impl WarRooms for SqliteStore {
 
     fn room_of<'a>(&'a self, who: &'a WaId) -> Fut<'a, Option<String>> {
         Box::pin(SqliteStore::room_of(self, who))
+    }
+
+    fn room_memberships<'a>(&'a self) -> Fut<'a, Vec<(WaId, String)>> {
+        Box::pin(SqliteStore::room_memberships(self))
     }
 }
 

@@ -186,7 +186,7 @@ impl SqliteStore {
     }
 
     /// Everyone in an open room, for routing after a restart.
-    pub(crate) async fn memberships(&self) -> Result<Vec<(WaId, String)>, StoreError> {
+    pub async fn room_memberships(&self) -> Result<Vec<(WaId, String)>, StoreError> {
         logged("memberships", async {
             let rows = sqlx::query_as::<_, (String, String)>(
                 "SELECT m.wa_id, m.incident_id FROM war_room_members m

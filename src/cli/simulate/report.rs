@@ -4,10 +4,10 @@
 
 use crate::agents::dry_run::ExternalCall;
 use crate::config::{Config, RoutingConfig, WhatsAppConfig};
+use crate::flow::routes::Builtin;
 use crate::live::LiveEvent;
 use crate::transport::OutboxItem;
 use aof_actors::model::{now_ms, Expectation, Route, RouteReason, Timer};
-use aof_actors::router::RELAY_FLOW;
 use aof_actors::WaId;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -55,7 +55,7 @@ impl RouteNote {
     fn expected_flow(&self) -> Option<&str> {
         match (&self.pending, &self.room, &self.route) {
             (Some(pending), _, _) => Some(&pending.flow),
-            (None, Some(_), _) => Some(RELAY_FLOW),
+            (None, Some(_), _) => Some(Builtin::Relay.flow_name()),
             (None, None, route) => route.as_ref().map(|r| r.flow.as_str()),
         }
     }
@@ -415,7 +415,10 @@ fn route_line(note: &RouteNote, routing: &RoutingConfig) -> String {
         );
     }
     if let Some(room) = &note.room {
-        return format!("the sender is in war room {room} and this is not a command → relayed to the room ({RELAY_FLOW})");
+        return format!(
+            "the sender is in war room {room} and this is not a command → relayed to the room ({})",
+            Builtin::Relay.flow_name()
+        );
     }
     match &note.route {
         Some(route) => static_route(route, note, routing),
@@ -429,7 +432,7 @@ fn static_route(route: &Route, note: &RouteNote, routing: &RoutingConfig) -> Str
     let text = note.text.as_str();
     let whole = route.captures.first().map_or(text, String::as_str);
     match route.reason {
-        RouteReason::Command if route.flow == crate::war_room::ROOM_COMMAND => {
+        RouteReason::Command if Builtin::of(&route.flow) == Some(Builtin::RoomCommand) => {
             format!("war-room command {whole} → answered by the bot itself")
         }
         RouteReason::Command => format!(
