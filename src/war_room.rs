@@ -4,7 +4,8 @@
 //! the incident, in the room lane (above broadcasts). `LEAVE` leaves, `WHO` lists the members and who
 //! is on call, and resolving the incident closes the room with a summary to each member.
 //!
-//! Membership lives in the store and in the router (which turns a member's chatter into relays).
+//! Membership lives in the store and in the route table (`flow::Routes`, which turns a member's
+//! chatter into relays); this module changes both.
 
 use crate::agents::{text_of, Agent, AgentError, AgentResult, RunContext, Services};
 use crate::store::AlertState;

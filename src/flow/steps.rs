@@ -236,7 +236,9 @@ async fn run_one(
             loop {
                 match agent.call(&action, input.clone(), step_ctx).await {
                     Ok(v) => return Ok(v),
-                    Err(e) if attempt < attempts => {
+                    // Only a failure may go away on its own: an answer, a limit or bad input
+                    // would come back the same.
+                    Err(e @ AgentError::Failed(_)) if attempt < attempts => {
                         let wait = if fixed {
                             STEP_RETRY_BASE
                         } else {
