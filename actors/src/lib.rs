@@ -23,12 +23,14 @@
 //!   actor each, with the messages it handles.
 //! - [`handle`]: what the application holds to talk to them; [`runtime`]: starting them.
 //! - [`model`], [`ids`]: the data they exchange; [`ports`]: what the application provides.
-//! - [`testing`]: what tests and the load generator measure the bot with.
+//! - [`testing`]: what tests and the load generator measure the bot with; [`memory_store`]: an
+//!   in-memory store to start an actor alone in a test.
 #![warn(missing_docs)]
 
 mod failed_send;
 pub mod handle;
 pub mod ids;
+pub mod memory_store;
 pub mod model;
 pub mod ports;
 pub mod rate_limiter;

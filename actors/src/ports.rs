@@ -1,6 +1,7 @@
 //! The ports this crate needs from the application: running flows, the static route table,
 //! sending over the wire, and durable state. The application implements them (the SQLite store,
-//! the Graph API and sandbox transports, the flow engine); the actors' own tests put recorders there.
+//! the Graph API and sandbox transports, the flow engine); the actors' own tests put recorders and
+//! the [`crate::memory_store::MemoryStore`] there.
 
 use crate::ids::{JobId, RunId, WaId, Wamid};
 use crate::model::{

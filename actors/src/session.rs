@@ -353,3 +353,128 @@ impl Handler<AddExpectation> for Session {
         self.save();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{JobId, Wamid};
+    use crate::memory_store::MemoryStore;
+    use crate::model::{InboundKind, Lane, RouteReason};
+    use crate::ports::FlowOutcome;
+    use crate::rate_limiter::Enqueue;
+    use futures_util::future::LocalBoxFuture;
+    use std::sync::Mutex;
+
+    /// Stands in for the rate limiter: records what it was asked to queue.
+    #[derive(Default)]
+    struct Queue(Arc<Mutex<Vec<OutboundMessage>>>);
+
+    impl Actor for Queue {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Enqueue> for Queue {
+        type Result = Queued;
+
+        fn handle(&mut self, Enqueue(message): Enqueue, _: &mut Context<Self>) -> Queued {
+            let mut queued = self.0.lock().unwrap();
+            queued.push(message);
+            Ok(JobId(format!("job_{}", queued.len())))
+        }
+    }
+
+    /// Stands in for the Router: only ever asked to release the session.
+    struct NoRouter;
+
+    impl Actor for NoRouter {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ReleaseSession> for NoRouter {
+        type Result = bool;
+
+        fn handle(&mut self, _: ReleaseSession, _: &mut Context<Self>) -> bool {
+            true
+        }
+    }
+
+    /// A flow that answers its person and waits for a YES, through the run's session link.
+    struct AnswerAndAsk;
+
+    impl FlowRunner for AnswerAndAsk {
+        fn run(&self, run: FlowRun) -> LocalBoxFuture<'static, FlowOutcome> {
+            Box::pin(async move {
+                let link = run.session.expect("a run a person started has its session");
+                let who = link.person().clone();
+                let reply = OutboundMessage::text(who, "got it", Lane::Reply);
+                link.send(reply).await.expect("queued");
+                link.expect(Expectation {
+                    run: run.run_id.0.clone(),
+                    pattern: "^YES$".into(),
+                    flow: "confirm".into(),
+                    payload: serde_json::Value::Null,
+                    expires_at_ms: now_ms() + 60_000,
+                });
+                FlowOutcome::Completed
+            })
+        }
+    }
+
+    #[actix::test]
+    async fn a_runs_reply_and_question_go_from_the_session_straight_to_the_queue() {
+        let queued = Arc::new(Mutex::new(Vec::new()));
+        let store = MemoryStore::new();
+        let deps = SessionDeps {
+            runner: Arc::new(AnswerAndAsk),
+            store: Arc::new(store.clone()),
+            limiter: Queue(queued.clone()).start().recipient(),
+            lookback: 5,
+            idle_timeout: Duration::from_secs(60),
+        };
+        let alice = WaId::parse("15551234567").unwrap();
+        let session = Session::new(alice.clone(), deps, NoRouter.start().recipient()).start();
+        session.do_send(Deliver {
+            message: InboundMessage {
+                id: Wamid("wamid.in.1".into()),
+                from: alice.clone(),
+                name: None,
+                timestamp: 0,
+                kind: InboundKind::Text,
+                text: Some("hello".into()),
+                context_id: None,
+            },
+            route: Some(Route {
+                flow: "answer".into(),
+                reason: RouteReason::Default,
+                captures: vec![],
+            }),
+        });
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let saved = loop {
+            let conversation = store.snapshot().conversations.get(&alice).cloned();
+            if let Some(c) = conversation.filter(|c| !c.expectations.is_empty()) {
+                break c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the question was never registered"
+            );
+            actix::clock::sleep(Duration::from_millis(10)).await;
+        };
+        let sent: Vec<String> = queued
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.preview.clone())
+            .collect();
+        assert_eq!(sent, ["got it"], "queued with no Router in between");
+        let texts: Vec<&str> = saved.entries.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["hello", "got it"],
+            "both directions are in the context"
+        );
+        assert_eq!(saved.expectations[0].pattern, "^YES$");
+    }
+}

@@ -1,0 +1,138 @@
+//! An in-memory [`Store`], for the actors' own tests and for tests of code built on them: each
+//! actor can be started alone against it. Nothing survives the process; the application uses its
+//! SQLite store.
+
+use crate::ids::{WaId, Wamid};
+use crate::model::{AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
+use crate::ports::{Store, StoreResult};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// What the store holds; tests read it through [`MemoryStore::snapshot`].
+#[derive(Clone, Debug, Default)]
+pub struct Contents {
+    /// Message ids seen.
+    pub seen: HashSet<String>,
+    /// Statuses recorded, in order.
+    pub statuses: Vec<StatusUpdate>,
+    /// Conversations by person.
+    pub conversations: HashMap<WaId, Conversation>,
+    /// Queued jobs by id, in the order they were queued.
+    pub queue: Vec<QueuedJob>,
+    /// Sent jobs with their wamid.
+    pub sent: Vec<(QueuedJob, Wamid)>,
+    /// Given-up jobs with the reason.
+    pub failed: Vec<(QueuedJob, String)>,
+    /// Template sends per day.
+    pub templates: HashMap<String, u32>,
+    /// Timers not finished.
+    pub timers: Vec<Timer>,
+    /// Audit records, in order.
+    pub audit: Vec<AuditEntry>,
+}
+
+/// The in-memory store; cheap to clone (clones share their contents).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore(Arc<Mutex<Contents>>);
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of what it holds now.
+    pub fn snapshot(&self) -> Contents {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Contents> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `change` on the contents and answers its result at once.
+    fn with<T: Send + 'static>(&self, change: impl FnOnce(&mut Contents) -> T) -> StoreResult<T> {
+        let value = change(&mut self.lock());
+        Box::pin(futures_util::future::ready(Ok(value)))
+    }
+}
+
+impl Store for MemoryStore {
+    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {
+        self.with(|c| ids.into_iter().map(|id| c.seen.insert(id.0)).collect())
+    }
+
+    fn record_status(&self, status: StatusUpdate) -> StoreResult<()> {
+        self.with(|c| c.statuses.push(status))
+    }
+
+    fn load_conversation(&self, who: WaId) -> StoreResult<Conversation> {
+        self.with(|c| c.conversations.get(&who).cloned().unwrap_or_default())
+    }
+
+    fn save_conversation(&self, who: WaId, conversation: Conversation) -> StoreResult<()> {
+        self.with(|c| {
+            let kept = c.conversations.entry(who).or_default();
+            if conversation.version >= kept.version {
+                *kept = conversation;
+            }
+        })
+    }
+
+    fn enqueue(&self, job: QueuedJob) -> StoreResult<()> {
+        self.with(|c| c.queue.push(job))
+    }
+
+    fn update_job(&self, job: QueuedJob) -> StoreResult<()> {
+        self.with(|c| {
+            if let Some(kept) = c.queue.iter_mut().find(|j| j.id == job.id) {
+                *kept = job;
+            }
+        })
+    }
+
+    fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()> {
+        self.with(|c| {
+            c.queue.retain(|j| j.id != job.id);
+            c.sent.push((job, wamid));
+        })
+    }
+
+    fn job_failed(&self, job: QueuedJob, _code: Option<i64>, reason: String) -> StoreResult<()> {
+        self.with(|c| {
+            c.queue.retain(|j| j.id != job.id);
+            c.failed.push((job, reason));
+        })
+    }
+
+    fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
+        self.with(|c| c.queue.clone())
+    }
+
+    fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {
+        self.with(|c| {
+            let used = c.templates.entry(day).or_default();
+            let ok = *used < limit;
+            if ok {
+                *used += 1;
+            }
+            ok
+        })
+    }
+
+    fn save_timer(&self, timer: Timer) -> StoreResult<()> {
+        self.with(|c| c.timers.push(timer))
+    }
+
+    fn finish_timer(&self, id: String) -> StoreResult<()> {
+        self.with(|c| c.timers.retain(|t| t.id != id))
+    }
+
+    fn pending_timers(&self) -> StoreResult<Vec<Timer>> {
+        self.with(|c| c.timers.clone())
+    }
+
+    fn audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.with(|c| c.audit.push(entry))
+    }
+}
