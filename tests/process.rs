@@ -4,16 +4,19 @@
 
 mod common;
 
-use common::sandbox::{free_port, write_sandbox_config};
+use common::sandbox::write_sandbox_config;
 use common::*;
-use std::io::Read as _;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The bot as a child process on the sandbox config in `dir`.
+/// The bot as a child process on the sandbox config in `dir`, its log collected as it comes.
 struct Bot {
     child: Child,
     address: String,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Bot {
@@ -21,13 +24,14 @@ impl Bot {
         Self::start_with(dir, |config| config)
     }
 
-    /// [`Bot::start`] with `edit` applied to the config's text.
+    /// [`Bot::start`] with `edit` applied to the config's text. The bot listens on a port the
+    /// system picks (port 0), read from its log: a port chosen before the start could be taken by
+    /// the bot of a test running beside this one.
     fn start_with(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> Bot {
-        let port = free_port();
-        let config = write_sandbox_config(dir, port);
+        let config = write_sandbox_config(dir, 0);
         let text = std::fs::read_to_string(&config).expect("the config");
         std::fs::write(&config, edit(text)).expect("writes the config");
-        let child = Command::new(env!("CARGO_BIN_EXE_aofctl"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aofctl"))
             .args(["trigger", "serve", "--config", config.to_str().unwrap()])
             .env_remove("RUST_LOG")
             .env_remove("AOF_WEBHOOK_TOKEN")
@@ -35,17 +39,46 @@ impl Bot {
             .stderr(Stdio::piped())
             .spawn()
             .expect("aofctl starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+        let collected = log.clone();
+        let reader = std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                collected.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let text = log.lock().unwrap().clone();
+            let listening = text.lines().find(|l| l.contains("aof is listening"));
+            if let Some(port) = listening.and_then(|l| l.split("port=").nth(1)) {
+                break port
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .expect("a port number in the log");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not listen within 30 s:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let bot = Bot {
             child,
             address: format!("http://127.0.0.1:{port}"),
+            log,
+            reader: Some(reader),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Serving a request means the server, and its signal handling, is running.
+        while !healthy(port) {
             assert!(
                 Instant::now() < deadline,
-                "the bot did not listen within 30 s"
+                "the bot did not answer /healthz within 30 s"
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         bot
     }
@@ -68,12 +101,27 @@ impl Bot {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        let mut log = String::new();
-        let mut stderr = self.child.stderr.take().expect("piped");
-        stderr.read_to_string(&mut log).expect("reads the log");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the log reader");
+        }
+        let log = self.log.lock().unwrap().clone();
         assert!(exit.success(), "exit {exit:?}:\n{log}");
         log
     }
+}
+
+/// Whether `GET /healthz` on `port` answers 200.
+fn healthy(port: u16) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let asked = stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut answer = String::new();
+    let read = asked.is_ok() && stream.read_to_string(&mut answer).is_ok();
+    read && answer
+        .lines()
+        .next()
+        .is_some_and(|status| status.contains(" 200 "))
 }
 
 /// The database file's WAL beside it is gone or empty.

@@ -14,14 +14,21 @@ pub async fn start_sandbox(dir: &Path) -> TestApp {
 }
 
 /// [`start_sandbox`] with `edit` applied to the config's text first.
-pub async fn start_sandbox_with(dir: &Path, edit: impl FnOnce(String) -> String) -> TestApp {
-    let file = write_sandbox_config(dir, free_port());
-    let text = std::fs::read_to_string(&file).expect("reads the config back");
-    std::fs::write(&file, edit(text)).expect("writes the config");
-    let config = aof::config::load(&file).expect("the sandbox config loads");
-    TestApp::start(dir, config)
-        .await
-        .expect("the sandbox starts")
+/// The port is chosen before the bot binds it (the config's own URLs name it), so a test running
+/// beside this one may take it first: then another port is tried.
+pub async fn start_sandbox_with(dir: &Path, edit: impl Fn(String) -> String) -> TestApp {
+    let mut attempt = 1;
+    loop {
+        let file = write_sandbox_config(dir, free_port());
+        let text = std::fs::read_to_string(&file).expect("reads the config back");
+        std::fs::write(&file, edit(text)).expect("writes the config");
+        let config = aof::config::load(&file).expect("the sandbox config loads");
+        match TestApp::start(dir, config).await {
+            Ok(app) => return app,
+            Err(e) if attempt < 5 && e.to_string().contains("cannot listen") => attempt += 1,
+            Err(e) => panic!("the sandbox does not start: {e}"),
+        }
+    }
 }
 
 /// Starts the sandbox again on the config and store [`start_sandbox`] left in `dir` (same port), as
