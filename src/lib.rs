@@ -14,7 +14,7 @@
 //! - [`transport`]: the Graph API client and the sandbox, behind the actors' `Transport` port.
 //! - [`flow`]: loading, validating and running AgentFlows.
 //! - [`agents`]: the built-in agents that flow steps call.
-//! - [`oncall`]: who is on call at an instant, and who is next, from the static rota.
+//! - [`ops`]: the ops domain: alerts from other systems, who is on call, war rooms.
 //! - [`integrations`]: clients of ops services besides WhatsApp (PagerDuty's REST API).
 //! - [`http`]: the actix-web server: webhooks, health, metrics, sandbox endpoints.
 //! - [`cli`]: what `aofctl flows list` and the other subcommands print.
@@ -23,7 +23,6 @@
 //! - [`trim`]: gives memory freed after a burst back to the system.
 
 pub mod agents;
-pub mod alert_intake;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -31,12 +30,11 @@ pub mod flow;
 pub mod http;
 pub mod integrations;
 pub mod live;
-pub mod oncall;
+pub mod ops;
 pub mod store;
 pub mod telemetry;
 pub mod transport;
 pub mod trim;
-pub mod war_room;
 pub mod wire;
 
 /// The payloads under `tests/fixtures/`, for the unit tests of every module.

@@ -255,7 +255,7 @@ impl Registry {
             &pagerduty::AGENT,
             &deploy::AGENT,
             &notifier::AGENT,
-            &crate::war_room::AGENT,
+            &crate::ops::war_room::AGENT,
         ];
         Registry {
             agents: list.into_iter().map(|a| (a.name, a)).collect(),

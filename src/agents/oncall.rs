@@ -6,7 +6,7 @@
 //!    `oncall.schedule_id`) are set: the schedule's on-calls, lowest `escalation_level` first, each
 //!    PagerDuty user mapped to a number through the people directory (email, then name), then the
 //!    static rota (name).
-//! 2. The static rota (`oncall.static_oncall`) at the current instant ([`crate::oncall`]), when
+//! 2. The static rota (`oncall.static_oncall`) at the current instant ([`crate::ops::oncall`]), when
 //!    PagerDuty is not configured, fails, or names nobody with a known number.
 //! 3. `oncall.fallback_number`, when nobody is on call.
 //!
@@ -18,7 +18,7 @@
 use super::{text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::config::WhatsAppConfig;
 use crate::integrations::pagerduty::{OnCallShift, PagerDuty};
-use crate::oncall::{self, OnCall};
+use crate::ops::oncall::{self, OnCall};
 use aof_actors::WaId;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

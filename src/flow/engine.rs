@@ -9,7 +9,7 @@ use super::routes::Builtin;
 use super::steps::{reply, run_steps, RunState, StepsOutcome, SOMETHING_WENT_WRONG};
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
 use crate::live::LiveEvent;
-use crate::war_room;
+use crate::ops::war_room;
 use aof_actors::model::{now_ms, ContextEntry, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
 use futures_util::future::LocalBoxFuture;

@@ -1,17 +1,17 @@
-//! Alerts from Alertmanager, Datadog and PagerDuty on their way in: mapped to the paging flow's
-//! input, deduplicated against open alerts (fingerprint, PagerDuty incident id), resolved when the
-//! source says so, and whoever was paged told. Answers at once; flows run on the actors.
+//! Alerts from Alertmanager, Datadog and PagerDuty on their way in: authenticated, parsed, mapped
+//! (`ops::intake`) and handed to the rules of `ops::alerts` (page, repeat, settle). Answers at
+//! once; flows run on the actors.
 
 use super::auth::webhook_token_ok;
 use super::AppState;
-use crate::alert_intake::{self, Severity};
 use crate::flow::input::complete_and_check;
 use crate::flow::LoadedFlow;
-use crate::store::{AlertRecord, AlertState, TransitionOutcome};
+use crate::ops::alerts::{self, Arrival};
+use crate::ops::intake::{self, Severity};
+use crate::store::{AlertRecord, AlertState};
 use crate::wire::{alertmanager, pagerduty};
 use actix_web::{web, HttpRequest, HttpResponse};
-use aof_actors::model::{Lane, OutboundMessage};
-use aof_actors::{WaId, Wamid};
+use aof_actors::Wamid;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -20,44 +20,9 @@ fn invalid(field: &str, reason: impl std::fmt::Display) -> HttpResponse {
         .json(json!({ "error": "invalid_field", "field": field, "reason": reason.to_string() }))
 }
 
-/// Sends a line to everyone who was paged about `alert`.
-async fn tell_paged(state: &AppState, alert: &AlertRecord, text: String) {
-    for phone in &alert.paged {
-        let Some(to) = WaId::parse(phone) else {
-            continue;
-        };
-        let message = OutboundMessage::text(to, text.clone(), Lane::Alert)
-            .about(Some(json!({ "alert_id": alert.id })))
-            .flow(format!("{}-sync", alert.source.as_str()));
-        if let Err(e) = state.handle.send(message).await {
-            tracing::error!(alert = %alert.id, error = %e, "could not tell a paged person");
-        }
-    }
-}
-
-/// Moves an open alert to `to` because its source said so, and tells whoever was paged.
+/// [`alerts::settle`] with the app's store and actors.
 async fn settle(state: &AppState, alert: AlertRecord, to: AlertState, actor: &str) -> bool {
-    match state.store.transition(&alert.id, to, Some(actor)).await {
-        Ok(TransitionOutcome::Moved(alert)) => {
-            let verb = if to == AlertState::Resolved {
-                "✅ Resolved"
-            } else {
-                "👀 Acknowledged"
-            };
-            tell_paged(
-                state,
-                &alert,
-                format!("{verb} by {actor}\n\n{}", alert.title()),
-            )
-            .await;
-            true
-        }
-        Ok(_) => false,
-        Err(e) => {
-            tracing::error!(alert = %alert.id, error = %e, "could not update an alert from its source");
-            false
-        }
-    }
+    alerts::settle(state.store.as_ref(), &state.handle, alert, to, actor).await
 }
 
 /// Starts the paging flow for one alert after checking its input; the run id, or the bad fields.
@@ -91,15 +56,15 @@ pub async fn alertmanager(state: &AppState, flow: &LoadedFlow, body: &[u8]) -> H
             Ok(open) => open,
             Err(_) => return HttpResponse::ServiceUnavailable().finish(),
         };
-        match (alert.status.as_str(), open) {
-            ("resolved", Some(open)) => {
+        match Arrival::of(alert.status == "resolved", open) {
+            Arrival::Resolve(open) => {
                 let id = open.id.clone();
                 settle(state, open, AlertState::Resolved, "Alertmanager").await;
                 resolved.push(id);
             }
-            ("resolved", None) => {}
-            (_, Some(open)) => duplicates.push(open.id),
-            (_, None) => match start(state, flow, alert_intake::from_alertmanager(alert)) {
+            Arrival::Nothing => {}
+            Arrival::Repeat(open) => duplicates.push(open.id),
+            Arrival::Page => match start(state, flow, intake::from_alertmanager(alert)) {
                 Ok(run) => runs.push(run),
                 Err(e) => errors.push(json!({ "fingerprint": alert.fingerprint, "fields": e })),
             },
@@ -133,19 +98,19 @@ pub async fn datadog(
         Ok(open) => open,
         Err(_) => return HttpResponse::ServiceUnavailable().finish(),
     };
-    match (severity, open) {
-        (Severity::Resolved, Some(open)) => {
+    match Arrival::of(severity == Severity::Resolved, open) {
+        Arrival::Resolve(open) => {
             let id = open.id.clone();
             settle(state, open, AlertState::Resolved, "Datadog").await;
             HttpResponse::Accepted().json(json!({ "flow": flow.name(), "resolved": [id] }))
         }
-        (Severity::Resolved, None) => {
+        Arrival::Nothing => {
             HttpResponse::Accepted().json(json!({ "flow": flow.name(), "resolved": [] }))
         }
-        (_, Some(open)) => {
+        Arrival::Repeat(open) => {
             HttpResponse::Accepted().json(json!({ "flow": flow.name(), "duplicates": [open.id] }))
         }
-        (_, None) => match start(state, flow, input) {
+        Arrival::Page => match start(state, flow, input) {
             Ok(run) => HttpResponse::Accepted().json(json!({ "run_id": run, "flow": flow.name() })),
             Err(fields) => HttpResponse::BadRequest()
                 .json(json!({ "error": "invalid_input", "fields": fields })),
@@ -218,34 +183,13 @@ pub async fn pagerduty(
         .unwrap_or_else(|| "PagerDuty".into());
     let outcome = match (event.event_type.as_str(), open) {
         ("incident.triggered", None) => match paging_flow(&state) {
-            Some(flow) => {
-                let severity = if incident.urgency.as_deref() == Some("low") {
-                    "warning"
-                } else {
-                    "critical"
-                };
-                let service = incident
-                    .service
-                    .as_ref()
-                    .map(|s| s.summary.clone())
-                    .unwrap_or_else(|| "pagerduty".into());
-                let mut input = Map::new();
-                input.insert("severity".into(), json!(severity));
-                input.insert("service".into(), json!(service));
-                input.insert("message".into(), json!(incident.title));
-                input.insert("pagerduty_incident_id".into(), json!(incident.id));
-                input.insert("source".into(), json!("pagerduty"));
-                if let Some(url) = &incident.html_url {
-                    input.insert("runbook_url".into(), json!(url));
+            Some(flow) => match start(&state, &flow, intake::from_pagerduty(incident)) {
+                Ok(run) => json!({ "run_id": run }),
+                Err(fields) => {
+                    return HttpResponse::BadRequest()
+                        .json(json!({ "error": "invalid_input", "fields": fields }))
                 }
-                match start(&state, &flow, input) {
-                    Ok(run) => json!({ "run_id": run }),
-                    Err(fields) => {
-                        return HttpResponse::BadRequest()
-                            .json(json!({ "error": "invalid_input", "fields": fields }))
-                    }
-                }
-            }
+            },
             None => json!({ "ignored": "no flow has a type: alertmanager trigger to page with" }),
         },
         ("incident.acknowledged", Some(open)) => {
@@ -260,8 +204,8 @@ pub async fn pagerduty(
                 .iter()
                 .map(|a| a.summary.as_str())
                 .collect();
-            tell_paged(
-                &state,
+            alerts::tell_paged(
+                &state.handle,
                 &open,
                 format!(
                     "⬆️ Escalated in PagerDuty (now with {})\n\n{}",

@@ -8,8 +8,8 @@ use super::alert_hooks;
 use super::auth::webhook_token_ok;
 use super::sandbox::Watch;
 use super::AppState;
-use crate::alert_intake;
 use crate::flow::input::complete_and_check;
+use crate::ops::intake;
 use crate::wire::alertmanager;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -72,10 +72,7 @@ pub async fn dispatch(
             input.get("severity").and_then(Value::as_str),
             Some("critical" | "warning" | "info")
         );
-        if let Some((severity, mapped)) = (!plain)
-            .then(|| alert_intake::from_datadog(&input))
-            .flatten()
-        {
+        if let Some((severity, mapped)) = (!plain).then(|| intake::from_datadog(&input)).flatten() {
             return alert_hooks::datadog(&state, &flow, severity, mapped).await;
         }
     }

@@ -11,7 +11,7 @@
 //!   `Recovered`, `Success` → the open alert for that service is resolved.
 //! - PagerDuty `urgency`: `high` → critical, `low` → warning.
 
-use crate::wire::alertmanager;
+use crate::wire::{alertmanager, pagerduty};
 use serde_json::{json, Map, Value};
 
 /// What a severity word means.
@@ -140,6 +140,30 @@ pub fn from_datadog(body: &Map<String, Value>) -> Option<(Severity, Map<String, 
     input.insert("fingerprint".into(), json!(format!("datadog:{service}")));
     input.insert("source".into(), json!("datadog"));
     Some((severity, input))
+}
+
+/// A triggered PagerDuty incident as the paging flow's input.
+pub fn from_pagerduty(incident: &pagerduty::Incident) -> Map<String, Value> {
+    let severity = if incident.urgency.as_deref() == Some("low") {
+        "warning"
+    } else {
+        "critical"
+    };
+    let service = incident
+        .service
+        .as_ref()
+        .map(|s| s.summary.clone())
+        .unwrap_or_else(|| "pagerduty".into());
+    let mut input = Map::new();
+    input.insert("severity".into(), json!(severity));
+    input.insert("service".into(), json!(service));
+    input.insert("message".into(), json!(incident.title));
+    input.insert("pagerduty_incident_id".into(), json!(incident.id));
+    input.insert("source".into(), json!("pagerduty"));
+    if let Some(url) = &incident.html_url {
+        input.insert("runbook_url".into(), json!(url));
+    }
+    input
 }
 
 #[cfg(test)]
