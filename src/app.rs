@@ -130,7 +130,6 @@ fn runtime_settings(config: &Config, lookback: usize, resume: bool) -> RuntimeSe
                 .enabled
                 .then_some(whatsapp.queue.batch_size as usize),
             broadcast_batch_delay: Duration::from_millis(whatsapp.queue.batch_delay),
-            resume,
         },
         sender: SenderSettings {
             max_attempts: whatsapp.max_send_attempts,
@@ -142,6 +141,7 @@ fn runtime_settings(config: &Config, lookback: usize, resume: bool) -> RuntimeSe
         idle_timeout: Duration::from_secs(config.sessions.idle_timeout_secs),
         session_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         mailbox_capacity: config.server.mailbox_capacity,
+        resume,
     }
 }
 

@@ -171,7 +171,7 @@ async fn help_lists_every_routed_command_and_the_built_in_ones() {
 }
 
 #[actix_web::test]
-async fn wait_answers_with_nothing_sent_when_nothing_is_asked_of_the_bot() {
+async fn without_wait_the_answer_is_immediate_and_firing_no_timers_is_done_at_once() {
     let dir = temp();
     let app = start_sandbox(dir.path()).await;
     // Without ?wait the answer is immediate and carries only the message id.

@@ -31,6 +31,9 @@ pub struct RuntimeSettings {
     pub session_threads: usize,
     /// Capacity of the webhook's mailbox: beyond it, HTTP answers 503 and Meta retries.
     pub mailbox_capacity: usize,
+    /// Send what the store still has queued and arm its timers at start, as a restart must
+    /// (`aofctl simulate` does not: those belong to the real bot).
+    pub resume: bool,
 }
 
 /// What the application plugs in.
@@ -74,12 +77,13 @@ impl Runtime {
             settings.rate.clone(),
             ports.store.clone(),
             sender.recipient(),
+            settings.resume,
         ));
 
         let scheduler = Scheduler::new(
             ports.store.clone(),
             router_addr.clone().recipient(),
-            settings.rate.resume,
+            settings.resume,
         )
         .start();
         let webhook_store = ports.store.clone();

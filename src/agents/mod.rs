@@ -209,16 +209,21 @@ impl Agent {
         self.actions.iter().map(|a| a.name).collect()
     }
 
-    /// Runs an action.
-    pub async fn call(&self, action: &str, input: Value, run: &RunContext) -> AgentResult {
-        match self.actions.iter().find(|a| a.name == action) {
-            Some(found) => (found.run)(&input, run).await,
-            None => Err(AgentError::Failed(format!(
-                "agent `{}` has no action `{action}` (it has {})",
+    /// The action `name`, or the error a step that names another gets.
+    pub fn action(&self, name: &str) -> Result<&'static Action, AgentError> {
+        let actions: &'static [Action] = self.actions;
+        actions.iter().find(|a| a.name == name).ok_or_else(|| {
+            AgentError::Failed(format!(
+                "agent `{}` has no action `{name}` (it has {})",
                 self.name,
                 self.action_names().join(", ")
-            ))),
-        }
+            ))
+        })
+    }
+
+    /// Runs an action.
+    pub async fn call(&self, action: &str, input: Value, run: &RunContext) -> AgentResult {
+        (self.action(action)?.run)(&input, run).await
     }
 }
 

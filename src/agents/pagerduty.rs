@@ -26,22 +26,34 @@ pub static AGENT: Agent = Agent {
 
 /// `acknowledge`: the incident's status.
 async fn acknowledge(input: &Value, run: &RunContext) -> AgentResult {
-    write_incident("acknowledge", input, run).await
+    write_incident(Asked::Acknowledge, input, run).await
 }
 
 /// `resolve`: the incident's status.
 async fn resolve(input: &Value, run: &RunContext) -> AgentResult {
-    write_incident("resolve", input, run).await
+    write_incident(Asked::Resolve, input, run).await
 }
 
 /// `escalate`: to `escalation_level`.
 async fn escalate(input: &Value, run: &RunContext) -> AgentResult {
-    write_incident("escalate", input, run).await
+    write_incident(Asked::Escalate, input, run).await
 }
 
-/// Every action: the same client and checks, then the one write `action` names (`escalate` for
-/// any but the first two: the table offers no other).
-async fn write_incident(action: &'static str, input: &Value, run: &RunContext) -> AgentResult {
+/// Which of the three actions.
+#[derive(Clone, Copy)]
+enum Asked {
+    Acknowledge,
+    Resolve,
+    Escalate,
+}
+
+/// Every action: the same client and checks, then the one write asked for.
+async fn write_incident(asked: Asked, input: &Value, run: &RunContext) -> AgentResult {
+    let action = match asked {
+        Asked::Acknowledge => "acknowledge",
+        Asked::Resolve => "resolve",
+        Asked::Escalate => "escalate",
+    };
     let oncall = &run.services.config.platforms.whatsapp.oncall;
     let skipped = |reason: &str| {
         tracing::info!(flow = %run.flow, run = %run.run_id, action, "PagerDuty step skipped: {reason}");
@@ -53,10 +65,10 @@ async fn write_incident(action: &'static str, input: &Value, run: &RunContext) -
     let Some(incident) = present(input.get("incident_id")) else {
         return skipped("no incident_id: the alert is not a PagerDuty incident");
     };
-    let write = match action {
-        "acknowledge" => IncidentWrite::Acknowledge,
-        "resolve" => IncidentWrite::Resolve,
-        _escalate => {
+    let write = match asked {
+        Asked::Acknowledge => IncidentWrite::Acknowledge,
+        Asked::Resolve => IncidentWrite::Resolve,
+        Asked::Escalate => {
             let Some(level) = escalation_level(input.get("escalation_level"))? else {
                 return skipped(
                     "no escalation_level: the escalation target is not on a PagerDuty level",

@@ -219,22 +219,17 @@ async fn run_one(
         .registry
         .get(&step.agent)
         .ok_or_else(|| AgentError::Failed(format!("unknown agent `{}`", step.agent)))?;
-    if !agent.has(&action) {
-        return Err(AgentError::Failed(format!(
-            "agent `{}` has no action `{action}`",
-            step.agent
-        )));
-    }
+    let found = agent.action(&action)?;
     let step_ctx = ctx.for_step(step.parallel);
     let retry = step.on_error.as_ref().and_then(|e| e.retry.as_ref());
     let attempts = retry.map_or(1, |r| r.max_attempts.max(1));
     let fixed = retry.and_then(|r| r.backoff.as_deref()) == Some("fixed");
     let call = |input: Value| {
-        let (agent, action, step_ctx) = (agent, action.clone(), &step_ctx);
+        let step_ctx = &step_ctx;
         async move {
             let mut attempt = 1;
             loop {
-                match agent.call(&action, input.clone(), step_ctx).await {
+                match (found.run)(&input, step_ctx).await {
                     Ok(v) => return Ok(v),
                     // Only a failure may go away on its own: an answer, a limit or bad input
                     // would come back the same.

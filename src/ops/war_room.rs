@@ -304,7 +304,7 @@ pub async fn relay(ctx: &RunContext, incident_id: &str, text: &str) -> Result<()
 
 /// The room `user_phone` (default: the person of the run) is in: `{incident_id, alert_id}`, or
 /// `{}` when none.
-async fn current(run: &RunContext, input: &Value) -> AgentResult {
+async fn current(input: &Value, run: &RunContext) -> AgentResult {
     let who = input
         .get("user_phone")
         .map(text_of)
@@ -326,7 +326,7 @@ pub static AGENT: Agent = Agent {
     actions: crate::actions![
         "open" => room_open,
         "close" => room_close,
-        "current" => room_current,
+        "current" => current,
     ],
 };
 
@@ -347,26 +347,8 @@ fn people(input: &Value, services: &Services) -> Vec<WaId> {
     people
 }
 
-/// `open`.
-async fn room_open(input: &Value, run: &RunContext) -> AgentResult {
-    room_action("open", input, run).await
-}
-
-/// `close`.
-async fn room_close(input: &Value, run: &RunContext) -> AgentResult {
-    room_action("close", input, run).await
-}
-
-/// `current`.
-async fn room_current(input: &Value, run: &RunContext) -> AgentResult {
-    room_action("current", input, run).await
-}
-
-/// Every action: `current` by person, `open` and `close` by incident id.
-async fn room_action(action: &str, input: &Value, run: &RunContext) -> AgentResult {
-    if action == "current" {
-        return current(run, input).await;
-    }
+/// The incident a step names, as ids are written (`INC-0001`).
+fn incident_id(input: &Value) -> Result<String, AgentError> {
     let id = input
         .get("incident_id")
         .map(text_of)
@@ -376,23 +358,23 @@ async fn room_action(action: &str, input: &Value, run: &RunContext) -> AgentResu
     if id.is_empty() {
         return Err(AgentError::input("incident_id", "is missing"));
     }
-    match action {
-        "open" => {
-            let alert_id = input.get("alert_id").map(text_of).filter(|a| !a.is_empty());
-            open(
-                &run.services,
-                &id,
-                alert_id.as_deref(),
-                people(input, &run.services),
-            )
-            .await
-        }
-        _ => {
-            let by = input
-                .get("resolved_by")
-                .map(text_of)
-                .filter(|b| !b.is_empty());
-            close(&run.services, &id, by.as_deref()).await
-        }
-    }
+    Ok(id)
+}
+
+/// `open`: the incident's room, with `members` and the `group`'s members in it.
+async fn room_open(input: &Value, run: &RunContext) -> AgentResult {
+    let id = incident_id(input)?;
+    let alert_id = input.get("alert_id").map(text_of).filter(|a| !a.is_empty());
+    let members = people(input, &run.services);
+    open(&run.services, &id, alert_id.as_deref(), members).await
+}
+
+/// `close`: the incident's room, with a summary to its members.
+async fn room_close(input: &Value, run: &RunContext) -> AgentResult {
+    let id = incident_id(input)?;
+    let by = input
+        .get("resolved_by")
+        .map(text_of)
+        .filter(|b| !b.is_empty());
+    close(&run.services, &id, by.as_deref()).await
 }

@@ -21,19 +21,9 @@ async fn timers(app: &TestApp) -> Value {
 
 /// Outcomes of the finished runs of a flow, read from the store's run records.
 async fn finished_runs(dir: &Path, flow: &str) -> Vec<String> {
-    let url = format!("sqlite://{}", dir.join("aof.db").display());
-    let pool = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("the store opens");
-    let outcomes = sqlx::query_scalar::<_, String>(
-        "SELECT outcome FROM runs WHERE flow = ?1 AND outcome IS NOT NULL",
-    )
-    .bind(flow)
-    .fetch_all(&pool)
-    .await
-    .expect("the runs table answers");
-    pool.close().await;
-    outcomes
+    let runs = store(dir).await.runs_of(flow, 100).await;
+    let runs = runs.expect("the runs read back");
+    runs.into_iter().filter_map(|r| r.outcome).collect()
 }
 
 /// Fires every pending timer through the admin endpoint; the status and the answer.

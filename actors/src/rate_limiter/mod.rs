@@ -92,9 +92,6 @@ pub struct RateSettings {
     pub broadcast_batch: Option<usize>,
     /// ...with this pause between batches.
     pub broadcast_batch_delay: Duration,
-    /// Send what the store still has queued, as a restart must (`aofctl simulate` does not: those
-    /// messages belong to the real bot).
-    pub resume: bool,
 }
 
 /// The outbound queue and its pacing.
@@ -102,6 +99,8 @@ pub struct RateLimiter {
     settings: RateSettings,
     store: Arc<dyn Store>,
     sender: Recipient<SendJob>,
+    /// Send what the store still has queued at start, as a restart must.
+    resume: bool,
     lanes: [VecDeque<QueuedJob>; 4],
     delayed: Vec<(Instant, QueuedJob)>,
     bucket: DefaultDirectRateLimiter,
@@ -117,7 +116,12 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter handing jobs to `sender`.
-    pub fn new(settings: RateSettings, store: Arc<dyn Store>, sender: Recipient<SendJob>) -> Self {
+    pub fn new(
+        settings: RateSettings,
+        store: Arc<dyn Store>,
+        sender: Recipient<SendJob>,
+        resume: bool,
+    ) -> Self {
         let bucket = governor::RateLimiter::direct(
             Quota::per_second(settings.per_second).allow_burst(BURST),
         );
@@ -130,6 +134,7 @@ impl RateLimiter {
             settings,
             store,
             sender,
+            resume,
             lanes: Default::default(),
             delayed: Vec::new(),
             bucket,
@@ -272,7 +277,7 @@ impl Actor for RateLimiter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(1 << 16);
-        if !self.settings.resume {
+        if !self.resume {
             return;
         }
         let pending = self.store.pending_jobs();
