@@ -97,7 +97,21 @@ async fn under_throttling_every_message_arrives_once_and_no_window_is_over_the_l
         .map(|s| s.to())
         .collect();
     let distinct: HashSet<&str> = accepted.iter().copied().collect();
-    assert_eq!(accepted.len(), 150, "each message accepted exactly once");
+    // A message given up says why in the audit log; show it with the failure.
+    let given_up: Vec<String> = store
+        .audit_log(50)
+        .await
+        .expect("the audit log reads")
+        .into_iter()
+        .filter(|r| r.kind == "send_failed")
+        .map(|r| r.detail.to_string())
+        .collect();
+    assert_eq!(
+        accepted.len(),
+        150,
+        "each message accepted exactly once; outbox {:?}, given up: {given_up:?}",
+        store.outbox_counts().await
+    );
     assert_eq!(distinct.len(), 150, "every recipient reached");
     assert!(
         sends.iter().any(|s| s.status == 400),
