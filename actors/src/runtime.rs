@@ -55,12 +55,13 @@ pub struct Runtime {
 
 impl Runtime {
     /// Starts every actor on the current actix system. `make_runner` receives the handle so that the
-    /// flow engine can send messages and start flows.
-    pub fn start(
+    /// flow engine can send messages and start flows; the runner it made is returned beside the
+    /// runtime, for the application to hold too.
+    pub fn start<R: FlowRunner + 'static>(
         settings: RuntimeSettings,
         ports: Ports,
-        make_runner: impl FnOnce(Handle) -> Arc<dyn FlowRunner>,
-    ) -> Runtime {
+        make_runner: impl FnOnce(Handle) -> R,
+    ) -> (Runtime, Arc<R>) {
         let router_ctx: Context<Router> = Context::new();
         let limiter_ctx: Context<RateLimiter> = Context::new();
         let router_addr = router_ctx.address();
@@ -101,7 +102,8 @@ impl Runtime {
             limiter: limiter.clone(),
             scheduler,
         };
-        let runner = make_runner(handle.clone());
+        let made = Arc::new(make_runner(handle.clone()));
+        let runner: Arc<dyn FlowRunner> = made.clone();
         let arbiters: Vec<Arbiter> = (0..settings.session_threads.max(1))
             .map(|_| Arbiter::new())
             .collect();
@@ -114,7 +116,7 @@ impl Runtime {
         };
         let handles = arbiters.iter().map(Arbiter::handle).collect();
         router_ctx.run(Router::new(ports.routes, runner, deps, handles));
-        Runtime { handle, arbiters }
+        (Runtime { handle, arbiters }, made)
     }
 
     /// Stops the session threads (the actors on the system's own thread stop with the system).

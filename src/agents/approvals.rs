@@ -178,8 +178,11 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
                 )
             })?,
         None => {
-            let hours = run.services.config.platforms.whatsapp.approvals.expiry_hours;
-            Utc::now() + chrono::Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 4))
+            let expiry = run.services.config.platforms.whatsapp.approvals.expiry;
+            chrono::Duration::from_std(expiry)
+                .ok()
+                .and_then(|d| Utc::now().checked_add_signed(d))
+                .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
         }
     };
     if expires_at.timestamp_millis() <= now_ms() {

@@ -16,7 +16,6 @@ use aof_actors::model::AuditEntry;
 use aof_actors::WaId;
 use serde_json::{json, Value};
 use std::process::Stdio;
-use std::time::Duration;
 
 /// Starts deployments: `deploy`.
 pub static AGENT: Agent = Agent {
@@ -157,7 +156,7 @@ async fn deploy(input: &Value, run: &RunContext) -> AgentResult {
 
 /// POSTs the deployment to the CI system's webhook; 2xx means it started there.
 async fn via_webhook(url: &str, config: &DeploymentsConfig, d: &Deployment) -> AgentResult {
-    let timeout = Duration::from_secs(config.timeout_secs);
+    let timeout = config.timeout;
     let mut request = super::http_client().post(url).timeout(timeout);
     for (name, value) in &config.webhook_headers {
         request = request.insert_header((name.as_str(), value.expose()));
@@ -167,7 +166,7 @@ async fn via_webhook(url: &str, config: &DeploymentsConfig, d: &Deployment) -> A
     let mut response = request.send_json(&body).await.map_err(|e| match e {
         awc::error::SendRequestError::Timeout => AgentError::Failed(format!(
             "the deployment webhook did not answer within {}s",
-            config.timeout_secs
+            config.timeout.as_secs()
         )),
         other => AgentError::Failed(format!(
             "the deployment webhook could not be reached: {other}"
@@ -263,7 +262,7 @@ async fn via_command(config: &DeploymentsConfig, d: &Deployment) -> AgentResult 
                 "the deployment command `{program}` could not start: {e} (platforms.whatsapp.deployments.command)"
             ))
         })?;
-    let timeout = Duration::from_secs(config.timeout_secs);
+    let timeout = config.timeout;
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => {
@@ -274,7 +273,7 @@ async fn via_command(config: &DeploymentsConfig, d: &Deployment) -> AgentResult 
         Err(_) => {
             return Err(AgentError::Failed(format!(
                 "the deployment command `{program}` did not finish within {}s and was killed",
-                config.timeout_secs
+                config.timeout.as_secs()
             )))
         }
     };

@@ -20,7 +20,7 @@ pub static AGENT: Agent = Agent {
 async fn check_services(input: &Value, run: &RunContext) -> AgentResult {
     let names = service_names(input.get("services"))?;
     let config = &run.services.config.health_checks;
-    let timeout = Duration::from_millis(config.timeout_ms);
+    let timeout = config.timeout;
     let client = super::http_client();
     let checks = names.iter().map(|name| {
         let target = config.services.get(name).map(|s| (s.url.clone(), s.expect_status));

@@ -6,6 +6,7 @@ use super::{
     ServerConfig, SessionsConfig, StorageConfig, TemplateDef, TransportKind,
 };
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Listen on every interface: the bot sits behind a reverse proxy or in a container.
 pub fn host() -> String {
@@ -29,8 +30,8 @@ pub fn mailbox_capacity() -> usize {
 }
 
 /// How long in-flight sends get to finish on SIGTERM before the queue is flushed to the store.
-pub fn shutdown_timeout_secs() -> u64 {
-    10
+pub fn shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// The `server` section when absent.
@@ -42,7 +43,7 @@ pub fn server() -> ServerConfig {
         webhook_token: None,
         workers: None,
         mailbox_capacity: mailbox_capacity(),
-        shutdown_timeout_secs: shutdown_timeout_secs(),
+        shutdown_timeout: shutdown_timeout(),
     }
 }
 
@@ -86,6 +87,8 @@ pub fn rate_limits() -> RateLimits {
     RateLimits {
         messages_per_second: messages_per_second(),
         templates_per_day: templates_per_day(),
+        window_margin: window_margin(),
+        max_in_flight: None,
     }
 }
 
@@ -99,9 +102,9 @@ pub fn batch_size() -> u32 {
     10
 }
 
-/// Milliseconds between batches.
-pub fn batch_delay() -> u64 {
-    1000
+/// A second between batches.
+pub fn batch_delay() -> Duration {
+    Duration::from_millis(1000)
 }
 
 /// The `queue` section when absent.
@@ -167,8 +170,8 @@ pub fn fallback_template() -> Option<String> {
 }
 
 /// A Graph API call slower than this is treated as failed and retried.
-pub fn send_timeout_ms() -> u64 {
-    10_000
+pub fn send_timeout() -> Duration {
+    Duration::from_millis(10_000)
 }
 
 /// Enough attempts, with exponential backoff, to ride out a few minutes of Meta trouble.
@@ -176,9 +179,37 @@ pub fn max_send_attempts() -> u32 {
     8
 }
 
+/// Half a second before the first retry: a blip at Meta's end is usually gone by then.
+pub fn send_backoff() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// A minute at most between attempts, so a recovered Meta is noticed within one.
+pub fn send_backoff_max() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A refused access token is not fixed in seconds: wait a minute before trying any send again.
+pub fn auth_failure_pause() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Meta redelivers a message it thinks we missed, hours later at most: 100,000 ids cover far more
+/// than that at any rate a number can receive.
+pub fn dedup_window() -> usize {
+    100_000
+}
+
+/// Sends that leave the limiter a second apart can reach Meta closer together: the window is
+/// 1.05 s, so 50 ms of jitter on the way cannot put one too many in Meta's second (15 ms let 51
+/// arrive within a second at the test suite's fake).
+pub fn window_margin() -> Duration {
+    Duration::from_millis(50)
+}
+
 /// A flow's `on_response` expectation lasts a day, as long as Meta's reply window.
-pub fn on_response_ttl_secs() -> u64 {
-    86_400
+pub fn on_response_ttl() -> Duration {
+    Duration::from_secs(86_400)
 }
 
 /// One SQLite file next to the working directory; no server to run.
@@ -192,8 +223,8 @@ pub fn storage() -> StorageConfig {
 }
 
 /// A quiet conversation's session stops after 15 minutes; its context stays in the store.
-pub fn idle_timeout_secs() -> u64 {
-    900
+pub fn idle_timeout() -> Duration {
+    Duration::from_secs(900)
 }
 
 /// The tutorial's `context.lookback: 5`.
@@ -204,20 +235,21 @@ pub fn lookback() -> usize {
 /// The `sessions` section when absent.
 pub fn sessions() -> SessionsConfig {
     SessionsConfig {
-        idle_timeout_secs: idle_timeout_secs(),
+        idle_timeout: idle_timeout(),
         lookback: lookback(),
+        threads: None,
     }
 }
 
 /// A health check slower than this counts as down: the STATUS reply must not hang.
-pub fn health_timeout_ms() -> u64 {
-    2000
+pub fn health_timeout() -> Duration {
+    Duration::from_millis(2000)
 }
 
 /// The `health_checks` section when absent.
 pub fn health_checks() -> HealthChecksConfig {
     HealthChecksConfig {
-        timeout_ms: health_timeout_ms(),
+        timeout: health_timeout(),
         services: BTreeMap::new(),
     }
 }

@@ -29,6 +29,7 @@ pub(crate) use decode::suggestion;
 mod ops;
 mod secret;
 mod templates;
+mod units;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -46,6 +47,7 @@ pub use templates::TemplateDef;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The whole TriggerConfig, as loaded and validated: anything holding one may trust it.
 #[derive(Debug, Clone, Deserialize)]
@@ -102,9 +104,14 @@ pub struct ServerConfig {
     /// Capacity of each actor's mailbox: a full mailbox answers webhooks with 503 (back-pressure).
     #[serde(default = "defaults::mailbox_capacity")]
     pub mailbox_capacity: usize,
-    /// Seconds open HTTP requests get to finish on SIGTERM; queued sends wait in the store.
-    #[serde(default = "defaults::shutdown_timeout_secs")]
-    pub shutdown_timeout_secs: u64,
+    /// `shutdown_timeout_secs`: how long open HTTP requests get to finish on SIGTERM; queued sends
+    /// wait in the store.
+    #[serde(
+        rename = "shutdown_timeout_secs",
+        default = "defaults::shutdown_timeout",
+        deserialize_with = "units::secs"
+    )]
+    pub shutdown_timeout: Duration,
 }
 
 /// The platforms section; a key per platform so others can be added without changing the shape.
@@ -165,9 +172,13 @@ pub struct WhatsAppConfig {
     /// `null` turns the fallback off.
     #[serde(default = "defaults::fallback_template")]
     pub fallback_template: Option<String>,
-    /// Milliseconds before a Graph API call counts as failed.
-    #[serde(default = "defaults::send_timeout_ms")]
-    pub send_timeout_ms: u64,
+    /// `send_timeout_ms`: how long before a Graph API call counts as failed.
+    #[serde(
+        rename = "send_timeout_ms",
+        default = "defaults::send_timeout",
+        deserialize_with = "units::millis"
+    )]
+    pub send_timeout: Duration,
     /// The people directory: who is who on WhatsApp, email and Slack.
     #[serde(default)]
     pub people: Vec<Person>,
@@ -183,6 +194,30 @@ pub struct WhatsAppConfig {
     /// Attempts per message before it is given up as failed.
     #[serde(default = "defaults::max_send_attempts")]
     pub max_send_attempts: u32,
+    /// `send_backoff_ms`: the wait before the first retry of a failed send; it doubles per attempt.
+    #[serde(
+        rename = "send_backoff_ms",
+        default = "defaults::send_backoff",
+        deserialize_with = "units::millis"
+    )]
+    pub send_backoff: Duration,
+    /// `send_backoff_max_ms`: the longest wait between two attempts.
+    #[serde(
+        rename = "send_backoff_max_ms",
+        default = "defaults::send_backoff_max",
+        deserialize_with = "units::millis"
+    )]
+    pub send_backoff_max: Duration,
+    /// `auth_failure_pause_secs`: how long every send waits after Meta refuses the access token.
+    #[serde(
+        rename = "auth_failure_pause_secs",
+        default = "defaults::auth_failure_pause",
+        deserialize_with = "units::secs"
+    )]
+    pub auth_failure_pause: Duration,
+    /// Message ids remembered to drop Meta's redeliveries of the same message.
+    #[serde(default = "defaults::dedup_window")]
+    pub dedup_window: usize,
 }
 
 /// How outbound messages leave the process.
@@ -251,6 +286,17 @@ pub struct RateLimits {
     /// Template messages per day, to stay within the account's quota.
     #[serde(default = "defaults::templates_per_day")]
     pub templates_per_day: u32,
+    /// `window_margin_ms`: added to the one-second window, so that jitter on the way cannot put
+    /// one send too many into Meta's second.
+    #[serde(
+        rename = "window_margin_ms",
+        default = "defaults::window_margin",
+        deserialize_with = "units::millis"
+    )]
+    pub window_margin: Duration,
+    /// Most sends in flight at once; twice the rate (at least 16) when unset.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 /// Pacing of queued sends, so a storm of alerts goes out in batches rather than all at once.
@@ -264,8 +310,8 @@ pub struct QueueConfig {
     #[serde(default = "defaults::batch_size")]
     pub batch_size: u32,
     /// Milliseconds between batches.
-    #[serde(default = "defaults::batch_delay")]
-    pub batch_delay: u64,
+    #[serde(default = "defaults::batch_delay", deserialize_with = "units::millis")]
+    pub batch_delay: Duration,
 }
 
 /// Who may use the bot and what is recorded.
@@ -365,9 +411,13 @@ pub struct FlowsConfig {
     /// Reload flows when files change; a broken edit keeps the last good version.
     #[serde(default = "defaults::flows_watch")]
     pub watch: bool,
-    /// Seconds a flow's `on_response` expectation waits for the reply.
-    #[serde(default = "defaults::on_response_ttl_secs")]
-    pub on_response_ttl_secs: u64,
+    /// `on_response_ttl_secs`: how long a flow's `on_response` expectation waits for the reply.
+    #[serde(
+        rename = "on_response_ttl_secs",
+        default = "defaults::on_response_ttl",
+        deserialize_with = "units::secs"
+    )]
+    pub on_response_ttl: Duration,
 }
 
 /// Durable state.
@@ -383,22 +433,34 @@ pub struct StorageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {
-    /// Seconds without a message before a session actor stops (its context stays in the store).
-    #[serde(default = "defaults::idle_timeout_secs")]
-    pub idle_timeout_secs: u64,
+    /// `idle_timeout_secs`: how long without a message before a session actor stops (its context
+    /// stays in the store).
+    #[serde(
+        rename = "idle_timeout_secs",
+        default = "defaults::idle_timeout",
+        deserialize_with = "units::secs"
+    )]
+    pub idle_timeout: Duration,
     /// Messages kept per conversation; a flow's `context.lookback` may ask for more, the engine
     /// keeps the larger.
     #[serde(default = "defaults::lookback")]
     pub lookback: usize,
+    /// Threads that sessions and flow runs are spread over; one per core when unset.
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 /// Services the STATUS command checks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthChecksConfig {
-    /// Milliseconds before a service counts as down.
-    #[serde(default = "defaults::health_timeout_ms")]
-    pub timeout_ms: u64,
+    /// `timeout_ms`: how long before a service counts as down.
+    #[serde(
+        rename = "timeout_ms",
+        default = "defaults::health_timeout",
+        deserialize_with = "units::millis"
+    )]
+    pub timeout: Duration,
     /// Service name (as flows write it: `api`, `database`) to its check.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceCheck>,

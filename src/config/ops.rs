@@ -5,6 +5,7 @@
 use super::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// One person: how to reach them on every channel the notifier knows.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,19 +28,34 @@ pub struct Person {
 }
 
 /// Who may approve what: per environment a default list, optionally per service.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsConfig {
     /// Approvers per environment (`production`, `staging`, …); `*` applies to any environment not listed.
     #[serde(default)]
     pub environments: BTreeMap<String, EnvironmentApprovers>,
-    /// Hours a request stays open when the flow does not say (`expires_at`).
-    #[serde(default = "default_expiry_hours")]
-    pub expiry_hours: u64,
+    /// `expiry_hours`: how long a request stays open when the flow does not say (`expires_at`).
+    #[serde(
+        rename = "expiry_hours",
+        default = "default_expiry",
+        deserialize_with = "super::units::hours"
+    )]
+    pub expiry: Duration,
 }
 
-fn default_expiry_hours() -> u64 {
-    4
+/// Four hours: long enough for an approver to see the request, short enough not to approve a stale one.
+fn default_expiry() -> Duration {
+    Duration::from_secs(4 * 3600)
+}
+
+/// Without an `approvals` section requests still last [`default_expiry`] (not zero hours).
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            environments: BTreeMap::new(),
+            expiry: default_expiry(),
+        }
+    }
 }
 
 /// Approvers of one environment.
@@ -55,7 +71,7 @@ pub struct EnvironmentApprovers {
 }
 
 /// Where an approved deployment goes: a webhook, or a command run without a shell.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentsConfig {
     /// POSTed the deployment as JSON (`service`, `version`, `environment`, `approved_by`).
@@ -68,13 +84,30 @@ pub struct DeploymentsConfig {
     /// replaced in each argument. Run directly, never through a shell.
     #[serde(default)]
     pub command: Vec<String>,
-    /// Seconds a deployment call may take.
-    #[serde(default = "default_deploy_timeout")]
-    pub timeout_secs: u64,
+    /// `timeout_secs`: how long a deployment call may take.
+    #[serde(
+        rename = "timeout_secs",
+        default = "default_deploy_timeout",
+        deserialize_with = "super::units::secs"
+    )]
+    pub timeout: Duration,
 }
 
-fn default_deploy_timeout() -> u64 {
-    120
+/// Two minutes: a CI system's deploy trigger answers quickly; the deployment itself runs on.
+fn default_deploy_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+/// Without a `deployments` section the timeout is still [`default_deploy_timeout`].
+impl Default for DeploymentsConfig {
+    fn default() -> Self {
+        DeploymentsConfig {
+            webhook_url: None,
+            webhook_headers: BTreeMap::new(),
+            command: Vec::new(),
+            timeout: default_deploy_timeout(),
+        }
+    }
 }
 
 /// The notifier's channels besides WhatsApp.

@@ -149,7 +149,7 @@ fn the_shipped_whatsapp_bot_config_loads_with_the_tutorial_environment() {
         "hook-token"
     );
     assert!(wa.security.require_verified);
-    assert_eq!(wa.queue.batch_delay, 1000);
+    assert_eq!(wa.queue.batch_delay, std::time::Duration::from_secs(1));
 }
 
 #[test]

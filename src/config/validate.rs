@@ -190,7 +190,7 @@ fn whatsapp(c: &Config, p: &mut Vec<Problem>) {
             p.push(Problem::new(key("fallback_template"), format!("unknown template `{name}` (known: {}); add it under platforms.whatsapp.templates, or write null to turn the fallback off", known.join(", "))));
         }
     }
-    if wa.send_timeout_ms == 0 {
+    if wa.send_timeout.is_zero() {
         p.push(Problem::new(
             key("send_timeout_ms"),
             "is 0, so every send would time out; give milliseconds, e.g. 10000",
@@ -267,13 +267,13 @@ fn rest(c: &Config, p: &mut Vec<Problem>) {
             ),
         ));
     }
-    if c.sessions.idle_timeout_secs == 0 {
+    if c.sessions.idle_timeout.is_zero() {
         p.push(Problem::new(
             "sessions.idle_timeout_secs",
             "is 0, so sessions would stop at once; give seconds, e.g. 900",
         ));
     }
-    if c.health_checks.timeout_ms == 0 {
+    if c.health_checks.timeout.is_zero() {
         p.push(Problem::new(
             "health_checks.timeout_ms",
             "is 0, so every check would fail; give milliseconds, e.g. 2000",

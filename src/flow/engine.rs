@@ -55,7 +55,7 @@ impl FlowEngine {
         services: Arc<Services>,
     ) -> Self {
         let config_view = services.config.expression_view();
-        let on_response_ttl = Duration::from_secs(services.config.flows.on_response_ttl_secs);
+        let on_response_ttl = services.config.flows.on_response_ttl;
         FlowEngine {
             inner: Arc::new(Inner {
                 flows: RwLock::new(flows),

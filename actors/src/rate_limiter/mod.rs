@@ -3,27 +3,27 @@
 //! bucket spaces them evenly (with a burst of two) and a sliding window guarantees
 //! the limit in every one-second window, retries included. It also enforces the daily template
 //! quota, batches broadcasts, slows down when Meta signals throttling (`pace`), says how a
-//! backlog drains (`progress`), and reloads the durable queue after a restart.
+//! backlog drains (`progress`), and reloads the durable queue after a restart. The lanes and limits
+//! are a plain value (`queue`, on a [`clock::Clock`]) that the actor feeds and obeys.
 
+pub mod clock;
 mod pace;
 mod progress;
+mod queue;
 mod window;
 
 use crate::failed_send::report_failure;
 use crate::ids::{new_id, JobId};
-use crate::model::{now_ms, Lane, OutboundBody, OutboundMessage, QueuedJob};
+use crate::model::{now_ms, OutboundBody, OutboundMessage, QueuedJob};
 use crate::ports::{EnqueueError, Queued, Store};
 use crate::sender::SendJob;
 use actix::prelude::*;
-use governor::clock::Clock;
-use governor::{DefaultDirectRateLimiter, Quota};
-use pace::Pace;
+use clock::SystemClock;
 use progress::Progress;
-use std::collections::VecDeque;
+use queue::{Next, Queue};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use window::SlidingWindow;
 
 /// Queue a message; answers its job id once it is stored, or why it was refused.
 #[derive(Message, Debug)]
@@ -101,16 +101,8 @@ pub struct RateLimiter {
     sender: Recipient<SendJob>,
     /// Send what the store still has queued at start, as a restart must.
     resume: bool,
-    lanes: [VecDeque<QueuedJob>; 4],
-    delayed: Vec<(Instant, QueuedJob)>,
-    bucket: DefaultDirectRateLimiter,
-    window: SlidingWindow,
-    pace: Pace,
-    in_flight: usize,
-    paused_until: Option<Instant>,
+    queue: Queue<SystemClock>,
     wake_at: Option<Instant>,
-    batch_sent: usize,
-    batch_resumes_at: Option<Instant>,
     progress: Progress,
 }
 
@@ -122,77 +114,22 @@ impl RateLimiter {
         sender: Recipient<SendJob>,
         resume: bool,
     ) -> Self {
-        let bucket = governor::RateLimiter::direct(
-            Quota::per_second(settings.per_second).allow_burst(BURST),
-        );
-        let window = SlidingWindow::new(
-            settings.per_second.get() as usize,
-            Duration::from_secs(1) + settings.window_margin,
-        );
-        let pace = Pace::new(settings.per_second.get());
         RateLimiter {
+            queue: Queue::new(&settings, SystemClock),
             settings,
             store,
             sender,
             resume,
-            lanes: Default::default(),
-            delayed: Vec::new(),
-            bucket,
-            window,
-            pace,
-            in_flight: 0,
-            paused_until: None,
             wake_at: None,
-            batch_sent: 0,
-            batch_resumes_at: None,
             progress: Progress::default(),
         }
     }
 
-    fn queued(&self) -> usize {
-        self.lanes.iter().map(VecDeque::len).sum::<usize>() + self.delayed.len()
-    }
-
     fn report_depth(&mut self) {
-        let queued = self.queued();
+        let queued = self.queue.queued();
         metrics::gauge!("aof_queue_depth").set(queued as f64);
-        let rate = self.pace.current();
-        self.progress
-            .tick(Instant::now(), queued, self.in_flight, rate);
-    }
-
-    /// Moves retries whose time has come to the front of their lane; the soonest one left, if any.
-    fn release_delayed(&mut self, now: Instant) -> Option<Instant> {
-        let mut i = 0;
-        while i < self.delayed.len() {
-            if self.delayed[i].0 <= now {
-                let (_, job) = self.delayed.swap_remove(i);
-                self.lanes[job.message.lane as usize].push_front(job);
-            } else {
-                i += 1;
-            }
-        }
-        self.delayed.iter().map(|(at, _)| *at).min()
-    }
-
-    /// The lane to take from next, honouring broadcast batches.
-    fn next_lane(&mut self, now: Instant) -> Result<Option<usize>, Instant> {
-        for lane in Lane::ALL {
-            if self.lanes[lane as usize].is_empty() {
-                continue;
-            }
-            if lane == Lane::Broadcast {
-                if let Some(resume) = self.batch_resumes_at {
-                    if resume > now {
-                        return Err(resume);
-                    }
-                    self.batch_resumes_at = None;
-                    self.batch_sent = 0;
-                }
-            }
-            return Ok(Some(lane as usize));
-        }
-        Ok(None)
+        let (in_flight, rate) = (self.queue.in_flight(), self.queue.rate());
+        self.progress.tick(Instant::now(), queued, in_flight, rate);
     }
 
     fn wake(&mut self, at: Instant, ctx: &mut Context<Self>) {
@@ -209,66 +146,16 @@ impl RateLimiter {
     /// Hands as many jobs to the sender as the limits allow now, and arranges to be woken for the rest.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         loop {
-            let now = Instant::now();
-            if let Some(next_retry) = self.release_delayed(now) {
-                self.wake(next_retry, ctx);
-            }
-            if let Some(until) = self.paused_until {
-                if until > now {
-                    self.wake(until, ctx);
+            match self.queue.next() {
+                Next::Send(job) => self.sender.do_send(SendJob(job)),
+                Next::WaitUntil(at) => {
+                    self.wake(at, ctx);
                     break;
                 }
-                self.paused_until = None;
+                Next::Idle => break,
             }
-            if self.in_flight >= self.settings.max_in_flight {
-                break;
-            }
-            let lane = match self.next_lane(now) {
-                Ok(Some(lane)) => lane,
-                Ok(None) => break,
-                Err(resume) => {
-                    self.wake(resume, ctx);
-                    break;
-                }
-            };
-            if let Err(wait) = self.window.peek(now) {
-                self.wake(now + wait, ctx);
-                break;
-            }
-            if let Err(not_until) = self.bucket.check() {
-                // The bucket's own clock: building a new one calibrates the TSC (cpuid) every time.
-                let wait = not_until.wait_time_from(self.bucket.clock().now());
-                self.wake(now + wait, ctx);
-                break;
-            }
-            self.window.record(now);
-            if let Some(rate) = self.pace.tick(now) {
-                tracing::info!(
-                    per_second = rate,
-                    "no throttling for a second: rate raised to {rate}/s"
-                );
-                self.set_rate(rate);
-            }
-            let Some(mut job) = self.lanes[lane].pop_front() else {
-                break;
-            };
-            if lane == Lane::Broadcast as usize {
-                self.note_broadcast(now);
-            }
-            job.attempts += 1;
-            self.in_flight += 1;
-            self.sender.do_send(SendJob(job));
         }
         self.report_depth();
-    }
-
-    fn note_broadcast(&mut self, now: Instant) {
-        if let Some(batch) = self.settings.broadcast_batch {
-            self.batch_sent += 1;
-            if self.batch_sent >= batch {
-                self.batch_resumes_at = Some(now + self.settings.broadcast_batch_delay);
-            }
-        }
     }
 }
 
@@ -291,7 +178,7 @@ impl Actor for RateLimiter {
                         );
                     }
                     for job in jobs {
-                        act.lanes[job.message.lane as usize].push_back(job);
+                        act.queue.push(job);
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "loading the outbound queue failed"),
@@ -355,7 +242,7 @@ impl Handler<Admit> for RateLimiter {
     type Result = ();
 
     fn handle(&mut self, Admit(job): Admit, ctx: &mut Context<Self>) {
-        self.lanes[job.message.lane as usize].push_back(job);
+        self.queue.push(job);
         self.pump(ctx);
     }
 }
@@ -364,54 +251,34 @@ impl Handler<SendFinished> for RateLimiter {
     type Result = ();
 
     fn handle(&mut self, msg: SendFinished, ctx: &mut Context<Self>) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        let now = Instant::now();
         match msg.outcome {
             SendOutcome::Retry { after, throttled } => {
-                if throttled {
-                    if let Some(rate) = self.pace.throttled(now) {
-                        tracing::warn!(
-                            per_second = rate,
-                            "Meta is throttling sends (130429): rate lowered to {rate}/s"
-                        );
-                        self.set_rate(rate);
-                    }
+                if let Some(rate) = self.queue.retry(msg.job, after, throttled) {
+                    tracing::warn!(
+                        per_second = rate,
+                        "Meta is throttling sends (130429): rate lowered to {rate}/s"
+                    );
                 }
-                self.delayed.push((now + after, msg.job));
             }
-            SendOutcome::Halted { pause } => {
-                self.pause(now + pause);
-                self.delayed.push((now + pause, msg.job));
+            SendOutcome::Halted { pause } => self.queue.halt(msg.job, pause),
+            SendOutcome::Fallback => {
+                self.queue.finished();
+                self.take_quota_then_requeue(msg.job, ctx);
             }
-            SendOutcome::Fallback => self.take_quota_then_requeue(msg.job, ctx),
-            SendOutcome::Sent => self.progress.sent(),
-            SendOutcome::Failed => self.progress.failed(),
+            SendOutcome::Sent => {
+                self.queue.finished();
+                self.progress.sent();
+            }
+            SendOutcome::Failed => {
+                self.queue.finished();
+                self.progress.failed();
+            }
         }
         self.pump(ctx);
     }
 }
 
-/// The bucket's burst: two sends. A bucket of one loses the time by which each timer wakes late
-/// (about 1 ms of every 20 at 50/s, 5 % of the rate); two tokens absorb it. More would let sends
-/// start together, and the transit jitter between them could then put more than the limit into
-/// one second at Meta's end (seen with five: 51 in a second at the receiving fake).
-const BURST: NonZeroU32 = NonZeroU32::new(2).unwrap();
-
 impl RateLimiter {
-    /// Applies a new rate to the bucket (keeping its clock) and to the window.
-    fn set_rate(&mut self, per_second: u32) {
-        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(rate).allow_burst(BURST);
-        let clock = self.bucket.clock().clone();
-        self.bucket = governor::RateLimiter::direct_with_clock(quota, clock);
-        self.window.set_limit(rate.get() as usize);
-        metrics::gauge!("aof_send_rate").set(f64::from(rate.get()));
-    }
-
-    fn pause(&mut self, until: Instant) {
-        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
-    }
-
     /// A fallback template counts against the daily quota like any other template.
     fn take_quota_then_requeue(&mut self, job: QueuedJob, ctx: &mut Context<Self>) {
         let store = self.store.clone();
@@ -419,7 +286,7 @@ impl RateLimiter {
         let take = store.take_template_quota(utc_day(), limit);
         ctx.spawn(take.into_actor(self).map(move |taken, act, ctx| {
             match taken {
-                Ok(true) => act.lanes[job.message.lane as usize].push_front(job),
+                Ok(true) => act.queue.push_front(job),
                 Ok(false) => {
                     let template = match &job.message.body {
                         OutboundBody::Template { name, .. } => name.clone(),
@@ -430,7 +297,7 @@ impl RateLimiter {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "template quota check failed; sending the fallback anyway");
-                    act.lanes[job.message.lane as usize].push_front(job);
+                    act.queue.push_front(job);
                 }
             }
             act.pump(ctx);
@@ -443,8 +310,12 @@ impl Handler<GetQueueStats> for RateLimiter {
 
     fn handle(&mut self, _: GetQueueStats, _: &mut Context<Self>) -> Self::Result {
         MessageResult(QueueStats {
-            queued: self.queued(),
-            in_flight: self.in_flight,
+            queued: self.queue.queued(),
+            in_flight: self.queue.in_flight(),
         })
     }
 }
+
+#[cfg(test)]
+#[path = "actor_tests.rs"]
+mod actor_tests;

@@ -1,0 +1,204 @@
+//! The queue on a fake clock: every limit is checked by running the queue the way the actor does
+//! (ask [`Queue::next`], send, or move the clock to the instant it names), without waiting.
+
+use super::*;
+use crate::ids::{JobId, WaId};
+use crate::model::OutboundMessage;
+use crate::rate_limiter::clock::FakeClock;
+use crate::testing::most_in_any_window;
+
+fn settings(per_second: u32) -> RateSettings {
+    RateSettings {
+        per_second: NonZeroU32::new(per_second).unwrap(),
+        window_margin: Duration::from_millis(50),
+        templates_per_day: 1000,
+        max_in_flight: 1000,
+        broadcast_batch: None,
+        broadcast_batch_delay: Duration::ZERO,
+    }
+}
+
+fn job(n: usize, lane: Lane) -> QueuedJob {
+    let to = WaId::parse("15551234567").unwrap();
+    QueuedJob {
+        id: JobId(format!("job-{n}")),
+        message: OutboundMessage::text(to, format!("message {n}"), lane),
+        attempts: 0,
+        enqueued_at_ms: 0,
+    }
+}
+
+/// Runs the queue until it is idle, finishing every send at once; each send's job and start time.
+fn drain(queue: &mut Queue<FakeClock>, clock: &FakeClock) -> Vec<(QueuedJob, Instant)> {
+    let mut sent = Vec::new();
+    loop {
+        match queue.next() {
+            Next::Send(job) => {
+                queue.finished();
+                sent.push((job, clock.now()));
+            }
+            Next::WaitUntil(at) => {
+                assert!(at > clock.now(), "a wait must lie in the future");
+                clock.set(at);
+            }
+            Next::Idle => return sent,
+        }
+    }
+}
+
+fn ids(sent: &[(QueuedJob, Instant)]) -> Vec<&str> {
+    sent.iter().map(|(job, _)| job.id.0.as_str()).collect()
+}
+
+#[test]
+fn no_one_second_window_holds_more_than_the_rate_and_the_rate_is_kept() {
+    let clock = FakeClock::new();
+    let t0 = clock.now();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    for n in 0..500 {
+        queue.push(job(n, Lane::Alert));
+    }
+    let sent = drain(&mut queue, &clock);
+    assert_eq!(sent.len(), 500);
+    let times: Vec<Instant> = sent.iter().map(|(_, at)| *at).collect();
+    assert!(most_in_any_window(&times, Duration::from_secs(1)) <= 50);
+    let took = clock.now() - t0;
+    // 500 at 50/s: about ten seconds; the window's 50 ms margin may cost a little of the rate.
+    assert!(
+        took >= Duration::from_millis(9_900) && took <= Duration::from_millis(10_600),
+        "500 sends at 50/s took {took:?}"
+    );
+    assert!(sent.iter().all(|(job, _)| job.attempts == 1));
+}
+
+#[test]
+fn replies_leave_before_alerts_before_rooms_before_broadcasts() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job(1, Lane::Broadcast));
+    queue.push(job(2, Lane::Room));
+    queue.push(job(3, Lane::Alert));
+    queue.push(job(4, Lane::Reply));
+    queue.push(job(5, Lane::Alert));
+    let sent = drain(&mut queue, &clock);
+    assert_eq!(ids(&sent), ["job-4", "job-3", "job-5", "job-2", "job-1"]);
+}
+
+#[test]
+fn a_retry_waits_its_delay_then_goes_before_the_rest_of_its_lane() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job(1, Lane::Alert));
+    let Next::Send(first) = queue.next() else {
+        panic!("the first job leaves at once")
+    };
+    let failed_at = clock.now();
+    assert_eq!(queue.retry(first, Duration::from_secs(2), false), None);
+    for n in 2..200 {
+        queue.push(job(n, Lane::Alert));
+    }
+    let sent = drain(&mut queue, &clock);
+    let (retried, at) = sent.iter().find(|(job, _)| job.id.0 == "job-1").unwrap();
+    assert_eq!(retried.attempts, 2);
+    assert!(*at >= failed_at + Duration::from_secs(2));
+    assert!(*at < failed_at + Duration::from_millis(2_100), "due at 2 s, sent at {:?}", *at - failed_at);
+    assert_eq!(queue.queued(), 0);
+}
+
+#[test]
+fn throttling_cuts_the_rate_and_the_windows_follow() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job(0, Lane::Alert));
+    let Next::Send(first) = queue.next() else {
+        panic!("the first job leaves at once")
+    };
+    assert_eq!(queue.retry(first, Duration::ZERO, true), Some(40));
+    assert_eq!(queue.rate(), 40);
+    for n in 1..=40 {
+        queue.push(job(n, Lane::Alert));
+    }
+    let cut_at = clock.now();
+    let sent = drain(&mut queue, &clock);
+    let within_a_second = sent
+        .iter()
+        .filter(|(_, at)| *at < cut_at + Duration::from_secs(1))
+        .count();
+    assert!(within_a_second <= 40, "{within_a_second} sent in the first second at 40/s");
+}
+
+#[test]
+fn refused_credentials_pause_every_lane() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job(1, Lane::Alert));
+    let Next::Send(first) = queue.next() else {
+        panic!("the first job leaves at once")
+    };
+    let halted_at = clock.now();
+    queue.halt(first, Duration::from_secs(60));
+    queue.push(job(2, Lane::Alert));
+    queue.push(job(3, Lane::Reply));
+    match queue.next() {
+        Next::WaitUntil(at) => assert_eq!(at, halted_at + Duration::from_secs(60)),
+        other => panic!("expected a pause, got {other:?}"),
+    }
+    let sent = drain(&mut queue, &clock);
+    assert_eq!(ids(&sent), ["job-3", "job-1", "job-2"], "the halted job keeps its place in its lane");
+    assert!(sent.iter().all(|(_, at)| *at >= halted_at + Duration::from_secs(60)));
+}
+
+#[test]
+fn no_more_than_the_in_flight_cap_leave_until_one_finishes() {
+    let clock = FakeClock::new();
+    let mut limits = settings(50);
+    limits.max_in_flight = 2;
+    let mut queue = Queue::new(&limits, clock.clone());
+    for n in 0..3 {
+        queue.push(job(n, Lane::Alert));
+    }
+    assert!(matches!(queue.next(), Next::Send(_)));
+    assert!(matches!(queue.next(), Next::Send(_)));
+    assert!(matches!(queue.next(), Next::Idle), "two in flight");
+    assert_eq!(queue.in_flight(), 2);
+    queue.finished();
+    clock.advance(Duration::from_secs(1));
+    assert!(matches!(queue.next(), Next::Send(_)));
+}
+
+#[test]
+fn broadcasts_leave_in_batches_with_a_pause_between() {
+    let clock = FakeClock::new();
+    let t0 = clock.now();
+    let mut limits = settings(50);
+    limits.broadcast_batch = Some(3);
+    limits.broadcast_batch_delay = Duration::from_secs(10);
+    let mut queue = Queue::new(&limits, clock.clone());
+    for n in 0..7 {
+        queue.push(job(n, Lane::Broadcast));
+    }
+    queue.push(job(100, Lane::Reply));
+    let sent = drain(&mut queue, &clock);
+    let offsets: Vec<u64> = sent
+        .iter()
+        .map(|(_, at)| (*at - t0).as_secs())
+        .collect();
+    assert_eq!(ids(&sent)[0], "job-100", "a reply does not wait for a batch");
+    assert_eq!(offsets, [0, 0, 0, 0, 10, 10, 10, 20]);
+}
+
+#[test]
+fn a_calm_second_wins_the_rate_back() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job(0, Lane::Alert));
+    let Next::Send(first) = queue.next() else {
+        panic!("the first job leaves at once")
+    };
+    queue.retry(first, Duration::ZERO, true);
+    for n in 1..300 {
+        queue.push(job(n, Lane::Alert));
+    }
+    drain(&mut queue, &clock);
+    assert_eq!(queue.rate(), 50, "eight calm seconds win back the cut");
+}
