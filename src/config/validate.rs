@@ -202,6 +202,38 @@ fn whatsapp(c: &Config, p: &mut Vec<Problem>) {
             "is 0, so nothing would be sent; give at least 1",
         ));
     }
+    tunables(p, wa, &key);
+}
+
+/// The send pipeline's tunables: each has a default, and a value that would stall it is refused.
+fn tunables(p: &mut Vec<Problem>, wa: &WhatsAppConfig, key: &dyn Fn(&str) -> String) {
+    if wa.send_backoff.is_zero() {
+        p.push(Problem::new(
+            key("send_backoff_ms"),
+            "is 0, so a failing send would be retried without a pause; give milliseconds, e.g. 500",
+        ));
+    }
+    if wa.send_backoff_max < wa.send_backoff {
+        p.push(Problem::new(
+            key("send_backoff_max_ms"),
+            format!(
+                "is below send_backoff_ms ({} ms); give at least that much, e.g. 60000",
+                wa.send_backoff.as_millis()
+            ),
+        ));
+    }
+    if wa.rate_limits.max_in_flight == Some(0) {
+        p.push(Problem::new(
+            key("rate_limits.max_in_flight"),
+            "is 0, so nothing would be sent; give at least 1, or leave it out for twice the rate",
+        ));
+    }
+    if wa.dedup_window == 0 {
+        p.push(Problem::new(
+            key("dedup_window"),
+            "is 0, so Meta's redeliveries would be handled twice; give at least 1, e.g. 100000",
+        ));
+    }
 }
 
 /// The `routing` section.
@@ -271,6 +303,12 @@ fn rest(c: &Config, p: &mut Vec<Problem>) {
         p.push(Problem::new(
             "sessions.idle_timeout_secs",
             "is 0, so sessions would stop at once; give seconds, e.g. 900",
+        ));
+    }
+    if c.sessions.threads == Some(0) {
+        p.push(Problem::new(
+            "sessions.threads",
+            "is 0, so no conversation could run; give at least 1, or leave it out for one per core",
         ));
     }
     if c.health_checks.timeout.is_zero() {

@@ -239,3 +239,42 @@ fn every_unknown_key_and_missing_variable_is_reported_at_once() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn tunables_read_their_unit_and_a_value_that_would_stall_sending_is_refused() {
+    let tuned = tutorial_with(
+        "    # On-call configuration\n",
+        "    send_backoff_ms: 250\n    send_backoff_max_ms: 4000\n    auth_failure_pause_secs: 30\n    \
+         rate_limits:\n      window_margin_ms: 20\n      max_in_flight: 8\n",
+    )
+    .expect("tuned config loads");
+    let wa = &tuned.platforms.whatsapp;
+    assert_eq!(wa.send_backoff, std::time::Duration::from_millis(250));
+    assert_eq!(wa.send_backoff_max, std::time::Duration::from_secs(4));
+    assert_eq!(wa.auth_failure_pause, std::time::Duration::from_secs(30));
+    assert_eq!(wa.rate_limits.window_margin, std::time::Duration::from_millis(20));
+    assert_eq!(wa.rate_limits.max_in_flight, Some(8));
+
+    let problems = problems_of(tutorial_with(
+        "    # On-call configuration\n",
+        "    send_backoff_ms: 0\n    dedup_window: 0\n    rate_limits:\n      max_in_flight: 0\n",
+    ));
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "platforms.whatsapp.send_backoff_ms",
+            "platforms.whatsapp.rate_limits.max_in_flight",
+            "platforms.whatsapp.dedup_window",
+        ]
+    );
+}
+
+#[test]
+fn without_an_approvals_section_a_request_still_lasts_four_hours() {
+    let config = load_str(FILE, TUTORIAL, &tutorial_env).expect("the tutorial loads");
+    let approvals = &config.platforms.whatsapp.approvals;
+    assert_eq!(approvals.expiry, std::time::Duration::from_secs(4 * 3600));
+    let deployments = &config.platforms.whatsapp.deployments;
+    assert_eq!(deployments.timeout, std::time::Duration::from_secs(120));
+}
