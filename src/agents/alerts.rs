@@ -1,14 +1,13 @@
-//! The `alert-manager` agent: alerts in the store (`create`, `find_pending`, `get_active`,
-//! `acknowledge`, `resolve`, `get`, `add_paged`).
-//!
-//! Which alert a person means by `ACK` or `ESC` is read from their conversation first: the newest
-//! message the bot sent them that named an alert (`run.recent_about("alert_id")`, set by the
-//! send that paged them or escalated to them); only when the conversation names none does it fall
-//! back to the newest alert they were paged about. Outputs are the alert as flows read it
-//! ([`alert_output`]): always with `alert_id`, `title` and `pagerduty_incident_id` (null when none).
+//! The `alert-manager` agent: alerts for flows (`create`, `find_pending`, `get_active`,
+//! `acknowledge`, `resolve`, `get`, `add_paged`). Which alert a person means and what
+//! acknowledging and resolving do are [`crate::ops::alerts`]' rules; the agent reads the steps'
+//! inputs (and the conversation: `run.recent_about("alert_id")`) and shapes outputs as flows read
+//! them ([`alert_output`]): always with `alert_id`, `title` and `pagerduty_incident_id` (null when
+//! none).
 
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
-use crate::store::{AlertRecord, AlertSource, AlertState, NewAlert, TransitionOutcome};
+use crate::ops::alerts::{self as rules, existing};
+use crate::store::{AlertRecord, AlertSource, AlertState, NewAlert};
 use aof_actors::WaId;
 use serde_json::{json, Value};
 
@@ -28,7 +27,8 @@ pub static AGENT: Agent = Agent {
 
 /// `get`: one alert by `alert_id`.
 async fn get(input: &Value, run: &RunContext) -> AgentResult {
-    let alert = existing(run, str_field(input, "alert_id")?).await?;
+    let store = run.services.store.as_ref();
+    let alert = existing(store, str_field(input, "alert_id")?).await?;
     Ok(alert_output(&alert, run))
 }
 
@@ -38,8 +38,8 @@ async fn add_paged(input: &Value, run: &RunContext) -> AgentResult {
     let who =
         phone(input, "phone")?.ok_or_else(|| AgentError::input("phone", "is missing or empty"))?;
     let store = &run.services.store;
-    let alert = store.add_paged(id, &who).await.map_err(failed)?;
-    let alert = alert.ok_or_else(|| unknown(id))?;
+    let alert = store.add_paged(id, &who).await.map_err(AgentError::store)?;
+    let alert = alert.ok_or_else(|| rules::unknown(id))?;
     Ok(alert_output(&alert, run))
 }
 
@@ -85,7 +85,7 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
         .store
         .create_alert(&new)
         .await
-        .map_err(failed)?;
+        .map_err(AgentError::store)?;
     let mut output = alert_output(&created.alert, run);
     output["duplicate"] = json!(created.duplicate);
     Ok(output)
@@ -125,85 +125,37 @@ async fn get_active(input: &Value, run: &RunContext) -> AgentResult {
     }
 }
 
-/// The alert `who` means among those in `states`: conversation first, then what they were paged
-/// about or acknowledged.
+/// The alert `who` means among those in `states` ([`rules::meant`]), from this run's conversation.
 async fn meant(
     run: &RunContext,
     who: &WaId,
     states: &[AlertState],
 ) -> Result<Option<AlertRecord>, AgentError> {
-    let store = &run.services.store;
-    let mut seen = Vec::new();
-    for id in run.recent_about("alert_id") {
-        if seen.contains(&id) {
-            continue;
-        }
-        if let Some(alert) = store.get_alert(&id).await.map_err(failed)? {
-            if states.contains(&alert.state) {
-                tracing::debug!(alert = %alert.id, "the conversation names the alert");
-                return Ok(Some(alert));
-            }
-        }
-        seen.push(id);
-    }
-    let mine = store.find_open_for(who, states).await.map_err(failed)?;
-    Ok(mine.into_iter().next())
+    let named = run.recent_about("alert_id");
+    Ok(rules::meant(run.services.store.as_ref(), named, who, states).await?)
 }
 
-/// `acknowledge`: firing -> acknowledged by `acknowledged_by` (default: who wrote). Someone else
-/// having acknowledged it first, or it being resolved, fails with who and when.
+/// `acknowledge`: firing -> acknowledged by `acknowledged_by` (default: who wrote), with
+/// `changed`; refused (with who and when) when someone else acknowledged it first or it is resolved.
 async fn acknowledge(input: &Value, run: &RunContext) -> AgentResult {
     let id = str_field(input, "alert_id")?;
     let actor = actor(input, "acknowledged_by", run);
-    let outcome = run
-        .services
-        .store
-        .transition(id, AlertState::Acknowledged, actor.as_deref())
-        .await
-        .map_err(failed)?;
-    match outcome {
-        TransitionOutcome::Moved(alert) => Ok(changed(alert_output(&alert, run), true)),
-        TransitionOutcome::Unchanged(alert) if alert.acknowledged_by == actor => {
-            Ok(changed(alert_output(&alert, run), false))
-        }
-        TransitionOutcome::Unchanged(alert) if alert.state == AlertState::Acknowledged => {
-            Err(AgentError::Answer(format!(
-                "ℹ️ {} was already acknowledged by {} at {}.",
-                alert.id,
-                label(run, alert.acknowledged_by.as_deref()),
-                when(alert.acknowledged_ms),
-            )))
-        }
-        TransitionOutcome::Unchanged(alert) | TransitionOutcome::Refused(alert) => {
-            Err(AgentError::Answer(format!(
-                "ℹ️ {} is already resolved (by {} at {}); nothing to acknowledge.",
-                alert.id,
-                label(run, alert.resolved_by.as_deref()),
-                when(alert.resolved_ms),
-            )))
-        }
-        TransitionOutcome::Unknown => Err(unknown(id)),
-    }
+    let (store, wa) = (
+        run.services.store.as_ref(),
+        &run.services.config.platforms.whatsapp,
+    );
+    let (alert, moved) = rules::acknowledge(store, wa, id, actor.as_deref()).await?;
+    Ok(changed(alert_output(&alert, run), moved))
 }
 
-/// `resolve`: -> resolved by `resolved_by` (default: who wrote, or nobody for a webhook).
-/// Resolving a resolved alert is not an error (Alertmanager repeats itself): `changed: false`.
+/// `resolve`: -> resolved by `resolved_by` (default: who wrote, or nobody for a webhook), with
+/// `changed` (false when it was resolved already).
 async fn resolve(input: &Value, run: &RunContext) -> AgentResult {
     let id = str_field(input, "alert_id")?;
     let actor = actor(input, "resolved_by", run);
-    let outcome = run
-        .services
-        .store
-        .transition(id, AlertState::Resolved, actor.as_deref())
-        .await
-        .map_err(failed)?;
-    match outcome {
-        TransitionOutcome::Moved(alert) => Ok(changed(alert_output(&alert, run), true)),
-        TransitionOutcome::Unchanged(alert) | TransitionOutcome::Refused(alert) => {
-            Ok(changed(alert_output(&alert, run), false))
-        }
-        TransitionOutcome::Unknown => Err(unknown(id)),
-    }
+    let store = run.services.store.as_ref();
+    let (alert, moved) = rules::resolve(store, id, actor.as_deref()).await?;
+    Ok(changed(alert_output(&alert, run), moved))
 }
 
 /// An alert as step output: the record, plus `alert_id`, `title`, the names of the people paged
@@ -237,26 +189,6 @@ pub fn alert_output(alert: &AlertRecord, run: &RunContext) -> Value {
 fn changed(mut output: Value, changed: bool) -> Value {
     output["changed"] = json!(changed);
     output
-}
-
-/// The alert with this id, or a failure naming it.
-async fn existing(run: &RunContext, id: &str) -> Result<AlertRecord, AgentError> {
-    let store = &run.services.store;
-    store
-        .get_alert(id)
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| unknown(id))
-}
-
-fn unknown(id: &str) -> AgentError {
-    AgentError::Answer(format!(
-        "I know no alert {id}; alert ids look like ALT-0001."
-    ))
-}
-
-fn failed(e: aof_actors::ports::StoreError) -> AgentError {
-    AgentError::Failed(e.to_string())
 }
 
 /// A text field's value, or `None` when absent, null, blank, or the `none` an absent value renders
@@ -300,21 +232,9 @@ pub(super) fn actor(input: &Value, field: &str, run: &RunContext) -> Option<Stri
     }
 }
 
-/// How people know an actor: the directory's or rota's name for a number, else the text itself.
+/// How people know an actor ([`crate::config::WhatsAppConfig::label`]).
 pub(super) fn label(run: &RunContext, actor: Option<&str>) -> String {
-    let Some(actor) = actor else {
-        return "someone".to_owned();
-    };
-    WaId::parse(actor)
-        .and_then(|wa| run.services.config.platforms.whatsapp.name_of(&wa))
-        .unwrap_or_else(|| actor.to_owned())
-}
-
-/// Unix milliseconds as people read them, as `format_time` writes (`2026-11-26 17:02 UTC`).
-pub(super) fn when(ms: Option<i64>) -> String {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "an unknown time".to_owned())
+    run.services.config.platforms.whatsapp.label(actor)
 }
 
 /// Unix milliseconds as RFC 3339 in UTC, as `now()` writes times.

@@ -1,16 +1,11 @@
-//! The `approval-manager` agent: who may approve what (config), and approval requests in the store
-//! (`get_approvers`, `create`, `get`, `validate_approver`, `approve`, `reject`, `pending_for`).
-//!
-//! Approvers come from `platforms.whatsapp.approvals`: a service's own list, else its environment's
-//! list, else the `*` environment's; each name is looked up in `platforms.whatsapp.people` for a
-//! number. A decision is recorded by one conditional write ([`crate::store::Decision`]): the first
-//! approver to answer wins, a later one is told who decided and when, and an expired request takes
-//! no decision.
+//! The `approval-manager` agent: approval requests for flows (`get_approvers`, `create`, `get`,
+//! `validate_approver`, `approve`, `reject`, `pending_for`). It reads the steps' inputs and shapes
+//! the outputs; who approves what and how a decision is taken are [`crate::ops::approvals`]'.
 
-use super::alerts::{label, present, rfc3339, when};
+use super::alerts::{present, rfc3339};
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
-use crate::config::WhatsAppConfig;
-use crate::store::{ApprovalRecord, ApprovalState, Approver, Decision, NewApproval, Verdict};
+use crate::ops::approvals::{self as rules, decider, existing, not_an_approver};
+use crate::store::{ApprovalRecord, ApprovalState, Approver, NewApproval, Verdict};
 use aof_actors::model::now_ms;
 use aof_actors::WaId;
 use chrono::{DateTime, Utc};
@@ -51,13 +46,15 @@ async fn get_approvers(input: &Value, run: &RunContext) -> AgentResult {
 
 /// `get`: one request by `request_id`.
 async fn get(input: &Value, run: &RunContext) -> AgentResult {
-    let request = existing(run, str_field(input, "request_id")?).await?;
+    let store = run.services.store.as_ref();
+    let request = existing(store, str_field(input, "request_id")?).await?;
     Ok(request_output(&request, run))
 }
 
 /// `validate_approver`: whether `approver_phone` may decide `request_id`.
 async fn validate_approver(input: &Value, run: &RunContext) -> AgentResult {
-    let request = existing(run, str_field(input, "request_id")?).await?;
+    let store = run.services.store.as_ref();
+    let request = existing(store, str_field(input, "request_id")?).await?;
     let who = approver_number(input, "approver_phone", run)?;
     match request.approver(&who) {
         Some(approver) => Ok(json!({
@@ -66,7 +63,7 @@ async fn validate_approver(input: &Value, run: &RunContext) -> AgentResult {
             "approver_name": approver.name,
             "approver_phone": approver.phone,
         })),
-        None => Err(not_an_approver(run, &who, &request)),
+        None => Err(not_an_approver(wa(run), &who, &request).into()),
     }
 }
 
@@ -84,70 +81,33 @@ async fn reject(input: &Value, run: &RunContext) -> AgentResult {
 async fn pending_for(input: &Value, run: &RunContext) -> AgentResult {
     let who = approver_number(input, "approver_phone", run)?;
     let store = &run.services.store;
-    let open = store.pending_for(&who).await.map_err(failed)?;
+    let open = store.pending_for(&who).await.map_err(AgentError::store)?;
     Ok(Value::Array(
         open.iter().map(|r| request_output(r, run)).collect(),
     ))
 }
 
-/// The configured approvers of `service` in `environment`, with their numbers; failing with the
-/// config key to set when there are none.
+/// The configured approvers of `service` in `environment`, failing with the config key to set when
+/// there are none.
 fn approvers_for(
     run: &RunContext,
     environment: &str,
     service: &str,
 ) -> Result<Vec<Approver>, AgentError> {
-    let wa = &run.services.config.platforms.whatsapp;
-    let environments = &wa.approvals.environments;
-    let by_name = |name: &str| {
-        environments.get(name).or_else(|| {
-            environments
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
-    };
-    let lists = [by_name(environment), by_name("*")];
-    let names = lists
-        .into_iter()
-        .flatten()
-        .flat_map(|env| {
-            [
-                env.services.get(service).or_else(|| {
-                    env.services
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(service))
-                        .map(|(_, v)| v)
-                }),
-                Some(&env.approvers),
-            ]
-        })
-        .flatten()
-        .find(|list| !list.is_empty());
-    let people: Vec<Approver> = names
-        .into_iter()
-        .flatten()
-        .filter_map(|name| directory_approver(wa, name))
-        .collect();
+    let people = rules::approvers_for(wa(run), environment, service);
     if people.is_empty() {
-        return Err(AgentError::Failed(format!(
-            "{}: no approvers for {service} in {environment}; set \
-             platforms.whatsapp.approvals.environments.{environment}.approvers (or \
-             .services.{service}, or the `*` environment) to names from platforms.whatsapp.people",
-            run.services.config.file.display()
+        let file = run.services.config.file.display().to_string();
+        return Err(AgentError::Failed(rules::no_approvers(
+            &file,
+            environment,
+            service,
         )));
     }
     Ok(people)
 }
 
-/// A person of the directory, as an approver; `None` without a usable number (refused at load).
-fn directory_approver(wa: &WhatsAppConfig, key: &str) -> Option<Approver> {
-    let person = wa.person(key)?;
-    let phone = WaId::parse(person.phone.as_deref()?)?;
-    Some(Approver {
-        name: person.name.clone(),
-        phone: phone.e164(),
-    })
+fn wa(run: &RunContext) -> &crate::config::WhatsAppConfig {
+    &run.services.config.platforms.whatsapp
 }
 
 /// `create`: a pending request with its approvers (the step's list, else the config's) and expiry
@@ -177,13 +137,7 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
                     format!("`{text}` is not an RFC 3339 time ({e}); write it as {{{{ now() | add_hours(4) }}}}"),
                 )
             })?,
-        None => {
-            let expiry = run.services.config.platforms.whatsapp.approvals.expiry;
-            chrono::Duration::from_std(expiry)
-                .ok()
-                .and_then(|d| Utc::now().checked_add_signed(d))
-                .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
-        }
+        None => rules::default_expiry(wa(run)),
     };
     if expires_at.timestamp_millis() <= now_ms() {
         tracing::warn!(expires_at = %expires_at.to_rfc3339(), "approval request created already expired");
@@ -217,7 +171,10 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
         body: Value::Object(body),
     };
     let store = &run.services.store;
-    let request = store.create_approval(&new).await.map_err(failed)?;
+    let request = store
+        .create_approval(&new)
+        .await
+        .map_err(AgentError::store)?;
     Ok(request_output(&request, run))
 }
 
@@ -234,7 +191,6 @@ fn given_approvers(run: &RunContext, given: &Value) -> Result<Vec<Approver>, Age
         })?,
         other => return Err(bad(format!("expected a list of {{name, phone}}, got {other}"))),
     };
-    let wa = &run.services.config.platforms.whatsapp;
     let mut approvers: Vec<Approver> = Vec::new();
     for item in &list {
         let (name, number) = match item {
@@ -244,29 +200,13 @@ fn given_approvers(run: &RunContext, given: &Value) -> Result<Vec<Approver>, Age
             ),
             other => (Some(text_of(other)), None),
         };
-        let found = number
-            .as_deref()
-            .and_then(WaId::parse)
-            .map(|wa_id| Approver {
-                name: name
-                    .clone()
-                    .or_else(|| wa.name_of(&wa_id))
-                    .unwrap_or_else(|| wa_id.e164()),
-                phone: wa_id.e164(),
-            })
-            .or_else(|| directory_approver(wa, name.as_deref()?))
-            .or_else(|| {
-                let wa_id = WaId::parse(name.as_deref()?)?;
-                Some(Approver {
-                    name: wa.name_of(&wa_id).unwrap_or_else(|| wa_id.e164()),
-                    phone: wa_id.e164(),
-                })
-            })
-            .ok_or_else(|| {
+        let found = rules::named_approver(wa(run), name.as_deref(), number.as_deref()).ok_or_else(
+            || {
                 bad(format!(
                     "{item} has no phone and is not in platforms.whatsapp.people with one"
                 ))
-            })?;
+            },
+        )?;
         if !approvers.iter().any(|a| a.phone == found.phone) {
             approvers.push(found);
         }
@@ -281,25 +221,9 @@ fn given_approvers(run: &RunContext, given: &Value) -> Result<Vec<Approver>, Age
 async fn decide(input: &Value, run: &RunContext, verdict: Verdict) -> AgentResult {
     let id = str_field(input, "request_id")?;
     let who = approver_number(input, "approver", run)?;
-    let store = &run.services.store;
-    match store.decide(id, verdict, &who).await.map_err(failed)? {
-        Decision::Decided(request) => Ok(request_output(&request, run)),
-        Decision::AlreadyDecided(request) => Err(AgentError::Answer(format!(
-            "ℹ️ {} was already {} by {} at {}; nothing more to do.",
-            request.id,
-            request.state.as_str(),
-            decider(run, &request),
-            when(request.decided_at_ms),
-        ))),
-        Decision::Expired(request) => Err(AgentError::Answer(format!(
-            "⌛ {} expired at {}; ask {} for a new request.",
-            request.id,
-            when(Some(request.expires_ms)),
-            request.requester,
-        ))),
-        Decision::NotApprover(request) => Err(not_an_approver(run, &who, &request)),
-        Decision::Unknown => Err(unknown(id)),
-    }
+    let store = run.services.store.as_ref();
+    let request = rules::decide(store, wa(run), id, verdict, &who).await?;
+    Ok(request_output(&request, run))
 }
 
 /// A request as step output: the record plus `request_id`, `open`, `expired`, approver names, who
@@ -313,7 +237,7 @@ pub fn request_output(request: &ApprovalRecord, run: &RunContext) -> Value {
         "open": request.is_open(now),
         "expired": request.state == ApprovalState::Pending && request.expires_ms <= now,
         "approver_names": request.approvers.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
-        "decided_by_name": request.decided_by.as_ref().map(|_| decider(run, request)),
+        "decided_by_name": request.decided_by.as_ref().map(|_| decider(wa(run), request)),
         "decided_at": request.decided_at_ms.and_then(rfc3339),
     });
     if let Some(out) = output.as_object_mut() {
@@ -327,14 +251,6 @@ pub fn request_output(request: &ApprovalRecord, run: &RunContext) -> Value {
         }
     }
     output
-}
-
-/// Who decided, by the name the request lists them under.
-fn decider(run: &RunContext, request: &ApprovalRecord) -> String {
-    let by = request.decided_by.as_deref();
-    by.and_then(|phone| request.approvers.iter().find(|a| a.phone == phone))
-        .map(|a| a.name.clone())
-        .unwrap_or_else(|| label(run, by))
 }
 
 /// The number in `field` (a number, or a name of the people directory), else whoever wrote.
@@ -358,42 +274,4 @@ fn approver_number(input: &Value, field: &str, run: &RunContext) -> Result<WaId,
             )
         }),
     }
-}
-
-fn not_an_approver(run: &RunContext, who: &WaId, request: &ApprovalRecord) -> AgentError {
-    let name = run.services.config.platforms.whatsapp.name_of(who);
-    let who = match name {
-        Some(name) => format!("{name} ({})", who.e164()),
-        None => who.e164(),
-    };
-    AgentError::Answer(format!(
-        "❌ {who} is not an approver of {} (its approvers: {}).",
-        request.id,
-        request
-            .approvers
-            .iter()
-            .map(|a| a.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-}
-
-/// The request with this id, or a failure naming it.
-async fn existing(run: &RunContext, id: &str) -> Result<ApprovalRecord, AgentError> {
-    let store = &run.services.store;
-    store
-        .get_approval(id)
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| unknown(id))
-}
-
-fn unknown(id: &str) -> AgentError {
-    AgentError::Answer(format!(
-        "I know no approval request {id}; request ids look like APR-0001."
-    ))
-}
-
-fn failed(e: aof_actors::ports::StoreError) -> AgentError {
-    AgentError::Failed(e.to_string())
 }

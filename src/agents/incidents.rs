@@ -1,13 +1,15 @@
-//! The `incident-manager` agent: incidents in the store (`list`, `get`, `create`, `update`,
-//! `resolve`), each with a timeline of who did and said what.
+//! The `incident-manager` agent: incidents for flows (`list`, `get`, `create`, `update`,
+//! `resolve`), each with a timeline of who did and said what; the rules are
+//! [`crate::ops::incidents`]'.
 //!
 //! Outputs carry `incident_id` (besides the record's `id`), so the run's later messages are about
 //! the incident and a reply finds it. `get` adds the timeline; `list` leaves it out (the status
 //! flow lists three incidents, not their war-room chatter).
 
-use super::alerts::{actor, label, present, rfc3339, when};
+use super::alerts::{actor, present, rfc3339};
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
-use crate::store::{IncidentChange, IncidentRecord, IncidentStage, IncidentUpdate};
+use crate::ops::incidents as rules;
+use crate::store::{IncidentRecord, IncidentStage, IncidentUpdate};
 use serde_json::{json, Value};
 
 /// Keeps incidents: `list`, `get`, `create`, `update`, `resolve`.
@@ -24,33 +26,29 @@ pub static AGENT: Agent = Agent {
 
 /// `list`: the newest incidents, of one `status` or all.
 async fn list(input: &Value, run: &RunContext) -> AgentResult {
-    let store = &run.services.store;
+    let store = run.services.store.as_ref();
     let status = input
         .get("status")
         .map(text_of)
         .filter(|s| !s.is_empty() && s != "all");
     let limit = input
         .get("limit")
-        .and_then(|v| text_of(v).parse::<i64>().ok())
-        .unwrap_or(10);
-    let list = store
-        .list_incidents(status.as_deref(), limit.clamp(1, 100))
-        .await
-        .map_err(failed)?;
+        .and_then(|v| text_of(v).parse::<i64>().ok());
+    let list = rules::list(store, status.as_deref(), limit).await?;
     Ok(Value::Array(list.iter().map(output).collect()))
 }
 
 /// `get`: one incident with its timeline.
 async fn get(input: &Value, run: &RunContext) -> AgentResult {
-    let store = &run.services.store;
+    let store = run.services.store.as_ref();
     let id = str_field(input, "incident_id")?;
-    let found = store.get_incident(id).await.map_err(failed)?;
-    let incident = found.ok_or_else(|| unknown(id))?;
+    let incident = rules::existing(store, id).await?;
     let timeline = store
         .incident_timeline(id)
         .await
-        .map_err(failed)?
+        .map_err(AgentError::store)?
         .unwrap_or_default();
+    let wa = &run.services.config.platforms.whatsapp;
     let timeline: Vec<Value> = timeline
         .iter()
         .map(|e| {
@@ -58,7 +56,7 @@ async fn get(input: &Value, run: &RunContext) -> AgentResult {
                 "at_ms": e.at_ms,
                 "at": rfc3339(e.at_ms),
                 "actor": e.actor,
-                "actor_name": e.actor.as_deref().map(|a| label(run, Some(a))),
+                "actor_name": e.actor.as_deref().map(|a| wa.label(Some(a))),
                 "text": e.text,
                 "status": e.status,
             })
@@ -71,17 +69,12 @@ async fn get(input: &Value, run: &RunContext) -> AgentResult {
 
 /// `create`: opens an incident.
 async fn create(input: &Value, run: &RunContext) -> AgentResult {
-    let store = &run.services.store;
+    let store = run.services.store.as_ref();
     let title = str_field(input, "title")?;
-    let severity = present(input.get("severity"))
-        .unwrap_or_else(|| "warning".into())
-        .to_lowercase();
+    let severity = present(input.get("severity"));
     let service = present(input.get("service")).unwrap_or_default();
     let by = actor(input, "actor", run);
-    let created = store
-        .open_incident(title, &severity, &service, by.as_deref())
-        .await
-        .map_err(failed)?;
+    let created = rules::open(store, title, severity.as_deref(), &service, by.as_deref()).await?;
     Ok(output(&created))
 }
 
@@ -115,7 +108,9 @@ async fn update(input: &Value, run: &RunContext) -> AgentResult {
         note: note.as_deref(),
     };
     let by = actor(input, "actor", run);
-    change(run, id, &update, by.as_deref()).await
+    let store = run.services.store.as_ref();
+    let incident = rules::change(store, id, &update, by.as_deref()).await?;
+    Ok(output(&incident))
 }
 
 /// `resolve`: resolves it, with a note.
@@ -132,30 +127,9 @@ async fn resolve(input: &Value, run: &RunContext) -> AgentResult {
         None => "resolved_by",
     };
     let by = actor(input, field, run);
-    change(run, id, &update, by.as_deref()).await
-}
-
-/// Applies an update; a resolved incident keeps its status (the note, if any, is still recorded).
-async fn change(
-    run: &RunContext,
-    id: &str,
-    update: &IncidentUpdate<'_>,
-    by: Option<&str>,
-) -> AgentResult {
-    let store = &run.services.store;
-    match store
-        .update_incident(id, update, by)
-        .await
-        .map_err(failed)?
-    {
-        IncidentChange::Updated(incident) => Ok(output(&incident)),
-        IncidentChange::Closed(incident) => Err(AgentError::Answer(format!(
-            "ℹ️ {} was resolved at {}; it stays resolved (report a new incident if it is back).",
-            incident.id,
-            when(incident.resolved_ms),
-        ))),
-        IncidentChange::Unknown => Err(unknown(id)),
-    }
+    let store = run.services.store.as_ref();
+    let incident = rules::change(store, id, &update, by.as_deref()).await?;
+    Ok(output(&incident))
 }
 
 /// An incident as step output: the record plus `incident_id`.
@@ -163,14 +137,4 @@ fn output(incident: &IncidentRecord) -> Value {
     let mut out = serde_json::to_value(incident).unwrap_or_else(|_| json!({}));
     out["incident_id"] = json!(incident.id);
     out
-}
-
-fn unknown(id: &str) -> AgentError {
-    AgentError::Answer(format!(
-        "I know no incident {id}; incident ids look like INC-0001."
-    ))
-}
-
-fn failed(e: aof_actors::ports::StoreError) -> AgentError {
-    AgentError::Failed(e.to_string())
 }

@@ -70,6 +70,21 @@ impl AgentError {
             reason: reason.into(),
         }
     }
+
+    /// The store failed under an action.
+    pub fn store(e: aof_actors::ports::StoreError) -> Self {
+        AgentError::Failed(e.to_string())
+    }
+}
+
+/// An ops rule's refusal ends the run with its sentence; a store failure fails the step.
+impl From<crate::ops::Refused> for AgentError {
+    fn from(refused: crate::ops::Refused) -> Self {
+        match refused {
+            crate::ops::Refused::Answer(text) => AgentError::Answer(text),
+            crate::ops::Refused::Store(e) => AgentError::store(e),
+        }
+    }
 }
 
 /// The result of an agent call.

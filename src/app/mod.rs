@@ -137,4 +137,3 @@ pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     drop(system);
     result
 }
-

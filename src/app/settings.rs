@@ -85,4 +85,3 @@ pub(crate) fn allowed_senders(config: &Config) -> std::collections::HashSet<aof_
     }
     allowed
 }
-

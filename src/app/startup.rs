@@ -75,7 +75,10 @@ impl Startup {
         }
         if !config.flows.directory.is_dir() {
             let dir = config.flows.directory.display().to_string();
-            return Err(StartError::FlowDirectory { file: self.file(), dir });
+            return Err(StartError::FlowDirectory {
+                file: self.file(),
+                dir,
+            });
         }
         let registry = Arc::new(Registry::builtin());
         let expressions = Arc::new(Expressions::new());

@@ -29,9 +29,9 @@ pub(crate) use decode::suggestion;
 mod ops;
 mod secret;
 mod templates;
-mod units;
 #[cfg(test)]
 mod tests;
+mod units;
 mod validate;
 mod view;
 

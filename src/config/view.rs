@@ -52,6 +52,17 @@ impl WhatsAppConfig {
             .map(|p| p.name.clone())
             .or_else(|| rota().map(|e| e.name.clone()))
     }
+
+    /// How people know an actor as recorded: the name of a number, else the text itself (a name,
+    /// `pagerduty`); "someone" when nobody is recorded.
+    pub fn label(&self, actor: Option<&str>) -> String {
+        let Some(actor) = actor else {
+            return "someone".to_owned();
+        };
+        WaId::parse(actor)
+            .and_then(|wa| self.name_of(&wa))
+            .unwrap_or_else(|| actor.to_owned())
+    }
 }
 
 impl Config {

@@ -1,7 +1,11 @@
-//! What an alert from another system (Alertmanager, Datadog, PagerDuty) does to the alerts already
-//! open: it pages, repeats an open one (no second page), or settles one (resolved, acknowledged),
-//! and whoever was paged is told. The HTTP handlers parse and authenticate; the rules are here.
+//! Alerts' rules. What an alert from another system (Alertmanager, Datadog, PagerDuty) does to the
+//! alerts already open: it pages, repeats an open one (no second page), or settles one (resolved,
+//! acknowledged), and whoever was paged is told. Which alert a person means by ACK or ESC
+//! ([`meant`]), and what acknowledging and resolving do ([`acknowledge`], [`resolve`]). The HTTP
+//! handlers and the `alert-manager` agent parse and hand over; the rules are here.
 
+use super::{when, Refused};
+use crate::config::WhatsAppConfig;
 use crate::store::{AlertRecord, AlertState, Repositories, TransitionOutcome};
 use aof_actors::model::{Lane, OutboundMessage};
 use aof_actors::{Handle, WaId};
@@ -74,4 +78,92 @@ pub async fn settle(
             false
         }
     }
+}
+
+/// The alert `who` means among those in `states`: the newest one their conversation names
+/// (`named`, newest first: the sends that paged or escalated to them), else the newest they were
+/// paged about or acknowledged; `None` when there is none.
+pub async fn meant(
+    store: &dyn Repositories,
+    named: Vec<String>,
+    who: &WaId,
+    states: &[AlertState],
+) -> Result<Option<AlertRecord>, Refused> {
+    let mut seen = Vec::new();
+    for id in named {
+        if seen.contains(&id) {
+            continue;
+        }
+        if let Some(alert) = store.get_alert(&id).await? {
+            if states.contains(&alert.state) {
+                tracing::debug!(alert = %alert.id, "the conversation names the alert");
+                return Ok(Some(alert));
+            }
+        }
+        seen.push(id);
+    }
+    let mine = store.find_open_for(who, states).await?;
+    Ok(mine.into_iter().next())
+}
+
+/// Firing -> acknowledged by `by`; the alert and whether it changed (the same person acknowledging
+/// again changes nothing). Someone else having acknowledged it first, or it being resolved, is
+/// refused saying who and when.
+pub async fn acknowledge(
+    store: &dyn Repositories,
+    wa: &WhatsAppConfig,
+    id: &str,
+    by: Option<&str>,
+) -> Result<(AlertRecord, bool), Refused> {
+    match store.transition(id, AlertState::Acknowledged, by).await? {
+        TransitionOutcome::Moved(alert) => Ok((alert, true)),
+        TransitionOutcome::Unchanged(alert) if alert.acknowledged_by.as_deref() == by => {
+            Ok((alert, false))
+        }
+        TransitionOutcome::Unchanged(alert) if alert.state == AlertState::Acknowledged => {
+            Err(Refused::Answer(format!(
+                "ℹ️ {} was already acknowledged by {} at {}.",
+                alert.id,
+                wa.label(alert.acknowledged_by.as_deref()),
+                when(alert.acknowledged_ms),
+            )))
+        }
+        TransitionOutcome::Unchanged(alert) | TransitionOutcome::Refused(alert) => {
+            Err(Refused::Answer(format!(
+                "ℹ️ {} is already resolved (by {} at {}); nothing to acknowledge.",
+                alert.id,
+                wa.label(alert.resolved_by.as_deref()),
+                when(alert.resolved_ms),
+            )))
+        }
+        TransitionOutcome::Unknown => Err(unknown(id)),
+    }
+}
+
+/// -> resolved by `by`; the alert and whether it changed. Resolving a resolved alert is not an
+/// error: Alertmanager repeats itself.
+pub async fn resolve(
+    store: &dyn Repositories,
+    id: &str,
+    by: Option<&str>,
+) -> Result<(AlertRecord, bool), Refused> {
+    match store.transition(id, AlertState::Resolved, by).await? {
+        TransitionOutcome::Moved(alert) => Ok((alert, true)),
+        TransitionOutcome::Unchanged(alert) | TransitionOutcome::Refused(alert) => {
+            Ok((alert, false))
+        }
+        TransitionOutcome::Unknown => Err(unknown(id)),
+    }
+}
+
+/// The alert with this id.
+pub async fn existing(store: &dyn Repositories, id: &str) -> Result<AlertRecord, Refused> {
+    store.get_alert(id).await?.ok_or_else(|| unknown(id))
+}
+
+/// The sentence for an alert id nobody knows.
+pub fn unknown(id: &str) -> Refused {
+    Refused::Answer(format!(
+        "I know no alert {id}; alert ids look like ALT-0001."
+    ))
 }

@@ -63,7 +63,12 @@ fn start(
             script,
         }
         .start();
-        RateLimiter::new(settings(templates_per_day), store, sender.recipient(), resume)
+        RateLimiter::new(
+            settings(templates_per_day),
+            store,
+            sender.recipient(),
+            resume,
+        )
     });
     (limiter, attempts)
 }
@@ -80,7 +85,10 @@ async fn settled(limiter: &Addr<RateLimiter>) {
         if stats == QueueStats::default() {
             return;
         }
-        assert!(Instant::now() < deadline, "the queue never drained: {stats:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the queue never drained: {stats:?}"
+        );
         actix::clock::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -94,9 +102,16 @@ async fn a_job_is_stored_before_it_is_accepted_and_a_retry_goes_again() {
     };
     let (limiter, attempts) = start(&store, vec![(("one", 1), retry)], 10, true);
     for body in ["one", "two"] {
-        limiter.send(Enqueue(text(body))).await.unwrap().expect("queued");
+        limiter
+            .send(Enqueue(text(body)))
+            .await
+            .unwrap()
+            .expect("queued");
         let kept = store.snapshot().queue;
-        assert!(kept.iter().any(|j| j.message.preview == body), "stored before the answer");
+        assert!(
+            kept.iter().any(|j| j.message.preview == body),
+            "stored before the answer"
+        );
     }
     settled(&limiter).await;
     let attempts = attempts.lock().unwrap().clone();
@@ -114,11 +129,23 @@ async fn a_template_beyond_the_days_quota_is_refused_and_never_sent() {
             language: "en_US".into(),
             parameters: vec![],
         };
-        OutboundMessage::new(WaId::parse("15551234567").unwrap(), body, name.into(), Lane::Alert)
+        OutboundMessage::new(
+            WaId::parse("15551234567").unwrap(),
+            body,
+            name.into(),
+            Lane::Alert,
+        )
     };
-    limiter.send(Enqueue(template("first"))).await.unwrap().expect("within quota");
+    limiter
+        .send(Enqueue(template("first")))
+        .await
+        .unwrap()
+        .expect("within quota");
     let refused = limiter.send(Enqueue(template("second"))).await.unwrap();
-    assert!(matches!(refused, Err(EnqueueError::TemplateQuotaExceeded { limit: 1, .. })));
+    assert!(matches!(
+        refused,
+        Err(EnqueueError::TemplateQuotaExceeded { limit: 1, .. })
+    ));
     settled(&limiter).await;
     assert_eq!(*attempts.lock().unwrap(), [("first".to_owned(), 1)]);
 }
@@ -135,10 +162,23 @@ async fn what_the_store_still_holds_is_sent_on_start_only_when_resuming() {
         };
         store.enqueue(job).await.unwrap();
         let (limiter, attempts) = start(&store, vec![], 10, resume);
-        limiter.send(Enqueue(text("new"))).await.unwrap().expect("queued");
+        limiter
+            .send(Enqueue(text("new")))
+            .await
+            .unwrap()
+            .expect("queued");
         settled(&limiter).await;
-        let sent: Vec<String> = attempts.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
-        let expected: &[&str] = if resume { &["left over", "new"] } else { &["new"] };
+        let sent: Vec<String> = attempts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect();
+        let expected: &[&str] = if resume {
+            &["left over", "new"]
+        } else {
+            &["new"]
+        };
         assert_eq!(sent, expected, "resume = {resume}");
     }
 }

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 /// one second at Meta's end (seen with five: 51 in a second at the receiving fake).
 const BURST: NonZeroU32 = NonZeroU32::new(2).unwrap();
 
-type Bucket<C> = governor::RateLimiter<NotKeyed, InMemoryState, Governed<C>, NoOpMiddleware<Instant>>;
+type Bucket<C> =
+    governor::RateLimiter<NotKeyed, InMemoryState, Governed<C>, NoOpMiddleware<Instant>>;
 
 /// What the queue says to do next.
 #[derive(Debug)]

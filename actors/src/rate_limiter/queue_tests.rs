@@ -101,7 +101,11 @@ fn a_retry_waits_its_delay_then_goes_before_the_rest_of_its_lane() {
     let (retried, at) = sent.iter().find(|(job, _)| job.id.0 == "job-1").unwrap();
     assert_eq!(retried.attempts, 2);
     assert!(*at >= failed_at + Duration::from_secs(2));
-    assert!(*at < failed_at + Duration::from_millis(2_100), "due at 2 s, sent at {:?}", *at - failed_at);
+    assert!(
+        *at < failed_at + Duration::from_millis(2_100),
+        "due at 2 s, sent at {:?}",
+        *at - failed_at
+    );
     assert_eq!(queue.queued(), 0);
 }
 
@@ -124,7 +128,10 @@ fn throttling_cuts_the_rate_and_the_windows_follow() {
         .iter()
         .filter(|(_, at)| *at < cut_at + Duration::from_secs(1))
         .count();
-    assert!(within_a_second <= 40, "{within_a_second} sent in the first second at 40/s");
+    assert!(
+        within_a_second <= 40,
+        "{within_a_second} sent in the first second at 40/s"
+    );
 }
 
 #[test]
@@ -144,8 +151,14 @@ fn refused_credentials_pause_every_lane() {
         other => panic!("expected a pause, got {other:?}"),
     }
     let sent = drain(&mut queue, &clock);
-    assert_eq!(ids(&sent), ["job-3", "job-1", "job-2"], "the halted job keeps its place in its lane");
-    assert!(sent.iter().all(|(_, at)| *at >= halted_at + Duration::from_secs(60)));
+    assert_eq!(
+        ids(&sent),
+        ["job-3", "job-1", "job-2"],
+        "the halted job keeps its place in its lane"
+    );
+    assert!(sent
+        .iter()
+        .all(|(_, at)| *at >= halted_at + Duration::from_secs(60)));
 }
 
 #[test]
@@ -179,11 +192,12 @@ fn broadcasts_leave_in_batches_with_a_pause_between() {
     }
     queue.push(job(100, Lane::Reply));
     let sent = drain(&mut queue, &clock);
-    let offsets: Vec<u64> = sent
-        .iter()
-        .map(|(_, at)| (*at - t0).as_secs())
-        .collect();
-    assert_eq!(ids(&sent)[0], "job-100", "a reply does not wait for a batch");
+    let offsets: Vec<u64> = sent.iter().map(|(_, at)| (*at - t0).as_secs()).collect();
+    assert_eq!(
+        ids(&sent)[0],
+        "job-100",
+        "a reply does not wait for a batch"
+    );
     assert_eq!(offsets, [0, 0, 0, 0, 10, 10, 10, 20]);
 }
 

@@ -252,7 +252,10 @@ fn tunables_read_their_unit_and_a_value_that_would_stall_sending_is_refused() {
     assert_eq!(wa.send_backoff, std::time::Duration::from_millis(250));
     assert_eq!(wa.send_backoff_max, std::time::Duration::from_secs(4));
     assert_eq!(wa.auth_failure_pause, std::time::Duration::from_secs(30));
-    assert_eq!(wa.rate_limits.window_margin, std::time::Duration::from_millis(20));
+    assert_eq!(
+        wa.rate_limits.window_margin,
+        std::time::Duration::from_millis(20)
+    );
     assert_eq!(wa.rate_limits.max_in_flight, Some(8));
 
     let problems = problems_of(tutorial_with(
