@@ -25,6 +25,8 @@ type Bucket<C> =
     governor::RateLimiter<NotKeyed, InMemoryState, Governed<C>, NoOpMiddleware<Instant>>;
 
 /// What the queue says to do next.
+// Returned and matched at once, never stored: boxing the job would only add an allocation a send.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Next {
     /// Send this job now (its attempt is counted and it is in flight).
