@@ -8,7 +8,7 @@
 //! screenshot to `docs/sandbox.png` (the README shows it); otherwise it goes to the temp directory.
 
 use crate::common::sandbox::{restart_sandbox, start_sandbox};
-use crate::common::{repo, temp, TestApp};
+use crate::common::{eventually, eventually_async, repo, temp, TestApp};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -236,16 +236,14 @@ async fn type_and_send(b: &Client, text: &str) {
 
 /// Who the bot sent template `name` to (the on-call engineer depends on the time of day).
 async fn recipient_of(app: &TestApp, name: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually_async(WAIT, || async {
         let (_, body) = app.get("/sandbox/outbox").await;
         let items: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(item) = items.iter().rev().find(|i| i["template"] == name) {
-            return item["to"].as_str().expect("a number").to_owned();
-        }
-        assert!(Instant::now() < deadline, "no {name} sent: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let item = items.iter().rev().find(|i| i["template"] == name)?;
+        Some(item["to"].as_str().expect("a number").to_owned())
+    })
+    .await
+    .unwrap_or_else(|| panic!("no {name} sent within {WAIT:?}"))
 }
 
 /// Gives the page time to show anything the reconnected event stream would repeat: the test is that
@@ -314,18 +312,17 @@ async fn help_then_an_alert_acknowledged_with_its_button_then_a_deployment_appro
             "#runs .run[data-flow='auto-escalate-flow']:not([data-outcome='running'])",
         )
         .await;
-        let deadline = Instant::now() + WAIT;
-        while !b
-            .find_all(Locator::Css(
+        let left = eventually_async(WAIT, || async {
+            b.find_all(Locator::Css(
                 "#timers .timer[data-flow='auto-escalate-flow']",
             ))
             .await
             .unwrap_or_default()
             .is_empty()
-        {
-            assert!(Instant::now() < deadline, "the fired timer leaves the list");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            .then_some(())
+        })
+        .await;
+        assert!(left.is_some(), "the fired timer leaves the list");
 
         // The team group is told who acknowledged.
         pick(b, "li.person[data-group='sre-team']").await;
@@ -381,11 +378,11 @@ async fn on_a_phone_sized_window_the_list_and_the_conversation_take_turns() {
         type_and_send(b, "HELP").await;
         with_text(b, "#messages .msg.from-bot .body", "ACK - Acknowledge").await;
         pick(b, "#back").await;
-        let deadline = Instant::now() + WAIT;
-        while !alice.is_displayed().await.unwrap() {
-            assert!(Instant::now() < deadline, "back shows the people again");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let shown = eventually_async(WAIT, || async {
+            alice.is_displayed().await.unwrap().then_some(())
+        })
+        .await;
+        assert!(shown.is_some(), "back shows the people again");
     })
     .await;
 }
@@ -459,17 +456,15 @@ async fn no_browser_or_driver_outlives_a_test_even_one_that_panics() {
     assert!(panicked.is_err(), "the panic goes on to the test");
     let (profile, driver, browsers) = marks.lock().unwrap().clone().expect("the test ran");
     assert!(browsers > 0, "the browser was running during the test");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = processes_naming(&profile);
-        let driver_alive = Path::new(&format!("/proc/{driver}")).exists();
-        if left.is_empty() && !driver_alive {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "left after a panicking test: browsers {left:?}, driver alive: {driver_alive}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let driver_alive = || Path::new(&format!("/proc/{driver}")).exists();
+    let gone = eventually(WAIT, || {
+        (processes_naming(&profile).is_empty() && !driver_alive()).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "left after a panicking test: browsers {:?}, driver alive: {}",
+        processes_naming(&profile),
+        driver_alive()
+    );
 }
