@@ -26,7 +26,6 @@
 use actix_web::web::{self, Bytes};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -49,9 +48,6 @@ pub struct Request {
     pub at: Instant,
     /// The HTTP status it was answered with (0 while it is being answered).
     pub status: u16,
-    /// Its number among the requests this fake received, from 1 (answers such as a fresh message id
-    /// or "throttle every n-th" are made from it).
-    pub n: u64,
 }
 
 impl Request {
@@ -96,7 +92,6 @@ struct Shared {
     fallback: Mutex<Fallback>,
     keep: bool,
     requests: Mutex<Vec<Request>>,
-    received: AtomicU64,
 }
 
 /// Locks `m`; a test that panicked while holding a fake's lock must not hide its own failure
@@ -109,7 +104,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Builder {
     fixed: Answerer,
     fallback: Fallback,
-    workers: usize,
     keep: bool,
 }
 
@@ -134,13 +128,6 @@ impl Builder {
         self
     }
 
-    /// How many actix workers serve the fake (1 unless set): more for a load that must not queue
-    /// behind one thread.
-    pub fn workers(mut self, workers: usize) -> Builder {
-        self.workers = workers;
-        self
-    }
-
     /// Whether every request is kept for [`FakeHttp::requests`] (yes unless set): a long load run
     /// that keeps what it needs itself (in its answers) need not hold every header and body.
     pub fn keep_requests(mut self, keep: bool) -> Builder {
@@ -157,11 +144,9 @@ impl Builder {
             fallback: Mutex::new(self.fallback),
             keep: self.keep,
             requests: Mutex::default(),
-            received: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let data = web::Data::from(shared.clone());
-        let workers = self.workers;
         std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
             system.block_on(async move {
@@ -170,7 +155,9 @@ impl Builder {
                         .app_data(data.clone())
                         .default_service(web::to(handle))
                 })
-                .workers(workers)
+                // One worker: the fakes answer at once, and a load run's fake (aof-load) must
+                // not take cores from the bot it measures.
+                .workers(1)
                 .bind("127.0.0.1:0");
                 match server {
                     Ok(server) => {
@@ -204,14 +191,13 @@ pub struct FakeHttp {
 }
 
 impl FakeHttp {
-    /// A fake to set up: one worker, every request kept, answering 500 until told otherwise.
+    /// A fake to set up: every request kept, answering 500 until told otherwise.
     pub fn builder() -> Builder {
         Builder {
             fixed: Box::new(|_| None),
             fallback: Box::new(|_| {
                 Response::json(500, serde_json::json!({ "error": "not scripted" }))
             }),
-            workers: 1,
             keep: true,
         }
     }
@@ -231,11 +217,6 @@ impl FakeHttp {
     /// Every request received so far, in arrival order (none if it keeps none).
     pub fn requests(&self) -> Vec<Request> {
         lock(&self.shared.requests).clone()
-    }
-
-    /// How many requests arrived so far (counted even when they are not kept).
-    pub fn count(&self) -> u64 {
-        self.shared.received.load(Ordering::Relaxed)
     }
 }
 
@@ -270,7 +251,6 @@ async fn handle(
         raw,
         at,
         status: 0,
-        n: shared.received.fetch_add(1, Ordering::Relaxed) + 1,
     };
     let response = (lock(&shared.fixed))(&request)
         .or_else(|| lock(&shared.queued).pop_front())

@@ -36,6 +36,7 @@ pub struct FakeGraph {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
     shared: Arc<Shared>,
+    /// The server, kept for its life: dropping it stops the fake.
     _http: FakeHttp,
 }
 
