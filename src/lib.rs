@@ -21,11 +21,15 @@
 //! - [`live`]: what happens as it happens (sandbox page, `aofctl simulate`), kept for the page.
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
 //! - [`trim`]: gives memory freed after a burst back to the system.
+//! - [`fake_http`]: fakes of the HTTP services the bot calls, for the test suite and the load generator.
 
 pub mod agents;
 pub mod app;
 pub mod cli;
 pub mod config;
+/// Fakes of the HTTP services the bot calls (Graph API, PagerDuty, Slack, …), for the test suite and
+/// the load generator: one builder, so both start, script and read them the same way.
+pub mod fake_http;
 pub mod flow;
 pub mod http;
 pub mod integrations;

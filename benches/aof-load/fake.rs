@@ -1,14 +1,16 @@
-//! The fake of Meta's Graph API that the bot sends to during a run: it answers like the Cloud API
-//! (a wamid per accepted message, or `130429` to every n-th send when told to throttle) and records
-//! when each send arrived, to whom and what it said, in this process, on the same clock as the
-//! load generator.
+//! The fake of Meta's Graph API that the bot sends to during a run, on [`aof::fake_http`]: it answers
+//! like the Cloud API (a wamid per accepted message, or `130429` to every n-th send when told to
+//! throttle) and records when each send arrived, to whom and what it said, in this process, on the
+//! same clock as the load generator.
+//!
+//! The fake keeps no request itself (a long run would hold every header and body): the answer
+//! records the few fields a report reads, as the load generator's own fake did before.
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use aof::fake_http::{FakeHttp, Response};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
 /// One send the fake received.
 #[derive(Debug, Clone)]
 pub struct Send {
@@ -34,7 +36,8 @@ pub struct FakeGraph {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
     shared: Arc<Shared>,
-    system: actix_web::rt::System,
+    /// The server, kept for its life: dropping it stops the fake.
+    _http: FakeHttp,
 }
 
 /// The text of a send: a text body, or a template's name and parameters joined by `|`.
@@ -55,9 +58,8 @@ fn describe(body: &Value) -> String {
     parts.join("|")
 }
 
-async fn messages(body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
-    let at = Instant::now();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+/// Answers a send (`POST /v21.0/{phone}/messages`) and records it.
+fn message(shared: &Shared, at: Instant, body: &Value) -> Response {
     let n = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let every = shared.throttle_every.load(Ordering::Relaxed);
     let accepted = every == 0 || !n.is_multiple_of(every);
@@ -65,66 +67,58 @@ async fn messages(body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpRespo
     shared.sends.lock().expect("not poisoned").push(Send {
         at,
         to: to.clone(),
-        what: describe(&body),
+        what: describe(body),
         accepted,
     });
     if accepted {
-        HttpResponse::Ok().json(json!({
-            "messaging_product": "whatsapp",
-            "contacts": [{ "input": to, "wa_id": to }],
-            "messages": [{ "id": format!("wamid.load.{n}") }]
-        }))
+        Response::json(
+            200,
+            json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{ "input": to, "wa_id": to }],
+                "messages": [{ "id": format!("wamid.load.{n}") }]
+            }),
+        )
     } else {
-        HttpResponse::BadRequest().json(json!({ "error": {
+        Response::json(
+            400,
+            json!({ "error": {
             "message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429,
             "error_data": { "messaging_product": "whatsapp",
                             "details": "Message failed to send because there were too many messages sent from this phone number in a short period of time." },
-            "fbtrace_id": "AbCdLoad" } }))
+            "fbtrace_id": "AbCdLoad" } }),
+        )
     }
 }
 
-async fn other(req: HttpRequest) -> HttpResponse {
-    if req.path().starts_with("/health/") {
-        HttpResponse::Ok().json(json!({ "status": "ok" }))
-    } else {
-        HttpResponse::NotFound().finish()
-    }
+/// Whether `path` is `/v21.0/{phone}/messages`.
+fn is_send(path: &str) -> bool {
+    path.strip_prefix("/v21.0/")
+        .and_then(|rest| rest.strip_suffix("/messages"))
+        .is_some_and(|phone| !phone.is_empty() && !phone.contains('/'))
 }
 
 impl FakeGraph {
     /// Starts the fake on a random loopback port, in its own thread and actix system.
     pub fn start() -> anyhow::Result<FakeGraph> {
         let shared = Arc::new(Shared::default());
-        let (tx, rx) = mpsc::channel();
-        let data = web::Data::new(shared.clone());
-        std::thread::spawn(move || {
-            let system = actix_web::rt::System::new();
-            system.block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
-                        .route("/v21.0/{phone}/messages", web::post().to(messages))
-                        .default_service(web::to(other))
-                })
-                .workers(1)
-                .bind("127.0.0.1:0");
-                let server = match server {
-                    Ok(server) => server,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                let port = server.addrs()[0].port();
-                let _ = tx.send(Ok((port, actix_web::rt::System::current())));
-                let _ = server.run().await;
-            });
-        });
-        let (port, system) = rx.recv()??;
+        let answers = shared.clone();
+        let http = FakeHttp::builder()
+            .keep_requests(false)
+            .default_answer(move |req| {
+                if req.method == "POST" && is_send(&req.path) {
+                    message(&answers, req.at, &req.body)
+                } else if req.path.starts_with("/health/") {
+                    Response::json(200, json!({ "status": "ok" }))
+                } else {
+                    Response::json(404, Value::Null)
+                }
+            })
+            .start()?;
         Ok(FakeGraph {
-            address: format!("http://127.0.0.1:{port}"),
+            address: http.address.clone(),
             shared,
-            system,
+            _http: http,
         })
     }
 
@@ -150,11 +144,5 @@ impl FakeGraph {
             .iter()
             .find(|s| s.accepted && s.what.contains(needle))
             .cloned()
-    }
-}
-
-impl Drop for FakeGraph {
-    fn drop(&mut self) {
-        self.system.stop();
     }
 }

@@ -1,11 +1,12 @@
 //! Chatting with the running server: start it on a flows directory, say something as a person and
 //! wait for the answer, and wait for the store to catch up.
 //!
-//! Not glob-re-exported from `common`: other test crates define their own helpers under these
+//! Not glob-re-exported from `common`: other test modules define their own helpers under these
 //! names, and two glob imports of one name are ambiguous. Import with `use common::chat::*;`.
 
 use super::{
-    eventually, eventually_async, repo, store, temp, FakeGraph, Options, Recorded, TestApp,
+    eventually, eventually_async, repo, store, temp, FakeGraph, GraphSend, Options, Recorded,
+    TestApp,
 };
 
 use std::path::Path;

@@ -1,15 +1,20 @@
 //! Test harness: the real server on a random port, in its own actix system and thread (so that a
 //! test can stop it and start it again on the same store, as a restart would), talking to a fake
-//! Graph API that records every request it receives.
+//! Graph API that records every request it receives. [`TestApp::spawn_in`] (or [`TestApp::start`]
+//! on a loaded config) is the one way the tests start the server.
+//!
+//! Shared by every test binary (`tests/api.rs`, `tests/cli.rs`, `tests/external.rs`,
+//! `tests/rate_window.rs`), each of which uses a part of it: hence no dead-code warnings here.
 #![allow(dead_code)]
 
 pub mod chat;
 pub mod fake_graph;
 pub mod sandbox;
+pub mod sending;
 
 use anyhow::{anyhow, Context as _};
-#[allow(unused_imports)]
-pub use fake_graph::{FakeGraph, Recorded};
+#[allow(unused_imports)] // Not every binary reads recorded sends.
+pub use fake_graph::{FakeGraph, GraphSend, Recorded};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -393,6 +398,21 @@ where
             return None;
         }
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Blocks until `check` returns `Some` or `timeout` passes, checking every 20 ms: the waiting of
+/// the tests that drive a child process from a plain thread (no runtime to yield to).
+pub fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -1,0 +1,15 @@
+//! Whole stories of the tutorial through the HTTP surface, on the shipped flows, against fakes of
+//! the Graph API, PagerDuty, Slack and the deployment endpoint (one recording fake serves them all
+//! on different paths). Timers are fired through the admin endpoint instead of waiting 300 s.
+//!
+//! - `paging`: an alert pages the on-call engineer, who acknowledges, escalates or resolves it; the
+//!   escalation timer across a restart.
+//! - `approvals`: a production deployment approved, and two approvers racing.
+//! - `war_room`: a room relays in order to every other member, also with 200 members.
+//! - `integrations`: Alertmanager, PagerDuty and Datadog bodies, and bad alert bodies.
+
+mod approvals;
+mod integrations;
+mod paging;
+mod support;
+mod war_room;

@@ -1,0 +1,220 @@
+//! War rooms: an outage report opens an incident with a room, members join, leave and ask who is in,
+//! every update reaches every other member in order, and resolving closes it with a summary.
+
+use super::support::*;
+use crate::common::chat::flows_dir;
+use crate::common::*;
+use serde_json::json;
+use std::time::Duration;
+
+/// A test flow opening an incident with a war room of `input.members`.
+const OPEN_ROOM: &str = r#"apiVersion: aof.sh/v1alpha1
+kind: AgentFlow
+metadata:
+  name: open-room
+triggers:
+  - type: webhook
+    path: "/test/open-room"
+    method: POST
+input:
+  required: [members]
+steps:
+  - name: open-incident
+    agent: incident-manager
+    action: create
+    input:
+      title: "storm"
+      severity: "critical"
+      service: "edge"
+  - name: open-war-room
+    agent: war-room
+    action: open
+    input:
+      incident_id: "{{ steps.open-incident.output.incident_id }}"
+      members: "{{ input.members }}"
+"#;
+
+#[actix_web::test]
+async fn a_war_room_relays_in_order_to_every_other_member_and_closes_with_a_summary() {
+    let (graph, dir, app) = start().await;
+    app.say(BOB, "the api is down").await;
+    let page = received(
+        &graph,
+        ALICE,
+        "ops_alert(CRITICAL|api|INC-0001: the api is down",
+    )
+    .await;
+    assert!(page.starts_with("ops_alert"));
+    received(&graph, ALICE, "War room INC-0001").await;
+    received(&graph, BOB, "Incident INC-0001 opened").await;
+
+    app.say(CAROL, "JOIN INC-0001").await;
+    received(&graph, CAROL, "You joined the war room of INC-0001").await;
+    received(&graph, BOB, "➕ Carol joined INC-0001").await;
+    // Alice was paged into the room: her JOIN says so and is not announced a second time.
+    app.say(ALICE, "JOIN INC-0001").await;
+    received(&graph, ALICE, "You are already in the war room of INC-0001").await;
+
+    for i in 1..=5 {
+        app.say(BOB, &format!("update {i}")).await;
+    }
+    for who in [ALICE, CAROL] {
+        received(&graph, who, "update 5").await;
+        let order: Vec<String> = texts(&graph, who)
+            .into_iter()
+            .filter(|t| t.contains("*Bob* [INC-0001]: update"))
+            .collect();
+        let expected: Vec<String> = (1..=5)
+            .map(|i| format!("💬 *Bob* [INC-0001]: update {i}"))
+            .collect();
+        assert_eq!(order, expected, "{who} got Bob's updates in order");
+    }
+    assert!(
+        !texts(&graph, BOB)
+            .iter()
+            .any(|t| t.contains("*Bob* [INC-0001]")),
+        "no echo to the sender"
+    );
+    assert!(
+        !texts(&graph, BOB)
+            .iter()
+            .any(|t| t.contains("Alice joined")),
+        "a member's JOIN is not announced"
+    );
+
+    app.say(CAROL, "WHO").await;
+    let who = received(&graph, CAROL, "members").await;
+    assert!(
+        who.contains("• Bob") && who.contains("On call now: Alice"),
+        "{who}"
+    );
+    app.say(CAROL, "LEAVE").await;
+    received(&graph, CAROL, "You left the war room of INC-0001").await;
+    app.say(BOB, "after carol left").await;
+    received(&graph, ALICE, "after carol left").await;
+    assert!(!texts(&graph, CAROL)
+        .iter()
+        .any(|t| t.contains("after carol left")));
+
+    app.say(ALICE, "RESOLVE").await;
+    let summary = received(&graph, BOB, "INC-0001 resolved").await;
+    assert!(summary.contains("Updates in the room: 6"), "{summary}");
+    let store = store(dir.path()).await;
+    assert_eq!(
+        store
+            .get_incident("INC-0001")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "resolved"
+    );
+}
+
+#[actix_web::test]
+async fn a_200_member_war_room_relays_every_message_in_order_to_every_other_member() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = flows_dir(&[("open-room.yaml", OPEN_ROOM)]);
+    let mut options = options(&graph.address);
+    options.flows_dir = Some(flows.path().to_owned());
+    options.per_second = 80;
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("the bot starts");
+    let others: Vec<String> = (0..199).map(|i| format!("+1555200{i:04}")).collect();
+    let mut members = vec![format!("+{ALICE}")];
+    members.extend(others.iter().cloned());
+    let (status, answer) = app
+        .post_json(
+            "/test/open-room",
+            &json!({ "members": members }),
+            Some(WEBHOOK_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    eventually(Duration::from_secs(30), || {
+        (graph.sends().len() >= 200).then_some(())
+    })
+    .await
+    .expect("200 welcomes");
+
+    for i in 1..=3 {
+        app.say(ALICE, &format!("update {i} from the edge")).await;
+    }
+    let relays = |who: &str| -> Vec<String> {
+        graph
+            .sends_to(who)
+            .iter()
+            .map(describe)
+            .filter(|t| t.contains("from the edge"))
+            .collect()
+    };
+    let expected: Vec<String> = (1..=3)
+        .map(|i| format!("💬 *Alice* [INC-0001]: update {i} from the edge"))
+        .collect();
+    let done = eventually(Duration::from_secs(60), || {
+        others
+            .iter()
+            .all(|o| relays(o.trim_start_matches('+')).len() == 3)
+            .then_some(())
+    })
+    .await;
+    let missing: Vec<&String> = others
+        .iter()
+        .filter(|o| relays(o.trim_start_matches('+')).len() != 3)
+        .collect();
+    assert!(
+        done.is_some(),
+        "{} members did not get all three: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    for other in &others {
+        assert_eq!(
+            relays(other.trim_start_matches('+')),
+            expected,
+            "{other} got them in order"
+        );
+    }
+    assert!(relays(ALICE).is_empty(), "no echo to the sender");
+}
+
+#[actix_web::test]
+async fn joins_are_announced_only_while_the_room_is_small() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = flows_dir(&[("open-room.yaml", OPEN_ROOM)]);
+    let mut options = options(&graph.address);
+    options.flows_dir = Some(flows.path().to_owned());
+    options.per_second = 80;
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("the bot starts");
+    // Alice and 19 others: 20 members, the most whose joins are announced to the room.
+    let mut members = vec![format!("+{ALICE}")];
+    members.extend((0..19).map(|i| format!("+1555300{i:04}")));
+    let (status, answer) = app
+        .post_json(
+            "/test/open-room",
+            &json!({ "members": members }),
+            Some(WEBHOOK_TOKEN),
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    eventually(Duration::from_secs(30), || {
+        (graph.sends().len() >= 20).then_some(())
+    })
+    .await
+    .expect("20 welcomes");
+
+    app.say(CAROL, "JOIN INC-0001").await;
+    let welcome = received(&graph, CAROL, "You joined the war room of INC-0001").await;
+    assert!(welcome.contains("21 people are in it"), "{welcome}");
+    app.say(ALICE, "after carol joined").await;
+    received(&graph, CAROL, "after carol joined").await;
+    assert!(
+        !texts(&graph, ALICE)
+            .iter()
+            .any(|t| t.contains("Carol joined")),
+        "the 21st join is not announced to everyone"
+    );
+}

@@ -1,0 +1,101 @@
+//! Meta's webhook, through the real server: verification, signatures, every message type, batches,
+//! statuses, redeliveries (also across a restart) and the allow-list.
+
+use crate::common::*;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[actix_web::test]
+async fn verification_with_the_right_token_echoes_the_challenge() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = TestApp::spawn_in(dir.path(), &graph, &Options::default())
+        .await
+        .unwrap();
+    let ok = format!(
+        "/whatsapp?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
+    );
+    assert_eq!(app.get(&ok).await, (200, "1158201444".to_owned()));
+    let wrong_token = "/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1";
+    assert_eq!(app.get(wrong_token).await.0, 403);
+    let wrong_mode =
+        format!("/whatsapp?hub.mode=unsubscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1");
+    assert_eq!(app.get(&wrong_mode).await.0, 403);
+}
+
+#[actix_web::test]
+async fn notifications_with_a_missing_or_wrong_signature_are_refused_and_not_processed() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = TestApp::spawn_in(dir.path(), &graph, &Options::default())
+        .await
+        .unwrap();
+    let body = text_notification(ALICE, "Alice", "HELP", &unique_id()).to_string();
+    assert_eq!(app.post_raw(body.as_bytes(), None).await, 401);
+    let forged = aof::wire::whatsapp::sign(b"another-secret", body.as_bytes());
+    assert_eq!(app.post_raw(body.as_bytes(), Some(&forged)).await, 401);
+    assert_eq!(app.post_raw(body.as_bytes(), Some("sha256=zz")).await, 401);
+    // A signed one is answered, which shows the refused ones were not merely slow.
+    assert_eq!(app.post_signed(body.as_bytes()).await, 200);
+    let replies = eventually(WAIT, || {
+        Some(graph.sends_to(ALICE)).filter(|s| !s.is_empty())
+    })
+    .await
+    .unwrap();
+    assert_eq!(replies.len(), 1, "only the signed copy ran a flow");
+}
+
+#[actix_web::test]
+async fn a_text_message_runs_its_flow_and_the_reply_reaches_the_graph_api() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = TestApp::spawn_in(dir.path(), &graph, &Options::default())
+        .await
+        .unwrap();
+    assert_eq!(app.post_signed(&fixture("whatsapp/text.json")).await, 200);
+    let sends = eventually(WAIT, || Some(graph.sends()).filter(|s| !s.is_empty()))
+        .await
+        .expect("a reply");
+    let reply = &sends[0];
+    assert_eq!(reply.path, "/v21.0/106540352242922/messages");
+    assert_eq!(
+        reply.header("authorization"),
+        Some("Bearer test-access-token")
+    );
+    assert_eq!(reply.body["messaging_product"], "whatsapp");
+    assert_eq!(reply.body["type"], "text");
+}
+
+#[actix_web::test]
+async fn with_no_allow_list_require_verified_accepts_only_numbers_the_config_knows() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let yaml = config_yaml(&graph.address, dir.path(), &Options::default())
+        .replace(
+            "    allowed_numbers:\n      - \"+1 555-123-4567\"\n      - \"+1 (555) 765-4321\"\n      - \"+15550001234\"\n",
+            "",
+        )
+        .replace("    security:\n", "    security:\n      require_verified: true\n");
+    assert!(
+        yaml.contains("require_verified") && !yaml.contains("allowed_numbers"),
+        "{yaml}"
+    );
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let app = TestApp::start(dir.path(), aof::config::load(&file).unwrap())
+        .await
+        .unwrap();
+    // Mallory is in no group or rota: nothing answers her. Bob is in the sre-team group.
+    assert_eq!(app.say(MALLORY, "HELP").await, 200);
+    assert_eq!(app.say(BOB, "HELP").await, 200);
+    eventually(WAIT, || graph.sends_to(BOB).first().cloned())
+        .await
+        .expect("Bob is answered");
+    assert!(
+        graph.sends_to(MALLORY).is_empty(),
+        "an unknown number got an answer"
+    );
+    let store = store(dir.path()).await;
+    let audit = store.audit_log(50).await.unwrap();
+    assert!(
+        audit.iter().any(|r| r.kind == "rejected_number"),
+        "Mallory is in the audit log"
+    );
+}

@@ -1,0 +1,198 @@
+//! `aofctl trigger serve` as a person runs it, a process with its log on stderr: a sent page is
+//! logged at INFO, and Ctrl-C (SIGINT) or SIGTERM ends with a last line saying the bot stopped and
+//! a store whose WAL was moved into the database file.
+
+use crate::common::sandbox::write_sandbox_config;
+use crate::common::*;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The bot as a child process on the sandbox config in `dir`, its log collected as it comes.
+struct Bot {
+    child: Child,
+    address: String,
+    log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Bot {
+    fn start(dir: &std::path::Path) -> Bot {
+        Self::start_with(dir, |config| config)
+    }
+
+    /// [`Bot::start`] with `edit` applied to the config's text. The bot listens on a port the
+    /// system picks (port 0), read from its log: a port chosen before the start could be taken by
+    /// the bot of a test running beside this one.
+    fn start_with(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> Bot {
+        let config = write_sandbox_config(dir, 0);
+        let text = std::fs::read_to_string(&config).expect("the config");
+        std::fs::write(&config, edit(text)).expect("writes the config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aofctl"))
+            .args(["trigger", "serve", "--config", config.to_str().unwrap()])
+            .env_remove("RUST_LOG")
+            .env_remove("AOF_WEBHOOK_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aofctl starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+        let collected = log.clone();
+        let reader = std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                collected.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let port = wait_until(Duration::from_secs(30), || {
+            let text = log.lock().unwrap().clone();
+            let listening = text.lines().find(|l| l.contains("aof is listening"))?;
+            let port = listening.split("port=").nth(1)?;
+            Some(
+                port.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .expect("a port number in the log"),
+            )
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the bot did not listen within 30 s:\n{}",
+                log.lock().unwrap()
+            )
+        });
+        let bot = Bot {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            log,
+            reader: Some(reader),
+        };
+        // Serving a request means the server, and its signal handling, is running.
+        let served = wait_until(Duration::from_secs(30), || healthy(port).then_some(()));
+        assert!(
+            served.is_some(),
+            "the bot did not answer /healthz within 30 s"
+        );
+        bot
+    }
+
+    /// Sends `signal` and waits for the exit; the whole log.
+    fn stop(mut self, signal: &str) -> String {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = wait_until(Duration::from_secs(30), || {
+            self.child.try_wait().expect("waits")
+        })
+        .unwrap_or_else(|| {
+            let _ = self.child.kill();
+            panic!("the bot did not stop within 30 s of SIG{signal}");
+        });
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the log reader");
+        }
+        let log = self.log.lock().unwrap().clone();
+        assert!(exit.success(), "exit {exit:?}:\n{log}");
+        log
+    }
+}
+
+/// Whether `GET /healthz` on `port` answers 200.
+fn healthy(port: u16) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let asked = stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut answer = String::new();
+    let read = asked.is_ok() && stream.read_to_string(&mut answer).is_ok();
+    read && answer
+        .lines()
+        .next()
+        .is_some_and(|status| status.contains(" 200 "))
+}
+
+/// The database file's WAL beside it is gone or empty.
+fn wal_is_empty(dir: &std::path::Path) -> bool {
+    std::fs::metadata(dir.join("sandbox.db-wal")).map_or(true, |m| m.len() == 0)
+}
+
+#[actix_web::test]
+async fn a_sent_page_is_info_and_ctrl_c_ends_with_a_stopped_line_and_a_merged_wal() {
+    let dir = temp();
+    let bot = Bot::start(dir.path());
+    let client = awc::Client::default();
+    let mut answer = client
+        .post(format!(
+            "{}/webhooks/whatsapp/alert/oncall?wait=10",
+            bot.address
+        ))
+        .insert_header(("authorization", "Bearer sandbox-token"))
+        .send_json(
+            &serde_json::json!({ "severity": "critical", "service": "api", "message": "down" }),
+        )
+        .await
+        .expect("the bot answers");
+    assert_eq!(answer.status().as_u16(), 202);
+    let body: serde_json::Value = answer.json().await.expect("JSON");
+    assert_eq!(body["done"], true, "{body}");
+    assert!(
+        !wal_is_empty(dir.path()),
+        "a running bot writes through its WAL"
+    );
+
+    let log = bot.stop("INT");
+    let page = log
+        .lines()
+        .find(|l| l.contains("Alert sent to on-call"))
+        .unwrap_or_else(|| panic!("no page in the log:\n{log}"));
+    assert!(page.contains(" INFO "), "a sent page is good news: {page}");
+    assert!(
+        page.contains("severity=\"critical\"") || page.contains("severity=critical"),
+        "{page}"
+    );
+    assert!(
+        !log.lines().any(|l| l.contains(" ERROR ")),
+        "nothing went wrong, nothing is an error:\n{log}"
+    );
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("aofctl stopped"),
+        "the last line says so: {last}\n{log}"
+    );
+    assert!(wal_is_empty(dir.path()), "the WAL is checkpointed");
+}
+
+#[test]
+fn sigterm_also_ends_with_the_stopped_line() {
+    let dir = temp();
+    let bot = Bot::start(dir.path());
+    let log = bot.stop("TERM");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(last.contains("aofctl stopped"), "{last}\n{log}");
+    assert!(wal_is_empty(dir.path()), "the WAL is checkpointed");
+}
+
+#[test]
+fn start_up_warns_about_a_config_value_a_flow_reads_but_the_config_lacks() {
+    let dir = temp();
+    let bot = Bot::start_with(dir.path(), |config| {
+        config.replace("      team_group: \"sre-team\"\n", "")
+    });
+    let log = bot.stop("TERM");
+    let warning = log
+        .lines()
+        .find(|l| l.contains("reads `config.oncall.team_group`"))
+        .unwrap_or_else(|| panic!("no warning about the team group:\n{log}"));
+    assert!(warning.contains(" WARN "), "{warning}");
+    assert!(warning.contains("acknowledge-alert-flow.yaml"), "{warning}");
+    assert!(warning.contains("`notify-team`"), "{warning}");
+    assert!(
+        warning.contains("platforms.whatsapp.oncall.team_group"),
+        "{warning}"
+    );
+}
