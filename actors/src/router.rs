@@ -235,3 +235,7 @@ impl Handler<SessionCount> for Router {
         self.sessions.len()
     }
 }
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

@@ -153,3 +153,88 @@ impl Handler<ListTimers> for Scheduler {
         MessageResult(timers)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_store::MemoryStore;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    /// Stands in for the Router: records the flows it is asked to run.
+    struct RecordingRouter(Arc<Mutex<Vec<String>>>);
+
+    impl Actor for RecordingRouter {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<RunFlow> for RecordingRouter {
+        type Result = ();
+
+        fn handle(&mut self, run: RunFlow, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(run.flow);
+        }
+    }
+
+    fn timer(id: &str, flow: &str, in_ms: i64) -> Timer {
+        Timer {
+            id: id.into(),
+            flow: flow.into(),
+            input: serde_json::Value::Null,
+            fire_at_ms: now_ms() + in_ms,
+        }
+    }
+
+    #[actix::test]
+    async fn stored_timers_fire_once_at_their_time_and_fire_now_brings_one_forward() {
+        let store = MemoryStore::new();
+        // Left by the last run: one overdue, one an hour away.
+        store
+            .save_timer(timer("t-overdue", "escalate", -1_000))
+            .await
+            .unwrap();
+        store
+            .save_timer(timer("t-later", "expire", 3_600_000))
+            .await
+            .unwrap();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let router = RecordingRouter(ran.clone()).start().recipient();
+        let scheduler = Scheduler::new(Arc::new(store.clone()), router, true).start();
+        let soon = Schedule {
+            flow: "remind".into(),
+            input: serde_json::Value::Null,
+            delay: Duration::from_millis(30),
+        };
+        scheduler.send(soon).await.unwrap().expect("stored");
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ran.lock().unwrap().len() < 2 && Instant::now() < deadline {
+            actix::clock::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(*ran.lock().unwrap(), ["escalate", "remind"]);
+        let left = scheduler.send(ListTimers).await.unwrap();
+        assert_eq!(
+            left.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["t-later"]
+        );
+
+        let fired = scheduler
+            .send(FireNow {
+                id: Some("t-later".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(fired, 1);
+        assert_eq!(*ran.lock().unwrap(), ["escalate", "remind", "expire"]);
+        assert_eq!(
+            scheduler.send(FireNow { id: None }).await.unwrap(),
+            0,
+            "nothing fires twice"
+        );
+        actix::clock::sleep(Duration::from_millis(20)).await;
+        assert!(
+            store.snapshot().timers.is_empty(),
+            "fired timers are forgotten"
+        );
+    }
+}

@@ -175,3 +175,89 @@ impl Webhook {
         self.router.do_send(RouteInbound(message));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_store::MemoryStore;
+    use crate::model::InboundKind;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// Stands in for the Router: records the ids of the messages it is given.
+    struct RecordingRouter(Arc<Mutex<Vec<String>>>);
+
+    impl Actor for RecordingRouter {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<RouteInbound> for RecordingRouter {
+        type Result = ();
+
+        fn handle(&mut self, RouteInbound(message): RouteInbound, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(message.id.0);
+        }
+    }
+
+    fn message(id: &str, from: &str) -> InboundMessage {
+        InboundMessage {
+            id: Wamid(id.into()),
+            from: WaId::parse(from).unwrap(),
+            name: None,
+            timestamp: 0,
+            kind: InboundKind::Text,
+            text: Some("HELP".into()),
+            context_id: None,
+        }
+    }
+
+    #[actix::test]
+    async fn only_allowed_messages_seen_for_the_first_time_are_routed() {
+        let routed = Arc::new(Mutex::new(Vec::new()));
+        let store = MemoryStore::new();
+        // Seen before the restart: the store knows it, the fresh in-memory set does not.
+        store
+            .first_seen(vec![Wamid("wamid.old".into())])
+            .await
+            .unwrap();
+        let settings = WebhookSettings {
+            allowed: [WaId::parse("15551234567").unwrap()].into(),
+            audit: true,
+            include_content: false,
+            recent_ids: 2,
+        };
+        let router = RecordingRouter(routed.clone()).start().recipient();
+        let webhook = Webhook::new(settings, Arc::new(store.clone()), router).start();
+        let batch = |ids: &[(&str, &str)]| Inbound {
+            messages: ids.iter().map(|(id, from)| message(id, from)).collect(),
+            statuses: vec![],
+        };
+        let alice = "15551234567";
+        webhook.do_send(batch(&[
+            ("wamid.1", alice),
+            ("wamid.1", alice),
+            ("wamid.old", alice),
+        ]));
+        webhook.do_send(batch(&[("wamid.2", "15559990000"), ("wamid.3", alice)]));
+        // Forgotten by the in-memory set (it keeps two), still known to the store.
+        webhook.do_send(batch(&[("wamid.1", alice)]));
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while routed.lock().unwrap().len() < 2 && Instant::now() < deadline {
+            actix::clock::sleep(Duration::from_millis(5)).await;
+        }
+        // Whatever else was going to be routed has had its turn once an empty batch went through.
+        webhook.send(batch(&[])).await.unwrap();
+        actix::clock::sleep(Duration::from_millis(50)).await;
+        assert_eq!(*routed.lock().unwrap(), ["wamid.1", "wamid.3"]);
+        let audit = store.snapshot().audit;
+        assert!(
+            audit.iter().any(|a| a.kind == "rejected_number"),
+            "{audit:?}"
+        );
+        assert!(
+            audit.iter().all(|a| a.detail.get("text").is_none()),
+            "no content unless allowed"
+        );
+    }
+}

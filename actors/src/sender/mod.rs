@@ -311,4 +311,95 @@ mod tests {
             Decision::Fail
         );
     }
+
+    /// Stands in for Meta: answers each send with the next scripted result.
+    struct ScriptedTransport(std::cell::RefCell<Vec<Result<Wamid, SendError>>>);
+
+    impl Transport for ScriptedTransport {
+        fn send(
+            &self,
+            _: &OutboundMessage,
+        ) -> futures_util::future::LocalBoxFuture<'static, Result<Wamid, SendError>> {
+            let next = self.0.borrow_mut().remove(0);
+            Box::pin(async move { next })
+        }
+    }
+
+    /// Stands in for the RateLimiter: records every verdict.
+    struct RecordingLimiter(Arc<std::sync::Mutex<Vec<(u32, SendOutcome)>>>);
+
+    impl Actor for RecordingLimiter {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<SendFinished> for RecordingLimiter {
+        type Result = ();
+
+        fn handle(&mut self, finished: SendFinished, _: &mut Context<Self>) {
+            let attempts = finished.job.attempts;
+            self.0.lock().unwrap().push((attempts, finished.outcome));
+        }
+    }
+
+    #[actix::test]
+    async fn the_sender_reports_each_attempts_verdict_and_records_the_result() {
+        use crate::memory_store::MemoryStore;
+        let store = MemoryStore::new();
+        let verdicts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let asked_to_wait = SendError {
+            retry_after: Some(Duration::from_millis(100)),
+            ..error(SendErrorKind::Transient)
+        };
+        let transport = ScriptedTransport(std::cell::RefCell::new(vec![
+            Err(asked_to_wait),
+            Err(error(SendErrorKind::ReEngagementRequired)),
+            Ok(Wamid("wamid.out.1".into())),
+            Err(error(SendErrorKind::Permanent)),
+        ]));
+        let limiter = RecordingLimiter(verdicts.clone()).start().recipient();
+        let sender = Sender::new(
+            Rc::new(transport),
+            Arc::new(store.clone()),
+            limiter,
+            settings(),
+        )
+        .start();
+        for attempts in [1, 2, 3, 1] {
+            sender.send(SendJob(job(attempts, true))).await.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while verdicts.lock().unwrap().len() < 4 && Instant::now() < deadline {
+            actix::clock::sleep(Duration::from_millis(5)).await;
+        }
+        let verdicts = verdicts.lock().unwrap().clone();
+        assert_eq!(
+            verdicts,
+            [
+                (
+                    1,
+                    SendOutcome::Retry {
+                        after: Duration::from_millis(100),
+                        throttled: false
+                    }
+                ),
+                (2, SendOutcome::Fallback),
+                (3, SendOutcome::Sent),
+                (1, SendOutcome::Failed),
+            ]
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let recorded =
+            |c: &crate::memory_store::Contents| !c.sent.is_empty() && !c.failed.is_empty();
+        while !recorded(&store.snapshot()) && Instant::now() < deadline {
+            actix::clock::sleep(Duration::from_millis(5)).await;
+        }
+        let kept = store.snapshot();
+        assert_eq!(
+            kept.sent.len(),
+            1,
+            "the sent message is recorded with its wamid"
+        );
+        assert_eq!(kept.sent[0].1, Wamid("wamid.out.1".into()));
+        assert_eq!(kept.failed.len(), 1, "the permanent failure is reported");
+    }
 }
