@@ -4,7 +4,7 @@
 //! is published, so message contents never leave the audit settings' control. Events are numbered;
 //! [`history`] keeps them in the store so that the page survives a restart.
 
-use crate::transport::OutboxItem;
+use aof_actors::model::ReplyButton;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -18,6 +18,29 @@ pub const HISTORY: usize = 2_000;
 
 /// How many events a slow subscriber may fall behind before it misses some (it is told how many).
 const CHANNEL: usize = 4_096;
+
+/// One message the sandbox "sent" (the sandbox transport records it), as the page and tests see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// The recipient, `+` and digits.
+    pub to: String,
+    /// `text`, `template`, `interactive`, or `slack` for the notifier's Slack messages.
+    pub kind: String,
+    /// The template's name, for templates.
+    pub template: Option<String>,
+    /// The template's parameters, in order.
+    pub parameters: Vec<String>,
+    /// What the person would read (the message's `preview`).
+    pub text: String,
+    /// Reply buttons of an interactive message, or a template's quick replies.
+    pub buttons: Vec<ReplyButton>,
+    /// The group the message went to, when it was one copy of a group message.
+    pub group: Option<String>,
+    /// The wamid the sandbox answered with.
+    pub wamid: String,
+    /// When it was sent, RFC 3339 UTC.
+    pub at: String,
+}
 
 /// One thing that happened, as the page and `simulate` see it.
 #[derive(Clone, Debug, Serialize, Deserialize)]

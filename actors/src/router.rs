@@ -6,7 +6,7 @@
 use crate::ids::{RunId, WaId};
 use crate::model::{Expectation, InboundMessage, OutboundMessage};
 use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, RecordsNotifier, RouteTable};
-use crate::session::{AddExpectation, Deliver, SendOutbound, Session, SessionDeps};
+use crate::session::{AddExpectation, Deliver, ReleaseSession, SendOutbound, Session, SessionDeps};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,17 +43,6 @@ pub struct RunFlow {
     pub input: serde_json::Value,
     /// Told the ids of the records the run creates.
     pub records: Option<RecordsNotifier>,
-}
-
-/// An idle session asks to stop; the router agrees only if it forwarded nothing the session has
-/// not handled, so that no message is lost to a stopping session.
-#[derive(Message, Debug)]
-#[rtype(result = "bool")]
-pub struct ReleaseSession {
-    /// The session's person.
-    pub who: WaId,
-    /// How many forwarded messages the session handled.
-    pub handled: u64,
 }
 
 /// How many sessions are alive (for metrics and tests).

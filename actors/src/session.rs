@@ -11,7 +11,6 @@ use crate::model::{
 };
 use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, SessionLink, Store};
 use crate::rate_limiter::Enqueue;
-use crate::router::ReleaseSession;
 use actix::prelude::*;
 use futures_util::future::BoxFuture;
 use std::collections::VecDeque;
@@ -75,6 +74,17 @@ impl SessionLink for Link {
             forwarded: false,
         });
     }
+}
+
+/// An idle session asks to stop; the router agrees only if it forwarded nothing the session has
+/// not handled, so that no message is lost to a stopping session.
+#[derive(Message, Debug)]
+#[rtype(result = "bool")]
+pub struct ReleaseSession {
+    /// The session's person.
+    pub who: WaId,
+    /// How many forwarded messages the session handled.
+    pub handled: u64,
 }
 
 /// What every session shares.

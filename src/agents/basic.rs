@@ -44,7 +44,7 @@ pub static VALIDATOR: Agent = Agent {
 async fn check(input: &Value, _: &RunContext) -> AgentResult {
     match input.get("condition") {
         None => Err(AgentError::input("condition", "is missing")),
-        Some(c) if crate::flow::expr::is_truthy(c) => Ok(json!({ "valid": true })),
+        Some(c) if super::is_truthy(c) => Ok(json!({ "valid": true })),
         Some(_) => Err(AgentError::Failed("the condition is false".into())),
     }
 }

@@ -16,6 +16,7 @@ pub mod notifier;
 pub mod oncall;
 pub mod pagerduty;
 pub mod scheduler;
+pub mod war_room;
 pub mod whatsapp;
 
 pub use dry_run::DryRun;
@@ -83,6 +84,7 @@ impl From<crate::ops::Refused> for AgentError {
         match refused {
             crate::ops::Refused::Answer(text) => AgentError::Answer(text),
             crate::ops::Refused::Store(e) => AgentError::store(e),
+            crate::ops::Refused::Failed(reason) => AgentError::Failed(reason),
         }
     }
 }
@@ -100,8 +102,8 @@ pub struct Services {
     pub config: Arc<Config>,
     /// The agents, for built-ins that call one (WHO asks `oncall-manager`).
     pub registry: Arc<Registry>,
-    /// The route table, which the war room keeps told of who is in which room.
-    pub routes: Arc<crate::flow::Routes>,
+    /// Who is in which war room, as the route table knows it (the war-room rules keep it told).
+    pub rooms: Arc<dyn crate::ops::war_room::Membership>,
     /// Where runs and steps are published as they happen (sandbox and `simulate` only).
     pub live: Option<crate::live::Live>,
     /// Set by `aofctl simulate`: the agents record their calls to the outside world (deployments,
@@ -275,7 +277,7 @@ impl Registry {
             &pagerduty::AGENT,
             &deploy::AGENT,
             &notifier::AGENT,
-            &crate::ops::war_room::AGENT,
+            &war_room::AGENT,
         ];
         Registry {
             agents: list.into_iter().map(|a| (a.name, a)).collect(),
@@ -323,5 +325,23 @@ pub fn text_of(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
+    }
+}
+
+/// Whether a value counts as true: in a step's `condition` and in the `validate` action.
+pub fn is_truthy(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            !(s.is_empty()
+                || s.eq_ignore_ascii_case("false")
+                || s == "0"
+                || s.eq_ignore_ascii_case("none"))
+        }
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Object(o) => !o.is_empty(),
     }
 }

@@ -89,7 +89,7 @@ impl Startup {
             &whatsapp.templates,
         )?);
         warn_missing_routes(config, &flows);
-        for unset in crate::flow::config_reads::unset(&flows, config) {
+        for unset in flows.unset_config(config) {
             tracing::warn!("{unset}");
         }
         Ok(FlowsLoaded {
@@ -169,7 +169,7 @@ impl StoreOpened {
                 store: self.store.clone(),
                 config: config.clone(),
                 registry: loaded.registry.clone(),
-                routes: self.routes.clone(),
+                rooms: self.routes.clone(),
                 live: self.live.clone(),
                 dry_run: loaded.options.dry_run.clone(),
             });

@@ -138,7 +138,7 @@ fn check_flows(config: &Config, report: &mut Report) {
         }
     };
     report.flows = flows.len();
-    for unset in crate::flow::config_reads::unset(&flows, config) {
+    for unset in flows.unset_config(config) {
         if report.source(&unset.file).is_none() {
             let text = std::fs::read_to_string(&unset.file).unwrap_or_default();
             report.read(&unset.file, text);

@@ -3,10 +3,10 @@
 //! fails at 3 a.m. instead of at `aofctl validate`. Both `validate` (as errors) and start-up (as
 //! warnings) report them, each with the flow file, the step and the key to add.
 
-use super::load::FlowSet;
 use crate::config::Config;
 use regex::Regex;
 use serde_json::Value;
+use std::path::Path;
 use std::sync::LazyLock;
 
 /// One `config.…` path an expression of a flow reads.
@@ -53,18 +53,21 @@ pub fn paths_in(expression: &str) -> impl Iterator<Item = String> + '_ {
         .map(|c| c[1].trim_start_matches('.').to_owned())
 }
 
-/// Every `config.…` value read by a flow of `flows` that `config` leaves unset, in flow and step
-/// order, each key once per step.
-pub fn unset(flows: &FlowSet, config: &Config) -> Vec<UnsetConfig> {
+/// Every `config.…` value the flows read (each flow's file with its reads) that `config` leaves
+/// unset, in flow and step order, each key once per step.
+pub fn unset<'a>(
+    flows: impl IntoIterator<Item = (&'a Path, &'a [ConfigRead])>,
+    config: &Config,
+) -> Vec<UnsetConfig> {
     let view = config.expression_view();
     let mut found = Vec::new();
-    for flow in flows.iter() {
-        for read in &flow.config_reads {
+    for (file, reads) in flows {
+        for read in reads {
             if is_set(&view, &read.key) || needless(config, &read.key) {
                 continue;
             }
             found.push(UnsetConfig {
-                file: flow.file.display().to_string(),
+                file: file.display().to_string(),
                 location: read.location.clone(),
                 key: read.key.clone(),
                 fix: fix_for(&view, &read.key),

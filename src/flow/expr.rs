@@ -184,25 +184,7 @@ impl Expressions {
 
     /// Evaluates a condition: true unless it renders to something falsy (`false`, empty, `0`, none).
     pub fn truthy(&self, text: &str, ctx: &Value) -> Result<bool, ExprError> {
-        Ok(is_truthy(&self.eval_str(text, ctx)?))
-    }
-}
-
-/// Whether a rendered value counts as true.
-pub fn is_truthy(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::Null => false,
-        serde_json::Value::Bool(b) => *b,
-        serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        serde_json::Value::String(s) => {
-            let s = s.trim();
-            !(s.is_empty()
-                || s.eq_ignore_ascii_case("false")
-                || s == "0"
-                || s.eq_ignore_ascii_case("none"))
-        }
-        serde_json::Value::Array(a) => !a.is_empty(),
-        serde_json::Value::Object(o) => !o.is_empty(),
+        Ok(crate::agents::is_truthy(&self.eval_str(text, ctx)?))
     }
 }
 

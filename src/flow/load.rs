@@ -2,10 +2,9 @@
 //! hyphenated step ids and compiled, and checked against the agent registry and the message
 //! templates. Every problem of every file is reported at once, each naming the file and the step.
 
-use super::config_reads::{self, ConfigRead};
-use super::engine::SUBFLOW_AGENT;
+use super::config_reads::{self, ConfigRead, UnsetConfig};
 use super::expr::{rewrite_step_refs, standalone_tags, Expressions};
-use super::model::{AgentFlow, Response, Step, TriggerKind};
+use super::model::{AgentFlow, Response, Step, TriggerKind, SUBFLOW_AGENT};
 use crate::agents::Registry;
 use crate::config::TemplateDef;
 use regex::{Regex, RegexBuilder};
@@ -111,6 +110,14 @@ pub struct FlowSet {
 }
 
 impl FlowSet {
+    /// Every `config.…` value a flow reads that `config` leaves unset
+    /// ([`config_reads::unset`]): errors for `validate`, warnings at start-up.
+    pub fn unset_config(&self, config: &crate::config::Config) -> Vec<UnsetConfig> {
+        let reads = self
+            .iter()
+            .map(|f| (f.file.as_path(), f.config_reads.as_slice()));
+        config_reads::unset(reads, config)
+    }
     /// A flow by file stem or `metadata.name`.
     pub fn get(&self, name: &str) -> Option<&Arc<LoadedFlow>> {
         self.by_name.get(name).map(|&i| &self.flows[i])

@@ -1,7 +1,7 @@
 //! AgentFlows: loading a directory of them ([`load`]), the config values they read
 //! ([`config_reads`]), their Jinja expressions ([`expr`]), the static
 //! route table built from the config and the flows' triggers ([`routes`]), input checks ([`input`]),
-//! and the engine that runs them ([`engine`], [`steps`]), reloaded on change ([`watch`]).
+//! and the engine that runs them and their steps ([`engine`]), reloaded on change ([`watch`]).
 
 pub mod config_reads;
 pub mod engine;
@@ -10,7 +10,6 @@ pub mod input;
 pub mod load;
 pub mod model;
 pub mod routes;
-mod steps;
 pub mod watch;
 
 pub use engine::FlowEngine;

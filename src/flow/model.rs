@@ -228,3 +228,7 @@ pub struct OnResponse {
     #[serde(default)]
     pub input: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The agent name of a step that runs another flow inline (`agent: flow`, `action: run`,
+/// `input: {flow, input}`): same person, same conversation, its own steps and `on_response`.
+pub const SUBFLOW_AGENT: &str = "flow";

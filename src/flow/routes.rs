@@ -225,3 +225,10 @@ impl Routes {
         })
     }
 }
+
+/// The war-room rules keep the route table told of who is in which room.
+impl crate::ops::war_room::Membership for Routes {
+    fn set_room(&self, who: WaId, incident: Option<String>) {
+        Routes::set_room(self, who, incident);
+    }
+}

@@ -26,6 +26,9 @@ pub enum Refused {
     /// The store failed; nothing was decided.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Something else failed on the way (a message could not be queued, a record is missing).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Unix milliseconds as people read them, as `format_time` writes (`2026-11-26 17:02 UTC`).

@@ -1,4 +1,4 @@
-//! The sandbox page's history ([`crate::live`]): every event it was shown, numbered, so that a
+//! The sandbox page's history (the `live` events): every event it was shown, numbered, so that a
 //! restarted sandbox shows its conversations, runs and pending requests as they were.
 
 use super::{logged, to_i64, SqliteStore};

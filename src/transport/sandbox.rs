@@ -2,40 +2,17 @@
 //! recorded in a [`SandboxOutbox`] that the HTTP layer shows and tests read, and answered with a
 //! made-up wamid so that statuses and replies can be simulated against it.
 
+pub use crate::live::OutboxItem;
 use aof_actors::model::{OutboundBody, OutboundMessage, ReplyButton};
 use aof_actors::ports::{SendError, Transport};
 use aof_actors::Wamid;
 use futures_util::future::LocalBoxFuture;
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// How many sends the outbox keeps: enough for a load test's tail, bounded so a long-running
 /// sandbox does not grow without end.
 pub const OUTBOX_CAPACITY: usize = 10_000;
-
-/// One message the sandbox "sent", as the sandbox UI and tests see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxItem {
-    /// The recipient, `+` and digits.
-    pub to: String,
-    /// `text`, `template`, `interactive`, or `slack` for the notifier's Slack messages.
-    pub kind: String,
-    /// The template's name, for templates.
-    pub template: Option<String>,
-    /// The template's parameters, in order.
-    pub parameters: Vec<String>,
-    /// What the person would read (the message's `preview`).
-    pub text: String,
-    /// Reply buttons of an interactive message, or a template's quick replies.
-    pub buttons: Vec<ReplyButton>,
-    /// The group the message went to, when it was one copy of a group message.
-    pub group: Option<String>,
-    /// The wamid the sandbox answered with.
-    pub wamid: String,
-    /// When it was sent, RFC 3339 UTC.
-    pub at: String,
-}
 
 #[derive(Debug, Default)]
 struct OutboxState {

@@ -16,7 +16,7 @@ use crate::failed_send::report_failure;
 use crate::ids::{new_id, JobId};
 use crate::model::{now_ms, OutboundBody, OutboundMessage, QueuedJob};
 use crate::ports::{EnqueueError, Queued, Store};
-use crate::sender::SendJob;
+use crate::sender::{SendFinished, SendJob, SendOutcome};
 use actix::prelude::*;
 use clock::SystemClock;
 use progress::Progress;
@@ -29,39 +29,6 @@ use std::time::{Duration, Instant};
 #[derive(Message, Debug)]
 #[rtype(result = "Queued")]
 pub struct Enqueue(pub OutboundMessage);
-
-/// The Sender's verdict on one attempt.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct SendFinished {
-    /// The job, with its attempt count (and a fallback body when one replaced the original).
-    pub job: QueuedJob,
-    /// What happens next.
-    pub outcome: SendOutcome,
-}
-
-/// What happens to a job after an attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SendOutcome {
-    /// Meta accepted it; done.
-    Sent,
-    /// Try again after `after`; when `throttled`, the limiter also lowers its rate.
-    Retry {
-        /// How long this job waits.
-        after: Duration,
-        /// Whether Meta said the number or app is over its throughput.
-        throttled: bool,
-    },
-    /// The body became the template fallback: it needs template quota, then goes again at once.
-    Fallback,
-    /// Meta refused the credentials: keep the job and pause every lane for `pause`.
-    Halted {
-        /// How long nothing is sent.
-        pause: Duration,
-    },
-    /// Given up and reported; done.
-    Failed,
-}
 
 /// How many messages wait in the queue (all lanes, retries included) and are in flight.
 #[derive(Message, Debug)]

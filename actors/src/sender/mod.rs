@@ -8,7 +8,6 @@ use crate::failed_send::{report_failure, spawn_logged};
 use crate::ids::Wamid;
 use crate::model::QueuedJob;
 use crate::ports::{SendError, SendErrorKind, Store, Transport};
-use crate::rate_limiter::{SendFinished, SendOutcome};
 use actix::prelude::*;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,6 +17,39 @@ use std::time::{Duration, Instant};
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct SendJob(pub QueuedJob);
+
+/// The Sender's verdict on one attempt.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct SendFinished {
+    /// The job, with its attempt count (and a fallback body when one replaced the original).
+    pub job: QueuedJob,
+    /// What happens next.
+    pub outcome: SendOutcome,
+}
+
+/// What happens to a job after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// Meta accepted it; done.
+    Sent,
+    /// Try again after `after`; when `throttled`, the limiter also lowers its rate.
+    Retry {
+        /// How long this job waits.
+        after: Duration,
+        /// Whether Meta said the number or app is over its throughput.
+        throttled: bool,
+    },
+    /// The body became the template fallback: it needs template quota, then goes again at once.
+    Fallback,
+    /// Meta refused the credentials: keep the job and pause every lane for `pause`.
+    Halted {
+        /// How long nothing is sent.
+        pause: Duration,
+    },
+    /// Given up and reported; done.
+    Failed,
+}
 
 /// Retry policy.
 #[derive(Debug, Clone)]

@@ -2,11 +2,11 @@
 //! `on_error.retry`, `on_empty` and `on_error` answers and fallback channels. Each step's output is
 //! kept as `steps.<id>.output` for the steps after it.
 
-use super::engine::{run_subflow, Inner, SUBFLOW_AGENT};
-use super::load::LoadedFlow;
-use super::model::{OnError, Response, Step};
+use super::{run_subflow, Inner};
 use crate::agents::whatsapp;
 use crate::agents::{AgentError, RunContext};
+use crate::flow::load::LoadedFlow;
+use crate::flow::model::{OnError, Response, Step, SUBFLOW_AGENT};
 use crate::live::LiveEvent;
 use aof_actors::sender::backoff;
 use futures_util::future::join_all;
@@ -187,7 +187,7 @@ async fn run_one(
     let live = ctx.services.live.is_some();
     let exprs = &inner.expressions;
     let root = state.expression_context(None);
-    let failed = |e: super::expr::ExprError| AgentError::Failed(e.to_string());
+    let failed = |e: crate::flow::expr::ExprError| AgentError::Failed(e.to_string());
     if let Some(condition) = &step.condition {
         if !exprs.truthy(condition, &root).map_err(failed)? {
             return Ok(None);

@@ -2,14 +2,15 @@
 //! input, runs the steps (see [`super::steps`]), registers the flow's `on_response` expectations with
 //! the people it asked, and records the run (store, metrics, one `flow_run` span).
 
+mod steps;
+
 use super::expr::Expressions;
 use super::input::complete_and_check;
 use super::load::{FlowSet, LoadedFlow};
 use super::routes::Builtin;
-use super::steps::{reply, run_steps, RunState, StepsOutcome, SOMETHING_WENT_WRONG};
+use crate::agents::war_room;
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
 use crate::live::LiveEvent;
-use crate::ops::war_room;
 use aof_actors::model::{now_ms, ContextEntry, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
 use futures_util::future::LocalBoxFuture;
@@ -17,6 +18,7 @@ use serde_json::{json, Map, Value};
 use std::cell::RefCell;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use steps::{reply, run_steps, RunState, StepsOutcome, SOMETHING_WENT_WRONG};
 use tracing::Instrument;
 
 /// What an answer to an unsupported message type says.
@@ -355,10 +357,6 @@ fn build_input(
             .join("; "))
     }
 }
-
-/// The agent name of a step that runs another flow inline (`agent: flow`, `action: run`,
-/// `input: {flow, input}`): same person, same conversation, its own steps and `on_response`.
-pub const SUBFLOW_AGENT: &str = "flow";
 
 /// Runs `name` as a step of the parent run. A sub-flow that fails has already told the person
 /// (its own `on_error`), so the parent step gets its outcome instead of failing a second time.
