@@ -27,8 +27,6 @@ pub mod agents;
 pub mod app;
 pub mod cli;
 pub mod config;
-/// Fakes of the HTTP services the bot calls (Graph API, PagerDuty, Slack, …), for the test suite and
-/// the load generator: one builder, so both start, script and read them the same way.
 pub mod fake_http;
 pub mod flow;
 pub mod http;

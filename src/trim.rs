@@ -23,7 +23,7 @@ fn trim() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim() {}
 
-/// Trims every [`EVERY`] on the current actix system until it stops.
+/// Trims every `EVERY` on the current actix system until it stops.
 pub fn start() {
     actix_web::rt::spawn(async {
         let mut tick = actix_web::rt::time::interval(EVERY);

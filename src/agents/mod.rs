@@ -207,7 +207,7 @@ pub struct Action {
     pub run: ActionFn,
 }
 
-/// A built-in agent: a step's `agent:`, and its table of actions (written with [`actions!`]).
+/// A built-in agent: a step's `agent:`, and its table of actions (written with [`crate::actions!`]).
 pub struct Agent {
     /// The name steps use in `agent:`.
     pub name: &'static str,

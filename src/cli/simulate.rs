@@ -2,7 +2,7 @@
 //! bot in-process on the sandbox transport with the agents in dry-run mode
 //! ([`crate::agents::DryRun`]), against a scratch copy of the store (the real one with `--commit`),
 //! feeds the message through the same HTTP endpoint real traffic takes, waits for the runs it
-//! causes, and reports ([`report`]):
+//! causes, and reports (`report`):
 //!
 //! ```text
 //!  --from N TEXT ──POST /sandbox/inbound──┐                    ┌─ Live: runs, steps, sends

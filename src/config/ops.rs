@@ -48,7 +48,7 @@ fn default_expiry() -> Duration {
     Duration::from_secs(4 * 3600)
 }
 
-/// Without an `approvals` section requests still last [`default_expiry`] (not zero hours).
+/// Without an `approvals` section requests still last `default_expiry` (not zero hours).
 impl Default for ApprovalsConfig {
     fn default() -> Self {
         ApprovalsConfig {
@@ -98,7 +98,7 @@ fn default_deploy_timeout() -> Duration {
     Duration::from_secs(120)
 }
 
-/// Without a `deployments` section the timeout is still [`default_deploy_timeout`].
+/// Without a `deployments` section the timeout is still `default_deploy_timeout`.
 impl Default for DeploymentsConfig {
     fn default() -> Self {
         DeploymentsConfig {

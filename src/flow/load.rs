@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub struct FlowProblem {
     /// The file.
     pub file: String,
-    /// Where in it (`steps[2] \`notify-team\``, `on_response[0]`, `triggers[0].pattern`).
+    /// Where in it: `steps[2] notify-team`, `on_response[0]`, `triggers[0].pattern`.
     pub location: String,
     /// What is wrong and what to do.
     pub message: String,

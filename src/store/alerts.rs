@@ -199,7 +199,7 @@ impl AlertRecord {
     }
 }
 
-/// What [`SqliteStore::create_alert`](super::SqliteStore::create_alert) did.
+/// What [`Alerts::create_alert`](super::Alerts::create_alert) did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreatedAlert {
     /// The alert, new or updated.
@@ -209,7 +209,7 @@ pub struct CreatedAlert {
     pub duplicate: bool,
 }
 
-/// What [`SqliteStore::transition`](super::SqliteStore::transition) did.
+/// What [`Alerts::transition`](super::Alerts::transition) did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransitionOutcome {
     /// The alert moved to the new state.

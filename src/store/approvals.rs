@@ -145,7 +145,7 @@ impl ApprovalRecord {
     }
 }
 
-/// What [`SqliteStore::decide`] did.
+/// What [`Approvals::decide`](super::Approvals::decide) did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
     /// This decision was recorded.
@@ -171,7 +171,7 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
 
 impl SqliteStore {
     /// Records a pending request under the next free id.
-    pub async fn create_approval(
+    pub(crate) async fn create_approval(
         &self,
         new: &NewApproval<'_>,
     ) -> Result<ApprovalRecord, StoreError> {
@@ -206,13 +206,16 @@ impl SqliteStore {
     }
 
     /// One request, or `None` when the id is unknown.
-    pub async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+    pub(crate) async fn get_approval(
+        &self,
+        id: &str,
+    ) -> Result<Option<ApprovalRecord>, StoreError> {
         logged("get_approval", async { fetch_approval(self, id).await }).await
     }
 
     /// Records `by`'s verdict if the request is still pending, not expired, and `by` is one of its
     /// approvers, all checked by the one `UPDATE` that writes it, so the first decision wins.
-    pub async fn decide(
+    pub(crate) async fn decide(
         &self,
         id: &str,
         verdict: Verdict,
@@ -254,7 +257,7 @@ impl SqliteStore {
     }
 
     /// Open requests (pending, not expired) that `who` may decide, newest first.
-    pub async fn pending_for(&self, who: &WaId) -> Result<Vec<ApprovalRecord>, StoreError> {
+    pub(crate) async fn pending_for(&self, who: &WaId) -> Result<Vec<ApprovalRecord>, StoreError> {
         logged("pending_for", async {
             let query = format!(
                 "SELECT {APPROVAL_COLUMNS} FROM approvals

@@ -117,7 +117,7 @@ pub struct IncidentUpdate<'a> {
     pub note: Option<&'a str>,
 }
 
-/// What [`SqliteStore::update_incident`] did.
+/// What [`Incidents::update_incident`](super::Incidents::update_incident) did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IncidentChange {
     /// The changes were made (a change to what it already was is recorded only as a note, if any).
@@ -132,7 +132,7 @@ pub enum IncidentChange {
 impl SqliteStore {
     /// Opens an incident under the next free id (see [`SqliteStore::open_incident`]), by nobody in
     /// particular.
-    pub async fn create_incident(
+    pub(crate) async fn create_incident(
         &self,
         title: &str,
         severity: &str,
@@ -144,7 +144,7 @@ impl SqliteStore {
     /// Opens an incident under the next free id, its timeline starting with who opened it. One
     /// `INSERT … SELECT MAX(seq) + 1` statement is its own transaction, so two agents creating at
     /// once get different ids.
-    pub async fn open_incident(
+    pub(crate) async fn open_incident(
         &self,
         title: &str,
         severity: &str,
@@ -177,7 +177,7 @@ impl SqliteStore {
 
     /// Incidents, newest first; `status` filters (`open`, `resolved`, or a stage such as
     /// `investigating`), `None` lists all.
-    pub async fn list_incidents(
+    pub(crate) async fn list_incidents(
         &self,
         status: Option<&str>,
         limit: i64,
@@ -198,12 +198,15 @@ impl SqliteStore {
     }
 
     /// One incident, or `None` when the id is unknown.
-    pub async fn get_incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+    pub(crate) async fn get_incident(
+        &self,
+        id: &str,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
         logged("get_incident", async { fetch_incident(self, id).await }).await
     }
 
     /// An incident's timeline, oldest first, or `None` when the id is unknown.
-    pub async fn incident_timeline(
+    pub(crate) async fn incident_timeline(
         &self,
         id: &str,
     ) -> Result<Option<Vec<TimelineEntry>>, StoreError> {
@@ -224,7 +227,10 @@ impl SqliteStore {
 
     /// Resolves an open incident and returns it; resolving twice keeps the first resolution time.
     /// `None` when the id is unknown.
-    pub async fn resolve_incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+    pub(crate) async fn resolve_incident(
+        &self,
+        id: &str,
+    ) -> Result<Option<IncidentRecord>, StoreError> {
         let resolve = IncidentUpdate {
             stage: Some(IncidentStage::Resolved),
             ..IncidentUpdate::default()
@@ -237,7 +243,7 @@ impl SqliteStore {
 
     /// Appends one line to an incident's timeline (a war-room message, a deploy); one `UPDATE`, so
     /// lines written at once are all kept. `false` when the id is unknown.
-    pub async fn add_timeline_entry(
+    pub(crate) async fn add_timeline_entry(
         &self,
         id: &str,
         actor: Option<&str>,
@@ -264,7 +270,7 @@ impl SqliteStore {
     /// Changes an incident's stage, severity or title and records one timeline line saying what
     /// changed (and the note), by `actor`. Reading and writing share one `BEGIN IMMEDIATE`
     /// transaction, so a concurrent update is never lost.
-    pub async fn update_incident(
+    pub(crate) async fn update_incident(
         &self,
         id: &str,
         update: &IncidentUpdate<'_>,

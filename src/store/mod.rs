@@ -179,7 +179,7 @@ impl SqliteStore {
     }
 
     /// Whether the database answers, for the readiness probe.
-    pub async fn ping(&self) -> bool {
+    pub(crate) async fn ping(&self) -> bool {
         match sqlx::query("SELECT 1").execute(&self.pool).await {
             Ok(_) => true,
             Err(error) => {
@@ -191,7 +191,7 @@ impl SqliteStore {
 
     /// Moves the WAL into the database file and closes every connection, so that a stopped bot
     /// leaves one self-contained file. Waits at most 5 s for connections still in use.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await;

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 impl SqliteStore {
     /// Appends events (`seq`, JSON) in one transaction, then keeps only the newest `keep`.
-    pub async fn append_page_events(
+    pub(crate) async fn append_page_events(
         &self,
         events: &[(u64, String)],
         keep: u64,
@@ -39,7 +39,10 @@ impl SqliteStore {
     }
 
     /// The newest `limit` events, oldest first, with their numbers.
-    pub async fn recent_page_events(&self, limit: u64) -> Result<Vec<(u64, String)>, StoreError> {
+    pub(crate) async fn recent_page_events(
+        &self,
+        limit: u64,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
         logged("recent_page_events", async {
             let rows = sqlx::query(
                 "SELECT seq, event FROM (SELECT seq, event FROM page_events ORDER BY seq DESC LIMIT ?1)
@@ -60,7 +63,7 @@ impl SqliteStore {
 
     /// The highest number of a sandbox wamid (`wamid.sandbox.N`) the store has seen sent, so that
     /// a restarted sandbox numbers on instead of reusing ids that replies and statuses point to.
-    pub async fn last_sandbox_wamid(&self) -> Result<u64, StoreError> {
+    pub(crate) async fn last_sandbox_wamid(&self) -> Result<u64, StoreError> {
         logged("last_sandbox_wamid", async {
             let last: Option<i64> = sqlx::query_scalar(
                 "SELECT MAX(CAST(SUBSTR(wamid, 15) AS INTEGER)) FROM outbound_messages

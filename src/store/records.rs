@@ -105,7 +105,7 @@ pub(super) fn delivery_rank(state: DeliveryState) -> i64 {
 
 impl SqliteStore {
     /// Records that a run started, so that a run that never ends is still visible.
-    pub async fn record_run_start(
+    pub(crate) async fn record_run_start(
         &self,
         run_id: &str,
         flow: &str,
@@ -126,7 +126,7 @@ impl SqliteStore {
     }
 
     /// Records how a run ended and what its steps returned.
-    pub async fn record_run_end(
+    pub(crate) async fn record_run_end(
         &self,
         run_id: &str,
         outcome: &str,
@@ -153,7 +153,7 @@ impl SqliteStore {
     }
 
     /// One run, or `None` when the id is unknown.
-    pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+    pub(crate) async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         logged("run", async {
             let row = sqlx::query(
                 "SELECT run_id, flow, trigger, outcome, steps, started_ms, finished_ms
@@ -168,7 +168,11 @@ impl SqliteStore {
     }
 
     /// The latest runs of `flow`, newest first: how its runs ended, for the CLI and the tests.
-    pub async fn runs_of(&self, flow: &str, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+    pub(crate) async fn runs_of(
+        &self,
+        flow: &str,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
         logged("runs_of", async {
             let rows = sqlx::query(
                 "SELECT run_id, flow, trigger, outcome, steps, started_ms, finished_ms
@@ -184,7 +188,10 @@ impl SqliteStore {
     }
 
     /// The delivery state of a sent message, or `None` when nothing is known about the wamid.
-    pub async fn message_status(&self, wamid: &str) -> Result<Option<StatusRecord>, StoreError> {
+    pub(crate) async fn message_status(
+        &self,
+        wamid: &str,
+    ) -> Result<Option<StatusRecord>, StoreError> {
         logged("message_status", async {
             let row = sqlx::query(
                 "SELECT state, error_code, error_title, status_ts, updated_ms
@@ -212,7 +219,7 @@ impl SqliteStore {
     }
 
     /// What a sent message was about, or `None` when the wamid is not one of ours.
-    pub async fn outbound_message(
+    pub(crate) async fn outbound_message(
         &self,
         wamid: &str,
     ) -> Result<Option<OutboundRecord>, StoreError> {
@@ -242,7 +249,7 @@ impl SqliteStore {
     }
 
     /// The last `limit` audit records, newest first.
-    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+    pub(crate) async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
         logged("audit_log", async {
             let rows = sqlx::query(
                 "SELECT at_ms, kind, who, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
@@ -266,7 +273,7 @@ impl SqliteStore {
     }
 
     /// How many outbox entries are queued, sent and failed: a growing queue means sends are stuck.
-    pub async fn outbox_counts(&self) -> Result<(u64, u64, u64), StoreError> {
+    pub(crate) async fn outbox_counts(&self) -> Result<(u64, u64, u64), StoreError> {
         logged("outbox_counts", async {
             let row = sqlx::query(
                 "SELECT
@@ -287,7 +294,7 @@ impl SqliteStore {
     }
 
     /// One outbox entry with its state and, when it failed, Meta's code and the reason.
-    pub async fn job(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
+    pub(crate) async fn job(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
         logged("job", async {
             let row =
                 sqlx::query("SELECT state, body, error_code, error FROM outbox WHERE id = ?1")

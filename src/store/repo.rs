@@ -77,7 +77,7 @@ pub trait Approvals: Send + Sync {
 
 /// Incidents and their timelines.
 pub trait Incidents: Send + Sync {
-    /// Opens an incident under the next free id (see [`SqliteStore::open_incident`]), by nobody in
+    /// Opens an incident under the next free id (see [`Incidents::open_incident`]), by nobody in
     /// particular.
     fn create_incident<'a>(
         &'a self,

@@ -36,7 +36,7 @@ pub struct RoomRecord {
 
 impl SqliteStore {
     /// Opens the room of an incident (again a no-op when it is open); links the paging alert.
-    pub async fn open_room(
+    pub(crate) async fn open_room(
         &self,
         incident_id: &str,
         alert_id: Option<&str>,
@@ -57,7 +57,7 @@ impl SqliteStore {
     }
 
     /// The room of an incident.
-    pub async fn room(&self, incident_id: &str) -> Result<Option<RoomRecord>, StoreError> {
+    pub(crate) async fn room(&self, incident_id: &str) -> Result<Option<RoomRecord>, StoreError> {
         logged("room", async {
             Ok(sqlx::query_as::<_, RoomRecord>(
                 "SELECT incident_id, alert_id, opened_ms, closed_ms, updates FROM war_rooms WHERE incident_id = ?1",
@@ -70,7 +70,7 @@ impl SqliteStore {
     }
 
     /// Puts a person in an open room, out of any other; `false` when they were already in it.
-    pub async fn join_room(
+    pub(crate) async fn join_room(
         &self,
         incident_id: &str,
         who: &WaId,
@@ -100,7 +100,7 @@ impl SqliteStore {
     }
 
     /// Takes a person out of their room; the room they left.
-    pub async fn leave_room(&self, who: &WaId) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn leave_room(&self, who: &WaId) -> Result<Option<String>, StoreError> {
         logged("leave_room", async {
             let left = sqlx::query_scalar::<_, String>(
                 "DELETE FROM war_room_members WHERE wa_id = ?1 RETURNING incident_id",
@@ -114,7 +114,10 @@ impl SqliteStore {
     }
 
     /// The members of a room, in the order they joined.
-    pub async fn room_members(&self, incident_id: &str) -> Result<Vec<RoomMember>, StoreError> {
+    pub(crate) async fn room_members(
+        &self,
+        incident_id: &str,
+    ) -> Result<Vec<RoomMember>, StoreError> {
         logged("room_members", async {
             let rows = sqlx::query_as::<_, (String, Option<String>, i64)>(
                 "SELECT wa_id, name, joined_ms FROM war_room_members WHERE incident_id = ?1 ORDER BY joined_ms, rowid",
@@ -131,7 +134,7 @@ impl SqliteStore {
     }
 
     /// Counts one relayed message.
-    pub async fn note_room_update(&self, incident_id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn note_room_update(&self, incident_id: &str) -> Result<(), StoreError> {
         logged("note_room_update", async {
             sqlx::query("UPDATE war_rooms SET updates = updates + 1 WHERE incident_id = ?1")
                 .bind(incident_id)
@@ -143,7 +146,7 @@ impl SqliteStore {
     }
 
     /// Closes a room: its record and its former members; `None` when it was not open.
-    pub async fn close_room(
+    pub(crate) async fn close_room(
         &self,
         incident_id: &str,
     ) -> Result<Option<(RoomRecord, Vec<RoomMember>)>, StoreError> {
@@ -170,7 +173,7 @@ impl SqliteStore {
     }
 
     /// The open room a person is in, if any.
-    pub async fn room_of(&self, who: &WaId) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn room_of(&self, who: &WaId) -> Result<Option<String>, StoreError> {
         logged("room_of", async {
             Ok(sqlx::query_scalar::<_, String>(
                 "SELECT m.incident_id FROM war_room_members m
@@ -186,7 +189,7 @@ impl SqliteStore {
     }
 
     /// Everyone in an open room, for routing after a restart.
-    pub async fn room_memberships(&self) -> Result<Vec<(WaId, String)>, StoreError> {
+    pub(crate) async fn room_memberships(&self) -> Result<Vec<(WaId, String)>, StoreError> {
         logged("memberships", async {
             let rows = sqlx::query_as::<_, (String, String)>(
                 "SELECT m.wa_id, m.incident_id FROM war_room_members m

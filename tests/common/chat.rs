@@ -9,6 +9,7 @@ use super::{
     TestApp,
 };
 
+use aof::store::Deliveries;
 use std::path::Path;
 use std::time::Duration;
 

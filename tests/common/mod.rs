@@ -13,6 +13,9 @@ pub mod sandbox;
 pub mod sending;
 
 use anyhow::{anyhow, Context as _};
+/// The store's public surface is its repository traits: tests read it through them.
+#[allow(unused_imports)] // Not every binary reads the store.
+pub use aof::store::{Alerts, Approvals, Deliveries, Incidents, Runs, WarRooms};
 #[allow(unused_imports)] // Not every binary reads recorded sends.
 pub use fake_graph::{FakeGraph, GraphSend, Recorded};
 use serde_json::{json, Value};

@@ -6,7 +6,7 @@
 //! `use common::sending::*;`.
 
 use crate::common::*;
-use aof::store::{JobState, RunRecord, SqliteStore};
+use aof::store::{Deliveries, JobState, RunRecord, Runs, SqliteStore};
 use aof_actors::model::{DeliveryState, QueuedJob};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! The flow engine: implements the actors' `FlowRunner` port. A run resolves its flow, builds the
-//! input, runs the steps (see [`super::steps`]), registers the flow's `on_response` expectations with
+//! input, runs the steps (see `steps`), registers the flow's `on_response` expectations with
 //! the people it asked, and records the run (store, metrics, one `flow_run` span).
 
 mod steps;

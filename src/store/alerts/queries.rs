@@ -35,7 +35,10 @@ impl SqliteStore {
     ///
     /// The lookup and the write share one `BEGIN IMMEDIATE` transaction, so two deliveries of the
     /// same Alertmanager group arriving together still make one alert.
-    pub async fn create_alert(&self, new: &NewAlert<'_>) -> Result<CreatedAlert, StoreError> {
+    pub(crate) async fn create_alert(
+        &self,
+        new: &NewAlert<'_>,
+    ) -> Result<CreatedAlert, StoreError> {
         logged("create_alert", async {
             let now = now_ms();
             let severity = new.severity.trim().to_lowercase();
@@ -129,13 +132,13 @@ impl SqliteStore {
     }
 
     /// One alert, or `None` when the id is unknown.
-    pub async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
+    pub(crate) async fn get_alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
         logged("get_alert", async { fetch_alert(self, id).await }).await
     }
 
     /// Alerts in one of `states` that involve `who` (paged about it, or acknowledged it), newest
     /// first; at most 50.
-    pub async fn find_open_for(
+    pub(crate) async fn find_open_for(
         &self,
         who: &WaId,
         states: &[AlertState],
@@ -162,7 +165,11 @@ impl SqliteStore {
 
     /// Adds `who` to the people paged about an alert (an escalation); the updated alert, or `None`
     /// when the id is unknown. Paging someone twice lists them once.
-    pub async fn add_paged(&self, id: &str, who: &WaId) -> Result<Option<AlertRecord>, StoreError> {
+    pub(crate) async fn add_paged(
+        &self,
+        id: &str,
+        who: &WaId,
+    ) -> Result<Option<AlertRecord>, StoreError> {
         logged("add_paged", async {
             let query = format!(
                 "UPDATE alerts SET {paged}, updated_ms = ?3 WHERE id = ?1
@@ -182,7 +189,7 @@ impl SqliteStore {
 
     /// Moves an alert forward to `to` (acknowledged or resolved), recording `actor` and the time,
     /// in one conditional `UPDATE`: of two people acknowledging at once, the first is recorded.
-    pub async fn transition(
+    pub(crate) async fn transition(
         &self,
         id: &str,
         to: AlertState,
@@ -238,7 +245,7 @@ impl SqliteStore {
     }
 
     /// The open (not resolved) alert with this Alertmanager fingerprint, newest first.
-    pub async fn find_by_fingerprint(
+    pub(crate) async fn find_by_fingerprint(
         &self,
         fingerprint: &str,
     ) -> Result<Option<AlertRecord>, StoreError> {
@@ -249,7 +256,7 @@ impl SqliteStore {
     }
 
     /// The open (not resolved) alert of this PagerDuty incident.
-    pub async fn find_by_pagerduty(
+    pub(crate) async fn find_by_pagerduty(
         &self,
         incident_id: &str,
     ) -> Result<Option<AlertRecord>, StoreError> {
