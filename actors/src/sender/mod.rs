@@ -95,7 +95,8 @@ pub fn decide(job: &QueuedJob, error: &SendError, settings: &SenderSettings) -> 
             after: backoff(),
             throttled: false,
         },
-        // Throttling is about the rate, not the message: it never uses up the message's attempts.
+        // Throttling is about the rate, not the message: it is retried whatever the attempt count.
+        // The attempt still counts (its waits grow), so a later ordinary error may be the last.
         SendErrorKind::Throttled => Decision::Retry {
             after: backoff(),
             throttled: true,
