@@ -158,23 +158,8 @@ impl Handler<ListTimers> for Scheduler {
 mod tests {
     use super::*;
     use crate::memory_store::MemoryStore;
-    use std::sync::Mutex;
+    use crate::testing::Recorder;
     use std::time::Instant;
-
-    /// Stands in for the Router: records the flows it is asked to run.
-    struct RecordingRouter(Arc<Mutex<Vec<String>>>);
-
-    impl Actor for RecordingRouter {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<RunFlow> for RecordingRouter {
-        type Result = ();
-
-        fn handle(&mut self, run: RunFlow, _: &mut Context<Self>) {
-            self.0.lock().unwrap().push(run.flow);
-        }
-    }
 
     fn timer(id: &str, flow: &str, in_ms: i64) -> Timer {
         Timer {
@@ -197,9 +182,16 @@ mod tests {
             .save_timer(timer("t-later", "expire", 3_600_000))
             .await
             .unwrap();
-        let ran = Arc::new(Mutex::new(Vec::new()));
-        let router = RecordingRouter(ran.clone()).start().recipient();
-        let scheduler = Scheduler::new(Arc::new(store.clone()), router, true).start();
+        let (router, runs) = Recorder::<RunFlow>::new();
+        let ran = || -> Vec<String> {
+            runs.lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.flow.clone())
+                .collect()
+        };
+        let scheduler =
+            Scheduler::new(Arc::new(store.clone()), router.start().recipient(), true).start();
         let soon = Schedule {
             flow: "remind".into(),
             input: serde_json::Value::Null,
@@ -208,10 +200,10 @@ mod tests {
         scheduler.send(soon).await.unwrap().expect("stored");
 
         let deadline = Instant::now() + Duration::from_secs(5);
-        while ran.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        while ran().len() < 2 && Instant::now() < deadline {
             actix::clock::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(*ran.lock().unwrap(), ["escalate", "remind"]);
+        assert_eq!(ran(), ["escalate", "remind"]);
         let left = scheduler.send(ListTimers).await.unwrap();
         assert_eq!(
             left.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
@@ -225,7 +217,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fired, 1);
-        assert_eq!(*ran.lock().unwrap(), ["escalate", "remind", "expire"]);
+        assert_eq!(ran(), ["escalate", "remind", "expire"]);
         assert_eq!(
             scheduler.send(FireNow { id: None }).await.unwrap(),
             0,

@@ -18,6 +18,33 @@ pub fn most_in_any_window(times: &[Instant], window: Duration) -> usize {
     most
 }
 
+/// Stands in for an actor in a test: keeps every message of type `M` it is sent, in order.
+#[cfg(test)]
+pub(crate) struct Recorder<M>(pub std::sync::Arc<std::sync::Mutex<Vec<M>>>);
+
+#[cfg(test)]
+impl<M: actix::Message<Result = ()> + Unpin + 'static> Recorder<M> {
+    /// A recorder and the list it fills.
+    pub(crate) fn new() -> (Self, std::sync::Arc<std::sync::Mutex<Vec<M>>>) {
+        let kept = std::sync::Arc::default();
+        (Recorder(std::sync::Arc::clone(&kept)), kept)
+    }
+}
+
+#[cfg(test)]
+impl<M: actix::Message<Result = ()> + Unpin + 'static> actix::Actor for Recorder<M> {
+    type Context = actix::Context<Self>;
+}
+
+#[cfg(test)]
+impl<M: actix::Message<Result = ()> + Unpin + 'static> actix::Handler<M> for Recorder<M> {
+    type Result = ();
+
+    fn handle(&mut self, message: M, _: &mut actix::Context<Self>) {
+        self.0.lock().expect("recorder").push(message);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,23 +181,8 @@ mod tests {
     use super::*;
     use crate::memory_store::MemoryStore;
     use crate::model::InboundKind;
-    use std::sync::Mutex;
+    use crate::testing::Recorder;
     use std::time::{Duration, Instant};
-
-    /// Stands in for the Router: records the ids of the messages it is given.
-    struct RecordingRouter(Arc<Mutex<Vec<String>>>);
-
-    impl Actor for RecordingRouter {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<RouteInbound> for RecordingRouter {
-        type Result = ();
-
-        fn handle(&mut self, RouteInbound(message): RouteInbound, _: &mut Context<Self>) {
-            self.0.lock().unwrap().push(message.id.0);
-        }
-    }
 
     fn message(id: &str, from: &str) -> InboundMessage {
         InboundMessage {
@@ -213,7 +198,15 @@ mod tests {
 
     #[actix::test]
     async fn only_allowed_messages_seen_for_the_first_time_are_routed() {
-        let routed = Arc::new(Mutex::new(Vec::new()));
+        let (router, routed) = Recorder::<RouteInbound>::new();
+        let ids = || -> Vec<String> {
+            routed
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|r| r.0.id.0.clone())
+                .collect()
+        };
         let store = MemoryStore::new();
         // Seen before the restart: the store knows it, the fresh in-memory set does not.
         store
@@ -226,8 +219,12 @@ mod tests {
             include_content: false,
             recent_ids: 2,
         };
-        let router = RecordingRouter(routed.clone()).start().recipient();
-        let webhook = Webhook::new(settings, Arc::new(store.clone()), router).start();
+        let webhook = Webhook::new(
+            settings,
+            Arc::new(store.clone()),
+            router.start().recipient(),
+        )
+        .start();
         let batch = |ids: &[(&str, &str)]| Inbound {
             messages: ids.iter().map(|(id, from)| message(id, from)).collect(),
             statuses: vec![],
@@ -243,13 +240,13 @@ mod tests {
         webhook.do_send(batch(&[("wamid.1", alice)]));
 
         let deadline = Instant::now() + Duration::from_secs(5);
-        while routed.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        while ids().len() < 2 && Instant::now() < deadline {
             actix::clock::sleep(Duration::from_millis(5)).await;
         }
         // Whatever else was going to be routed has had its turn once an empty batch went through.
         webhook.send(batch(&[])).await.unwrap();
         actix::clock::sleep(Duration::from_millis(50)).await;
-        assert_eq!(*routed.lock().unwrap(), ["wamid.1", "wamid.3"]);
+        assert_eq!(ids(), ["wamid.1", "wamid.3"]);
         let audit = store.snapshot().audit;
         assert!(
             audit.iter().any(|a| a.kind == "rejected_number"),

@@ -180,6 +180,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// Waits until run `run_id` has ended; its record.
+    pub async fn finished_run(&self, run_id: &str) -> aof::store::RunRecord {
+        let store = store(&self.dir).await;
+        sending::finished_run(&store, run_id)
+            .await
+            .unwrap_or_else(|| panic!("run {run_id} did not finish"))
+    }
+
     /// Starts the server with a config file written to `dir`.
     pub async fn spawn_in(
         dir: &Path,

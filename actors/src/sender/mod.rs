@@ -358,27 +358,11 @@ mod tests {
         }
     }
 
-    /// Stands in for the RateLimiter: records every verdict.
-    struct RecordingLimiter(Arc<std::sync::Mutex<Vec<(u32, SendOutcome)>>>);
-
-    impl Actor for RecordingLimiter {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<SendFinished> for RecordingLimiter {
-        type Result = ();
-
-        fn handle(&mut self, finished: SendFinished, _: &mut Context<Self>) {
-            let attempts = finished.job.attempts;
-            self.0.lock().unwrap().push((attempts, finished.outcome));
-        }
-    }
-
     #[actix::test]
     async fn the_sender_reports_each_attempts_verdict_and_records_the_result() {
         use crate::memory_store::MemoryStore;
         let store = MemoryStore::new();
-        let verdicts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (limiter, finished) = crate::testing::Recorder::<SendFinished>::new();
         let asked_to_wait = SendError {
             retry_after: Some(Duration::from_millis(100)),
             ..error(SendErrorKind::Transient)
@@ -389,11 +373,10 @@ mod tests {
             Ok(Wamid("wamid.out.1".into())),
             Err(error(SendErrorKind::Permanent)),
         ]));
-        let limiter = RecordingLimiter(verdicts.clone()).start().recipient();
         let sender = Sender::new(
             Rc::new(transport),
             Arc::new(store.clone()),
-            limiter,
+            limiter.start().recipient(),
             settings(),
         )
         .start();
@@ -401,10 +384,15 @@ mod tests {
             sender.send(SendJob(job(attempts, true))).await.unwrap();
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        while verdicts.lock().unwrap().len() < 4 && Instant::now() < deadline {
+        while finished.lock().unwrap().len() < 4 && Instant::now() < deadline {
             actix::clock::sleep(Duration::from_millis(5)).await;
         }
-        let verdicts = verdicts.lock().unwrap().clone();
+        let verdicts: Vec<(u32, SendOutcome)> = finished
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|f| (f.job.attempts, f.outcome.clone()))
+            .collect();
         assert_eq!(
             verdicts,
             [

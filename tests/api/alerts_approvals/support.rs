@@ -2,13 +2,11 @@
 //! on the test flows, and ways to drive it: run a webhook flow to its end, say something and read
 //! the answer, and the bodies of a page and of a deployment request.
 
+pub use crate::common::chat::sent_to;
 use crate::common::*;
 use serde_json::{json, Value};
 
 use std::path::Path;
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 /// The people directory and the approvers (Alice's number in another notation on purpose).
 const PEOPLE: &str = r#"    people:
@@ -39,19 +37,6 @@ pub async fn start(graph: &FakeGraph, dir: &Path, flows: &Path) -> TestApp {
     TestApp::spawn_in(dir, graph, &options)
         .await
         .expect("the server starts")
-}
-
-/// Waits until `who` has been sent at least `n` messages, and returns them all.
-pub async fn sent_to(graph: &FakeGraph, who: &str, n: usize) -> Vec<Recorded> {
-    eventually(WAIT, || Some(graph.sends_to(who)).filter(|s| s.len() >= n))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "{who} was sent {} messages, expected {n}: {:#?}",
-                graph.sends_to(who).len(),
-                texts_to(graph, who)
-            )
-        })
 }
 
 /// What `who` was sent so far: texts, and templates as `name: parameters`.
@@ -87,21 +72,7 @@ pub async fn run_webhook(app: &TestApp, path: &str, body: Value) -> aof::store::
     let (status, answer) = app.post_json(path, &body, Some(WEBHOOK_TOKEN)).await;
     assert_eq!(status, 202, "{path}: {answer}");
     let run_id = answer["run_id"].as_str().expect("a run id").to_owned();
-    finished_run(app, &run_id).await
-}
-
-/// Waits until run `run_id` has ended; its record.
-async fn finished_run(app: &TestApp, run_id: &str) -> aof::store::RunRecord {
-    let store = store(&app.dir).await;
-    eventually_async(WAIT, || async {
-        store
-            .run(run_id)
-            .await
-            .unwrap()
-            .filter(|r| r.outcome.is_some())
-    })
-    .await
-    .unwrap_or_else(|| panic!("run {run_id} did not finish"))
+    app.finished_run(&run_id).await
 }
 
 pub fn page(message: &str, oncall: &str, fingerprint: Option<&str>) -> Value {

@@ -10,23 +10,7 @@ mod step_errors;
 mod steps;
 mod webhooks;
 
-use crate::common::chat::*;
-use crate::common::*;
 use chrono::{NaiveDateTime, Utc};
-
-/// Waits until run `run_id` has ended; its record.
-async fn finished_run(app: &TestApp, run_id: &str) -> aof::store::RunRecord {
-    let store = store(&app.dir).await;
-    eventually_async(WAIT, || async {
-        store
-            .run(run_id)
-            .await
-            .unwrap()
-            .filter(|r| r.outcome.is_some())
-    })
-    .await
-    .unwrap_or_else(|| panic!("run {run_id} did not finish"))
-}
 
 /// A time as `format_time` writes it (`2026-11-26 17:02 UTC`), checked to be `hours` from now.
 fn assert_time_from_now(text: &str, hours: i64) {

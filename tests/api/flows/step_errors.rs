@@ -1,7 +1,6 @@
 //! A failing step: on_error with retries and a response, the run's record of it, and the
 //! answer when there is no on_error.
 
-use super::finished_run;
 use crate::common::chat::*;
 use crate::common::*;
 use serde_json::json;
@@ -111,7 +110,7 @@ steps:
         )
         .await;
     assert_eq!(status, 202, "{answer}");
-    let run = finished_run(&app, answer["run_id"].as_str().unwrap()).await;
+    let run = app.finished_run(answer["run_id"].as_str().unwrap()).await;
     assert_eq!(run.flow, "guarded-hook");
     assert_eq!(run.outcome.as_deref(), Some("failed"));
     let steps = run.steps.expect("the steps' record");
@@ -138,7 +137,7 @@ steps:
         )
         .await;
     assert_eq!(status, 202, "{answer}");
-    let run = finished_run(&app, answer["run_id"].as_str().unwrap()).await;
+    let run = app.finished_run(answer["run_id"].as_str().unwrap()).await;
     assert_eq!(run.outcome.as_deref(), Some("completed"));
     let outcomes: Vec<(&str, &str)> = run
         .steps

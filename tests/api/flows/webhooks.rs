@@ -1,6 +1,5 @@
 //! Flow webhooks: 202 with a run id, 400 naming each bad field, 401 without the bearer token.
 
-use super::finished_run;
 use crate::common::chat::*;
 use crate::common::*;
 use serde_json::{json, Value};
@@ -57,7 +56,7 @@ async fn a_webhook_flow_answers_202_with_a_run_id_and_runs_with_the_body_as_inpu
     }
     assert_ne!(runs[0], runs[1]);
     for run_id in &runs {
-        let run = finished_run(&app, run_id).await;
+        let run = app.finished_run(run_id).await;
         assert_eq!(run.flow, "page-oncall");
         assert_eq!(run.outcome.as_deref(), Some("completed"), "{run_id}");
     }
