@@ -12,6 +12,7 @@ use crate::model::{
 use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, SessionLink, Store};
 use crate::rate_limiter::Enqueue;
 use actix::prelude::*;
+use actix::WeakAddr;
 use futures_util::future::BoxFuture;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -49,10 +50,12 @@ pub struct AddExpectation {
 }
 
 /// This session as the [`SessionLink`] of the runs it starts: their replies and expectations skip
-/// the Router.
+/// the Router. It holds the session weakly: a run lives inside its session, so the session is
+/// there while the run can send. (A strong address here cost 1.4 KB more per idle conversation at
+/// 100,000 of them, measured with `aof-load --only sessions`.)
 struct Link {
     who: WaId,
-    session: Addr<Session>,
+    session: WeakAddr<Session>,
 }
 
 impl SessionLink for Link {
@@ -61,7 +64,10 @@ impl SessionLink for Link {
     }
 
     fn send(&self, message: OutboundMessage) -> BoxFuture<'static, Queued> {
-        let queued = self.session.send(SendOutbound {
+        let Some(session) = self.session.upgrade() else {
+            return Box::pin(async { Err(EnqueueError::Stopped) });
+        };
+        let queued = session.send(SendOutbound {
             message,
             forwarded: false,
         });
@@ -69,10 +75,12 @@ impl SessionLink for Link {
     }
 
     fn expect(&self, expectation: Expectation) {
-        self.session.do_send(AddExpectation {
-            expectation,
-            forwarded: false,
-        });
+        if let Some(session) = self.session.upgrade() {
+            session.do_send(AddExpectation {
+                expectation,
+                forwarded: false,
+            });
+        }
     }
 }
 
@@ -229,7 +237,7 @@ impl Session {
             records: None,
             session: Some(Arc::new(Link {
                 who: self.who.clone(),
-                session: ctx.address(),
+                session: ctx.address().downgrade(),
             })),
         };
         self.busy = true;

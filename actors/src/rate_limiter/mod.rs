@@ -4,9 +4,9 @@
 //! the limit in every one-second window, retries included. It also enforces the daily template
 //! quota, batches broadcasts, slows down when Meta signals throttling (`pace`), says how a
 //! backlog drains (`progress`), and reloads the durable queue after a restart. The lanes and limits
-//! are a plain value (`queue`, on a [`clock::Clock`]) that the actor feeds and obeys.
+//! are a plain value (`queue`, on a `clock::Clock`) that the actor feeds and obeys.
 
-pub mod clock;
+mod clock;
 mod pace;
 mod progress;
 mod queue;
