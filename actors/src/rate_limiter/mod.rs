@@ -229,15 +229,15 @@ impl Handler<SendFinished> for RateLimiter {
             }
             SendOutcome::Halted { pause } => self.queue.halt(msg.job, pause),
             SendOutcome::Fallback => {
-                self.queue.finished();
+                self.queue.set_aside();
                 self.take_quota_then_requeue(msg.job, ctx);
             }
             SendOutcome::Sent => {
-                self.queue.finished();
+                self.queue.finished(&msg.job);
                 self.progress.sent();
             }
             SendOutcome::Failed => {
-                self.queue.finished();
+                self.queue.finished(&msg.job);
                 self.progress.failed();
             }
         }
@@ -253,7 +253,7 @@ impl RateLimiter {
         let take = store.take_template_quota(utc_day(), limit);
         ctx.spawn(take.into_actor(self).map(move |taken, act, ctx| {
             match taken {
-                Ok(true) => act.queue.push_front(job),
+                Ok(true) => act.queue.put_back(job),
                 Ok(false) => {
                     let template = match &job.message.body {
                         OutboundBody::Template { name, .. } => name.clone(),
@@ -261,10 +261,11 @@ impl RateLimiter {
                     };
                     let reason = EnqueueError::TemplateQuotaExceeded { limit, template, to: job.message.to.masked() };
                     report_failure(&*act.store, &job, None, reason.to_string());
+                    act.queue.drop_aside(&job);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "template quota check failed; sending the fallback anyway");
-                    act.queue.push_front(job);
+                    act.queue.put_back(job);
                 }
             }
             act.pump(ctx);

@@ -1,17 +1,22 @@
 //! The outbound queue as a plain value: the priority lanes, the retries waiting for their time, and
 //! every limit that decides when the next job may leave (the token bucket, the sliding window, the
 //! throttling pace, the in-flight cap, a credentials pause, broadcast batches). The actor feeds it
-//! and does what [`Queue::next`] says; the tests below drive it with a [`FakeClock`].
+//! and does what [`Queue::next`] says; the tests drive it with a `FakeClock`.
+//!
+//! Within a lane each person has their own line, and people take turns. A person has at most one
+//! job out per lane (in flight, waiting for its retry, or waiting for template quota): their later
+//! messages wait behind it, so a retried message is never overtaken, and nobody else waits for it.
 
 use super::clock::{Clock, Governed};
 use super::pace::Pace;
 use super::window::SlidingWindow;
 use super::RateSettings;
+use crate::ids::WaId;
 use crate::model::{Lane, QueuedJob};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::Quota;
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
@@ -37,18 +42,78 @@ pub enum Next {
     Idle,
 }
 
+/// One lane: each person's jobs in order, and the order people take turns in.
+#[derive(Default)]
+struct LaneQueue {
+    /// People with a job that may leave now, in turn order.
+    ready: VecDeque<WaId>,
+    /// Each person's waiting jobs, in order; a person is here while they have jobs or one out.
+    jobs: HashMap<WaId, VecDeque<QueuedJob>>,
+    /// People with a job out: their later jobs wait for it.
+    out: HashSet<WaId>,
+    /// Jobs waiting in this lane.
+    len: usize,
+}
+
+impl LaneQueue {
+    /// A new job, behind its person's others.
+    fn push_back(&mut self, job: QueuedJob) {
+        let to = job.message.to.clone();
+        let line = self.jobs.entry(to.clone()).or_default();
+        line.push_back(job);
+        self.len += 1;
+        if line.len() == 1 && !self.out.contains(&to) {
+            self.ready.push_back(to);
+        }
+    }
+
+    /// A job that was out comes back first in its person's line, and its person first in turn.
+    fn return_front(&mut self, job: QueuedJob) {
+        let to = job.message.to.clone();
+        self.out.remove(&to);
+        self.jobs.entry(to.clone()).or_default().push_front(job);
+        self.len += 1;
+        self.ready.retain(|r| *r != to);
+        self.ready.push_front(to);
+    }
+
+    /// The next person's first job; the person has a job out until [`LaneQueue::done`].
+    fn pop(&mut self) -> Option<QueuedJob> {
+        let to = self.ready.pop_front()?;
+        let job = self.jobs.get_mut(&to).and_then(VecDeque::pop_front)?;
+        self.len -= 1;
+        self.out.insert(to);
+        Some(job)
+    }
+
+    /// `to`'s job is no longer out: their next job takes its turn after the others'.
+    fn done(&mut self, to: &WaId) {
+        if !self.out.remove(to) {
+            return;
+        }
+        match self.jobs.get(to) {
+            Some(line) if !line.is_empty() => self.ready.push_back(to.clone()),
+            _ => {
+                self.jobs.remove(to);
+            }
+        }
+    }
+}
+
 /// The lanes and the limits.
 pub struct Queue<C: Clock> {
     clock: C,
     max_in_flight: usize,
     broadcast_batch: Option<usize>,
     broadcast_batch_delay: Duration,
-    lanes: [VecDeque<QueuedJob>; 4],
+    lanes: [LaneQueue; 4],
     delayed: Vec<(Instant, QueuedJob)>,
     bucket: Bucket<C>,
     window: SlidingWindow,
     pace: Pace,
     in_flight: usize,
+    /// Jobs set aside (a fallback waiting for template quota).
+    aside: usize,
     paused_until: Option<Instant>,
     batch_sent: usize,
     batch_resumes_at: Option<Instant>,
@@ -75,6 +140,7 @@ impl<C: Clock> Queue<C> {
             ),
             pace: Pace::new(settings.per_second.get()),
             in_flight: 0,
+            aside: 0,
             paused_until: None,
             batch_sent: 0,
             batch_resumes_at: None,
@@ -82,9 +148,9 @@ impl<C: Clock> Queue<C> {
         }
     }
 
-    /// Jobs waiting, retries included.
+    /// Jobs waiting, retries and fallbacks waiting for quota included.
     pub fn queued(&self) -> usize {
-        self.lanes.iter().map(VecDeque::len).sum::<usize>() + self.delayed.len()
+        self.lanes.iter().map(|l| l.len).sum::<usize>() + self.delayed.len() + self.aside
     }
 
     /// Jobs handed out by [`Queue::next`] and not finished.
@@ -97,25 +163,41 @@ impl<C: Clock> Queue<C> {
         self.pace.current()
     }
 
-    /// A new job, behind the others of its lane.
+    /// A new job, behind the others of its person in its lane.
     pub fn push(&mut self, job: QueuedJob) {
         self.lanes[job.message.lane as usize].push_back(job);
     }
 
-    /// A job that goes before the others of its lane (a fallback that got its quota).
-    pub fn push_front(&mut self, job: QueuedJob) {
-        self.lanes[job.message.lane as usize].push_front(job);
-    }
-
-    /// An attempt ended and the job is done (sent or given up).
-    pub fn finished(&mut self) {
+    /// An attempt ended and `job` is done (sent or given up): its person's next job may go.
+    pub fn finished(&mut self, job: &QueuedJob) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.lanes[job.message.lane as usize].done(&job.message.to);
     }
 
-    /// An attempt ended and the job goes again after `after`, before the others of its lane. When
-    /// Meta said `throttled`, the rate is cut too; the new rate when it changed.
+    /// An attempt ended and the job waits outside the queue (a fallback taking template quota);
+    /// its person's later jobs wait too, until [`Queue::put_back`] or [`Queue::drop_aside`].
+    pub fn set_aside(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.aside += 1;
+    }
+
+    /// A job set aside goes first in its person's line.
+    pub fn put_back(&mut self, job: QueuedJob) {
+        self.aside = self.aside.saturating_sub(1);
+        self.lanes[job.message.lane as usize].return_front(job);
+    }
+
+    /// A job set aside is given up: its person's next job may go.
+    pub fn drop_aside(&mut self, job: &QueuedJob) {
+        self.aside = self.aside.saturating_sub(1);
+        self.lanes[job.message.lane as usize].done(&job.message.to);
+    }
+
+    /// An attempt ended and the job goes again after `after`, first in its person's line (whose
+    /// later jobs wait for it). When Meta said `throttled`, the rate is cut too; the new rate
+    /// when it changed.
     pub fn retry(&mut self, job: QueuedJob, after: Duration, throttled: bool) -> Option<u32> {
-        self.finished();
+        self.in_flight = self.in_flight.saturating_sub(1);
         let now = self.clock.now();
         self.delayed.push((now + after, job));
         if !throttled {
@@ -129,7 +211,7 @@ impl<C: Clock> Queue<C> {
     /// An attempt ended with the credentials refused: nothing leaves for `pause`, then the job goes
     /// again.
     pub fn halt(&mut self, job: QueuedJob, pause: Duration) {
-        self.finished();
+        self.in_flight = self.in_flight.saturating_sub(1);
         let until = self.clock.now() + pause;
         self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
         self.delayed.push((until, job));
@@ -169,7 +251,7 @@ impl<C: Clock> Queue<C> {
             );
             self.set_rate(rate);
         }
-        let Some(mut job) = self.lanes[lane as usize].pop_front() else {
+        let Some(mut job) = self.lanes[lane as usize].pop() else {
             return idle();
         };
         if lane == Lane::Broadcast {
@@ -180,13 +262,14 @@ impl<C: Clock> Queue<C> {
         Next::Send(job)
     }
 
-    /// Moves retries whose time has come to the front of their lane; the soonest one left, if any.
+    /// Moves retries whose time has come to the front of their person's line; the soonest one
+    /// left, if any.
     fn release_delayed(&mut self, now: Instant) -> Option<Instant> {
         let mut i = 0;
         while i < self.delayed.len() {
             if self.delayed[i].0 <= now {
                 let (_, job) = self.delayed.swap_remove(i);
-                self.push_front(job);
+                self.lanes[job.message.lane as usize].return_front(job);
             } else {
                 i += 1;
             }
@@ -197,7 +280,7 @@ impl<C: Clock> Queue<C> {
     /// The lane to take from next, honouring broadcast batches.
     fn next_lane(&mut self, now: Instant) -> Result<Option<Lane>, Instant> {
         for lane in Lane::ALL {
-            if self.lanes[lane as usize].is_empty() {
+            if self.lanes[lane as usize].ready.is_empty() {
                 continue;
             }
             if lane == Lane::Broadcast {

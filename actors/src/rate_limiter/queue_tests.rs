@@ -19,7 +19,11 @@ fn settings(per_second: u32) -> RateSettings {
 }
 
 fn job(n: usize, lane: Lane) -> QueuedJob {
-    let to = WaId::parse("15551234567").unwrap();
+    job_to(n, lane, "15551234567")
+}
+
+fn job_to(n: usize, lane: Lane, to: &str) -> QueuedJob {
+    let to = WaId::parse(to).unwrap();
     QueuedJob {
         id: JobId(format!("job-{n}")),
         message: OutboundMessage::text(to, format!("message {n}"), lane),
@@ -34,7 +38,7 @@ fn drain(queue: &mut Queue<FakeClock>, clock: &FakeClock) -> Vec<(QueuedJob, Ins
     loop {
         match queue.next() {
             Next::Send(job) => {
-                queue.finished();
+                queue.finished(&job);
                 sent.push((job, clock.now()));
             }
             Next::WaitUntil(at) => {
@@ -167,14 +171,19 @@ fn no_more_than_the_in_flight_cap_leave_until_one_finishes() {
     let mut limits = settings(50);
     limits.max_in_flight = 2;
     let mut queue = Queue::new(&limits, clock.clone());
-    for n in 0..3 {
-        queue.push(job(n, Lane::Alert));
+    for (n, to) in ["15550000001", "15550000002", "15550000003"]
+        .iter()
+        .enumerate()
+    {
+        queue.push(job_to(n, Lane::Alert, to));
     }
-    assert!(matches!(queue.next(), Next::Send(_)));
+    let Next::Send(first) = queue.next() else {
+        panic!("the first job leaves at once")
+    };
     assert!(matches!(queue.next(), Next::Send(_)));
     assert!(matches!(queue.next(), Next::Idle), "two in flight");
     assert_eq!(queue.in_flight(), 2);
-    queue.finished();
+    queue.finished(&first);
     clock.advance(Duration::from_secs(1));
     assert!(matches!(queue.next(), Next::Send(_)));
 }
@@ -215,4 +224,81 @@ fn a_calm_second_wins_the_rate_back() {
     }
     drain(&mut queue, &clock);
     assert_eq!(queue.rate(), 50, "eight calm seconds win back the cut");
+}
+
+const ALICE: &str = "15551234567";
+const BOB: &str = "15557654321";
+
+#[test]
+fn a_retry_holds_back_later_jobs_to_the_same_person_in_its_lane_only() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job_to(1, Lane::Room, ALICE));
+    queue.push(job_to(2, Lane::Room, ALICE));
+    queue.push(job_to(3, Lane::Room, BOB));
+    queue.push(job_to(4, Lane::Room, ALICE));
+    queue.push(job_to(5, Lane::Alert, ALICE));
+    let Next::Send(first) = queue.next() else {
+        panic!("the alert leaves first")
+    };
+    assert_eq!(first.id.0, "job-5");
+    queue.finished(&first);
+    let Next::Send(first) = queue.next() else {
+        panic!("then the first room message")
+    };
+    assert_eq!(first.id.0, "job-1");
+    let failed_at = clock.now();
+    queue.retry(first, Duration::from_secs(2), false);
+
+    let sent = drain(&mut queue, &clock);
+    let order: Vec<(&str, u64)> = sent
+        .iter()
+        .map(|(job, at)| (job.id.0.as_str(), (*at - failed_at).as_secs()))
+        .collect();
+    // Bob's message does not wait; Alice's later ones wait for her retried one, in order.
+    assert_eq!(
+        order,
+        [("job-3", 0), ("job-1", 2), ("job-2", 2), ("job-4", 2)]
+    );
+}
+
+#[test]
+fn one_job_per_person_and_lane_is_out_at_a_time_so_an_answer_cannot_overtake() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job_to(1, Lane::Room, ALICE));
+    queue.push(job_to(2, Lane::Room, ALICE));
+    queue.push(job_to(3, Lane::Room, BOB));
+    let mut out = Vec::new();
+    while let Next::Send(job) = queue.next() {
+        out.push(job);
+    }
+    let ids: Vec<&str> = out.iter().map(|j| j.id.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["job-1", "job-3"],
+        "Alice's second waits for her first"
+    );
+    queue.finished(&out[0]);
+    clock.advance(Duration::from_secs(1));
+    let Next::Send(second) = queue.next() else {
+        panic!("Alice's second leaves once her first is done")
+    };
+    assert_eq!(second.id.0, "job-2");
+}
+
+#[test]
+fn people_take_turns_so_a_storm_to_one_does_not_starve_another() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    for n in 0..5 {
+        queue.push(job_to(n, Lane::Alert, ALICE));
+    }
+    queue.push(job_to(10, Lane::Alert, BOB));
+    let sent = drain(&mut queue, &clock);
+    let bob_at = sent.iter().position(|(j, _)| j.id.0 == "job-10").unwrap();
+    assert!(
+        bob_at <= 1,
+        "Bob's page went {bob_at}th behind Alice's storm"
+    );
 }

@@ -35,6 +35,54 @@ steps:
 "#;
 
 #[actix_web::test]
+async fn a_relay_whose_first_send_fails_once_still_reaches_that_member_in_order() {
+    let (graph, _dir, app) = start().await;
+    app.say(BOB, "the api is down").await;
+    received(&graph, ALICE, "War room INC-0001").await;
+    app.say(CAROL, "JOIN INC-0001").await;
+    received(&graph, CAROL, "You joined the war room of INC-0001").await;
+    // Meta fails the first relay to Carol once; its retry must not be overtaken by the next ones.
+    let mut failed = false;
+    graph.script(move |body| {
+        let first_to_carol = body["to"] == CAROL
+            && body["text"]["body"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("update 1"));
+        (first_to_carol && !std::mem::replace(&mut failed, true)).then(|| {
+            (
+                500,
+                json!({ "error": { "message": "try again", "code": 2 } }),
+            )
+        })
+    });
+    for i in 1..=5 {
+        app.say(BOB, &format!("update {i}")).await;
+    }
+    let delivered = || -> Vec<String> {
+        graph
+            .sends_to(CAROL)
+            .iter()
+            .filter(|r| r.status == 200)
+            .map(describe)
+            .filter(|t| t.contains("*Bob* [INC-0001]: update"))
+            .collect()
+    };
+    eventually(WAIT, || Some(delivered()).filter(|d| d.len() == 5))
+        .await
+        .unwrap_or_else(|| panic!("Carol got {:?}", delivered()));
+    let expected: Vec<String> = (1..=5)
+        .map(|i| format!("💬 *Bob* [INC-0001]: update {i}"))
+        .collect();
+    assert_eq!(delivered(), expected, "the retried update kept its place");
+    let failed_sends = graph
+        .sends_to(CAROL)
+        .iter()
+        .filter(|r| r.status == 500)
+        .count();
+    assert_eq!(failed_sends, 1, "the failure did happen");
+}
+
+#[actix_web::test]
 async fn a_war_room_relays_in_order_to_every_other_member_and_closes_with_a_summary() {
     let (graph, dir, app) = start().await;
     app.say(BOB, "the api is down").await;
