@@ -31,6 +31,8 @@ pub struct WebhookSettings {
     pub include_content: bool,
     /// How many recent message ids to remember in memory before asking the store.
     pub recent_ids: usize,
+    /// Messages stamped longer ago than this are logged and not acted on.
+    pub max_age: std::time::Duration,
 }
 
 /// Deduplicates, filters and forwards inbound messages.
@@ -79,6 +81,20 @@ impl Webhook {
         true
     }
 
+    /// Whether Meta stamped `message` longer ago than `max_age` (a replay of a backlog, not a
+    /// person waiting): logged, counted and audited instead. An unreadable stamp (0) is not old.
+    fn too_old(&self, message: &InboundMessage) -> bool {
+        let age_s = crate::model::now_ms() / 1000 - message.timestamp;
+        if message.timestamp <= 0 || age_s <= self.settings.max_age.as_secs() as i64 {
+            return false;
+        }
+        tracing::warn!(wa = %message.from.masked(), id = %message.id.0, age_s,
+            "message older than max_message_age_secs ignored");
+        metrics::counter!("aof_inbound_too_old_total").increment(1);
+        self.audit("too_old", message);
+        true
+    }
+
     fn is_allowed(&self, who: &WaId) -> bool {
         self.settings.allowed.is_empty() || self.settings.allowed.contains(who)
     }
@@ -124,6 +140,9 @@ impl Handler<Inbound> for Webhook {
         }
         let mut fresh = Vec::with_capacity(msg.messages.len());
         for message in msg.messages {
+            if self.too_old(&message) {
+                continue;
+            }
             if !self.is_allowed(&message.from) {
                 tracing::warn!(wa = %message.from.masked(), "message from a number outside allowed_numbers ignored");
                 metrics::counter!("aof_inbound_rejected_total").increment(1);
@@ -218,6 +237,7 @@ mod tests {
             audit: true,
             include_content: false,
             recent_ids: 2,
+            max_age: Duration::from_secs(7 * 86_400),
         };
         let webhook = Webhook::new(
             settings,

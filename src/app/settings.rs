@@ -41,6 +41,7 @@ pub(super) fn runtime_settings(config: &Config, lookback: usize, resume: bool) -
             audit: whatsapp.security.audit.enabled,
             include_content: whatsapp.security.audit.include_content,
             recent_ids: whatsapp.dedup_window,
+            max_age: whatsapp.max_message_age,
         },
         rate: RateSettings {
             per_second,

@@ -200,6 +200,11 @@ pub fn dedup_window() -> usize {
     100_000
 }
 
+/// Meta retries an unacknowledged notification for up to seven days: anything older is a replay.
+pub fn max_message_age() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
 /// Sends that leave the limiter a second apart can reach Meta closer together: the window is
 /// 1.05 s, so 50 ms of jitter on the way cannot put one too many in Meta's second (15 ms let 51
 /// arrive within a second at the test suite's fake).

@@ -218,6 +218,14 @@ pub struct WhatsAppConfig {
     /// Message ids remembered to drop Meta's redeliveries of the same message.
     #[serde(default = "defaults::dedup_window")]
     pub dedup_window: usize,
+    /// `max_message_age_secs`: a message Meta stamped longer ago than this is logged and not acted
+    /// on (a replay, not a person waiting for an answer).
+    #[serde(
+        rename = "max_message_age_secs",
+        default = "defaults::max_message_age",
+        deserialize_with = "units::secs"
+    )]
+    pub max_message_age: Duration,
 }
 
 /// How outbound messages leave the process.

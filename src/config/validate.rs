@@ -228,6 +228,12 @@ fn tunables(p: &mut Vec<Problem>, wa: &WhatsAppConfig, key: &dyn Fn(&str) -> Str
             "is 0, so nothing would be sent; give at least 1, or leave it out for twice the rate",
         ));
     }
+    if wa.max_message_age.is_zero() {
+        p.push(Problem::new(
+            key("max_message_age_secs"),
+            "is 0, so every message would be ignored as too old; give seconds, e.g. 604800 (7 days)",
+        ));
+    }
     if wa.dedup_window == 0 {
         p.push(Problem::new(
             key("dedup_window"),

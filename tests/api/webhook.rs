@@ -50,7 +50,10 @@ async fn a_text_message_runs_its_flow_and_the_reply_reaches_the_graph_api() {
     let app = TestApp::spawn_in(dir.path(), &graph, &Options::default())
         .await
         .unwrap();
-    assert_eq!(app.post_signed(&fixture("whatsapp/text.json")).await, 200);
+    assert_eq!(
+        app.post_signed(&fresh_fixture("whatsapp/text.json")).await,
+        200
+    );
     let sends = eventually(WAIT, || Some(graph.sends()).filter(|s| !s.is_empty()))
         .await
         .expect("a reply");
@@ -97,5 +100,42 @@ async fn with_no_allow_list_require_verified_accepts_only_numbers_the_config_kno
     assert!(
         audit.iter().any(|r| r.kind == "rejected_number"),
         "Mallory is in the audit log"
+    );
+}
+
+#[actix_web::test]
+async fn a_message_older_than_the_maximum_age_is_acknowledged_and_not_acted_on() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = TestApp::spawn_in(dir.path(), &graph, &Options::default())
+        .await
+        .unwrap();
+    let eight_days_ago = (chrono::Utc::now().timestamp() - 8 * 86_400).to_string();
+    let old = serde_json::json!({ "from": ALICE, "id": unique_id(), "timestamp": eight_days_ago,
+        "type": "text", "text": { "body": "HELP" } });
+    let replayed = notification(vec![(ALICE, "Alice", old)]).to_string();
+    assert_eq!(
+        app.post_signed(replayed.as_bytes()).await,
+        200,
+        "Meta gets its 200"
+    );
+
+    // A fresh message after it is answered first: had the old HELP been taken, its answer would
+    // have gone out before this one (one person's messages are handled and sent in order).
+    assert_eq!(app.say(ALICE, "STATUS api").await, 200);
+    let sends = eventually(WAIT, || {
+        Some(graph.sends_to(ALICE)).filter(|s| !s.is_empty())
+    })
+    .await
+    .expect("the fresh message is answered");
+    assert!(
+        sends[0].text().contains("*api*"),
+        "the first answer is STATUS's: {:?}",
+        sends[0].text()
+    );
+    let store = store(dir.path()).await;
+    let audit = store.audit_log(50).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.kind == "too_old"),
+        "the replay is audited: {audit:?}"
     );
 }

@@ -355,12 +355,35 @@ pub fn unique_id() -> String {
     )
 }
 
+/// Now as Meta stamps messages: Unix seconds, as a string.
+pub fn now_stamp() -> String {
+    chrono::Utc::now().timestamp().to_string()
+}
+
+/// A WhatsApp notification from `tests/fixtures` with every message stamped now, as Meta would
+/// deliver it today (the bot ignores messages older than `max_message_age_secs`).
+pub fn fresh_fixture(path: &str) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&fixture(path)).expect("a JSON fixture");
+    for entry in body["entry"].as_array_mut().into_iter().flatten() {
+        for change in entry["changes"].as_array_mut().into_iter().flatten() {
+            for message in change["value"]["messages"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                message["timestamp"] = json!(now_stamp());
+            }
+        }
+    }
+    serde_json::to_vec(&body).expect("serializes")
+}
+
 /// A Meta notification carrying one text message.
 pub fn text_notification(from: &str, name: &str, text: &str, id: &str) -> Value {
     notification(vec![(
         from,
         name,
-        json!({ "from": from, "id": id, "timestamp": "1732000000", "type": "text", "text": { "body": text } }),
+        json!({ "from": from, "id": id, "timestamp": now_stamp(), "type": "text", "text": { "body": text } }),
     )])
 }
 

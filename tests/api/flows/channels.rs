@@ -141,7 +141,7 @@ async fn an_interactive_message_carries_reply_buttons_and_a_tap_is_routed_by_its
         ALICE,
         "Alice",
         json!({
-            "from": ALICE, "id": unique_id(), "timestamp": "1732000000", "type": "interactive",
+            "from": ALICE, "id": unique_id(), "timestamp": now_stamp(), "type": "interactive",
             "interactive": { "type": "button_reply", "button_reply": { "id": "take-it", "title": "Take it" } }
         }),
     )]);

@@ -113,7 +113,7 @@ steps:
         ),
     ];
     for (i, (name, expected)) in cases.iter().enumerate() {
-        assert_eq!(app.post_signed(&fixture(name)).await, 200, "{name}");
+        assert_eq!(app.post_signed(&fresh_fixture(name)).await, 200, "{name}");
         let reply = sent_to(&graph, ALICE, i + 1).await[i].text().to_owned();
         assert!(expected(&reply), "{name} got: {reply}");
     }
@@ -127,7 +127,7 @@ async fn each_allowed_sender_of_a_batch_gets_a_reply() {
 
     // Both senders of the fixture (15551234567, 15557654321) are in the test's allowed_numbers.
     assert_eq!(
-        app.post_signed(&fixture("whatsapp/batch-two-messages.json"))
+        app.post_signed(&fresh_fixture("whatsapp/batch-two-messages.json"))
             .await,
         200
     );
@@ -148,7 +148,7 @@ async fn each_allowed_sender_of_a_batch_gets_a_reply() {
 async fn a_redelivered_message_is_answered_once_even_after_a_restart() {
     let (graph, dir) = (FakeGraph::start(), temp());
     let app = start(&graph, dir.path(), None).await;
-    let message = fixture("whatsapp/text.json");
+    let message = fresh_fixture("whatsapp/text.json");
 
     assert_eq!(app.post_signed(&message).await, 200);
     assert!(sent_to(&graph, ALICE, 1).await[0]

@@ -79,7 +79,7 @@ fn credentials_never_appear_in_the_log() {
     ];
     let answer = http(port, "POST", "/webhooks/whatsapp", &signed, body.as_bytes());
     assert_eq!(answer.map(|(s, _)| s), Some(200));
-    let forged = aof::wire::whatsapp::sign(b"not-the-secret", &fixture("whatsapp/text.json"));
+    let forged = aof::wire::whatsapp::sign(b"not-the-secret", &fresh_fixture("whatsapp/text.json"));
     let unsigned = [
         ("content-type", "application/json"),
         ("x-hub-signature-256", forged.as_str()),
@@ -89,7 +89,7 @@ fn credentials_never_appear_in_the_log() {
         "POST",
         "/webhooks/whatsapp",
         &unsigned,
-        &fixture("whatsapp/text.json"),
+        &fresh_fixture("whatsapp/text.json"),
     );
     assert_eq!(refused.map(|(s, _)| s), Some(401));
 
