@@ -234,6 +234,9 @@ impl RuntimeStarted {
         let addr = format!("{}:{}", config.server.host, config.server.port);
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    http::body_timeout::cut_off_silent_bodies,
+                ))
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(1 << 20))
                 .configure(|cfg| http::routes(cfg, &base_path))

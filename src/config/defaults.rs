@@ -44,7 +44,14 @@ pub fn server() -> ServerConfig {
         workers: None,
         mailbox_capacity: mailbox_capacity(),
         shutdown_timeout: shutdown_timeout(),
+        body_timeout: body_timeout(),
     }
+}
+
+/// Ten seconds of silence in the middle of a body: far beyond any live sender's pause, short
+/// enough that half-sent requests cannot pile up.
+pub fn body_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// The Graph API version the wire types were written against; configurable because Meta retires

@@ -112,6 +112,14 @@ pub struct ServerConfig {
         deserialize_with = "units::secs"
     )]
     pub shutdown_timeout: Duration,
+    /// `body_timeout_secs`: how long a request body may go silent before the request is cut off
+    /// with 408 (a client that sent half a body must not hold a worker).
+    #[serde(
+        rename = "body_timeout_secs",
+        default = "defaults::body_timeout",
+        deserialize_with = "units::secs"
+    )]
+    pub body_timeout: Duration,
 }
 
 /// The platforms section; a key per platform so others can be added without changing the shape.

@@ -311,6 +311,12 @@ fn rest(c: &Config, p: &mut Vec<Problem>) {
             "is 0, so sessions would stop at once; give seconds, e.g. 900",
         ));
     }
+    if c.server.body_timeout.is_zero() {
+        p.push(Problem::new(
+            "server.body_timeout_secs",
+            "is 0, so every request with a body would be cut off; give seconds, e.g. 10",
+        ));
+    }
     if c.sessions.threads == Some(0) {
         p.push(Problem::new(
             "sessions.threads",

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod alert_hooks;
 pub mod auth;
+pub mod body_timeout;
 pub mod flow_hooks;
 pub mod health;
 pub mod sandbox;

@@ -139,3 +139,38 @@ async fn a_message_older_than_the_maximum_age_is_acknowledged_and_not_acted_on()
         "the replay is audited: {audit:?}"
     );
 }
+
+#[actix_web::test]
+async fn a_body_that_stops_arriving_is_cut_off_with_408() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let options = Options {
+        server_extra: "  body_timeout_secs: 1".into(),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .unwrap();
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    // Half a body, then silence: the answer must come from the server, not from our patience.
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(addr).expect("connects");
+        conn.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+        let head = "POST /webhooks/whatsapp HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.write_all(br#"{"object":"whatsapp_business_account","entry":["#).unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        (answer, started.elapsed())
+    })
+    .await
+    .unwrap();
+    let (answer, after) = answer;
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "after {after:?}: {answer:?}"
+    );
+    // And the server still takes whole requests.
+    assert_eq!(app.say(ALICE, "HELP").await, 200);
+}

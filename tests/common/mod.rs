@@ -70,6 +70,8 @@ pub struct Options {
     pub whatsapp_extra: String,
     /// Extra YAML appended under `platforms.whatsapp.oncall` (indented with 6 spaces).
     pub oncall_extra: String,
+    /// Extra YAML appended under `server` (indented with 2 spaces).
+    pub server_extra: String,
 }
 
 impl Default for Options {
@@ -84,6 +86,7 @@ impl Default for Options {
             queue_enabled: false,
             whatsapp_extra: String::new(),
             oncall_extra: String::new(),
+            server_extra: String::new(),
         }
     }
 }
@@ -103,6 +106,7 @@ server:
   base_path: "/webhooks"
   webhook_token: "{WEBHOOK_TOKEN}"
   workers: 2
+{server}
 platforms:
   whatsapp:
     type: whatsapp
@@ -160,6 +164,7 @@ health_checks:
         queue = o.queue_enabled,
         extra = o.whatsapp_extra,
         oncall = o.oncall_extra,
+        server = o.server_extra,
         flows = flows.display(),
         watch = o.watch,
         db = dir.join("aof.db").display(),
