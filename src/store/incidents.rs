@@ -284,6 +284,7 @@ impl SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?
             else {
+                tx.rollback().await?;
                 return Ok(IncidentChange::Unknown);
             };
             let resolved = current.status == "resolved";

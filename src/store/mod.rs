@@ -25,6 +25,8 @@ mod approvals;
 mod batch;
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod fault_tests;
 mod incidents;
 mod page_events;
 mod records;
@@ -147,7 +149,15 @@ impl SqliteStore {
                 return Err(invalid("no file name"));
             }
             create_parent_dir(url, path)?;
-            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+            SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                // A connection still inside a transaction when it comes back is closed, not pooled.
+                // A COMMIT that failed on a full disk leaves sqlx counting a transaction SQLite had
+                // already ended; pooled, that connection refused every later BEGIN, and the store
+                // stayed broken after the disk was freed.
+                .after_release(|conn, _| {
+                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                })
         };
         let options = if in_memory {
             options

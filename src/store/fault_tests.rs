@@ -1,0 +1,100 @@
+//! The store on a full disk, for real: a small tmpfs that a test fills. Mounting needs root (CI
+//! and the project's machines have it); elsewhere these tests say "skipped: …" and pass, unless
+//! `AOF_REQUIRE_TMPFS` is set.
+
+use super::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped (also on a panic).
+struct Tmpfs {
+    dir: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// The mounted tmpfs, or `None` (said why) when this machine cannot mount one.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let parent = tempfile::tempdir().expect("a temporary directory");
+        let dir = parent.path().join("data");
+        std::fs::create_dir(&dir).expect("a mount point");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Tmpfs {
+                dir,
+                _parent: parent,
+            }),
+            other => {
+                let why = match other {
+                    Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var_os("AOF_REQUIRE_TMPFS").is_none(),
+                    "AOF_REQUIRE_TMPFS is set but a tmpfs cannot be mounted: {why}"
+                );
+                eprintln!("skipped: cannot mount a tmpfs (needs root): {why}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+fn alert<'a>(fingerprint: &'a str, message: &'a str) -> NewAlert<'a> {
+    NewAlert {
+        severity: "critical",
+        service: "api",
+        message,
+        runbook_url: None,
+        source: AlertSource::Alertmanager,
+        fingerprint: Some(fingerprint),
+        pagerduty_incident_id: None,
+        paged: None,
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
+    let Some(disk) = Tmpfs::mount("3m") else {
+        return;
+    };
+    let url = format!("sqlite://{}/aof.db", disk.path().display());
+    let store = SqliteStore::open(&url).await.expect("the store opens");
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 2_000_000]).expect("room for the filler");
+
+    let long = "x".repeat(4000);
+    let mut full = None;
+    for i in 0..2000 {
+        if let Err(e) = store.create_alert(&alert(&format!("fp-{i}"), &long)).await {
+            full = Some(e.to_string());
+            break;
+        }
+    }
+    let full = full.expect("the disk fills up");
+    assert!(full.contains("full"), "{full}");
+
+    std::fs::remove_file(&filler).expect("the filler goes");
+    for i in 0..3 {
+        let created = store.create_alert(&alert(&format!("after-{i}"), "m")).await;
+        assert!(
+            created.is_ok(),
+            "write {i} after the disk was freed: {:?}",
+            created.err()
+        );
+    }
+    store.close().await;
+}
