@@ -8,10 +8,10 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// `GET /readyz`: the store answers and flows are loaded; also how many conversations are live and
+/// `GET /readyz`: the store takes writes and flows are loaded; also how many conversations are live and
 /// how many messages wait, for a quick look.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.store.ping().await;
+    let store = state.store.writable().await;
     let flows = state.engine.flows().len();
     let sessions = state.handle.sessions().await;
     let queue = state.handle.queue_stats().await;

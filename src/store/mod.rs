@@ -105,6 +105,14 @@ pub enum StoreOpenError {
         /// SQLite's error.
         source: sqlx::Error,
     },
+    /// The database opened but refuses writes (a read-only file, directory or mount; a full disk).
+    #[error("storage.url `{url}`: the database does not take writes: {source}; make the file and its directory writable (and free some space), or point storage.url at a writable path")]
+    NotWritable {
+        /// The configured url.
+        url: String,
+        /// SQLite's error.
+        source: sqlx::Error,
+    },
     /// The schema could not be brought up to date.
     #[error("storage.url `{url}`: cannot apply the schema migrations: {source}; the file may belong to a newer aofctl or to another program, point storage.url at a new file")]
     Migrate {
@@ -183,17 +191,23 @@ impl SqliteStore {
                 url: url.to_owned(),
                 source,
             })?;
+        if let Err(source) = write_probe(&pool).await {
+            return Err(StoreOpenError::NotWritable {
+                url: url.to_owned(),
+                source,
+            });
+        }
         tracing::info!(url, "store opened");
         let writer = batch::GroupWriter::start(pool.clone());
         Ok(SqliteStore { pool, writer })
     }
 
-    /// Whether the database answers, for the readiness probe.
-    pub(crate) async fn ping(&self) -> bool {
-        match sqlx::query("SELECT 1").execute(&self.pool).await {
-            Ok(_) => true,
+    /// Whether the database takes a write now, for the readiness probe.
+    pub(crate) async fn writable(&self) -> bool {
+        match write_probe(&self.pool).await {
+            Ok(()) => true,
             Err(error) => {
-                tracing::error!(%error, "store ping failed");
+                tracing::error!(%error, "the store refuses writes: not ready");
                 false
             }
         }
@@ -287,4 +301,16 @@ async fn logged<T>(
 /// gets near 2^63.
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Rewrites the probe row: fails when the database cannot take a write.
+async fn write_probe(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO store_probe (id, at_ms) VALUES (1, ?1) \
+         ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+    )
+    .bind(aof_actors::model::now_ms())
+    .execute(pool)
+    .await
+    .map(|_| ())
 }

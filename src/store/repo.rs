@@ -231,8 +231,9 @@ pub trait PageHistory: Send + Sync {
 
 /// The backend itself: whether it answers, and closing it.
 pub trait Backend: Send + Sync {
-    /// Whether the database answers, for the readiness probe.
-    fn ping<'a>(&'a self) -> BoxFuture<'a, bool>;
+    /// Whether the database takes a write now, for the readiness probe: a full disk or a read-only
+    /// file still answers reads.
+    fn writable<'a>(&'a self) -> BoxFuture<'a, bool>;
 
     /// Moves the WAL into the database file and closes every connection, so that a stopped bot
     /// leaves one self-contained file. Waits at most 5 s for connections still in use.
@@ -487,8 +488,8 @@ impl PageHistory for SqliteStore {
 }
 
 impl Backend for SqliteStore {
-    fn ping<'a>(&'a self) -> BoxFuture<'a, bool> {
-        Box::pin(SqliteStore::ping(self))
+    fn writable<'a>(&'a self) -> BoxFuture<'a, bool> {
+        Box::pin(SqliteStore::writable(self))
     }
 
     fn close<'a>(&'a self) -> BoxFuture<'a, ()> {

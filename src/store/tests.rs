@@ -272,7 +272,7 @@ async fn timers_come_back_in_firing_order_until_finished() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_in_memory_store_opens_and_answers_pings() {
     let store = SqliteStore::open("sqlite::memory:").await.expect("opens");
-    assert!(store.ping().await);
+    assert!(store.writable().await);
     let seen = store
         .first_seen(wamids(&["wamid.M"]))
         .await

@@ -149,3 +149,33 @@ fn a_port_in_use_stops_start_up_naming_server_port() {
     );
     drop(taken);
 }
+
+#[test]
+fn a_database_that_refuses_writes_stops_start_up_naming_the_file() {
+    let dir = temp();
+    let db = dir.path().join("aof.db");
+    // A database that exists (schema and all) but is opened read-only: it answers reads, so only
+    // a write shows that the bot could not keep anything it accepted.
+    let made = actix_web::rt::System::new().block_on(aof::store::SqliteStore::open(&format!(
+        "sqlite://{}",
+        db.display()
+    )));
+    let made = made.expect("the store is created");
+    actix_web::rt::System::new().block_on(aof::store::Backend::close(&made));
+    let yaml = edit(
+        &base_config(dir.path(), 0),
+        &format!("url: \"sqlite://{}\"", db.display()),
+        &format!("url: \"sqlite://{}?mode=ro\"", db.display()),
+    );
+    let (file, exit) = refused_start(dir.path(), &yaml, &base_env());
+    assert_one_error(
+        &file,
+        &exit,
+        "storage.url",
+        &[
+            &db.display().to_string(),
+            "does not take writes",
+            "point storage.url at a writable path",
+        ],
+    );
+}
