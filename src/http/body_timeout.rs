@@ -56,7 +56,7 @@ impl<S: Stream<Item = Result<Bytes, PayloadError>> + Unpin> Stream for Silence<S
     }
 }
 
-/// Middleware: puts every request's body behind [`Silence`] and answers 408 when it fired.
+/// Middleware: puts every request's body behind `Silence` and answers 408 when it fired.
 pub async fn cut_off_silent_bodies(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
