@@ -22,11 +22,7 @@ async fn pagerduty_on_calls_are_paged_when_configured_and_mapped_to_people() {
     })
     .await;
 
-    completed(
-        &world
-            .fire("/test/page-oncall", json!({ "service": "payments" }))
-            .await,
-    );
+    world.page("payments").await;
     // Priya (level 1) by name, Marco (level 2) by email; Dana has no number and is left out.
     assert_eq!(
         world.sent_to(BOB, 1).await,
@@ -86,11 +82,7 @@ async fn pagerduty_down_falls_back_to_the_static_rota_after_two_retries() {
     })
     .await;
 
-    completed(
-        &world
-            .fire("/test/page-oncall", json!({ "service": "api" }))
-            .await,
-    );
+    world.page("api").await;
     assert_eq!(
         world.sent_to(ALICE, 1).await,
         ["PAGE api to Alice level=1 source=static on_call=Alice"]
@@ -119,11 +111,7 @@ async fn pagerduty_naming_nobody_known_falls_back_to_the_static_rota() {
         fallback: true,
     })
     .await;
-    completed(
-        &world
-            .fire("/test/page-oncall", json!({ "service": "api" }))
-            .await,
-    );
+    world.page("api").await;
     assert_eq!(
         world.sent_to(ALICE, 1).await,
         ["PAGE api to Alice level=1 source=static on_call=Alice"]

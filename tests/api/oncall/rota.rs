@@ -28,10 +28,7 @@ async fn the_person_on_shift_now_is_paged_from_the_static_rota() {
     })
     .await;
 
-    let run = world
-        .fire("/test/page-oncall", json!({ "service": "api" }))
-        .await;
-    completed(&run);
+    world.page("api").await;
     assert_eq!(
         world.sent_to(ALICE, 1).await,
         ["PAGE api to Alice level=2 source=static on_call=Alice,Carol"]
@@ -64,11 +61,7 @@ async fn a_night_shift_across_midnight_is_on_just_after_midnight() {
         fallback: false,
     })
     .await;
-    completed(
-        &world
-            .fire("/test/page-oncall", json!({ "service": "db" }))
-            .await,
-    );
+    world.page("db").await;
     assert_eq!(
         world.sent_to(ALICE, 1).await,
         ["PAGE db to Alice level=2 source=static on_call=Alice"],
@@ -84,11 +77,7 @@ async fn nobody_on_shift_pages_the_fallback_number() {
         fallback: true,
     })
     .await;
-    completed(
-        &world
-            .fire("/test/page-oncall", json!({ "service": "api" }))
-            .await,
-    );
+    world.page("api").await;
     assert_eq!(
         world.sent_to(FALLBACK, 1).await,
         ["PAGE api to fallback level=None source=fallback on_call="]

@@ -5,7 +5,7 @@
 use crate::common::*;
 use chrono::{Duration as Hours, Utc};
 use chrono_tz::Tz;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
 
@@ -229,17 +229,16 @@ impl World {
     pub async fn fire(&self, path: &str, body: Value) -> aof::store::RunRecord {
         let (status, answer) = self.app.post_json(path, &body, Some(WEBHOOK_TOKEN)).await;
         assert_eq!(status, 202, "{path}: {answer}");
-        let run_id = answer["run_id"].as_str().expect("a run id").to_owned();
-        let store = store(&self.app.dir).await;
-        eventually_async(WAIT, || async {
-            store
-                .run(&run_id)
-                .await
-                .unwrap()
-                .filter(|run| run.outcome.is_some())
-        })
-        .await
-        .unwrap_or_else(|| panic!("run {run_id} did not finish"))
+        let run_id = answer["run_id"].as_str().expect("a run id");
+        self.app.finished_run(run_id).await
+    }
+
+    /// Pages the on-call engineer about `service` through the test flow; the run completed.
+    pub async fn page(&self, service: &str) {
+        let run = self
+            .fire("/test/page-oncall", json!({ "service": service }))
+            .await;
+        completed(&run);
     }
 
     /// The texts sent to `who` so far.

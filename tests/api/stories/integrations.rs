@@ -3,13 +3,9 @@
 //! alert body is refused field by field.
 
 use super::support::*;
+use crate::common::sending::fixture_json;
 use crate::common::*;
 use serde_json::{json, Value};
-
-/// A JSON fixture.
-fn fixture_json(path: &str) -> Value {
-    serde_json::from_slice(&fixture(path)).expect("a JSON fixture")
-}
 
 /// POSTs a PagerDuty v3 webhook event with the webhook token; the status and the answer.
 async fn pagerduty(app: &TestApp, event: &Value) -> (u16, Value) {
