@@ -63,7 +63,9 @@ pub async fn cut_off_silent_bodies(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let limit = req
         .app_data::<Data<AppState>>()
-        .map_or(Duration::from_secs(10), |s| s.config.server.body_timeout);
+        .map_or_else(crate::config::defaults::body_timeout, |s| {
+            s.config.server.body_timeout
+        });
     let timed_out = Rc::new(Cell::new(false));
     let body = Silence {
         body: req.take_payload(),

@@ -67,13 +67,17 @@ impl LaneQueue {
         }
     }
 
-    /// A job that was out comes back first in its person's line, and its person first in turn.
+    /// A job that was out comes back first in its person's line, and its person first in turn
+    /// (a person with a job out is never in `ready`, so they are not there twice).
     fn return_front(&mut self, job: QueuedJob) {
         let to = job.message.to.clone();
         self.out.remove(&to);
         self.jobs.entry(to.clone()).or_default().push_front(job);
         self.len += 1;
-        self.ready.retain(|r| *r != to);
+        debug_assert!(
+            !self.ready.contains(&to),
+            "a person with a job out was ready"
+        );
         self.ready.push_front(to);
     }
 

@@ -11,8 +11,8 @@ fn rota_with_alice_on() -> Vec<(&'static str, String, String, &'static str)> {
     vec![("Alice", ALICE.into(), on_now(), "UTC")]
 }
 
-#[actix_web::test]
-async fn pagerduty_on_calls_are_paged_when_configured_and_mapped_to_people() {
+/// A working PagerDuty, and the bot using it with Alice on the static rota and a fallback number.
+async fn with_working_pagerduty() -> (FakePagerDuty, World) {
     let pd = FakePagerDuty::start();
     pagerduty_that_works(&pd);
     let world = start(OnCallSetup {
@@ -21,6 +21,12 @@ async fn pagerduty_on_calls_are_paged_when_configured_and_mapped_to_people() {
         fallback: true,
     })
     .await;
+    (pd, world)
+}
+
+#[actix_web::test]
+async fn pagerduty_on_calls_are_paged_when_configured_and_mapped_to_people() {
+    let (pd, world) = with_working_pagerduty().await;
 
     world.page("payments").await;
     // Priya (level 1) by name, Marco (level 2) by email; Dana has no number and is left out.
@@ -121,14 +127,7 @@ async fn pagerduty_naming_nobody_known_falls_back_to_the_static_rota() {
 
 #[actix_web::test]
 async fn escalation_goes_to_the_next_pagerduty_level_and_escalates_the_incident() {
-    let pd = FakePagerDuty::start();
-    pagerduty_that_works(&pd);
-    let world = start(OnCallSetup {
-        rota: rota_with_alice_on(),
-        pagerduty: Some(pd.address.clone()),
-        fallback: true,
-    })
-    .await;
+    let (pd, world) = with_working_pagerduty().await;
 
     // Priya (Bob's number here) is level 1; the next level is Marco, Carol's number.
     let run = world
@@ -172,14 +171,7 @@ async fn escalation_goes_to_the_next_pagerduty_level_and_escalates_the_incident(
 
 #[actix_web::test]
 async fn pagerduty_acknowledge_sends_the_put_with_token_from_and_body() {
-    let pd = FakePagerDuty::start();
-    pagerduty_that_works(&pd);
-    let world = start(OnCallSetup {
-        rota: rota_with_alice_on(),
-        pagerduty: Some(pd.address.clone()),
-        fallback: true,
-    })
-    .await;
+    let (pd, world) = with_working_pagerduty().await;
 
     completed(
         &world
@@ -264,14 +256,7 @@ async fn without_a_token_pagerduty_steps_are_skipped_and_the_flow_completes() {
 
 #[actix_web::test]
 async fn without_an_incident_id_the_pagerduty_step_is_skipped() {
-    let pd = FakePagerDuty::start();
-    pagerduty_that_works(&pd);
-    let world = start(OnCallSetup {
-        rota: rota_with_alice_on(),
-        pagerduty: Some(pd.address.clone()),
-        fallback: true,
-    })
-    .await;
+    let (pd, world) = with_working_pagerduty().await;
     completed(
         &world
             .fire(
