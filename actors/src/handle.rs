@@ -1,20 +1,29 @@
 //! [`Handle`]: what the application holds to talk to the running actors (the HTTP handlers, the flow
 //! engine's agents). Cheap to clone, `Send`.
 
-use crate::ids::{RunId, WaId};
-use crate::model::{Expectation, OutboundMessage, Timer};
+use crate::ids::{InboxSeq, RunId, WaId};
+use crate::model::{Expectation, InboundMessage, OutboundMessage, Timer};
 use crate::ports::{EnqueueError, Queued, RecordsNotifier, StoreError};
 use crate::rate_limiter::{GetQueueStats, QueueStats, RateLimiter};
-use crate::router::{Expect, Router, RunFlow, SendTo, SessionCount};
+use crate::router::{Expect, Origin, Router, RunFlow, SendTo, SessionCount};
 use crate::scheduler::{FireNow, ListTimers, Schedule, Scheduler};
-use crate::webhook::{Inbound, Webhook};
+use crate::webhook::{Inbound, Keep, Resume, Webhook};
 use actix::prelude::*;
 use std::time::Duration;
 
-/// The webhook's mailbox is full: the HTTP layer answers 503 so that Meta retries later.
+/// Why a notification was not kept; the HTTP layer answers 503 so that Meta retries later.
 #[derive(Debug, thiserror::Error)]
-#[error("the bot is busy; try again")]
-pub struct Busy;
+pub enum NotKept {
+    /// The webhook's mailbox is full.
+    #[error("the bot is busy; try again")]
+    Busy,
+    /// The store could not write it.
+    #[error("the store could not keep it ({0}); try again")]
+    Store(StoreError),
+    /// The runtime is shutting down.
+    #[error("the bot is shutting down; try again")]
+    Stopped,
+}
 
 /// Addresses of the running actors, with one method per thing the application asks of them.
 #[derive(Clone)]
@@ -26,9 +35,20 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Hands a verified notification to the webhook actor without waiting.
-    pub fn inbound(&self, inbound: Inbound) -> Result<(), Busy> {
-        self.webhook.try_send(inbound).map_err(|_| Busy)
+    /// Hands a verified notification to the webhook actor; answers once the store kept it.
+    pub async fn inbound(&self, inbound: Inbound) -> Result<(), NotKept> {
+        let (reply, kept) = tokio::sync::oneshot::channel();
+        self.webhook
+            .try_send(Keep { inbound, reply })
+            .map_err(|_| NotKept::Busy)?;
+        kept.await
+            .map_err(|_| NotKept::Stopped)?
+            .map_err(NotKept::Store)
+    }
+
+    /// Routes messages kept before a restart and not handled, in arrival order.
+    pub fn resume(&self, messages: Vec<InboundMessage>) {
+        self.webhook.do_send(Resume(messages));
     }
 
     /// Queues a message for a person (through their session, so it lands in their context).
@@ -44,13 +64,21 @@ impl Handle {
         self.router.do_send(Expect { who, expectation });
     }
 
-    /// Runs a flow with no person behind it (a webhook or a timer).
-    pub fn run_flow(&self, run_id: RunId, flow: String, input: serde_json::Value) {
+    /// Runs a flow with no person behind it (a webhook); `inbox` is the row that asked for it,
+    /// closed when the run ended.
+    pub fn run_flow(
+        &self,
+        run_id: RunId,
+        flow: String,
+        input: serde_json::Value,
+        inbox: Option<InboxSeq>,
+    ) {
         self.router.do_send(RunFlow {
             run_id,
             flow,
             input,
             records: None,
+            origin: inbox.map(Origin::Inbox),
         });
     }
 
@@ -61,6 +89,7 @@ impl Handle {
         run_id: RunId,
         flow: String,
         input: serde_json::Value,
+        inbox: Option<InboxSeq>,
     ) -> tokio::sync::oneshot::Receiver<serde_json::Value> {
         let (records, receiver) = RecordsNotifier::new();
         self.router.do_send(RunFlow {
@@ -68,6 +97,7 @@ impl Handle {
             flow,
             input,
             records: Some(records),
+            origin: inbox.map(Origin::Inbox),
         });
         receiver
     }

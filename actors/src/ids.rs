@@ -129,3 +129,8 @@ mod tests {
         assert_eq!(WaId::parse("15551234567").unwrap().masked(), "+*******4567");
     }
 }
+
+/// An event's row in the store's inbox. The row is kept from before the event was acknowledged
+/// until it was handled, so that a crash in between hands it over again instead of losing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InboxSeq(pub i64);

@@ -43,5 +43,5 @@ pub mod testing;
 pub mod webhook;
 
 pub use handle::Handle;
-pub use ids::{JobId, RunId, WaId, Wamid};
+pub use ids::{InboxSeq, JobId, RunId, WaId, Wamid};
 pub use runtime::{Runtime, RuntimeSettings};

@@ -2,8 +2,8 @@
 //! actor can be started alone against it. Nothing survives the process; the application uses its
 //! SQLite store.
 
-use crate::ids::{WaId, Wamid};
-use crate::model::{AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
+use crate::ids::{InboxSeq, WaId, Wamid};
+use crate::model::{AuditEntry, Conversation, InboundMessage, QueuedJob, StatusUpdate, Timer};
 use crate::ports::{Store, StoreResult};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,8 @@ pub struct Contents {
     pub seen: HashSet<String>,
     /// Statuses recorded, in order.
     pub statuses: Vec<StatusUpdate>,
+    /// Inbox rows (message ids, in the order they were kept) and whether each is done.
+    pub inbox: Vec<(Wamid, Option<String>)>,
     /// Conversations by person.
     pub conversations: HashMap<WaId, Conversation>,
     /// Queued jobs by id, in the order they were queued.
@@ -58,12 +60,32 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {
-        self.with(|c| ids.into_iter().map(|id| c.seen.insert(id.0)).collect())
+    fn accept(
+        &self,
+        messages: Vec<InboundMessage>,
+        statuses: Vec<StatusUpdate>,
+    ) -> StoreResult<Vec<Option<InboxSeq>>> {
+        self.with(|c| {
+            c.statuses.extend(statuses);
+            let mut rows = Vec::with_capacity(messages.len());
+            for message in messages {
+                if !c.seen.insert(message.id.0.clone()) {
+                    rows.push(None);
+                    continue;
+                }
+                c.inbox.push((message.id, None));
+                rows.push(Some(InboxSeq(c.inbox.len() as i64 - 1)));
+            }
+            rows
+        })
     }
 
-    fn record_status(&self, status: StatusUpdate) -> StoreResult<()> {
-        self.with(|c| c.statuses.push(status))
+    fn inbox_done(&self, seq: InboxSeq, outcome: String) -> StoreResult<()> {
+        self.with(|c| {
+            if let Some(row) = usize::try_from(seq.0).ok().and_then(|i| c.inbox.get_mut(i)) {
+                row.1 = Some(outcome);
+            }
+        })
     }
 
     fn load_conversation(&self, who: WaId) -> StoreResult<Conversation> {

@@ -1,7 +1,7 @@
 //! Plain data that crosses actor boundaries and the store: inbound messages, statuses, outbound
 //! messages and their lanes, conversation context entries and pending expectations.
 
-use crate::ids::{JobId, WaId, Wamid};
+use crate::ids::{InboxSeq, JobId, WaId, Wamid};
 use serde::{Deserialize, Serialize};
 
 /// What kind of WhatsApp message came in; decides whether it can be routed.
@@ -48,6 +48,9 @@ pub struct InboundMessage {
     pub text: Option<String>,
     /// The message this one quotes or answers (a button tap names the message that carried it).
     pub context_id: Option<Wamid>,
+    /// Its inbox row once the store kept it; closed when the message has been handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox: Option<InboxSeq>,
 }
 
 /// Delivery states of an outbound message, in the order they can only move forward.

@@ -3,7 +3,7 @@
 //! the Graph API and sandbox transports, the flow engine); the actors' own tests put recorders and
 //! the [`crate::memory_store::MemoryStore`] there.
 
-use crate::ids::{JobId, RunId, WaId, Wamid};
+use crate::ids::{InboxSeq, JobId, RunId, WaId, Wamid};
 use crate::model::{
     AuditEntry, ContextEntry, Conversation, Expectation, InboundMessage, OutboundMessage,
     QueuedJob, Route, StatusUpdate, Timer,
@@ -97,6 +97,18 @@ pub enum FlowOutcome {
     Failed(String),
 }
 
+impl FlowOutcome {
+    /// A word for the inbox and the logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FlowOutcome::Completed => "completed",
+            FlowOutcome::Empty => "empty",
+            FlowOutcome::Answered => "answered",
+            FlowOutcome::Failed(_) => "failed",
+        }
+    }
+}
+
 /// Runs flows. Implemented by the application's flow engine.
 pub trait FlowRunner: Send + Sync + 'static {
     /// Runs one flow to its end. The future runs on the calling arbiter's thread.
@@ -159,10 +171,17 @@ pub type StoreResult<T> = BoxFuture<'static, Result<T, StoreError>>;
 
 /// Durable state of the actors: everything that must survive a restart.
 pub trait Store: Send + Sync + 'static {
-    /// Records message ids as processed; for each, `true` when it had not been seen before.
-    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>>;
-    /// Records a delivery status against the outbound message (states only move forward).
-    fn record_status(&self, status: StatusUpdate) -> StoreResult<()>;
+    /// Keeps a notification before Meta is told it arrived, in one commit: records the delivery
+    /// statuses (states only move forward) and puts each message not seen before in the inbox.
+    /// Per message, its inbox row, or `None` for a redelivery (also of one seen before a restart).
+    fn accept(
+        &self,
+        messages: Vec<InboundMessage>,
+        statuses: Vec<StatusUpdate>,
+    ) -> StoreResult<Vec<Option<InboxSeq>>>;
+    /// Closes an inbox row: its event has been handled (`outcome` says how), so a restart does
+    /// not hand it over again.
+    fn inbox_done(&self, seq: InboxSeq, outcome: String) -> StoreResult<()>;
     /// The saved conversation of a person (empty when new).
     fn load_conversation(&self, who: WaId) -> StoreResult<Conversation>;
     /// Saves a conversation unless a higher version is already saved.

@@ -3,9 +3,11 @@
 //! expectations for other people to their session, and starts flows that no person triggered
 //! (webhooks, timers).
 
-use crate::ids::{RunId, WaId};
+use crate::ids::{InboxSeq, RunId, WaId};
 use crate::model::{Expectation, InboundMessage, OutboundMessage};
-use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, RecordsNotifier, RouteTable};
+use crate::ports::{
+    EnqueueError, FlowOutcome, FlowRun, FlowRunner, Queued, RecordsNotifier, RouteTable, Store,
+};
 use crate::session::{AddExpectation, Deliver, ReleaseSession, SendOutbound, Session, SessionDeps};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -43,6 +45,34 @@ pub struct RunFlow {
     pub input: serde_json::Value,
     /// Told the ids of the records the run creates.
     pub records: Option<RecordsNotifier>,
+    /// What to close once the run ended; until then a restart starts it again.
+    pub origin: Option<Origin>,
+}
+
+/// What started a run that no person started. It stays open in the store until the run ended, so
+/// that a crash in between starts the run again instead of losing it.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// A webhook's inbox row: closed with the run's outcome.
+    Inbox(InboxSeq),
+    /// A stored timer: forgotten.
+    Timer(String),
+}
+
+impl Origin {
+    /// Closes the origin after its run ended with `outcome`.
+    async fn close(self, store: Arc<dyn Store>, outcome: FlowOutcome) {
+        let (done, what) = match self {
+            Origin::Inbox(seq) => (
+                store.inbox_done(seq, outcome.label().into()),
+                "an inbox row",
+            ),
+            Origin::Timer(id) => (store.finish_timer(id), "a fired timer"),
+        };
+        if let Err(e) = done.await {
+            tracing::error!(error = %e, "closing {what} failed; its run starts again after a restart");
+        }
+    }
 }
 
 /// How many sessions are alive (for metrics and tests).
@@ -184,19 +214,21 @@ impl Handler<RunFlow> for Router {
             session: None,
         };
         let runner = self.runner.clone();
+        let (store, origin) = (self.deps.store.clone(), msg.origin);
+        // Made on the thread that runs it: a flow's future is not `Send`.
+        let run = move || {
+            actix::spawn(async move {
+                let outcome = runner.run(run).await;
+                if let Some(origin) = origin {
+                    origin.close(store, outcome).await;
+                }
+            });
+        };
         match self.next_arbiter() {
             Some(arbiter) => {
-                arbiter.spawn_fn(move || {
-                    actix::spawn(async move {
-                        runner.run(run).await;
-                    });
-                });
+                arbiter.spawn_fn(run);
             }
-            None => {
-                actix::spawn(async move {
-                    runner.run(run).await;
-                });
-            }
+            None => run(),
         }
     }
 }

@@ -72,6 +72,7 @@ fn inbound(n: u32, from: &WaId, text: &str) -> RouteInbound {
         kind: InboundKind::Text,
         text: Some(text.into()),
         context_id: None,
+        inbox: None,
     })
 }
 
@@ -107,6 +108,7 @@ async fn one_session_per_person_runs_their_messages_in_order_and_goes_when_idle(
         flow: "tick".into(),
         input: serde_json::Value::Null,
         records: None,
+        origin: None,
     });
     let to_carol = OutboundMessage::text(carol.clone(), "for Carol", Lane::Alert);
     router

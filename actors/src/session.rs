@@ -3,8 +3,7 @@
 //! one flow at a time for its person, and mirrors its state to the store so that a restart or an idle
 //! stop loses nothing.
 
-use crate::ids::RunId;
-use crate::ids::WaId;
+use crate::ids::{InboxSeq, RunId, WaId};
 use crate::model::{
     now_ms, ContextEntry, Conversation, Direction, Expectation, InboundMessage, OutboundMessage,
     Route,
@@ -222,8 +221,10 @@ impl Session {
             )),
             None => route,
         };
+        let inbox = message.inbox;
         let Some(route) = route else {
             tracing::debug!(wa = %self.who.masked(), "no route and no default flow; message ignored");
+            self.handled(inbox, "no_route");
             return self.start_next(ctx);
         };
         let run = FlowRun {
@@ -242,11 +243,24 @@ impl Session {
         };
         self.busy = true;
         let running = self.deps.runner.run(run);
-        ctx.spawn(running.into_actor(self).map(|_, act, ctx| {
+        ctx.spawn(running.into_actor(self).map(move |outcome, act, ctx| {
+            act.handled(inbox, outcome.label());
             act.busy = false;
             act.last_active = Instant::now();
             act.start_next(ctx);
         }));
+    }
+
+    /// Closes a message's inbox row once its run ended: from then on a restart does not run it
+    /// again.
+    fn handled(&self, inbox: Option<InboxSeq>, outcome: &str) {
+        let Some(seq) = inbox else { return };
+        let done = self.deps.store.inbox_done(seq, outcome.to_owned());
+        actix::spawn(async move {
+            if let Err(e) = done.await {
+                tracing::error!(error = %e, "closing an inbox row failed; the message runs again after a restart");
+            }
+        });
     }
 
     /// One timer per session, due when it would have been idle long enough: an idle conversation
@@ -460,6 +474,7 @@ mod tests {
                 kind: InboundKind::Text,
                 text: Some("hello".into()),
                 context_id: None,
+                inbox: None,
             },
             route: Some(Route {
                 flow: "answer".into(),

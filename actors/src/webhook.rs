@@ -1,24 +1,41 @@
-//! The Webhook actor: the first stop of every verified notification. It drops redeliveries (by
-//! message id, also across restarts), refuses numbers outside the allow-list, writes the audit log,
-//! records delivery statuses, and hands each new message to the router in the order Meta sent it.
+//! The Webhook actor: the first stop of every verified notification. It refuses numbers outside
+//! the allow-list and messages too old to act on, has the store keep the rest before Meta is told
+//! (a redelivery, even of a message seen before a restart, is dropped there), writes the audit
+//! log, and hands each new message to the router in the order Meta sent it.
 
-use crate::ids::{WaId, Wamid};
+use crate::ids::WaId;
 use crate::model::{AuditEntry, InboundMessage, StatusUpdate};
-use crate::ports::Store;
+use crate::ports::{Store, StoreError};
 use crate::router::RouteInbound;
 use actix::prelude::*;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// One verified notification, parsed: its messages and statuses in Meta's order.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
+#[derive(Debug)]
 pub struct Inbound {
     /// Messages people sent.
     pub messages: Vec<InboundMessage>,
     /// Delivery statuses of messages the bot sent.
     pub statuses: Vec<StatusUpdate>,
 }
+
+/// Asks the webhook to keep a notification and act on it. `reply` is told once the store kept it
+/// (then Meta may be told 200), or that it could not.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Keep {
+    /// The notification.
+    pub inbound: Inbound,
+    /// Told whether the store kept it.
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Messages the store kept before a restart and nobody handled: routed again, in arrival order.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Resume(pub Vec<InboundMessage>);
 
 /// What the webhook needs from the config.
 #[derive(Clone, Debug)]
@@ -29,24 +46,27 @@ pub struct WebhookSettings {
     pub audit: bool,
     /// Whether the audit log may hold message texts.
     pub include_content: bool,
-    /// How many recent message ids to remember in memory before asking the store.
-    pub recent_ids: usize,
     /// Messages stamped longer ago than this are logged and not acted on.
     pub max_age: std::time::Duration,
 }
 
-/// Deduplicates, filters and forwards inbound messages.
+/// A notification waiting for the store, with whoever waits for its answer.
+struct Waiting {
+    messages: Vec<InboundMessage>,
+    statuses: Vec<StatusUpdate>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Filters, keeps and forwards inbound messages.
 pub struct Webhook {
     settings: WebhookSettings,
     store: Arc<dyn Store>,
     router: Recipient<RouteInbound>,
-    recent: HashSet<Wamid>,
-    recent_order: VecDeque<Wamid>,
-    /// Messages waiting for the store's dedup check, in arrival order.
-    unchecked: Vec<InboundMessage>,
-    /// Whether a check is running; one at a time, so batches stay in order and the store sees
-    /// everything that arrived meanwhile as one batch.
-    checking: bool,
+    /// Notifications waiting for the store, in arrival order.
+    waiting: Vec<Waiting>,
+    /// Whether the store is keeping a batch; one at a time, so batches stay in order and the
+    /// store sees everything that arrived meanwhile as one commit.
+    keeping: bool,
 }
 
 impl Webhook {
@@ -60,25 +80,9 @@ impl Webhook {
             settings,
             store,
             router,
-            recent: HashSet::new(),
-            recent_order: VecDeque::new(),
-            unchecked: Vec::new(),
-            checking: false,
+            waiting: Vec::new(),
+            keeping: false,
         }
-    }
-
-    /// Remembers an id in memory; `false` if it was already there (a redelivery in flight).
-    fn remember(&mut self, id: &Wamid) -> bool {
-        if !self.recent.insert(id.clone()) {
-            return false;
-        }
-        self.recent_order.push_back(id.clone());
-        while self.recent_order.len() > self.settings.recent_ids.max(1) {
-            if let Some(old) = self.recent_order.pop_front() {
-                self.recent.remove(&old);
-            }
-        }
-        true
     }
 
     /// Whether Meta stamped `message` longer ago than `max_age` (a replay of a backlog, not a
@@ -97,6 +101,20 @@ impl Webhook {
 
     fn is_allowed(&self, who: &WaId) -> bool {
         self.settings.allowed.is_empty() || self.settings.allowed.contains(who)
+    }
+
+    /// Whether to act on `message` at all: not too old, and from an allowed number.
+    fn acts_on(&self, message: &InboundMessage) -> bool {
+        if self.too_old(message) {
+            return false;
+        }
+        if !self.is_allowed(&message.from) {
+            tracing::warn!(wa = %message.from.masked(), "message from a number outside allowed_numbers ignored");
+            metrics::counter!("aof_inbound_rejected_total").increment(1);
+            self.audit("rejected_number", message);
+            return false;
+        }
+        true
     }
 
     fn audit(&self, kind: &str, message: &InboundMessage) {
@@ -119,89 +137,99 @@ impl Webhook {
             }
         });
     }
+
+    /// Has the store keep everything waiting in one commit, then forwards the new messages,
+    /// answers their senders and keeps whatever arrived meanwhile.
+    fn keep(&mut self, ctx: &mut Context<Self>) {
+        if self.keeping || self.waiting.is_empty() {
+            return;
+        }
+        self.keeping = true;
+        let batch = std::mem::take(&mut self.waiting);
+        let messages: Vec<InboundMessage> = batch.iter().flat_map(|w| w.messages.clone()).collect();
+        let statuses = batch.iter().flat_map(|w| w.statuses.clone()).collect();
+        let kept = self.store.accept(messages.clone(), statuses);
+        ctx.spawn(kept.into_actor(self).map(move |kept, act, ctx| {
+            match kept {
+                Ok(rows) => {
+                    for (mut message, row) in messages.into_iter().zip(rows) {
+                        match row {
+                            Some(seq) => {
+                                message.inbox = Some(seq);
+                                act.forward(message, "inbound");
+                            }
+                            None => metrics::counter!("aof_inbound_duplicates_total").increment(1),
+                        }
+                    }
+                    batch.into_iter().for_each(|w| drop(w.reply.send(Ok(()))));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the store could not keep a notification; Meta is asked to retry");
+                    metrics::counter!("aof_inbound_store_failures_total").increment(1);
+                    batch
+                        .into_iter()
+                        .for_each(|w| drop(w.reply.send(Err(e.clone()))));
+                }
+            }
+            act.keeping = false;
+            act.keep(ctx);
+        }));
+    }
+
+    fn forward(&self, message: InboundMessage, audit: &str) {
+        metrics::counter!("aof_inbound_messages_total", "type" => message.kind.label().to_owned())
+            .increment(1);
+        self.audit(audit, &message);
+        self.router.do_send(RouteInbound(message));
+    }
 }
 
 impl Actor for Webhook {
     type Context = Context<Self>;
 }
 
-impl Handler<Inbound> for Webhook {
+impl Handler<Keep> for Webhook {
     type Result = ();
 
-    fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
-        for status in msg.statuses {
+    fn handle(
+        &mut self,
+        Keep {
+            inbound: msg,
+            reply,
+        }: Keep,
+        ctx: &mut Context<Self>,
+    ) {
+        for status in &msg.statuses {
             metrics::counter!("aof_statuses_total", "status" => status.state.as_str()).increment(1);
-            let write = self.store.record_status(status);
-            actix::spawn(async move {
-                if let Err(e) = write.await {
-                    tracing::error!(error = %e, "status write failed");
-                }
-            });
         }
-        let mut fresh = Vec::with_capacity(msg.messages.len());
-        for message in msg.messages {
-            if self.too_old(&message) {
-                continue;
-            }
-            if !self.is_allowed(&message.from) {
-                tracing::warn!(wa = %message.from.masked(), "message from a number outside allowed_numbers ignored");
-                metrics::counter!("aof_inbound_rejected_total").increment(1);
-                self.audit("rejected_number", &message);
-                continue;
-            }
-            if self.remember(&message.id) {
-                fresh.push(message);
-            } else {
-                metrics::counter!("aof_inbound_duplicates_total").increment(1);
-            }
-        }
-        self.unchecked.extend(fresh);
-        self.check(ctx);
+        let messages = msg.messages.into_iter().filter(|m| self.acts_on(m));
+        self.waiting.push(Waiting {
+            messages: messages.collect(),
+            statuses: msg.statuses,
+            reply,
+        });
+        self.keep(ctx);
     }
 }
 
-impl Webhook {
-    /// Asks the store which waiting messages are new (ids seen before a restart are not), then
-    /// forwards those and checks whatever arrived meanwhile.
-    fn check(&mut self, ctx: &mut Context<Self>) {
-        if self.checking || self.unchecked.is_empty() {
-            return;
-        }
-        self.checking = true;
-        let batch = std::mem::take(&mut self.unchecked);
-        let ids = batch.iter().map(|m| m.id.clone()).collect();
-        let check = self.store.first_seen(ids);
-        ctx.spawn(check.into_actor(self).map(move |seen, act, ctx| {
-            let seen = seen.unwrap_or_else(|e| {
-                // Processing twice is better than losing a page: fail open.
-                tracing::error!(error = %e, "dedup check failed; processing the messages");
-                vec![true; batch.len()]
-            });
-            for (message, first) in batch.into_iter().zip(seen) {
-                if first {
-                    act.forward(message);
-                }
-            }
-            act.checking = false;
-            act.check(ctx);
-        }));
-    }
+impl Handler<Resume> for Webhook {
+    type Result = ();
 
-    fn forward(&self, message: InboundMessage) {
-        metrics::counter!("aof_inbound_messages_total", "type" => message.kind.label().to_owned())
-            .increment(1);
-        self.audit("inbound", &message);
-        self.router.do_send(RouteInbound(message));
+    fn handle(&mut self, Resume(messages): Resume, _: &mut Context<Self>) {
+        for message in messages {
+            self.forward(message, "resumed");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Wamid;
     use crate::memory_store::MemoryStore;
     use crate::model::InboundKind;
     use crate::testing::Recorder;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     fn message(id: &str, from: &str) -> InboundMessage {
         InboundMessage {
@@ -212,31 +240,30 @@ mod tests {
             kind: InboundKind::Text,
             text: Some("HELP".into()),
             context_id: None,
+            inbox: None,
         }
     }
 
     #[actix::test]
-    async fn only_allowed_messages_seen_for_the_first_time_are_routed() {
+    async fn only_allowed_messages_seen_for_the_first_time_are_kept_and_routed() {
         let (router, routed) = Recorder::<RouteInbound>::new();
-        let ids = || -> Vec<String> {
+        let routed = move || -> Vec<(String, bool)> {
+            let routed = routed.lock().unwrap();
             routed
-                .lock()
-                .unwrap()
                 .iter()
-                .map(|r| r.0.id.0.clone())
+                .map(|r| (r.0.id.0.clone(), r.0.inbox.is_some()))
                 .collect()
         };
         let store = MemoryStore::new();
-        // Seen before the restart: the store knows it, the fresh in-memory set does not.
+        // Kept before the restart: the store knows it.
         store
-            .first_seen(vec![Wamid("wamid.old".into())])
+            .accept(vec![message("wamid.old", "15551234567")], vec![])
             .await
             .unwrap();
         let settings = WebhookSettings {
             allowed: [WaId::parse("15551234567").unwrap()].into(),
             audit: true,
             include_content: false,
-            recent_ids: 2,
             max_age: Duration::from_secs(7 * 86_400),
         };
         let webhook = Webhook::new(
@@ -245,35 +272,45 @@ mod tests {
             router.start().recipient(),
         )
         .start();
-        let batch = |ids: &[(&str, &str)]| Inbound {
-            messages: ids.iter().map(|(id, from)| message(id, from)).collect(),
-            statuses: vec![],
+        let keep = |ids: &[(&str, &str)]| {
+            let (reply, kept) = oneshot::channel();
+            let inbound = Inbound {
+                messages: ids.iter().map(|(id, from)| message(id, from)).collect(),
+                statuses: vec![],
+            };
+            webhook.do_send(Keep { inbound, reply });
+            kept
         };
         let alice = "15551234567";
-        webhook.do_send(batch(&[
-            ("wamid.1", alice),
-            ("wamid.1", alice),
-            ("wamid.old", alice),
-        ]));
-        webhook.do_send(batch(&[("wamid.2", "15559990000"), ("wamid.3", alice)]));
-        // Forgotten by the in-memory set (it keeps two), still known to the store.
-        webhook.do_send(batch(&[("wamid.1", alice)]));
-
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while ids().len() < 2 && Instant::now() < deadline {
-            actix::clock::sleep(Duration::from_millis(5)).await;
+        let first = keep(&[("wamid.1", alice), ("wamid.1", alice), ("wamid.old", alice)]);
+        let second = keep(&[("wamid.2", "15559990000"), ("wamid.3", alice)]);
+        let third = keep(&[("wamid.1", alice)]);
+        for kept in [first, second, third] {
+            assert!(
+                kept.await.unwrap().is_ok(),
+                "each notification is answered once kept"
+            );
         }
-        // Whatever else was going to be routed has had its turn once an empty batch went through.
-        webhook.send(batch(&[])).await.unwrap();
+        // The router's mailbox is served once the webhook's answers are in.
         actix::clock::sleep(Duration::from_millis(50)).await;
-        assert_eq!(ids(), ["wamid.1", "wamid.3"]);
-        let audit = store.snapshot().audit;
+        assert_eq!(
+            routed(),
+            [("wamid.1".to_owned(), true), ("wamid.3".to_owned(), true)],
+            "new, allowed messages are routed once each, with their inbox row"
+        );
+        let contents = store.snapshot();
+        let kept: Vec<&str> = contents.inbox.iter().map(|r| r.0 .0.as_str()).collect();
+        assert_eq!(kept, ["wamid.old", "wamid.1", "wamid.3"]);
         assert!(
-            audit.iter().any(|a| a.kind == "rejected_number"),
-            "{audit:?}"
+            contents.audit.iter().any(|a| a.kind == "rejected_number"),
+            "{:?}",
+            contents.audit
         );
         assert!(
-            audit.iter().all(|a| a.detail.get("text").is_none()),
+            contents
+                .audit
+                .iter()
+                .all(|a| a.detail.get("text").is_none()),
             "no content unless allowed"
         );
     }

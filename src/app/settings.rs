@@ -40,7 +40,6 @@ pub(super) fn runtime_settings(config: &Config, lookback: usize, resume: bool) -
             allowed: allowed_senders(config),
             audit: whatsapp.security.audit.enabled,
             include_content: whatsapp.security.audit.include_content,
-            recent_ids: whatsapp.dedup_window,
             max_age: whatsapp.max_message_age,
         },
         rate: RateSettings {

@@ -11,7 +11,7 @@ use crate::flow::watch::Reloader;
 use crate::flow::{FlowEngine, FlowSet, Routes};
 use crate::http::{self, AppState};
 use crate::live::Live;
-use crate::store::{Repositories, SqliteStore};
+use crate::store::{InboxRow, Repositories, SqliteStore};
 use crate::transport::{CloudApi, Sandbox, SandboxOutbox};
 use actix_web::{web, App, HttpServer};
 use aof_actors::ports::Transport;
@@ -42,6 +42,7 @@ pub(super) struct StoreOpened {
     routes: Arc<Routes>,
     live: Option<Live>,
     outbox: Option<SandboxOutbox>,
+    unfinished: Vec<InboxRow>,
 }
 
 /// The actors running, and the flow engine they run flows with.
@@ -125,12 +126,22 @@ impl FlowsLoaded {
                 tracing::error!(error = %e, "loading war-room members failed; rooms start empty")
             }
         }
+        // What was acknowledged and not handled before the restart; handed over once serving.
+        let unfinished = if self.options.resume_pending {
+            store.open_inbox().await.map_err(|e| StartError::Store {
+                file: config.file.display().to_string(),
+                message: format!("reading the inbox: {e}"),
+            })?
+        } else {
+            Vec::new()
+        };
         Ok(StoreOpened {
             flows: self,
             store,
             routes,
             live,
             outbox,
+            unfinished,
         })
     }
 }
@@ -198,6 +209,7 @@ impl RuntimeStarted {
             routes,
             live,
             outbox,
+            unfinished,
         } = self.opened;
         let config = loaded.config.clone();
         let file = config.file.display().to_string();
@@ -230,6 +242,7 @@ impl RuntimeStarted {
             outbox,
             live: live.clone(),
         });
+        http::inbox::resume(&state, unfinished);
         let base_path = config.server.base_path.clone();
         let addr = format!("{}:{}", config.server.host, config.server.port);
         let mut server = HttpServer::new(move || {

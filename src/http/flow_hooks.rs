@@ -1,11 +1,14 @@
 //! Flows started over HTTP: a flow's `triggers: - type: webhook, path: P` is served at
 //! `{base_path}/whatsapp{P}` and at `P` itself (the tutorial uses both). The JSON body is the flow's
-//! input, checked against its schema before anything runs; the answer is 202 with the run id.
+//! input, checked against its schema and kept in the inbox before anything runs; the answer is 202
+//! with the run id (503 when it could not be kept; 200 `duplicate` for a repeated
+//! `Idempotency-Key`).
 //! A flow with a `type: alertmanager` trigger also takes Alertmanager's and Datadog's payloads on
 //! the same endpoint ([`super::alert_hooks`]).
 
 use super::alert_hooks;
 use super::auth::webhook_token_ok;
+use super::inbox::{self, Event};
 use super::sandbox::Watch;
 use super::AppState;
 use crate::flow::input::complete_and_check;
@@ -84,13 +87,33 @@ pub async fn dispatch(
             .collect());
     }
     let run_id = aof_actors::RunId::new();
+    // A caller that retries with the same `Idempotency-Key` starts the flow once.
+    let once = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|key| format!("flow:{}:{key}", flow.stem));
+    let event = Event::Flow {
+        flow: flow.stem.clone(),
+        run_id: run_id.0.clone(),
+        input: input.clone(),
+    };
+    let seq = match inbox::keep(&state, vec![event.entry(once, None)]).await {
+        Ok(kept) => kept.into_iter().next().flatten(),
+        Err(e) => return super::not_kept(e),
+    };
+    let Some(seq) = seq else {
+        return HttpResponse::Ok().json(json!({ "flow": flow.name(), "duplicate": true }));
+    };
     tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
     // In the sandbox, `?wait=SECONDS` answers once the run ended and its sends are out.
     let watch = Watch::requested(&req, &state);
-    let records =
-        state
-            .handle
-            .run_flow_reporting(run_id.clone(), flow.stem.clone(), Value::Object(input));
+    let records = state.handle.run_flow_reporting(
+        run_id.clone(),
+        flow.stem.clone(),
+        Value::Object(input),
+        Some(seq),
+    );
     // The answer names what the run created (alert_id, request_id) when that comes quickly; a slow
     // step (a health check, PagerDuty) does not hold the caller longer than this.
     let wait_until = match &watch {

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod body_timeout;
 pub mod flow_hooks;
 pub mod health;
+pub mod inbox;
 pub mod sandbox;
 pub mod sandbox_page;
 pub mod webhook;
@@ -44,6 +45,14 @@ pub struct AppState {
     pub outbox: Option<SandboxOutbox>,
     /// What happens as it happens, for the sandbox page (sandbox transport only).
     pub live: Option<crate::live::Live>,
+}
+
+/// 503 with `Retry-After`: the request's work could not be stored, so nothing was accepted and the
+/// sender must send it again (Meta, Alertmanager and PagerDuty do).
+pub fn not_kept(reason: impl std::fmt::Display) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::ServiceUnavailable()
+        .insert_header(("Retry-After", "5"))
+        .json(serde_json::json!({ "error": "not_kept", "reason": reason.to_string() }))
 }
 
 /// Registers every route under `base_path`.

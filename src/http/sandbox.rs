@@ -205,7 +205,7 @@ pub async fn inbound(
         }}]}],
     });
     let watch = Watch::requested(&req, &state);
-    let response = accept(notification.to_string().as_bytes(), &state);
+    let response = accept(notification.to_string().as_bytes(), &state).await;
     if !response.status().is_success() {
         return response;
     }
@@ -263,7 +263,7 @@ pub async fn status(body: web::Bytes, state: web::Data<AppState>) -> HttpRespons
                 "timestamp": (now_ms() / 1000).to_string(), "recipient_id": recipient }],
         }}]}],
     });
-    let response = accept(notification.to_string().as_bytes(), &state);
+    let response = accept(notification.to_string().as_bytes(), &state).await;
     if !response.status().is_success() {
         return response;
     }

@@ -55,11 +55,12 @@ pub async fn notification(
             return HttpResponse::Unauthorized().finish();
         }
     }
-    accept(&body, &state)
+    accept(&body, &state).await
 }
 
-/// Parses a notification and hands it to the webhook actor: the same path for Meta and the sandbox.
-pub fn accept(body: &[u8], state: &AppState) -> HttpResponse {
+/// Parses a notification and hands it to the webhook actor, answering 200 once it is kept (503 when
+/// it could not be): the same path for Meta and the sandbox.
+pub async fn accept(body: &[u8], state: &AppState) -> HttpResponse {
     let notification = match parse_notification(body) {
         Ok(n) => n,
         Err(e) => {
@@ -74,13 +75,13 @@ pub fn accept(body: &[u8], state: &AppState) -> HttpResponse {
         messages: notification.messages,
         statuses: notification.statuses,
     };
-    match state.handle.inbound(inbound) {
+    match state.handle.inbound(inbound).await {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain")
             .body("EVENT_RECEIVED"),
-        Err(busy) => {
-            tracing::warn!("webhook mailbox full; asking Meta to retry");
-            HttpResponse::ServiceUnavailable().body(busy.to_string())
+        Err(not_kept) => {
+            tracing::warn!("notification not kept ({not_kept}); asking Meta to retry");
+            super::not_kept(not_kept)
         }
     }
 }

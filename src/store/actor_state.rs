@@ -7,10 +7,11 @@
 //! is one statement or a transaction that writes first, so concurrent writers only wait on the
 //! busy timeout and never fail on a stale snapshot.
 
-use super::records::delivery_rank;
-use super::{logged, Failure, SqliteStore};
-use aof_actors::ids::{WaId, Wamid};
-use aof_actors::model::{now_ms, AuditEntry, Conversation, QueuedJob, StatusUpdate, Timer};
+use super::{inbox, logged, Failure, SqliteStore};
+use aof_actors::ids::{InboxSeq, WaId, Wamid};
+use aof_actors::model::{
+    now_ms, AuditEntry, Conversation, InboundMessage, QueuedJob, StatusUpdate, Timer,
+};
 use aof_actors::ports::{Store, StoreError, StoreResult};
 use futures_util::FutureExt;
 use sqlx::{Row, SqlitePool};
@@ -25,44 +26,25 @@ fn boxed<T: Send + 'static>(
 }
 
 impl Store for SqliteStore {
-    fn first_seen(&self, ids: Vec<Wamid>) -> StoreResult<Vec<bool>> {
+    fn accept(
+        &self,
+        messages: Vec<InboundMessage>,
+        statuses: Vec<StatusUpdate>,
+    ) -> StoreResult<Vec<Option<InboxSeq>>> {
         let writer = self.writer.clone();
-        boxed("first_seen", async move { writer.first_seen(ids).await })
+        boxed("accept", async move {
+            let entries = messages
+                .iter()
+                .map(inbox::message_entry)
+                .collect::<Result<Vec<_>, _>>()?;
+            writer.keep(entries, statuses).await
+        })
     }
 
-    fn record_status(&self, status: StatusUpdate) -> StoreResult<()> {
-        let pool = self.pool.clone();
-        boxed("record_status", async move {
-            let (code, title) = status
-                .error
-                .map_or((None, None), |(c, t)| (Some(c), Some(t)));
-            // Keyed by wamid alone, so a status that overtakes our own record of the send still
-            // lands; the WHERE keeps the furthest state (failed ranks highest: terminal).
-            sqlx::query(
-                "INSERT INTO message_status
-                     (wamid, state, rank, recipient, error_code, error_title, status_ts, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT(wamid) DO UPDATE SET
-                     state = excluded.state,
-                     rank = excluded.rank,
-                     recipient = COALESCE(excluded.recipient, message_status.recipient),
-                     error_code = excluded.error_code,
-                     error_title = excluded.error_title,
-                     status_ts = excluded.status_ts,
-                     updated_ms = excluded.updated_ms
-                 WHERE excluded.rank > message_status.rank",
-            )
-            .bind(status.id.as_str())
-            .bind(status.state.as_str())
-            .bind(delivery_rank(status.state))
-            .bind(status.recipient.as_ref().map(WaId::as_str))
-            .bind(code)
-            .bind(title)
-            .bind(status.timestamp)
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-            Ok(())
+    fn inbox_done(&self, seq: InboxSeq, outcome: String) -> StoreResult<()> {
+        let writer = self.writer.clone();
+        boxed("inbox_done", async move {
+            inbox::close(&writer, seq, outcome).await
         })
     }
 

@@ -1,11 +1,12 @@
-//! Group commit for the small writes every message makes (its dedup id, its audit line, its
+//! Group commit for the small writes every message makes (its inbox row, its audit line, its
 //! conversation). Callers queue their write and get a future; one task takes everything queued,
 //! writes it in one transaction and answers each caller. Under load a thousand messages cost one
 //! commit instead of a thousand, and the pool sees one waiter instead of a thousand.
 
+use super::inbox::{self, InboxEntry};
 use super::{to_i64, Failure};
-use aof_actors::ids::{WaId, Wamid};
-use aof_actors::model::{now_ms, AuditEntry, Conversation};
+use aof_actors::ids::{InboxSeq, WaId};
+use aof_actors::model::{now_ms, AuditEntry, Conversation, StatusUpdate};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,8 +50,13 @@ impl<T: Into<Arg>> From<Option<T>> for Arg {
 
 /// One queued write.
 enum Write {
-    /// Records message ids as processed; answers whether each was new.
-    FirstSeen(Vec<Wamid>, oneshot::Sender<Result<Vec<bool>, Failure>>),
+    /// Keeps events in the inbox and records statuses; answers each event's row (`None`: a
+    /// duplicate).
+    Keep(
+        Vec<InboxEntry>,
+        Vec<StatusUpdate>,
+        oneshot::Sender<Result<Vec<Option<InboxSeq>>, Failure>>,
+    ),
     /// One statement; answers how many rows it changed.
     Exec(
         &'static str,
@@ -87,9 +93,14 @@ impl GroupWriter {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// See [`aof_actors::ports::Store::first_seen`].
-    pub async fn first_seen(&self, ids: Vec<Wamid>) -> Result<Vec<bool>, Failure> {
-        self.ask(|reply| Write::FirstSeen(ids, reply)).await
+    /// See [`super::inbox::keep`].
+    pub async fn keep(
+        &self,
+        entries: Vec<InboxEntry>,
+        statuses: Vec<StatusUpdate>,
+    ) -> Result<Vec<Option<InboxSeq>>, Failure> {
+        self.ask(|reply| Write::Keep(entries, statuses, reply))
+            .await
     }
 
     /// Runs one statement in the next group commit; the rows it changed.
@@ -153,7 +164,7 @@ async fn run(pool: SqlitePool, mut writes: mpsc::UnboundedReceiver<Write>) {
 
 /// What one write produced.
 enum Answer {
-    Seen(Vec<bool>),
+    Kept(Vec<Option<InboxSeq>>),
     Rows(u64),
     Failed(Failure),
 }
@@ -162,11 +173,11 @@ impl Answer {
     fn send_to(self, write: Write) {
         // A caller that stopped waiting is not an error: its write is committed all the same.
         match (write, self) {
-            (Write::FirstSeen(_, reply), Answer::Seen(seen)) => drop(reply.send(Ok(seen))),
+            (Write::Keep(.., reply), Answer::Kept(rows)) => drop(reply.send(Ok(rows))),
             (Write::Exec(.., reply), Answer::Rows(n)) => drop(reply.send(Ok(n))),
-            (Write::FirstSeen(_, reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
+            (Write::Keep(.., reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
             (Write::Exec(.., reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
-            (Write::FirstSeen(_, reply), _) => drop(reply.send(Err(stopped()))),
+            (Write::Keep(.., reply), _) => drop(reply.send(Err(stopped()))),
             (Write::Exec(.., reply), _) => drop(reply.send(Err(stopped()))),
         }
     }
@@ -184,20 +195,8 @@ async fn commit(pool: &SqlitePool, batch: &mut [Write]) -> Result<Vec<Answer>, F
 
 async fn apply(tx: &mut Transaction<'static, Sqlite>, write: &Write) -> Result<Answer, Failure> {
     match write {
-        Write::FirstSeen(ids, _) => {
-            let now = now_ms();
-            let mut fresh = Vec::with_capacity(ids.len());
-            for id in ids {
-                let done = sqlx::query(
-                    "INSERT OR IGNORE INTO processed_messages (id, seen_at) VALUES (?1, ?2)",
-                )
-                .bind(id.as_str())
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-                fresh.push(done.rows_affected() == 1);
-            }
-            Ok(Answer::Seen(fresh))
+        Write::Keep(entries, statuses, _) => {
+            Ok(Answer::Kept(inbox::keep(tx, entries, statuses).await?))
         }
         Write::Exec(sql, args, _) => {
             let mut query = sqlx::query(sql);
@@ -229,15 +228,25 @@ mod tests {
             detail: serde_json::json!({}),
         };
         // Queued together, so they share a commit until the bad one fails it.
-        let (a, bad, b, seen) = tokio::join!(
+        let entry = InboxEntry {
+            kind: "message",
+            once: Some("wamid.1".into()),
+            open_key: None,
+            body: "{}".into(),
+        };
+        let (a, bad, b, kept) = tokio::join!(
             writer.audit(audit("first")),
             writer.exec("INSERT INTO no_such_table (x) VALUES (?1)", vec![1.into()]),
             writer.audit(audit("second")),
-            writer.first_seen(vec![Wamid("wamid.1".into()), Wamid("wamid.1".into())]),
+            writer.keep(vec![entry.clone(), entry], vec![]),
         );
         assert!(a.is_ok() && b.is_ok(), "the good writes are committed");
         assert!(bad.is_err(), "the bad one reports its error");
-        assert_eq!(seen.unwrap(), [true, false], "a repeated id is not new");
+        let kept = kept.unwrap();
+        assert!(
+            kept[0].is_some() && kept[1].is_none(),
+            "a repeated id is not new: {kept:?}"
+        );
         let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_log ORDER BY id")
             .fetch_all(&store.pool)
             .await

@@ -27,6 +27,7 @@ mod batch;
 mod conformance;
 #[cfg(test)]
 mod fault_tests;
+mod inbox;
 mod incidents;
 mod page_events;
 mod records;
@@ -40,6 +41,7 @@ pub use alerts::{
     TransitionOutcome,
 };
 pub use approvals::{ApprovalRecord, ApprovalState, Approver, Decision, NewApproval, Verdict};
+pub use inbox::{Inbox, InboxEntry, InboxRow};
 pub use incidents::IncidentRecord;
 pub use incidents::{IncidentChange, IncidentStage, IncidentUpdate, TimelineEntry};
 pub use records::{AuditRecord, JobState, OutboundRecord, OutboxEntry, RunRecord, StatusRecord};

@@ -4,6 +4,7 @@
 //! [`Store`] port of `aof-actors`; [`Repositories`] is that plus every trait below. SQLite
 //! implements them all today ([`SqliteStore`]).
 
+use super::inbox::Inbox;
 use super::records::OutboxEntry;
 use super::{
     AlertRecord, AlertState, ApprovalRecord, AuditRecord, CreatedAlert, Decision, IncidentChange,
@@ -242,12 +243,22 @@ pub trait Backend: Send + Sync {
 
 /// Everything a backend provides: the actors' state and every repository.
 pub trait Repositories:
-    Store + Alerts + Approvals + Incidents + WarRooms + Runs + Deliveries + PageHistory + Backend
+    Store
+    + Inbox
+    + Alerts
+    + Approvals
+    + Incidents
+    + WarRooms
+    + Runs
+    + Deliveries
+    + PageHistory
+    + Backend
 {
 }
 
 impl<T> Repositories for T where
     T: Store
+        + Inbox
         + Alerts
         + Approvals
         + Incidents

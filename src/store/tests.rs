@@ -1,10 +1,11 @@
 //! Tests of the SQLite store against a real database file in a temporary directory.
 
 use super::conformance::conformance;
-use super::{JobState, Repositories, SqliteStore, StoreOpenError};
+use super::{Inbox, InboxEntry, JobState, Repositories, SqliteStore, StoreOpenError};
 use aof_actors::ids::{JobId, WaId, Wamid};
 use aof_actors::model::{
-    Conversation, DeliveryState, Lane, OutboundMessage, QueuedJob, StatusUpdate, Timer,
+    Conversation, DeliveryState, InboundKind, InboundMessage, Lane, OutboundMessage, QueuedJob,
+    StatusUpdate, Timer,
 };
 use aof_actors::ports::Store;
 use serde_json::json;
@@ -19,8 +20,27 @@ pub(super) async fn fresh_store() -> (TempDir, String, SqliteStore) {
     (dir, url, store)
 }
 
-fn wamids(ids: &[&str]) -> Vec<Wamid> {
-    ids.iter().map(|id| Wamid((*id).to_owned())).collect()
+/// Keeps a HELP message for each id; per id, whether it was new.
+async fn keep_messages(store: &dyn Store, ids: &[&str]) -> Vec<bool> {
+    let messages = ids
+        .iter()
+        .map(|id| InboundMessage {
+            id: Wamid((*id).to_owned()),
+            from: person(),
+            name: None,
+            timestamp: 0,
+            kind: InboundKind::Text,
+            text: Some("HELP".into()),
+            context_id: None,
+            inbox: None,
+        })
+        .collect();
+    let rows = store.accept(messages, vec![]).await.expect("kept");
+    rows.iter().map(Option::is_some).collect()
+}
+
+async fn record_status(store: &dyn Store, status: StatusUpdate) {
+    store.accept(vec![], vec![status]).await.expect("recorded");
 }
 
 fn person() -> WaId {
@@ -58,19 +78,56 @@ async fn state_of(store: &dyn Repositories, wamid: &str) -> DeliveryState {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn first_seen_remembers_ids_across_a_reopen_of_the_same_file() {
+async fn kept_messages_stay_open_until_done_and_are_not_kept_twice_across_a_reopen() {
     let (_dir, url, store) = fresh_store().await;
-    let first = store
-        .first_seen(wamids(&["wamid.A", "wamid.B", "wamid.A"]))
-        .await;
-    assert_eq!(first.expect("first batch"), vec![true, true, false]);
+    let first = keep_messages(&store, &["wamid.A", "wamid.B", "wamid.A"]).await;
+    assert_eq!(first, [true, true, false]);
+    let open = store.open_inbox().await.expect("reads");
+    assert_eq!(open.len(), 2);
+    store
+        .inbox_done(open[0].seq, "completed".into())
+        .await
+        .expect("closed");
     store.close().await;
 
     let reopened = SqliteStore::open(&url).await.expect("the store reopens");
-    let second = reopened
-        .first_seen(wamids(&["wamid.B", "wamid.C", "wamid.A"]))
-        .await;
-    assert_eq!(second.expect("second batch"), vec![false, true, false]);
+    let second = keep_messages(&reopened, &["wamid.B", "wamid.C", "wamid.A"]).await;
+    assert_eq!(
+        second,
+        [false, true, false],
+        "a redelivery is dropped, also after a restart"
+    );
+    let open: Vec<String> = reopened
+        .open_inbox()
+        .await
+        .expect("reads")
+        .into_iter()
+        .map(|row| {
+            serde_json::from_str::<InboundMessage>(&row.body)
+                .unwrap()
+                .id
+                .0
+        })
+        .collect();
+    assert_eq!(open, ["wamid.B", "wamid.C"], "open rows, in arrival order");
+}
+
+conformance! {
+    async fn an_open_key_is_handled_once_at_a_time_and_again_once_done(store) {
+        let entry = || InboxEntry {
+            kind: "alertmanager",
+            once: None,
+            open_key: Some("alertmanager:fp1:firing".into()),
+            body: "{}".into(),
+        };
+        let both = store.keep_events(vec![entry(), entry()]).await.expect("kept");
+        assert!(both[0].is_some() && both[1].is_none(), "{both:?}");
+        let again = store.keep_events(vec![entry()]).await.expect("kept");
+        assert_eq!(again, [None], "still open: a concurrent delivery is a duplicate");
+        store.inbox_done(both[0].unwrap(), "completed".into()).await.expect("closed");
+        let later = store.keep_events(vec![entry()]).await.expect("kept");
+        assert!(later[0].is_some(), "once done, a later delivery is handled again");
+    }
 }
 
 conformance! {
@@ -80,10 +137,7 @@ conformance! {
             DeliveryState::Delivered,
             DeliveryState::Sent,
         ] {
-            store
-                .record_status(status("wamid.R", state, None))
-                .await
-                .expect("recorded");
+            record_status(store.as_ref(), status("wamid.R", state, None)).await;
         }
         assert_eq!(state_of(store.as_ref(), "wamid.R").await, DeliveryState::Read);
 
@@ -92,11 +146,8 @@ conformance! {
             DeliveryState::Failed,
             Some((131047, "Re-engagement message")),
         );
-        store.record_status(failed).await.expect("recorded");
-        store
-            .record_status(status("wamid.F", DeliveryState::Read, None))
-            .await
-            .expect("recorded");
+        record_status(store.as_ref(), failed).await;
+        record_status(store.as_ref(), status("wamid.F", DeliveryState::Read, None)).await;
         let record = store
             .message_status("wamid.F")
             .await
@@ -112,7 +163,7 @@ conformance! {
 conformance! {
     async fn a_status_that_arrives_before_the_send_is_recorded_is_kept(store) {
         let early = status("wamid.E", DeliveryState::Delivered, None);
-        store.record_status(early).await.expect("recorded");
+        record_status(store.as_ref(), early).await;
         let sent = job("job_early", 1);
         store.enqueue(sent.clone()).await.expect("queued");
         store
@@ -273,11 +324,7 @@ async fn timers_come_back_in_firing_order_until_finished() {
 async fn an_in_memory_store_opens_and_answers_pings() {
     let store = SqliteStore::open("sqlite::memory:").await.expect("opens");
     assert!(store.writable().await);
-    let seen = store
-        .first_seen(wamids(&["wamid.M"]))
-        .await
-        .expect("records");
-    assert_eq!(seen, [true]);
+    assert_eq!(keep_messages(&store, &["wamid.M"]).await, [true]);
 }
 
 #[tokio::test(flavor = "current_thread")]

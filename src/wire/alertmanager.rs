@@ -1,10 +1,10 @@
 //! Prometheus Alertmanager's webhook payload (version 4), leniently: Alertmanager adds fields.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One notification: a group of alerts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notification {
     /// `"4"`.
     pub version: String,
@@ -22,7 +22,7 @@ pub struct Notification {
 }
 
 /// One alert of a notification.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alert {
     /// `firing` or `resolved`.
     pub status: String,

@@ -1,18 +1,18 @@
 //! PagerDuty's V3 webhook: the event envelope and the `X-PagerDuty-Signature` check.
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 /// The body of one V3 webhook delivery.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivery {
     /// The event.
     pub event: Event,
 }
 
 /// One event.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     /// Unique per event: the dedup key (PagerDuty delivers at least once).
     pub id: String,
@@ -26,7 +26,7 @@ pub struct Event {
 }
 
 /// The incident of an event.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Incident {
     /// The incident id (`Q1W2E3R4T5Y6U7`).
     pub id: String,
@@ -51,7 +51,7 @@ pub struct Incident {
 }
 
 /// A PagerDuty reference (`{id, type, summary, …}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reference {
     /// The id.
     #[serde(default)]

@@ -383,6 +383,7 @@ fn read_change(value: MessagesValue, at: At, out: &mut Notification) {
             kind,
             text,
             context_id: message.context.and_then(|c| c.id).map(Wamid),
+            inbox: None,
         });
     }
     for (s, status) in statuses.into_iter().enumerate() {

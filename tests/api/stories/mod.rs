@@ -7,9 +7,11 @@
 //! - `approvals`: a production deployment approved, and two approvers racing.
 //! - `war_room`: a room relays in order to every other member, also with 200 members.
 //! - `integrations`: Alertmanager, PagerDuty and Datadog bodies, and bad alert bodies.
+//! - `kept`: a store that cannot write gets 503, not 2xx; concurrent deliveries page once.
 
 mod approvals;
 mod integrations;
+mod kept;
 mod paging;
 mod support;
 mod war_room;
