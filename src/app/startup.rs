@@ -90,6 +90,7 @@ impl Startup {
             &whatsapp.templates,
         )?);
         warn_missing_routes(config, &flows);
+        warn_retired_keys(config);
         for unset in flows.unset_config(config) {
             tracing::warn!("{unset}");
         }
@@ -128,7 +129,9 @@ impl FlowsLoaded {
         }
         // What was acknowledged and not handled before the restart; handed over once serving.
         let unfinished = if self.options.resume_pending {
-            store.open_inbox().await.map_err(|e| StartError::Store {
+            // Meta retries for up to 7 days; an older message is not acted on anyway.
+            let remember = config.platforms.whatsapp.max_message_age.max(META_RETRY_HORIZON);
+            store.open_inbox(remember).await.map_err(|e| StartError::Store {
                 file: config.file.display().to_string(),
                 message: format!("reading the inbox: {e}"),
             })?
@@ -316,6 +319,19 @@ async fn restored_sandbox(store: &Arc<dyn Repositories>) -> (Live, SandboxOutbox
     outbox.restore(sent, last);
     crate::live::history::keep(&live, store.clone());
     (live, outbox)
+}
+
+/// How long Meta goes on redelivering a notification we did not answer 200.
+const META_RETRY_HORIZON: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Keys a config may still set that no longer do anything.
+fn warn_retired_keys(config: &Config) {
+    if config.platforms.whatsapp.dedup_window.is_some() {
+        tracing::warn!(
+            "{}: platforms.whatsapp.dedup_window is no longer used (the store drops Meta's redeliveries); remove it",
+            config.file.display()
+        );
+    }
 }
 
 /// Routing may name flows that are not in the directory yet; their messages get a "not set up" answer.

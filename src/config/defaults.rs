@@ -201,12 +201,6 @@ pub fn auth_failure_pause() -> Duration {
     Duration::from_secs(60)
 }
 
-/// Meta redelivers a message it thinks we missed, hours later at most: 100,000 ids cover far more
-/// than that at any rate a number can receive.
-pub fn dedup_window() -> usize {
-    100_000
-}
-
 /// Meta retries an unacknowledged notification for up to seven days: anything older is a replay.
 pub fn max_message_age() -> Duration {
     Duration::from_secs(7 * 86_400)

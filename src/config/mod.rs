@@ -223,9 +223,11 @@ pub struct WhatsAppConfig {
         deserialize_with = "units::secs"
     )]
     pub auth_failure_pause: Duration,
-    /// Message ids remembered to drop Meta's redeliveries of the same message.
-    #[serde(default = "defaults::dedup_window")]
-    pub dedup_window: usize,
+    /// No longer used: redeliveries are dropped by the store's inbox, which remembers ids for the
+    /// longer of 7 days and `max_message_age_secs`. Still read, so that a config that sets it
+    /// loads; start-up warns.
+    #[serde(default)]
+    pub dedup_window: Option<usize>,
     /// `max_message_age_secs`: a message Meta stamped longer ago than this is logged and not acted
     /// on (a replay, not a person waiting for an answer).
     #[serde(

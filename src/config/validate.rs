@@ -234,12 +234,6 @@ fn tunables(p: &mut Vec<Problem>, wa: &WhatsAppConfig, key: &dyn Fn(&str) -> Str
             "is 0, so every message would be ignored as too old; give seconds, e.g. 604800 (7 days)",
         ));
     }
-    if wa.dedup_window == 0 {
-        p.push(Problem::new(
-            key("dedup_window"),
-            "is 0, so Meta's redeliveries would be handled twice; give at least 1, e.g. 100000",
-        ));
-    }
 }
 
 /// The `routing` section.

@@ -10,6 +10,7 @@ use super::{logged, Failure, SqliteStore};
 use aof_actors::ids::{InboxSeq, WaId};
 use aof_actors::model::{now_ms, InboundMessage, StatusUpdate};
 use sqlx::{Sqlite, Transaction};
+use std::time::Duration;
 
 /// Done rows are kept this long (for a look at what arrived), then dropped at start-up.
 const KEEP_DONE_MS: i64 = 7 * 24 * 3_600_000;
@@ -146,9 +147,10 @@ pub trait Inbox: Send + Sync {
     /// when it is a duplicate (see [`InboxEntry::once`] and [`InboxEntry::open_key`]).
     fn keep_events(&self, entries: Vec<InboxEntry>) -> Fut<'_, Vec<Option<InboxSeq>>>;
 
-    /// The open rows in arrival order (after a restart: what was kept and not handled). Drops done
-    /// rows older than a week on the way.
-    fn open_inbox(&self) -> Fut<'_, Vec<InboxRow>>;
+    /// The open rows in arrival order (after a restart: what was kept and not handled). On the
+    /// way, drops done rows older than a week and the `once` ids older than `remember`, so
+    /// neither table grows without bound.
+    fn open_inbox(&self, remember: Duration) -> Fut<'_, Vec<InboxRow>>;
 }
 
 impl Inbox for SqliteStore {
@@ -156,10 +158,15 @@ impl Inbox for SqliteStore {
         Box::pin(logged("keep_events", self.writer.keep(entries, Vec::new())))
     }
 
-    fn open_inbox(&self) -> Fut<'_, Vec<InboxRow>> {
+    fn open_inbox(&self, remember: Duration) -> Fut<'_, Vec<InboxRow>> {
         Box::pin(logged("open_inbox", async move {
             sqlx::query("DELETE FROM inbox WHERE done_ms < ?1")
                 .bind(now_ms() - KEEP_DONE_MS)
+                .execute(&self.pool)
+                .await?;
+            let remember_ms = i64::try_from(remember.as_millis()).unwrap_or(i64::MAX);
+            sqlx::query("DELETE FROM processed_messages WHERE seen_at < ?1")
+                .bind(now_ms().saturating_sub(remember_ms))
                 .execute(&self.pool)
                 .await?;
             let rows: Vec<(i64, String, String)> = sqlx::query_as(

@@ -20,6 +20,8 @@ pub(super) async fn fresh_store() -> (TempDir, String, SqliteStore) {
     (dir, url, store)
 }
 
+const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
 /// Keeps a HELP message for each id; per id, whether it was new.
 async fn keep_messages(store: &dyn Store, ids: &[&str]) -> Vec<bool> {
     let messages = ids
@@ -82,7 +84,7 @@ async fn kept_messages_stay_open_until_done_and_are_not_kept_twice_across_a_reop
     let (_dir, url, store) = fresh_store().await;
     let first = keep_messages(&store, &["wamid.A", "wamid.B", "wamid.A"]).await;
     assert_eq!(first, [true, true, false]);
-    let open = store.open_inbox().await.expect("reads");
+    let open = store.open_inbox(WEEK).await.expect("reads");
     assert_eq!(open.len(), 2);
     store
         .inbox_done(open[0].seq, "completed".into())
@@ -98,7 +100,7 @@ async fn kept_messages_stay_open_until_done_and_are_not_kept_twice_across_a_reop
         "a redelivery is dropped, also after a restart"
     );
     let open: Vec<String> = reopened
-        .open_inbox()
+        .open_inbox(WEEK)
         .await
         .expect("reads")
         .into_iter()

@@ -260,7 +260,7 @@ fn tunables_read_their_unit_and_a_value_that_would_stall_sending_is_refused() {
 
     let problems = problems_of(tutorial_with(
         "    # On-call configuration\n",
-        "    send_backoff_ms: 0\n    dedup_window: 0\n    rate_limits:\n      max_in_flight: 0\n",
+        "    send_backoff_ms: 0\n    rate_limits:\n      max_in_flight: 0\n",
     ));
     let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
@@ -268,7 +268,6 @@ fn tunables_read_their_unit_and_a_value_that_would_stall_sending_is_refused() {
         [
             "platforms.whatsapp.send_backoff_ms",
             "platforms.whatsapp.rate_limits.max_in_flight",
-            "platforms.whatsapp.dedup_window",
         ]
     );
 }
