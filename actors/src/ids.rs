@@ -89,6 +89,17 @@ impl RunId {
     pub fn new() -> RunId {
         RunId(new_id("run"))
     }
+
+    /// The run of an inbox row: the same after a restart, so the resumed run finds its journal
+    /// and the sends it already queued.
+    pub fn of_inbox(seq: InboxSeq) -> RunId {
+        RunId(format!("run_inbox_{}", seq.0))
+    }
+
+    /// The run of a timer, the same way.
+    pub fn of_timer(timer_id: &str) -> RunId {
+        RunId(format!("run_{timer_id}"))
+    }
 }
 
 impl Default for RunId {

@@ -101,8 +101,16 @@ impl Store for MemoryStore {
         })
     }
 
-    fn enqueue(&self, job: QueuedJob) -> StoreResult<()> {
-        self.with(|c| c.queue.push(job))
+    fn enqueue(&self, job: QueuedJob) -> StoreResult<bool> {
+        self.with(|c| {
+            let known = c.queue.iter().any(|j| j.id == job.id)
+                || c.sent.iter().any(|(j, _)| j.id == job.id)
+                || c.failed.iter().any(|(j, _)| j.id == job.id);
+            if !known {
+                c.queue.push(job);
+            }
+            !known
+        })
     }
 
     fn update_job(&self, job: QueuedJob) -> StoreResult<()> {

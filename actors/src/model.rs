@@ -208,6 +208,10 @@ pub struct OutboundMessage {
     /// page shows the copies as one group conversation.
     #[serde(default)]
     pub group: Option<String>,
+    /// Its idempotency key (run, step and content): queued again under the same key, as by a step
+    /// run again after a crash, it is not queued twice. `None` queues it under a fresh id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl OutboundMessage {
@@ -224,6 +228,7 @@ impl OutboundMessage {
             reply_to: None,
             fallback: None,
             group: None,
+            key: None,
         }
     }
 

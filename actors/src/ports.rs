@@ -186,8 +186,9 @@ pub trait Store: Send + Sync + 'static {
     fn load_conversation(&self, who: WaId) -> StoreResult<Conversation>;
     /// Saves a conversation unless a higher version is already saved.
     fn save_conversation(&self, who: WaId, conversation: Conversation) -> StoreResult<()>;
-    /// Puts a message in the durable queue.
-    fn enqueue(&self, job: QueuedJob) -> StoreResult<()>;
+    /// Puts a message in the durable queue; `false` when a job with its id is there already
+    /// (queued, sent or failed), which then stays as it was.
+    fn enqueue(&self, job: QueuedJob) -> StoreResult<bool>;
     /// Updates a queued message (attempt count, a fallback body).
     fn update_job(&self, job: QueuedJob) -> StoreResult<()>;
     /// Meta accepted the message: out of the queue, wamid remembered with what it was about.

@@ -72,7 +72,7 @@ impl Scheduler {
         metrics::counter!("aof_timers_fired_total").increment(1);
         // The timer is forgotten once its run ended: a crash before then fires it again.
         self.router.do_send(RunFlow {
-            run_id: RunId::new(),
+            run_id: RunId::of_timer(&timer.id),
             flow: timer.flow,
             input: timer.input,
             records: None,

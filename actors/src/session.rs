@@ -228,7 +228,7 @@ impl Session {
             return self.start_next(ctx);
         };
         let run = FlowRun {
-            run_id: RunId::new(),
+            run_id: inbox.map_or_else(RunId::new, RunId::of_inbox),
             flow: route.flow.clone(),
             route: Some(route),
             trigger: Some(message),

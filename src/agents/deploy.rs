@@ -131,7 +131,7 @@ async fn deploy(input: &Value, run: &RunContext) -> AgentResult {
     let result = match (webhook, config.command.is_empty(), dry) {
         // Both set: the webhook wins, the command stays a local fallback for a test setup.
         (Some(url), _, Some(dry)) => Ok(dry_webhook(dry, run, url, config, &deployment)),
-        (Some(url), _, None) => via_webhook(url, config, &deployment).await,
+        (Some(url), _, None) => via_webhook(url, config, &deployment, &idempotency_key(run)).await,
         (None, false, Some(dry)) => Ok(dry_command(dry, run, config, &deployment)),
         (None, false, None) => via_command(config, &deployment).await,
         (None, true, _) => Err(AgentError::Failed(
@@ -154,10 +154,26 @@ async fn deploy(input: &Value, run: &RunContext) -> AgentResult {
     result
 }
 
+/// The deployment's `Idempotency-Key`: the run and its step, so a step run again after a crash (or
+/// retried by `on_error.retry`) names the same deployment and a CI system that honours the header
+/// starts it once.
+fn idempotency_key(run: &RunContext) -> String {
+    let step = run.step.borrow().clone().unwrap_or_default();
+    format!("{}/{step}", run.run_id.0)
+}
+
 /// POSTs the deployment to the CI system's webhook; 2xx means it started there.
-async fn via_webhook(url: &str, config: &DeploymentsConfig, d: &Deployment) -> AgentResult {
+async fn via_webhook(
+    url: &str,
+    config: &DeploymentsConfig,
+    d: &Deployment,
+    key: &str,
+) -> AgentResult {
     let timeout = config.timeout;
-    let mut request = super::http_client().post(url).timeout(timeout);
+    let mut request = super::http_client()
+        .post(url)
+        .timeout(timeout)
+        .insert_header(("idempotency-key", key));
     for (name, value) in &config.webhook_headers {
         request = request.insert_header((name.as_str(), value.expose()));
     }

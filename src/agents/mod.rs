@@ -29,7 +29,7 @@ use aof_actors::{Handle, RunId, WaId, Wamid};
 use futures_util::future::LocalBoxFuture;
 use serde_json::Value;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -148,6 +148,14 @@ pub struct RunContext {
     /// The session of the person who started the run: messages to them and answers awaited from
     /// them go straight to it.
     pub session: Option<Arc<dyn SessionLink>>,
+    /// Where the run is in its flow: `2` while its third step runs, `2.1` inside a subflow that
+    /// step started; `None` before the first step. With a message's content it makes the
+    /// message's idempotency key ([`RunContext::send`]).
+    pub step: RefCell<Option<String>>,
+    /// What the places of this context's steps start with: `2.` in a subflow started by step 2.
+    pub place_prefix: String,
+    /// How many messages the run has sent under each key so far, shared by all its contexts.
+    pub sent_keys: Rc<RefCell<HashMap<String, u32>>>,
 }
 
 impl RunContext {
@@ -166,12 +174,38 @@ impl RunContext {
             input: RefCell::new(self.input.borrow().clone()),
             records: self.records.clone(),
             session: self.session.clone(),
+            step: RefCell::new(self.step.borrow().clone()),
+            place_prefix: self.place_prefix.clone(),
+            sent_keys: self.sent_keys.clone(),
         }
+    }
+
+    /// The idempotency key of a message sent now: the run, the step, the recipient and body, and
+    /// how many such messages the step sent before. A step run again after a crash sends the same
+    /// messages under the same keys, so the queue takes each once; content rather than position,
+    /// so that a `parallel` step's sends, in whatever order they come, keep their keys. A message
+    /// whose content changed (a time in its text) is sent again rather than lost.
+    fn key_for(&self, message: &OutboundMessage) -> Option<String> {
+        use sha2::Digest as _;
+        let step = self.step.borrow().clone()?;
+        let mut digest = sha2::Sha256::new();
+        digest.update(message.to.as_str().as_bytes());
+        digest.update(serde_json::to_vec(&message.body).unwrap_or_default());
+        let digest = hex::encode(&digest.finalize()[..8]);
+        let base = format!("{}/{step}/{digest}", self.run_id.0);
+        let mut sent = self.sent_keys.borrow_mut();
+        let count = sent.entry(base.clone()).or_insert(0);
+        let key = format!("{base}/{count}");
+        *count += 1;
+        Some(key)
     }
 
     /// Queues a message: through the run's own session when it is for the person who started the
     /// run (a reply), else through the Router to the recipient's session.
-    pub async fn send(&self, message: OutboundMessage) -> Queued {
+    pub async fn send(&self, mut message: OutboundMessage) -> Queued {
+        if message.key.is_none() {
+            message.key = self.key_for(&message);
+        }
         match self.session.as_ref().filter(|s| *s.person() == message.to) {
             Some(session) => session.send(message).await,
             None => self.services.handle.send(message).await,

@@ -130,11 +130,18 @@ impl FlowsLoaded {
         // What was acknowledged and not handled before the restart; handed over once serving.
         let unfinished = if self.options.resume_pending {
             // Meta retries for up to 7 days; an older message is not acted on anyway.
-            let remember = config.platforms.whatsapp.max_message_age.max(META_RETRY_HORIZON);
-            store.open_inbox(remember).await.map_err(|e| StartError::Store {
-                file: config.file.display().to_string(),
-                message: format!("reading the inbox: {e}"),
-            })?
+            let remember = config
+                .platforms
+                .whatsapp
+                .max_message_age
+                .max(META_RETRY_HORIZON);
+            store
+                .open_inbox(remember)
+                .await
+                .map_err(|e| StartError::Store {
+                    file: config.file.display().to_string(),
+                    message: format!("reading the inbox: {e}"),
+                })?
         } else {
             Vec::new()
         };

@@ -154,7 +154,7 @@ async fn arrive(
     match arrival {
         Arrival::Page => match flow(state, stem) {
             Some(flow) => {
-                let run_id = RunId::new();
+                let run_id = RunId::of_inbox(seq);
                 let input = Value::Object(input());
                 state
                     .handle
@@ -216,7 +216,7 @@ async fn pagerduty_event(
                 .cloned();
             match paging {
                 Some(flow) => {
-                    let run_id = RunId::new();
+                    let run_id = RunId::of_inbox(seq);
                     let input = Value::Object(intake::from_pagerduty(incident));
                     state
                         .handle

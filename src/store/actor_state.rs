@@ -70,7 +70,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn enqueue(&self, job: QueuedJob) -> StoreResult<()> {
+    fn enqueue(&self, job: QueuedJob) -> StoreResult<bool> {
         let writer = self.writer.clone();
         boxed("enqueue", async move {
             let body = serde_json::to_string(&job)?;
@@ -84,7 +84,7 @@ impl Store for SqliteStore {
                 job.enqueued_at_ms.into(),
                 now_ms().into(),
             ];
-            writer.exec(sql, args).await.map(drop)
+            Ok(writer.exec(sql, args).await? == 1)
         })
     }
 

@@ -29,6 +29,7 @@ mod conformance;
 mod fault_tests;
 mod inbox;
 mod incidents;
+mod journal;
 mod page_events;
 mod records;
 mod repo;

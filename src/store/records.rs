@@ -110,7 +110,7 @@ impl SqliteStore {
         run_id: &str,
         flow: &str,
         trigger: serde_json::Value,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         logged("record_run_start", async {
             let sql = "INSERT INTO runs (run_id, flow, trigger, started_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(run_id) DO NOTHING";
@@ -120,7 +120,7 @@ impl SqliteStore {
                 serde_json::to_string(&trigger)?.into(),
                 now_ms().into(),
             ];
-            self.writer.exec(sql, args).await.map(drop)
+            Ok(self.writer.exec(sql, args).await? == 1)
         })
         .await
     }
@@ -147,6 +147,9 @@ impl SqliteStore {
                     "end of a run whose start was never recorded ignored"
                 );
             }
+            // An ended run is not resumed: its journal has done its job.
+            let forget = "DELETE FROM run_journal WHERE run_id = ?1";
+            self.writer.exec(forget, vec![run_id.into()]).await?;
             Ok(())
         })
         .await

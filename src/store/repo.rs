@@ -176,13 +176,26 @@ pub trait WarRooms: Send + Sync {
 
 /// Flow runs: what started each and how it ended.
 pub trait Runs: Send + Sync {
-    /// Records that a run started, so that a run that never ends is still visible.
+    /// Records that a run started, so that a run that never ends is still visible; `false` when
+    /// the run had started before (a run resumed after a restart: see [`Runs::journal`]).
     fn record_run_start<'a>(
         &'a self,
         run_id: &'a str,
         flow: &'a str,
         trigger: serde_json::Value,
+    ) -> Fut<'a, bool>;
+
+    /// Commits a completed step of a run (`step`: its place, `2` or `2.1` in a subflow) before
+    /// the next one starts.
+    fn journal_step<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        entry: serde_json::Value,
     ) -> Fut<'a, ()>;
+
+    /// The completed steps of a run that has not ended, by place: a resumed run skips them.
+    fn journal<'a>(&'a self, run_id: &'a str) -> Fut<'a, Vec<(String, serde_json::Value)>>;
 
     /// Records how a run ended and what its steps returned.
     fn record_run_end<'a>(
@@ -440,8 +453,21 @@ impl Runs for SqliteStore {
         run_id: &'a str,
         flow: &'a str,
         trigger: serde_json::Value,
-    ) -> Fut<'a, ()> {
+    ) -> Fut<'a, bool> {
         Box::pin(SqliteStore::record_run_start(self, run_id, flow, trigger))
+    }
+
+    fn journal_step<'a>(
+        &'a self,
+        run_id: &'a str,
+        step: &'a str,
+        entry: serde_json::Value,
+    ) -> Fut<'a, ()> {
+        Box::pin(SqliteStore::journal_step(self, run_id, step, entry))
+    }
+
+    fn journal<'a>(&'a self, run_id: &'a str) -> Fut<'a, Vec<(String, serde_json::Value)>> {
+        Box::pin(SqliteStore::journal(self, run_id))
     }
 
     fn record_run_end<'a>(

@@ -169,8 +169,12 @@ impl Handler<Enqueue> for RateLimiter {
         let store = self.store.clone();
         let limit = self.settings.templates_per_day;
         let me = ctx.address();
+        let id = match &message.key {
+            Some(key) => JobId(key.clone()),
+            None => JobId(new_id("job")),
+        };
         let job = QueuedJob {
-            id: JobId(new_id("job")),
+            id,
             message,
             attempts: 0,
             enqueued_at_ms: now_ms(),
@@ -189,12 +193,18 @@ impl Handler<Enqueue> for RateLimiter {
                     });
                 }
             }
-            store
+            let new = store
                 .enqueue(job.clone())
                 .await
                 .map_err(|e| EnqueueError::Store(e.to_string()))?;
             let id = job.id.clone();
-            me.do_send(Admit(job));
+            if new {
+                me.do_send(Admit(job));
+            } else {
+                // A step run again after a crash: the first copy is queued or sent already.
+                tracing::info!(job = %id.0, "a message queued again under the same key is not sent twice");
+                metrics::counter!("aof_sends_deduplicated_total").increment(1);
+            }
             Ok(id)
         })
     }

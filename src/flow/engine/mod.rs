@@ -191,6 +191,9 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         input: RefCell::new(Value::Null),
         records: run.records.clone(),
         session: run.session.clone(),
+        step: RefCell::new(None),
+        place_prefix: String::new(),
+        sent_keys: Default::default(),
     };
     if let Some(outcome) = builtin(&run, &ctx).await {
         return outcome;
@@ -221,14 +224,28 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         config: inner.config_view.clone(),
         context: json!(lookback_of(&flow, &run.context)),
         summary: Vec::new(),
+        journal: Default::default(),
     };
-    let stored = inner
-        .services
-        .store
+    let store = &inner.services.store;
+    match store
         .record_run_start(&run.run_id.0, flow.name(), state.trigger.clone())
-        .await;
-    if let Err(e) = stored {
-        tracing::warn!(error = %e, "could not record the run start");
+        .await
+    {
+        Ok(true) => {}
+        // Started before a restart: skip the steps it completed.
+        Ok(false) => match store.journal(&run.run_id.0).await {
+            Ok(done) => {
+                tracing::info!(
+                    steps = done.len(),
+                    "resuming a run after its last completed step"
+                );
+                state.journal = std::rc::Rc::new(done.into_iter().collect());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the run's journal; running it whole")
+            }
+        },
+        Err(e) => tracing::warn!(error = %e, "could not record the run start"),
     }
     if let Some(live) = &inner.services.live {
         live.publish(LiveEvent::RunStarted {
@@ -391,6 +408,7 @@ pub(crate) fn run_subflow<'a>(
         }
         let mut ctx = parent.for_step(false);
         ctx.flow = flow.name().to_owned();
+        ctx.place_prefix = format!("{}.", parent.step.borrow().clone().unwrap_or_default());
         *ctx.input.borrow_mut() = Value::Object(fields.clone());
         let mut state = RunState {
             trigger: parent_state.trigger.clone(),
@@ -400,6 +418,7 @@ pub(crate) fn run_subflow<'a>(
             config: parent_state.config.clone(),
             context: parent_state.context.clone(),
             summary: Vec::new(),
+            journal: parent_state.journal.clone(),
         };
         let outcome = run_steps(inner, &flow, &ctx, &mut state).await;
         register_expectations(inner, &flow, &ctx, &state, &outcome);

@@ -11,6 +11,8 @@ use crate::live::LiveEvent;
 use aof_actors::sender::backoff;
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// First delay of `on_error.retry` (`backoff: fixed` keeps it; `exponential`, the default, doubles it).
@@ -26,6 +28,8 @@ pub(crate) struct RunState {
     pub(crate) context: Value,
     /// One entry per step: outcome and duration, for the run record.
     pub(crate) summary: Vec<Value>,
+    /// The steps a resumed run completed before the restart, by place (see [`journal`]).
+    pub(crate) journal: Rc<HashMap<String, Value>>,
 }
 
 impl RunState {
@@ -103,13 +107,58 @@ fn is_empty_output(value: &Value) -> bool {
     }
 }
 
+/// Takes a step the run completed before a restart from the journal instead of running it again:
+/// its output for the steps after it, what it was about, and whom it asked.
+fn resume_step(ctx: &RunContext, state: &mut RunState, step: &Step, entry: &Value) {
+    let kept = entry.get("step").cloned().unwrap_or(Value::Null);
+    if let Some(output) = kept.get("output") {
+        note_about(ctx, output);
+    }
+    let asked = entry.get("asked").and_then(Value::as_array);
+    let asked = asked.into_iter().flatten().filter_map(Value::as_str);
+    ctx.asked
+        .borrow_mut()
+        .extend(asked.filter_map(aof_actors::WaId::parse));
+    state.steps.insert(step.name.clone(), kept);
+    state
+        .summary
+        .push(json!({ "step": step.name, "outcome": "resumed", "ms": 0 }));
+}
+
+/// Commits a completed step before the next one starts, so that a run resumed after a crash
+/// skips it. The last step is not journaled: the run's end follows, and its sends, if it runs
+/// again, are kept once by their keys. A failed write is logged and the run goes on (a page
+/// matters more than its journal).
+async fn journal(
+    inner: &Inner,
+    ctx: &RunContext,
+    place: &str,
+    step: &Value,
+    asked: &[aof_actors::WaId],
+) {
+    let asked: Vec<&str> = asked.iter().map(aof_actors::WaId::as_str).collect();
+    let entry = json!({ "step": step, "asked": asked });
+    let store = &inner.services.store;
+    if let Err(e) = store.journal_step(&ctx.run_id.0, place, entry).await {
+        tracing::warn!(error = %e, place, "could not journal a step; after a crash it runs again");
+    }
+}
+
 pub(crate) async fn run_steps(
     inner: &Inner,
     flow: &LoadedFlow,
     ctx: &RunContext,
     state: &mut RunState,
 ) -> StepsOutcome {
-    for step in &flow.flow.steps {
+    let last = flow.flow.steps.len().saturating_sub(1);
+    for (index, step) in flow.flow.steps.iter().enumerate() {
+        let place = format!("{}{index}", ctx.place_prefix);
+        *ctx.step.borrow_mut() = Some(place.clone());
+        if let Some(entry) = state.journal.get(&place).cloned() {
+            resume_step(ctx, state, step, &entry);
+            continue;
+        }
+        let asked_before = ctx.asked.borrow().len();
         let started = Instant::now();
         let span = tracing::debug_span!("step", step = %step.name, agent = %step.agent);
         let _entered = span.enter();
@@ -171,6 +220,11 @@ pub(crate) async fn run_steps(
                 handle_error(inner, ctx, state, step, &error).await;
                 return StepsOutcome::Failed(message);
             }
+        }
+        if index < last {
+            let asked = ctx.asked.borrow()[asked_before..].to_vec();
+            let done = state.steps.get(&step.name).cloned().unwrap_or(Value::Null);
+            journal(inner, ctx, &place, &done, &asked).await;
         }
     }
     StepsOutcome::Completed

@@ -50,6 +50,13 @@ async fn deploy_through_the_webhook_posts_the_deployment_as_json_with_the_config
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].path, "/ci/deploy");
     assert_eq!(calls[0].header("authorization"), Some("Bearer ci-token"));
+    let key = calls[0]
+        .header("idempotency-key")
+        .expect("an Idempotency-Key");
+    assert!(
+        key.starts_with(&run.run_id) && key.len() > run.run_id.len(),
+        "the run and its step: {key}"
+    );
     let body = &calls[0].body;
     assert_eq!(body["service"], "api");
     assert_eq!(body["version"], "2.1.0");

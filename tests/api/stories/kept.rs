@@ -133,3 +133,107 @@ async fn two_deliveries_of_one_new_alertmanager_group_at_once_page_once() {
         .count();
     assert_eq!(pages, 2, "one page per alert: {:?}", texts(&graph, ALICE));
 }
+
+/// A two-step flow whose second message names what the first step returned.
+const TWO_STEPS: &str = r#"
+apiVersion: aof.sh/v1alpha1
+kind: AgentFlow
+metadata:
+  name: two-steps
+triggers:
+  - platform: whatsapp
+    type: message
+    pattern: "^TWO$"
+steps:
+  - name: first
+    agent: whatsapp
+    action: reply
+    input:
+      text: "step one"
+  - name: second
+    agent: whatsapp
+    action: reply
+    input:
+      text: "step two after {{ steps.first.output.marker | default('a live first step') }}"
+"#;
+
+/// Puts the store back to where a crash would have left it: the message's inbox row open and
+/// its run not ended, with `journal` as the steps it had completed.
+async fn rewind_to_a_crash(dir: &std::path::Path, journal: &[(&str, Value)]) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.join("aof.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let seq: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM inbox WHERE kind = 'message'")
+        .fetch_one(&mut db)
+        .await
+        .expect("the message was kept");
+    let run = format!("run_inbox_{seq}");
+    sqlx::query("UPDATE inbox SET done_ms = NULL, outcome = NULL WHERE seq = ?1")
+        .bind(seq)
+        .execute(&mut db)
+        .await
+        .expect("reopens the row");
+    sqlx::query("UPDATE runs SET outcome = NULL, finished_ms = NULL WHERE run_id = ?1")
+        .bind(&run)
+        .execute(&mut db)
+        .await
+        .expect("the run had started");
+    for (step, entry) in journal {
+        sqlx::query("INSERT INTO run_journal (run_id, step, entry, at_ms) VALUES (?1, ?2, ?3, 0)")
+            .bind(&run)
+            .bind(step)
+            .bind(entry.to_string())
+            .execute(&mut db)
+            .await
+            .expect("journals");
+    }
+}
+
+#[actix_web::test]
+async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_nothing_twice() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = crate::common::chat::flows_dir(&[("two-steps.yaml", TWO_STEPS)]);
+    let options = Options {
+        flows_dir: Some(flows.path().to_owned()),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("starts");
+    app.say(ALICE, "TWO").await;
+    nth_send(&graph, ALICE, 2).await;
+    let texts = || texts(&graph, ALICE);
+    assert_eq!(texts(), ["step one", "step two after a live first step"]);
+    app.stop();
+
+    // Crashed after step one was journaled: the resumed run starts at step two, which sees what
+    // step one returned before the crash.
+    let marker =
+        serde_json::json!({ "step": { "output": { "marker": "the journal" } }, "asked": [] });
+    rewind_to_a_crash(dir.path(), &[("0", marker)]).await;
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("restarts");
+    nth_send(&graph, ALICE, 3).await;
+    assert_eq!(texts()[2], "step two after the journal");
+    app.stop();
+
+    // Crashed before any step was journaled, after both messages were queued: both steps run
+    // again, and their messages, queued under the same keys, are not sent twice.
+    rewind_to_a_crash(dir.path(), &[]).await;
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("restarts");
+    let store = store(dir.path()).await;
+    let ended = eventually_async(WAIT, || async {
+        let runs = aof::store::Runs::runs_of(&store, "two-steps", 1)
+            .await
+            .ok()?;
+        runs.into_iter().next().filter(|r| r.outcome.is_some())
+    })
+    .await;
+    assert!(ended.is_some(), "the resumed run ends");
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(texts().len(), 3, "nothing sent twice: {:?}", texts());
+    drop(app);
+}
