@@ -4,7 +4,7 @@
 use crate::ids::{InboxSeq, RunId, WaId};
 use crate::model::{Expectation, InboundMessage, OutboundMessage, Timer};
 use crate::ports::{EnqueueError, Queued, RecordsNotifier, StoreError};
-use crate::rate_limiter::{GetQueueStats, QueueStats, RateLimiter};
+use crate::rate_limiter::{Drain, GetQueueStats, QueueStats, RateLimiter};
 use crate::router::{Expect, Origin, Router, RunFlow, SendTo, SessionCount};
 use crate::scheduler::{FireNow, ListTimers, Schedule, Scheduler};
 use crate::webhook::{Inbound, Keep, Resume, Webhook};
@@ -123,6 +123,20 @@ impl Handle {
     /// The timers not fired yet.
     pub async fn timers(&self) -> Vec<Timer> {
         self.scheduler.send(ListTimers).await.unwrap_or_default()
+    }
+
+    /// Stops handing messages to the sender and waits, at most `grace`, for the ones in flight to
+    /// get Meta's answer; how many were still in flight when it returned. What is still queued
+    /// stays in the store for the next start.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let in_flight = self.limiter.send(Drain).await.unwrap_or(0);
+            if in_flight == 0 || tokio::time::Instant::now() >= deadline {
+                return in_flight;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The outbound queue's depth.

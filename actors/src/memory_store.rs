@@ -2,7 +2,7 @@
 //! actor can be started alone against it. Nothing survives the process; the application uses its
 //! SQLite store.
 
-use crate::ids::{InboxSeq, WaId, Wamid};
+use crate::ids::{InboxSeq, JobId, WaId, Wamid};
 use crate::model::{AuditEntry, Conversation, InboundMessage, QueuedJob, StatusUpdate, Timer};
 use crate::ports::{Store, StoreResult};
 use std::collections::{HashMap, HashSet};
@@ -25,6 +25,8 @@ pub struct Contents {
     pub sent: Vec<(QueuedJob, Wamid)>,
     /// Given-up jobs with the reason.
     pub failed: Vec<(QueuedJob, String)>,
+    /// Ids of queued jobs whose send has started.
+    pub sending: HashSet<JobId>,
     /// Template sends per day.
     pub templates: HashMap<String, u32>,
     /// Timers not finished.
@@ -113,8 +115,28 @@ impl Store for MemoryStore {
         })
     }
 
+    fn job_sending(&self, id: JobId) -> StoreResult<()> {
+        self.with(|c| {
+            if c.queue.iter().any(|j| j.id == id) {
+                c.sending.insert(id);
+            }
+        })
+    }
+
+    fn unconfirmed_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
+        self.with(|c| {
+            let sending = |j: &&QueuedJob| c.sending.contains(&j.id);
+            c.queue.iter().filter(sending).cloned().collect()
+        })
+    }
+
+    fn still_sending(&self, ids: Vec<JobId>) -> StoreResult<Vec<bool>> {
+        self.with(|c| ids.iter().map(|id| c.sending.contains(id)).collect())
+    }
+
     fn update_job(&self, job: QueuedJob) -> StoreResult<()> {
         self.with(|c| {
+            c.sending.remove(&job.id);
             if let Some(kept) = c.queue.iter_mut().find(|j| j.id == job.id) {
                 *kept = job;
             }
@@ -123,6 +145,7 @@ impl Store for MemoryStore {
 
     fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()> {
         self.with(|c| {
+            c.sending.remove(&job.id);
             c.queue.retain(|j| j.id != job.id);
             c.sent.push((job, wamid));
         })
@@ -130,13 +153,17 @@ impl Store for MemoryStore {
 
     fn job_failed(&self, job: QueuedJob, _code: Option<i64>, reason: String) -> StoreResult<()> {
         self.with(|c| {
+            c.sending.remove(&job.id);
             c.queue.retain(|j| j.id != job.id);
             c.failed.push((job, reason));
         })
     }
 
     fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
-        self.with(|c| c.queue.clone())
+        self.with(|c| {
+            let queued = |j: &&QueuedJob| !c.sending.contains(&j.id);
+            c.queue.iter().filter(queued).cloned().collect()
+        })
     }
 
     fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {

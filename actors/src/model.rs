@@ -106,6 +106,10 @@ pub struct StatusUpdate {
     pub recipient: Option<WaId>,
     /// Meta's error code and title when the state is `failed`.
     pub error: Option<(i64, String)>,
+    /// The `biz_opaque_callback_data` our send carried: its outbox id. It names the message even
+    /// when the bot crashed before it stored the wamid Meta answered.
+    #[serde(default)]
+    pub callback: Option<String>,
 }
 
 /// The priority lane of an outbound message. Lower lanes go first.

@@ -157,8 +157,13 @@ pub struct SendError {
 
 /// Sends one message over the wire. Implemented by the Graph API client and the sandbox.
 pub trait Transport: 'static {
-    /// Sends a message; the wamid Meta assigned, or why not.
-    fn send(&self, message: &OutboundMessage) -> LocalBoxFuture<'static, Result<Wamid, SendError>>;
+    /// Sends a message; the wamid Meta assigned, or why not. `id` is its outbox id, sent along
+    /// (`biz_opaque_callback_data`) so that statuses name it.
+    fn send(
+        &self,
+        id: &JobId,
+        message: &OutboundMessage,
+    ) -> LocalBoxFuture<'static, Result<Wamid, SendError>>;
 }
 
 /// A store failure. The store logs the details; actors only need to know it failed.
@@ -189,13 +194,20 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a message in the durable queue; `false` when a job with its id is there already
     /// (queued, sent or failed), which then stays as it was.
     fn enqueue(&self, job: QueuedJob) -> StoreResult<bool>;
-    /// Updates a queued message (attempt count, a fallback body).
+    /// Records that a message is about to leave (`sending`), before the request to Meta: after a
+    /// crash it is not sent again blindly (see [`Store::unconfirmed_jobs`]).
+    fn job_sending(&self, id: JobId) -> StoreResult<()>;
+    /// Messages left `sending` by a crash: the request may have reached Meta.
+    fn unconfirmed_jobs(&self) -> StoreResult<Vec<QueuedJob>>;
+    /// Of these jobs, whether each is still `sending` (no status named it since).
+    fn still_sending(&self, ids: Vec<JobId>) -> StoreResult<Vec<bool>>;
+    /// Updates a queued message (attempt count, a fallback body); it is queued again.
     fn update_job(&self, job: QueuedJob) -> StoreResult<()>;
     /// Meta accepted the message: out of the queue, wamid remembered with what it was about.
     fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()>;
     /// The message cannot be sent: out of the queue, kept with the reason.
     fn job_failed(&self, job: QueuedJob, code: Option<i64>, reason: String) -> StoreResult<()>;
-    /// Messages still waiting, oldest first (after a restart).
+    /// Messages still waiting, oldest first (after a restart); not the `sending` ones.
     fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>>;
     /// Counts one template send against the day's quota; `false` when the quota is used up.
     fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool>;

@@ -76,6 +76,8 @@ pub struct Running {
     pub store: Arc<dyn Repositories>,
     /// The route table the actors use (`aofctl simulate` explains a message's route with it).
     pub routes: Arc<Routes>,
+    /// How long one send may take (`platforms.whatsapp.send_timeout`): the bound on the drain at exit.
+    pub send_timeout: std::time::Duration,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -126,6 +128,16 @@ pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
             .server
             .await
             .context("the HTTP server stopped with an error")?;
+        // Sends in flight get their answer (a send never outlasts its timeout), so that none of
+        // them is left `sending` for the next start to reconcile.
+        let grace = running.send_timeout + std::time::Duration::from_secs(1);
+        let left = running.handle.drain(grace).await;
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "sends still in flight at exit; the next start reconciles them"
+            );
+        }
         running.runtime.stop();
         running.store.close().await;
         tracing::info!("aofctl stopped: the HTTP server is closed and the store is saved");

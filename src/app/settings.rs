@@ -54,6 +54,7 @@ pub(super) fn runtime_settings(config: &Config, lookback: usize, resume: bool) -
                 .enabled
                 .then_some(whatsapp.queue.batch_size as usize),
             broadcast_batch_delay: whatsapp.queue.batch_delay,
+            unconfirmed_grace: whatsapp.unconfirmed_send_grace,
         },
         sender: SenderSettings {
             max_attempts: whatsapp.max_send_attempts,

@@ -304,6 +304,7 @@ impl RuntimeStarted {
             live,
             store,
             routes,
+            send_timeout: config.platforms.whatsapp.send_timeout,
             _watcher: watcher,
         })
     }

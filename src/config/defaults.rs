@@ -196,6 +196,12 @@ pub fn send_backoff_max() -> Duration {
     Duration::from_secs(60)
 }
 
+/// Meta's `sent` status usually follows a send within seconds: half a minute without one means the
+/// request did not get through.
+pub fn unconfirmed_send_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
 /// A refused access token is not fixed in seconds: wait a minute before trying any send again.
 pub fn auth_failure_pause() -> Duration {
     Duration::from_secs(60)

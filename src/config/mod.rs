@@ -216,6 +216,14 @@ pub struct WhatsAppConfig {
         deserialize_with = "units::millis"
     )]
     pub send_backoff_max: Duration,
+    /// `unconfirmed_send_grace_secs`: how long a message that was leaving when the bot stopped
+    /// waits, after the restart, for a status naming it before it is sent again.
+    #[serde(
+        rename = "unconfirmed_send_grace_secs",
+        default = "defaults::unconfirmed_send_grace",
+        deserialize_with = "units::secs"
+    )]
+    pub unconfirmed_send_grace: Duration,
     /// `auth_failure_pause_secs`: how long every send waits after Meta refuses the access token.
     #[serde(
         rename = "auth_failure_pause_secs",

@@ -8,13 +8,13 @@
 //! busy timeout and never fail on a stale snapshot.
 
 use super::{inbox, logged, Failure, SqliteStore};
-use aof_actors::ids::{InboxSeq, WaId, Wamid};
+use aof_actors::ids::{InboxSeq, JobId, WaId, Wamid};
 use aof_actors::model::{
     now_ms, AuditEntry, Conversation, InboundMessage, QueuedJob, StatusUpdate, Timer,
 };
 use aof_actors::ports::{Store, StoreError, StoreResult};
 use futures_util::FutureExt;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::future::Future;
 
 /// Boxes one operation's future as the port wants it, logging its failure.
@@ -93,7 +93,8 @@ impl Store for SqliteStore {
         boxed("update_job", async move {
             let body = serde_json::to_string(&job)?;
             let done = sqlx::query(
-                "UPDATE outbox SET body = ?2, updated_ms = ?3 WHERE id = ?1 AND state = 'queued'",
+                "UPDATE outbox SET body = ?2, state = 'queued', updated_ms = ?3
+                 WHERE id = ?1 AND state IN ('queued', 'sending')",
             )
             .bind(&job.id.0)
             .bind(body)
@@ -110,59 +111,45 @@ impl Store for SqliteStore {
     fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()> {
         let pool = self.pool.clone();
         boxed("job_sent", async move {
-            let body = serde_json::to_string(&job)?;
-            let about = job
-                .message
-                .about
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()?;
-            let now = now_ms();
             let mut tx = pool.begin().await?;
-            // An upsert, so that a job sent without passing through the queue is recorded too.
-            sqlx::query(
-                "INSERT INTO outbox (id, body, state, wamid, created_ms, updated_ms)
-                 VALUES (?1, ?2, 'sent', ?3, ?4, ?5)
-                 ON CONFLICT(id) DO UPDATE SET
-                     body = excluded.body, state = 'sent', wamid = excluded.wamid,
-                     error_code = NULL, error = NULL, updated_ms = excluded.updated_ms",
-            )
-            .bind(&job.id.0)
-            .bind(body)
-            .bind(wamid.as_str())
-            .bind(job.enqueued_at_ms)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO outbound_messages (wamid, job_id, to_wa, kind, about, flow, sent_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(wamid) DO NOTHING",
-            )
-            .bind(wamid.as_str())
-            .bind(&job.id.0)
-            .bind(job.message.to.as_str())
-            .bind(job.message.body.kind())
-            .bind(about)
-            .bind(job.message.flow.as_deref())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            // `accepted` is the lowest state: a status callback that came first is kept.
-            sqlx::query(
-                "INSERT INTO message_status (wamid, state, rank, recipient, status_ts, updated_ms)
-                 VALUES (?1, 'accepted', 0, ?2, ?3, ?4)
-                 ON CONFLICT(wamid) DO UPDATE SET
-                     recipient = COALESCE(message_status.recipient, excluded.recipient)",
-            )
-            .bind(wamid.as_str())
-            .bind(job.message.to.as_str())
-            .bind(now / 1000)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            record_sent(&mut tx, &job, &wamid).await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn job_sending(&self, id: JobId) -> StoreResult<()> {
+        let writer = self.writer.clone();
+        boxed("job_sending", async move {
+            let sql = "UPDATE outbox SET state = 'sending', updated_ms = ?2
+                 WHERE id = ?1 AND state IN ('queued', 'sending')";
+            writer
+                .exec(sql, vec![id.0.into(), now_ms().into()])
+                .await
+                .map(drop)
+        })
+    }
+
+    fn unconfirmed_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
+        let pool = self.pool.clone();
+        boxed("unconfirmed_jobs", async move {
+            jobs_in(&pool, "sending").await
+        })
+    }
+
+    fn still_sending(&self, ids: Vec<JobId>) -> StoreResult<Vec<bool>> {
+        let pool = self.pool.clone();
+        boxed("still_sending", async move {
+            let mut still = Vec::with_capacity(ids.len());
+            for id in ids {
+                let state: Option<String> =
+                    sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?1")
+                        .bind(&id.0)
+                        .fetch_optional(&pool)
+                        .await?;
+                still.push(state.as_deref() == Some("sending"));
+            }
+            Ok(still)
         })
     }
 
@@ -191,7 +178,10 @@ impl Store for SqliteStore {
 
     fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
         let pool = self.pool.clone();
-        boxed("pending_jobs", async move { pending_jobs(&pool).await })
+        boxed(
+            "pending_jobs",
+            async move { jobs_in(&pool, "queued").await },
+        )
     }
 
     fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {
@@ -280,12 +270,74 @@ impl Store for SqliteStore {
 
 /// The queued jobs, oldest first. A row that no longer parses is logged and left out, so that one
 /// bad row cannot keep the whole queue from restarting.
-async fn pending_jobs(pool: &SqlitePool) -> Result<Vec<QueuedJob>, Failure> {
-    let rows = sqlx::query(
-        "SELECT id, body FROM outbox WHERE state = 'queued' ORDER BY created_ms, rowid",
+/// Records that Meta accepted a job: the outbox row `sent` with its wamid, what the wamid is about
+/// (so replies and statuses find their alert), and its first delivery state. An upsert, so that a
+/// job sent without passing through the queue is recorded too. Also used when a status names a job
+/// left `sending` by a crash (`inbox::keep`).
+pub(super) async fn record_sent(
+    tx: &mut Transaction<'static, Sqlite>,
+    job: &QueuedJob,
+    wamid: &Wamid,
+) -> Result<(), Failure> {
+    let body = serde_json::to_string(job)?;
+    let about = job
+        .message
+        .about
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()?;
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO outbox (id, body, state, wamid, created_ms, updated_ms)
+         VALUES (?1, ?2, 'sent', ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET
+             body = excluded.body, state = 'sent', wamid = excluded.wamid,
+             error_code = NULL, error = NULL, updated_ms = excluded.updated_ms",
     )
-    .fetch_all(pool)
+    .bind(&job.id.0)
+    .bind(body)
+    .bind(wamid.as_str())
+    .bind(job.enqueued_at_ms)
+    .bind(now)
+    .execute(&mut **tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO outbound_messages (wamid, job_id, to_wa, kind, about, flow, sent_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(wamid) DO NOTHING",
+    )
+    .bind(wamid.as_str())
+    .bind(&job.id.0)
+    .bind(job.message.to.as_str())
+    .bind(job.message.body.kind())
+    .bind(about)
+    .bind(job.message.flow.as_deref())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    // `accepted` is the lowest state: a status callback that came first is kept.
+    sqlx::query(
+        "INSERT INTO message_status (wamid, state, rank, recipient, status_ts, updated_ms)
+         VALUES (?1, 'accepted', 0, ?2, ?3, ?4)
+         ON CONFLICT(wamid) DO UPDATE SET
+             recipient = COALESCE(message_status.recipient, excluded.recipient)",
+    )
+    .bind(wamid.as_str())
+    .bind(job.message.to.as_str())
+    .bind(now / 1000)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The outbox rows in `state` (`queued`, `sending`), oldest first.
+async fn jobs_in(pool: &SqlitePool, state: &str) -> Result<Vec<QueuedJob>, Failure> {
+    let rows =
+        sqlx::query("SELECT id, body FROM outbox WHERE state = ?1 ORDER BY created_ms, rowid")
+            .bind(state)
+            .fetch_all(pool)
+            .await?;
     let mut jobs = Vec::with_capacity(rows.len());
     for row in rows {
         let id: String = row.try_get("id")?;

@@ -3,12 +3,13 @@
 //! crash in between hands it over again after the restart instead of losing it. Delivery statuses
 //! are recorded in the same commit (recording one twice changes nothing).
 
+use super::actor_state::record_sent;
 use super::batch::GroupWriter;
 use super::records::delivery_rank;
 use super::repo::Fut;
 use super::{logged, Failure, SqliteStore};
 use aof_actors::ids::{InboxSeq, WaId};
-use aof_actors::model::{now_ms, InboundMessage, StatusUpdate};
+use aof_actors::model::{now_ms, InboundMessage, QueuedJob, StatusUpdate};
 use sqlx::{Sqlite, Transaction};
 use std::time::Duration;
 
@@ -61,6 +62,7 @@ pub(super) async fn keep(
 ) -> Result<Vec<Option<InboxSeq>>, Failure> {
     for status in statuses {
         record_status(tx, status).await?;
+        confirm_sending(tx, status).await?;
     }
     let now = now_ms();
     let mut rows = Vec::with_capacity(entries.len());
@@ -127,6 +129,31 @@ async fn record_status(
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// A status that names an outbox row left `sending` (its `biz_opaque_callback_data`: the bot
+/// stopped before it stored Meta's answer) shows that Meta has the message: the row is recorded
+/// as sent with the status's wamid, and is not sent again.
+async fn confirm_sending(
+    tx: &mut Transaction<'static, Sqlite>,
+    status: &StatusUpdate,
+) -> Result<(), Failure> {
+    let Some(id) = &status.callback else {
+        return Ok(());
+    };
+    let body: Option<String> =
+        sqlx::query_scalar("SELECT body FROM outbox WHERE id = ?1 AND state = 'sending'")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(body) = body else {
+        return Ok(());
+    };
+    let job: QueuedJob = serde_json::from_str(&body)?;
+    record_sent(tx, &job, &status.id).await?;
+    tracing::info!(job = %id, "a status confirmed a message that was leaving when the bot stopped");
+    metrics::counter!("aof_sends_confirmed_by_status_total").increment(1);
     Ok(())
 }
 

@@ -67,6 +67,7 @@ fn status(wamid: &str, state: DeliveryState, error: Option<(i64, &str)>) -> Stat
         timestamp: 1_700_000_000,
         recipient: Some(person()),
         error: error.map(|(code, title)| (code, title.to_owned())),
+        callback: None,
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::wire::whatsapp::{parse_send_response, send_body};
 use aof_actors::model::OutboundMessage;
 use aof_actors::ports::{SendError, SendErrorKind, Transport};
-use aof_actors::Wamid;
+use aof_actors::{JobId, Wamid};
 use awc::error::SendRequestError;
 use awc::http::header::{HeaderValue, AUTHORIZATION};
 use futures_util::future::LocalBoxFuture;
@@ -84,7 +84,11 @@ impl fmt::Debug for CloudApi {
 }
 
 impl Transport for CloudApi {
-    fn send(&self, message: &OutboundMessage) -> LocalBoxFuture<'static, Result<Wamid, SendError>> {
+    fn send(
+        &self,
+        id: &JobId,
+        message: &OutboundMessage,
+    ) -> LocalBoxFuture<'static, Result<Wamid, SendError>> {
         let Some(authorization) = self.authorization.clone() else {
             return Box::pin(futures_util::future::ready(Err(SendError {
                 kind: SendErrorKind::Fatal,
@@ -95,7 +99,10 @@ impl Transport for CloudApi {
                 retry_after: None,
             })));
         };
-        let body = send_body(message);
+        let mut body = send_body(message);
+        // Echoed in this message's statuses: they name it even if the bot crashes before it
+        // stores the wamid of this answer.
+        body["biz_opaque_callback_data"] = serde_json::json!(id.0);
         let request = self
             .client
             .post(&self.endpoint)

@@ -5,7 +5,7 @@
 pub use crate::live::OutboxItem;
 use aof_actors::model::{OutboundBody, OutboundMessage, ReplyButton};
 use aof_actors::ports::{SendError, Transport};
-use aof_actors::Wamid;
+use aof_actors::{JobId, Wamid};
 use futures_util::future::LocalBoxFuture;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -189,7 +189,11 @@ impl Sandbox {
 }
 
 impl Transport for Sandbox {
-    fn send(&self, message: &OutboundMessage) -> LocalBoxFuture<'static, Result<Wamid, SendError>> {
+    fn send(
+        &self,
+        _: &JobId,
+        message: &OutboundMessage,
+    ) -> LocalBoxFuture<'static, Result<Wamid, SendError>> {
         let quick_replies = match &message.body {
             OutboundBody::Template { name, .. } => self.quick_replies.get(name),
             _ => None,
@@ -239,15 +243,27 @@ mod tests {
         );
 
         assert_eq!(
-            sandbox.send(&text).await.expect("sent").as_str(),
+            sandbox
+                .send(&JobId("job_1".into()), &text)
+                .await
+                .expect("sent")
+                .as_str(),
             "wamid.sandbox.1"
         );
         assert_eq!(
-            sandbox.send(&template).await.expect("sent").as_str(),
+            sandbox
+                .send(&JobId("job_1".into()), &template)
+                .await
+                .expect("sent")
+                .as_str(),
             "wamid.sandbox.2"
         );
         assert_eq!(
-            sandbox.send(&interactive).await.expect("sent").as_str(),
+            sandbox
+                .send(&JobId("job_1".into()), &interactive)
+                .await
+                .expect("sent")
+                .as_str(),
             "wamid.sandbox.3"
         );
 

@@ -210,12 +210,15 @@ fn start_up_warns_about_a_config_value_a_flow_reads_but_the_config_lacks() {
     );
 }
 
-/// The sandbox config with no allow-list (and none drawn from the rota): anyone may ask for HELP.
+/// The sandbox config with no allow-list (and none drawn from the rota): anyone may ask for HELP;
+/// and a short wait for statuses of sends in flight at a kill.
 fn open_to_everyone(config: String) -> String {
     config
         .replace(
             "    allowed_numbers:\n      - \"+15551234567\"  # Alice\n      - \"+15557654321\"  # Bob\n      - \"+15550001234\"  # SRE Team Lead\n",
-            "    allowed_numbers: []\n",
+            // A send in flight at the kill is sent again after a second without a status
+            // (the sandbox sends none unless its page plays the phone).
+            "    allowed_numbers: []\n    unconfirmed_send_grace_secs: 1\n",
         )
         .replace(
             "      allowed_numbers:\n        - \"+15551234567\"\n",

@@ -38,6 +38,7 @@ fn settings(templates_per_day: u32) -> RateSettings {
         max_in_flight: 16,
         broadcast_batch: None,
         broadcast_batch_delay: Duration::ZERO,
+        unconfirmed_grace: Duration::from_secs(30),
     }
 }
 

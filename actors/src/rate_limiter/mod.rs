@@ -59,6 +59,9 @@ pub struct RateSettings {
     pub broadcast_batch: Option<usize>,
     /// ...with this pause between batches.
     pub broadcast_batch_delay: Duration,
+    /// How long a message left `sending` by a crash waits for a status naming it before it is
+    /// sent again.
+    pub unconfirmed_grace: Duration,
 }
 
 /// The outbound queue and its pacing.
@@ -71,7 +74,15 @@ pub struct RateLimiter {
     queue: Queue<SystemClock>,
     wake_at: Option<Instant>,
     progress: Progress,
+    /// Stopping: nothing more leaves; what is queued stays in the store for the next start.
+    draining: bool,
 }
+
+/// The bot is stopping: hand no more jobs to the sender. The answer is how many are still in
+/// flight; ask again until none are.
+#[derive(Message, Debug)]
+#[rtype(result = "usize")]
+pub struct Drain;
 
 impl RateLimiter {
     /// A limiter handing jobs to `sender`.
@@ -89,6 +100,7 @@ impl RateLimiter {
             resume,
             wake_at: None,
             progress: Progress::default(),
+            draining: false,
         }
     }
 
@@ -112,7 +124,7 @@ impl RateLimiter {
 
     /// Hands as many jobs to the sender as the limits allow now, and arranges to be woken for the rest.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        loop {
+        while !self.draining {
             match self.queue.next() {
                 Next::Send(job) => self.sender.do_send(SendJob(job)),
                 Next::WaitUntil(at) => {
@@ -149,6 +161,51 @@ impl Actor for RateLimiter {
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "loading the outbound queue failed"),
+            }
+            act.pump(ctx);
+        }));
+        let unconfirmed = self.store.unconfirmed_jobs();
+        ctx.spawn(unconfirmed.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok(jobs) if !jobs.is_empty() => {
+                tracing::info!(
+                    count = jobs.len(),
+                    wait_secs = act.settings.unconfirmed_grace.as_secs(),
+                    "messages were leaving when the bot stopped; waiting for Meta's statuses before sending any again"
+                );
+                let grace = act.settings.unconfirmed_grace;
+                ctx.run_later(grace, move |act, ctx| act.reconcile(jobs, ctx));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "loading the messages left sending failed"),
+        }));
+    }
+}
+
+impl RateLimiter {
+    /// After the grace period: a message a status named reached Meta (the store marked it sent);
+    /// the others are sent again, and counted.
+    fn reconcile(&mut self, jobs: Vec<QueuedJob>, ctx: &mut Context<Self>) {
+        let ids = jobs.iter().map(|j| j.id.clone()).collect();
+        let check = self.store.still_sending(ids);
+        ctx.spawn(check.into_actor(self).map(move |still, act, ctx| {
+            let still = match still {
+                Ok(still) => still,
+                Err(e) => {
+                    // Sending twice is better than not at all.
+                    tracing::error!(error = %e, "could not check the messages left sending; sending them again");
+                    vec![true; jobs.len()]
+                }
+            };
+            let mut resent = 0;
+            for (job, again) in jobs.into_iter().zip(still) {
+                if again {
+                    resent += 1;
+                    act.queue.push(job);
+                }
+            }
+            if resent > 0 {
+                tracing::warn!(resent, "no status named these messages; sending them again");
+                metrics::counter!("aof_sends_resent_total").increment(resent);
             }
             act.pump(ctx);
         }));
@@ -280,6 +337,15 @@ impl RateLimiter {
             }
             act.pump(ctx);
         }));
+    }
+}
+
+impl Handler<Drain> for RateLimiter {
+    type Result = usize;
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> usize {
+        self.draining = true;
+        self.queue.in_flight()
     }
 }
 

@@ -15,6 +15,7 @@ fn settings(per_second: u32) -> RateSettings {
         max_in_flight: 1000,
         broadcast_batch: None,
         broadcast_batch_delay: Duration::ZERO,
+        unconfirmed_grace: Duration::from_secs(30),
     }
 }
 

@@ -217,9 +217,24 @@ impl Actor for Sender {
 impl Handler<SendJob> for Sender {
     type Result = ();
 
+    /// The job is recorded as `sending` before the request leaves; a job that cannot be recorded
+    /// is not sent (a transient failure: it is retried).
     fn handle(&mut self, SendJob(job): SendJob, ctx: &mut Context<Self>) {
         let started = Instant::now();
-        let attempt = self.transport.send(&job.message);
+        let marked = self.store.job_sending(job.id.clone());
+        let transport = self.transport.clone();
+        let (id, message) = (job.id.clone(), job.message.clone());
+        let attempt = async move {
+            if let Err(e) = marked.await {
+                return Err(SendError {
+                    kind: SendErrorKind::Transient,
+                    code: None,
+                    message: format!("not sent: the store could not record it as sending ({e})"),
+                    retry_after: None,
+                });
+            }
+            transport.send(&id, &message).await
+        };
         ctx.spawn(
             attempt
                 .into_actor(self)
@@ -351,6 +366,7 @@ mod tests {
     impl Transport for ScriptedTransport {
         fn send(
             &self,
+            _: &JobId,
             _: &OutboundMessage,
         ) -> futures_util::future::LocalBoxFuture<'static, Result<Wamid, SendError>> {
             let next = self.0.borrow_mut().remove(0);

@@ -125,10 +125,9 @@ fn resume_step(ctx: &RunContext, state: &mut RunState, step: &Step, entry: &Valu
         .push(json!({ "step": step.name, "outcome": "resumed", "ms": 0 }));
 }
 
-/// Commits a completed step before the next one starts, so that a run resumed after a crash
-/// skips it. The last step is not journaled: the run's end follows, and its sends, if it runs
-/// again, are kept once by their keys. A failed write is logged and the run goes on (a page
-/// matters more than its journal).
+/// Commits a completed step before the next one starts (the last one too: it may have scheduled a
+/// timer), so that a run resumed after a crash skips it. A failed write is logged and the run goes
+/// on (a page matters more than its journal).
 async fn journal(
     inner: &Inner,
     ctx: &RunContext,
@@ -150,7 +149,6 @@ pub(crate) async fn run_steps(
     ctx: &RunContext,
     state: &mut RunState,
 ) -> StepsOutcome {
-    let last = flow.flow.steps.len().saturating_sub(1);
     for (index, step) in flow.flow.steps.iter().enumerate() {
         let place = format!("{}{index}", ctx.place_prefix);
         *ctx.step.borrow_mut() = Some(place.clone());
@@ -221,11 +219,9 @@ pub(crate) async fn run_steps(
                 return StepsOutcome::Failed(message);
             }
         }
-        if index < last {
-            let asked = ctx.asked.borrow()[asked_before..].to_vec();
-            let done = state.steps.get(&step.name).cloned().unwrap_or(Value::Null);
-            journal(inner, ctx, &place, &done, &asked).await;
-        }
+        let asked = ctx.asked.borrow()[asked_before..].to_vec();
+        let done = state.steps.get(&step.name).cloned().unwrap_or(Value::Null);
+        journal(inner, ctx, &place, &done, &asked).await;
     }
     StepsOutcome::Completed
 }

@@ -76,6 +76,10 @@ fn client(graph: &FakeGraph) -> CloudApi {
     )
 }
 
+fn job_id() -> JobId {
+    JobId("job_abc".into())
+}
+
 fn text(body: &str) -> OutboundMessage {
     let to = WaId::parse("+1 555 123 4567").expect("valid number");
     OutboundMessage::text(to, body, Lane::Reply)
@@ -84,7 +88,10 @@ fn text(body: &str) -> OutboundMessage {
 #[actix_web::test]
 async fn a_text_is_posted_with_the_bearer_token_and_returns_the_wamid() {
     let graph = fake_graph(200, fixture("send-response-ok.json"));
-    let wamid = client(&graph).send(&text("hello")).await.expect("sent");
+    let wamid = client(&graph)
+        .send(&job_id(), &text("hello"))
+        .await
+        .expect("sent");
     assert_eq!(
         wamid.as_str(),
         "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RjgA"
@@ -98,6 +105,10 @@ async fn a_text_is_posted_with_the_bearer_token_and_returns_the_wamid() {
         Some("Bearer secret-token")
     );
     assert_eq!(requests[0].body["to"], "15551234567");
+    assert_eq!(
+        requests[0].body["biz_opaque_callback_data"], "job_abc",
+        "statuses will name the outbox row"
+    );
     assert_eq!(requests[0].body["type"], "text");
     assert_eq!(requests[0].body["text"]["body"], "hello");
     graph.server.stop(false).await;
@@ -107,7 +118,7 @@ async fn a_text_is_posted_with_the_bearer_token_and_returns_the_wamid() {
 async fn a_throughput_error_with_http_400_is_throttled() {
     let graph = fake_graph(400, fixture("error-130429.json"));
     let err = client(&graph)
-        .send(&text("hello"))
+        .send(&job_id(), &text("hello"))
         .await
         .expect_err("refused");
     assert_eq!(err.kind, SendErrorKind::Throttled);
@@ -120,7 +131,7 @@ async fn a_throughput_error_with_http_400_is_throttled() {
 async fn an_http_500_without_a_body_is_transient() {
     let graph = fake_graph(500, Vec::new());
     let err = client(&graph)
-        .send(&text("hello"))
+        .send(&job_id(), &text("hello"))
         .await
         .expect_err("failed");
     assert_eq!(err.kind, SendErrorKind::Transient);
@@ -141,7 +152,10 @@ async fn an_unreachable_api_is_transient_and_the_message_holds_no_token() {
         "secret-token".into(),
         Duration::from_secs(2),
     );
-    let err = api.send(&text("hello")).await.expect_err("failed");
+    let err = api
+        .send(&job_id(), &text("hello"))
+        .await
+        .expect_err("failed");
     assert_eq!(err.kind, SendErrorKind::Transient);
     assert_eq!(err.code, None);
     assert!(!err.message.contains("secret-token"), "{}", err.message);
@@ -157,7 +171,10 @@ async fn a_token_that_cannot_be_a_header_fails_as_fatal_without_a_request() {
         "bad\ntoken".into(),
         Duration::from_secs(5),
     );
-    let err = api.send(&text("hello")).await.expect_err("refused");
+    let err = api
+        .send(&job_id(), &text("hello"))
+        .await
+        .expect_err("refused");
     assert_eq!(err.kind, SendErrorKind::Fatal);
     assert!(graph.requests.lock().expect("recorder lock").is_empty());
     graph.server.stop(false).await;

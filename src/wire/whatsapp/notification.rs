@@ -195,6 +195,9 @@ struct Status {
     recipient_id: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     errors: Vec<ErrorItem>,
+    /// What our send carried as `biz_opaque_callback_data`: its outbox id.
+    #[serde(default)]
+    biz_opaque_callback_data: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -397,6 +400,7 @@ fn read_change(value: MessagesValue, at: At, out: &mut Notification) {
             state,
             recipient: status.recipient_id.as_deref().and_then(WaId::parse),
             error: status.errors.iter().find_map(ErrorItem::pair),
+            callback: status.biz_opaque_callback_data,
         });
     }
     out.errors.extend(errors.iter().filter_map(ErrorItem::pair));

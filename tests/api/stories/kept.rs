@@ -237,3 +237,95 @@ async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_noth
     assert_eq!(texts().len(), 3, "nothing sent twice: {:?}", texts());
     drop(app);
 }
+
+/// Meta's status for a message our send named `job` (its `biz_opaque_callback_data`).
+fn status_naming(job: &str, wamid: &str) -> Value {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": "106540352242922" },
+            "statuses": [{ "id": wamid, "status": "sent", "timestamp": now_stamp(),
+                "recipient_id": ALICE, "biz_opaque_callback_data": job }] } }] }]
+    })
+}
+
+#[actix_web::test]
+async fn a_send_left_unconfirmed_by_a_crash_is_sent_again_only_if_no_status_names_it() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = crate::common::chat::flows_dir(&[("two-steps.yaml", TWO_STEPS)]);
+    let options = Options {
+        flows_dir: Some(flows.path().to_owned()),
+        whatsapp_extra: "    unconfirmed_send_grace_secs: 1\n".into(),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("starts");
+    app.say(ALICE, "TWO").await;
+    nth_send(&graph, ALICE, 2).await;
+    let sent = graph.sends_to(ALICE);
+    let named = sent[0].body["biz_opaque_callback_data"].as_str();
+    assert!(
+        named.is_some_and(|id| !id.is_empty()),
+        "every send names its outbox row: {}",
+        sent[0].body
+    );
+    app.stop();
+
+    // Both requests had left when the bot died, before it stored Meta's answers.
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.path().join("aof.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let jobs: Vec<String> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY created_ms, rowid")
+        .fetch_all(&mut db)
+        .await
+        .expect("reads");
+    assert_eq!(jobs.len(), 2);
+    sqlx::query("UPDATE outbox SET state = 'sending', wamid = NULL")
+        .execute(&mut db)
+        .await
+        .expect("rewinds");
+    drop(db);
+
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("restarts");
+    // Meta's status for the first arrives within the grace period.
+    let status = status_naming(&jobs[0], "wamid.confirmed").to_string();
+    assert_eq!(app.post_signed(status.as_bytes()).await, 200);
+    nth_send(&graph, ALICE, 3).await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let texts = texts(&graph, ALICE);
+    assert_eq!(
+        texts,
+        [
+            "step one",
+            "step two after a live first step",
+            "step two after a live first step"
+        ],
+        "only the message no status named is sent again"
+    );
+    let store = store(dir.path()).await;
+    let first = aof::store::Deliveries::job(&store, &jobs[0])
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(first.0, aof::store::JobState::Sent, "{first:?}");
+    let confirmed = aof::store::Deliveries::outbound_message(&store, "wamid.confirmed")
+        .await
+        .unwrap()
+        .expect("the status's wamid is recorded as that message's");
+    assert_eq!(confirmed.job_id.0, jobs[0]);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .body()
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics).to_string();
+    assert!(metrics.contains("aof_sends_resent_total 1"), "{metrics}");
+}
