@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod failed_send;
+pub mod guard;
 pub mod handle;
 pub mod ids;
 pub mod memory_store;

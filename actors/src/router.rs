@@ -218,7 +218,9 @@ impl Handler<RunFlow> for Router {
         // Made on the thread that runs it: a flow's future is not `Send`.
         let run = move || {
             actix::spawn(async move {
-                let outcome = runner.run(run).await;
+                let outcome = crate::guard::caught("flow run", runner.run(run))
+                    .await
+                    .unwrap_or_else(|panic| FlowOutcome::Failed(format!("panicked: {panic}")));
                 if let Some(origin) = origin {
                     origin.close(store, outcome).await;
                 }

@@ -8,11 +8,12 @@ use crate::model::{
     now_ms, ContextEntry, Conversation, Direction, Expectation, InboundMessage, OutboundMessage,
     Route,
 };
-use crate::ports::{EnqueueError, FlowRun, FlowRunner, Queued, SessionLink, Store};
+use crate::ports::{EnqueueError, FlowOutcome, FlowRun, FlowRunner, Queued, SessionLink, Store};
 use crate::rate_limiter::Enqueue;
 use actix::prelude::*;
 use actix::WeakAddr;
 use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -242,7 +243,9 @@ impl Session {
             })),
         };
         self.busy = true;
-        let running = self.deps.runner.run(run);
+        let running = crate::guard::caught("flow run", self.deps.runner.run(run)).map(|ended| {
+            ended.unwrap_or_else(|panic| FlowOutcome::Failed(format!("panicked: {panic}")))
+        });
         ctx.spawn(running.into_actor(self).map(move |outcome, act, ctx| {
             act.handled(inbox, outcome.label());
             act.busy = false;
@@ -509,5 +512,87 @@ mod tests {
             "both directions are in the context"
         );
         assert_eq!(saved.expectations[0].pattern, "^YES$");
+    }
+
+    /// A flow that panics on "boom" and answers anything else.
+    struct PanicsOnBoom;
+
+    impl FlowRunner for PanicsOnBoom {
+        fn run(&self, run: FlowRun) -> LocalBoxFuture<'static, FlowOutcome> {
+            Box::pin(async move {
+                let text = run.trigger.as_ref().and_then(|m| m.text.clone());
+                assert_ne!(text.as_deref(), Some("boom"), "a bug in an agent");
+                let link = run.session.expect("its session");
+                let reply = OutboundMessage::text(link.person().clone(), "fine", Lane::Reply);
+                link.send(reply).await.expect("queued");
+                FlowOutcome::Completed
+            })
+        }
+    }
+
+    #[actix::test]
+    async fn a_run_that_panics_fails_alone_and_the_session_goes_on() {
+        let queued = Arc::new(Mutex::new(Vec::new()));
+        let store = MemoryStore::new();
+        let deps = SessionDeps {
+            runner: Arc::new(PanicsOnBoom),
+            store: Arc::new(store.clone()),
+            limiter: Queue(queued.clone()).start().recipient(),
+            lookback: 5,
+            idle_timeout: Duration::from_secs(60),
+        };
+        let alice = WaId::parse("15551234567").unwrap();
+        let session = Session::new(alice.clone(), deps, NoRouter.start().recipient()).start();
+        let message = |id: &str, text: &str| InboundMessage {
+            id: Wamid(id.into()),
+            from: alice.clone(),
+            name: None,
+            timestamp: 0,
+            kind: InboundKind::Text,
+            text: Some(text.into()),
+            context_id: None,
+            inbox: None,
+        };
+        let kept = store
+            .accept(
+                vec![message("wamid.1", "boom"), message("wamid.2", "hello")],
+                vec![],
+            )
+            .await
+            .unwrap();
+        for (id, text, seq) in [("wamid.1", "boom", kept[0]), ("wamid.2", "hello", kept[1])] {
+            let mut message = message(id, text);
+            message.inbox = seq;
+            let route = Some(Route {
+                flow: "answer".into(),
+                reason: RouteReason::Default,
+                captures: vec![],
+            });
+            session.do_send(Deliver { message, route });
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.snapshot().inbox.iter().any(|row| row.1.is_none()) {
+            assert!(Instant::now() < deadline, "{:?}", store.snapshot().inbox);
+            actix::clock::sleep(Duration::from_millis(10)).await;
+        }
+        let outcomes: Vec<Option<String>> = store
+            .snapshot()
+            .inbox
+            .into_iter()
+            .map(|row| row.1)
+            .collect();
+        assert_eq!(
+            outcomes,
+            [Some("failed".to_owned()), Some("completed".to_owned())],
+            "the panic failed its own run; the next message ran"
+        );
+        let previews: Vec<String> = queued
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.preview.clone())
+            .collect();
+        assert_eq!(previews, ["fine"]);
+        assert!(session.connected(), "the session is still there");
     }
 }

@@ -233,7 +233,15 @@ impl Handler<SendJob> for Sender {
                     retry_after: None,
                 });
             }
-            transport.send(&id, &message).await
+            let sent = crate::guard::caught("send", transport.send(&id, &message)).await;
+            sent.unwrap_or_else(|panic| {
+                Err(SendError {
+                    kind: SendErrorKind::Transient,
+                    code: None,
+                    message: format!("the send panicked: {panic}"),
+                    retry_after: None,
+                })
+            })
         };
         ctx.spawn(
             attempt
