@@ -7,6 +7,7 @@
 //! is one statement or a transaction that writes first, so concurrent writers only wait on the
 //! busy timeout and never fail on a stale snapshot.
 
+use super::batch::Statement;
 use super::{inbox, logged, Failure, SqliteStore};
 use aof_actors::ids::{InboxSeq, JobId, WaId, Wamid};
 use aof_actors::model::{
@@ -14,7 +15,7 @@ use aof_actors::model::{
 };
 use aof_actors::ports::{Store, StoreError, StoreResult};
 use futures_util::FutureExt;
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, SqlitePool};
 use std::future::Future;
 
 /// Boxes one operation's future as the port wants it, logging its failure.
@@ -89,19 +90,16 @@ impl Store for SqliteStore {
     }
 
     fn update_job(&self, job: QueuedJob) -> StoreResult<()> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("update_job", async move {
-            let body = serde_json::to_string(&job)?;
-            let done = sqlx::query(
-                "UPDATE outbox SET body = ?2, state = 'queued', updated_ms = ?3
-                 WHERE id = ?1 AND state IN ('queued', 'sending')",
-            )
-            .bind(&job.id.0)
-            .bind(body)
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-            if done.rows_affected() == 0 {
+            let sql = "UPDATE outbox SET body = ?2, state = 'queued', updated_ms = ?3
+                 WHERE id = ?1 AND state IN ('queued', 'sending')";
+            let args = vec![
+                job.id.0.clone().into(),
+                serde_json::to_string(&job)?.into(),
+                now_ms().into(),
+            ];
+            if writer.exec(sql, args).await? == 0 {
                 tracing::debug!(job = %job.id, "update of a job no longer queued ignored");
             }
             Ok(())
@@ -109,12 +107,9 @@ impl Store for SqliteStore {
     }
 
     fn job_sent(&self, job: QueuedJob, wamid: Wamid) -> StoreResult<()> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("job_sent", async move {
-            let mut tx = pool.begin().await?;
-            record_sent(&mut tx, &job, &wamid).await?;
-            tx.commit().await?;
-            Ok(())
+            writer.statements(sent(&job, &wamid)?).await.map(drop)
         })
     }
 
@@ -154,25 +149,23 @@ impl Store for SqliteStore {
     }
 
     fn job_failed(&self, job: QueuedJob, code: Option<i64>, reason: String) -> StoreResult<()> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("job_failed", async move {
-            let body = serde_json::to_string(&job)?;
-            sqlx::query(
+            let sql =
                 "INSERT INTO outbox (id, body, state, error_code, error, created_ms, updated_ms)
                  VALUES (?1, ?2, 'failed', ?3, ?4, ?5, ?6)
                  ON CONFLICT(id) DO UPDATE SET
                      body = excluded.body, state = 'failed', error_code = excluded.error_code,
-                     error = excluded.error, updated_ms = excluded.updated_ms",
-            )
-            .bind(&job.id.0)
-            .bind(body)
-            .bind(code)
-            .bind(reason)
-            .bind(job.enqueued_at_ms)
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-            Ok(())
+                     error = excluded.error, updated_ms = excluded.updated_ms";
+            let args = vec![
+                job.id.0.clone().into(),
+                serde_json::to_string(&job)?.into(),
+                code.into(),
+                reason.into(),
+                job.enqueued_at_ms.into(),
+                now_ms().into(),
+            ];
+            writer.exec(sql, args).await.map(drop)
         })
     }
 
@@ -185,58 +178,47 @@ impl Store for SqliteStore {
     }
 
     fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("take_template_quota", async move {
-            // Both statements write, so the transaction holds the write lock from its first one:
-            // two senders cannot both take the last unit.
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO template_usage (day, count) VALUES (?1, 0) ON CONFLICT(day) DO NOTHING",
-            )
-            .bind(&day)
-            .execute(&mut *tx)
-            .await?;
-            let taken = sqlx::query(
-                "UPDATE template_usage SET count = count + 1 WHERE day = ?1 AND count < ?2",
-            )
-            .bind(&day)
-            .bind(i64::from(limit))
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(taken.rows_affected() == 1)
+            // One transaction of the single writer: two senders cannot both take the last unit.
+            let statements = vec![
+                (
+                    "INSERT INTO template_usage (day, count) VALUES (?1, 0) ON CONFLICT(day) DO NOTHING",
+                    vec![day.clone().into()],
+                ),
+                (
+                    "UPDATE template_usage SET count = count + 1 WHERE day = ?1 AND count < ?2",
+                    vec![day.into(), i64::from(limit).into()],
+                ),
+            ];
+            let rows = writer.statements(statements).await?;
+            Ok(rows.get(1) == Some(&1))
         })
     }
 
     fn save_timer(&self, timer: Timer) -> StoreResult<()> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("save_timer", async move {
-            let input = serde_json::to_string(&timer.input)?;
-            sqlx::query(
-                "INSERT INTO timers (id, flow, input, fire_at_ms, created_ms)
+            let sql = "INSERT INTO timers (id, flow, input, fire_at_ms, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(id) DO UPDATE SET
-                     flow = excluded.flow, input = excluded.input, fire_at_ms = excluded.fire_at_ms",
-            )
-            .bind(&timer.id)
-            .bind(&timer.flow)
-            .bind(input)
-            .bind(timer.fire_at_ms)
-            .bind(now_ms())
-            .execute(&pool)
-            .await?;
-            Ok(())
+                     flow = excluded.flow, input = excluded.input, fire_at_ms = excluded.fire_at_ms";
+            let args = vec![
+                timer.id.into(),
+                timer.flow.into(),
+                serde_json::to_string(&timer.input)?.into(),
+                timer.fire_at_ms.into(),
+                now_ms().into(),
+            ];
+            writer.exec(sql, args).await.map(drop)
         })
     }
 
     fn finish_timer(&self, id: String) -> StoreResult<()> {
-        let pool = self.pool.clone();
+        let writer = self.writer.clone();
         boxed("finish_timer", async move {
-            sqlx::query("DELETE FROM timers WHERE id = ?1")
-                .bind(&id)
-                .execute(&pool)
-                .await?;
-            Ok(())
+            let sql = "DELETE FROM timers WHERE id = ?1";
+            writer.exec(sql, vec![id.into()]).await.map(drop)
         })
     }
 
@@ -270,16 +252,11 @@ impl Store for SqliteStore {
 
 /// The queued jobs, oldest first. A row that no longer parses is logged and left out, so that one
 /// bad row cannot keep the whole queue from restarting.
-/// Records that Meta accepted a job: the outbox row `sent` with its wamid, what the wamid is about
-/// (so replies and statuses find their alert), and its first delivery state. An upsert, so that a
-/// job sent without passing through the queue is recorded too. Also used when a status names a job
-/// left `sending` by a crash (`inbox::keep`).
-pub(super) async fn record_sent(
-    tx: &mut Transaction<'static, Sqlite>,
-    job: &QueuedJob,
-    wamid: &Wamid,
-) -> Result<(), Failure> {
-    let body = serde_json::to_string(job)?;
+/// What recording that Meta accepted a job writes: the outbox row `sent` with its wamid, what the
+/// wamid is about (so replies and statuses find their alert), and its first delivery state. An
+/// upsert, so that a job sent without passing through the queue is recorded too. Used by
+/// `job_sent`, and when a status names a job left `sending` by a crash (`inbox::keep`).
+pub(super) fn sent(job: &QueuedJob, wamid: &Wamid) -> Result<Vec<Statement>, Failure> {
     let about = job
         .message
         .about
@@ -287,48 +264,49 @@ pub(super) async fn record_sent(
         .map(serde_json::to_string)
         .transpose()?;
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO outbox (id, body, state, wamid, created_ms, updated_ms)
-         VALUES (?1, ?2, 'sent', ?3, ?4, ?5)
-         ON CONFLICT(id) DO UPDATE SET
-             body = excluded.body, state = 'sent', wamid = excluded.wamid,
-             error_code = NULL, error = NULL, updated_ms = excluded.updated_ms",
-    )
-    .bind(&job.id.0)
-    .bind(body)
-    .bind(wamid.as_str())
-    .bind(job.enqueued_at_ms)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO outbound_messages (wamid, job_id, to_wa, kind, about, flow, sent_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT(wamid) DO NOTHING",
-    )
-    .bind(wamid.as_str())
-    .bind(&job.id.0)
-    .bind(job.message.to.as_str())
-    .bind(job.message.body.kind())
-    .bind(about)
-    .bind(job.message.flow.as_deref())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    // `accepted` is the lowest state: a status callback that came first is kept.
-    sqlx::query(
-        "INSERT INTO message_status (wamid, state, rank, recipient, status_ts, updated_ms)
-         VALUES (?1, 'accepted', 0, ?2, ?3, ?4)
-         ON CONFLICT(wamid) DO UPDATE SET
-             recipient = COALESCE(message_status.recipient, excluded.recipient)",
-    )
-    .bind(wamid.as_str())
-    .bind(job.message.to.as_str())
-    .bind(now / 1000)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    Ok(vec![
+        (
+            "INSERT INTO outbox (id, body, state, wamid, created_ms, updated_ms)
+             VALUES (?1, ?2, 'sent', ?3, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET
+                 body = excluded.body, state = 'sent', wamid = excluded.wamid,
+                 error_code = NULL, error = NULL, updated_ms = excluded.updated_ms",
+            vec![
+                job.id.0.clone().into(),
+                serde_json::to_string(job)?.into(),
+                wamid.as_str().into(),
+                job.enqueued_at_ms.into(),
+                now.into(),
+            ],
+        ),
+        (
+            "INSERT INTO outbound_messages (wamid, job_id, to_wa, kind, about, flow, sent_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(wamid) DO NOTHING",
+            vec![
+                wamid.as_str().into(),
+                job.id.0.clone().into(),
+                job.message.to.as_str().into(),
+                job.message.body.kind().into(),
+                about.into(),
+                job.message.flow.clone().into(),
+                now.into(),
+            ],
+        ),
+        // `accepted` is the lowest state: a status callback that came first is kept.
+        (
+            "INSERT INTO message_status (wamid, state, rank, recipient, status_ts, updated_ms)
+             VALUES (?1, 'accepted', 0, ?2, ?3, ?4)
+             ON CONFLICT(wamid) DO UPDATE SET
+                 recipient = COALESCE(message_status.recipient, excluded.recipient)",
+            vec![
+                wamid.as_str().into(),
+                job.message.to.as_str().into(),
+                (now / 1000).into(),
+                now.into(),
+            ],
+        ),
+    ])
 }
 
 /// The outbox rows in `state` (`queued`, `sending`), oldest first.

@@ -13,6 +13,11 @@ use tokio::sync::{mpsc, oneshot};
 /// Most writes in one transaction: bounds how long one commit holds the database.
 const MAX_BATCH: usize = 1024;
 
+/// Most writes other than intake in one transaction. Each statement costs about 0.1 ms (a
+/// hand-over to SQLite's thread), so this bounds how long an acknowledgement waits behind the
+/// flows' own writes when both pile up.
+const MAX_OTHER: usize = 8;
+
 /// A value bound to a statement's parameter.
 #[derive(Debug)]
 pub enum Arg {
@@ -63,12 +68,19 @@ enum Write {
         Vec<Arg>,
         oneshot::Sender<Result<u64, Failure>>,
     ),
+    /// Statements that commit together, in order; answers the rows each changed.
+    Statements(Vec<Statement>, oneshot::Sender<Result<Vec<u64>, Failure>>),
 }
+
+/// A statement and its parameters.
+pub type Statement = (&'static str, Vec<Arg>);
 
 /// The queue in front of the group-commit task.
 #[derive(Clone, Debug)]
 pub struct GroupWriter {
     queue: mpsc::UnboundedSender<Write>,
+    /// Keeps of inbound events: the HTTP answers wait for them, so they go first.
+    intake: mpsc::UnboundedSender<Write>,
 }
 
 /// The group-commit task is gone (its runtime stopped).
@@ -80,8 +92,27 @@ impl GroupWriter {
     /// Starts the task on the current Tokio runtime.
     pub fn start(pool: SqlitePool) -> GroupWriter {
         let (queue, writes) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, writes));
-        GroupWriter { queue }
+        let (intake, keeps) = mpsc::unbounded_channel();
+        // A thread of its own: every statement is a hand-over to SQLite's worker thread and back,
+        // and on a thread shared with the actors each hand-over waited for their turn.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("aof-store-writer".into())
+                    .spawn(move || runtime.block_on(run(pool, keeps, writes)));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "could not start the store's writer thread");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the store writer's runtime; writing on the caller's");
+                tokio::spawn(run(pool, keeps, writes));
+            }
+        }
+        GroupWriter { queue, intake }
     }
 
     async fn ask<T>(
@@ -89,7 +120,12 @@ impl GroupWriter {
         write: impl FnOnce(oneshot::Sender<Result<T, Failure>>) -> Write,
     ) -> Result<T, Failure> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(write(reply)).map_err(|_| stopped())?;
+        let write = write(reply);
+        let queue = match write {
+            Write::Keep(..) => &self.intake,
+            _ => &self.queue,
+        };
+        queue.send(write).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -106,6 +142,13 @@ impl GroupWriter {
     /// Runs one statement in the next group commit; the rows it changed.
     pub async fn exec(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64, Failure> {
         self.ask(|reply| Write::Exec(sql, args, reply)).await
+    }
+
+    /// Runs statements in the next group commit, all or none; the rows each changed. Every write
+    /// of the hot path goes through here: one writer never waits on SQLite's lock (whose busy
+    /// handler sleeps in steps of milliseconds), while two writers would.
+    pub async fn statements(&self, statements: Vec<Statement>) -> Result<Vec<u64>, Failure> {
+        self.ask(|reply| Write::Statements(statements, reply)).await
     }
 
     /// See [`aof_actors::ports::Store::save_conversation`].
@@ -139,23 +182,68 @@ impl GroupWriter {
     }
 }
 
-async fn run(pool: SqlitePool, mut writes: mpsc::UnboundedReceiver<Write>) {
+/// Commits what is queued, the keeps of inbound events and the other writes in turns: every keep
+/// waiting as one transaction, then up to [`MAX_OTHER`] other writes as another, and so on, so
+/// that an acknowledgement waits for at most one batch of the flows' writes and the flows are
+/// never starved by a flood of notifications. Answers each writer; ends when both queues are
+/// closed and empty.
+async fn run(
+    pool: SqlitePool,
+    mut keeps: mpsc::UnboundedReceiver<Write>,
+    mut writes: mpsc::UnboundedReceiver<Write>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while writes.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match commit(&pool, &mut batch).await {
-            Ok(answers) => {
-                for (write, answer) in batch.drain(..).zip(answers) {
-                    answer.send_to(write);
-                }
+    let (mut keeps_open, mut writes_open) = (true, true);
+    while keeps_open || writes_open || !batch.is_empty() {
+        while batch.len() < MAX_BATCH {
+            match keeps.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
             }
-            // One bad write must not fail the others: each alone, in its own transaction.
-            Err(_) => {
-                for write in batch.drain(..) {
-                    let mut one = vec![write];
-                    match commit(&pool, &mut one).await {
-                        Ok(mut answers) => answers.remove(0).send_to(one.remove(0)),
-                        Err(e) => Answer::Failed(e).send_to(one.remove(0)),
-                    }
+        }
+        if !batch.is_empty() {
+            commit_and_answer(&pool, &mut batch).await;
+        }
+        while batch.len() < MAX_OTHER {
+            match writes.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_and_answer(&pool, &mut batch).await;
+            continue;
+        }
+        let next = tokio::select! {
+            write = keeps.recv(), if keeps_open => {
+                keeps_open = write.is_some();
+                write
+            }
+            write = writes.recv(), if writes_open => {
+                writes_open = write.is_some();
+                write
+            }
+            else => None,
+        };
+        batch.extend(next);
+    }
+}
+
+/// Commits `batch` and answers each of its writers; empties it.
+async fn commit_and_answer(pool: &SqlitePool, batch: &mut Vec<Write>) {
+    match commit(pool, batch).await {
+        Ok(answers) => {
+            for (write, answer) in batch.drain(..).zip(answers) {
+                answer.send_to(write);
+            }
+        }
+        // One bad write must not fail the others: each alone, in its own transaction.
+        Err(_) => {
+            for write in batch.drain(..) {
+                let mut one = vec![write];
+                match commit(pool, &mut one).await {
+                    Ok(mut answers) => answers.remove(0).send_to(one.remove(0)),
+                    Err(e) => Answer::Failed(e).send_to(one.remove(0)),
                 }
             }
         }
@@ -166,6 +254,7 @@ async fn run(pool: SqlitePool, mut writes: mpsc::UnboundedReceiver<Write>) {
 enum Answer {
     Kept(Vec<Option<InboxSeq>>),
     Rows(u64),
+    AllRows(Vec<u64>),
     Failed(Failure),
 }
 
@@ -175,6 +264,9 @@ impl Answer {
         match (write, self) {
             (Write::Keep(.., reply), Answer::Kept(rows)) => drop(reply.send(Ok(rows))),
             (Write::Exec(.., reply), Answer::Rows(n)) => drop(reply.send(Ok(n))),
+            (Write::Statements(_, reply), Answer::AllRows(n)) => drop(reply.send(Ok(n))),
+            (Write::Statements(_, reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
+            (Write::Statements(_, reply), _) => drop(reply.send(Err(stopped()))),
             (Write::Keep(.., reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
             (Write::Exec(.., reply), Answer::Failed(e)) => drop(reply.send(Err(e))),
             (Write::Keep(.., reply), _) => drop(reply.send(Err(stopped()))),
@@ -198,20 +290,38 @@ async fn apply(tx: &mut Transaction<'static, Sqlite>, write: &Write) -> Result<A
         Write::Keep(entries, statuses, _) => {
             Ok(Answer::Kept(inbox::keep(tx, entries, statuses).await?))
         }
-        Write::Exec(sql, args, _) => {
-            let mut query = sqlx::query(sql);
-            for arg in args {
-                query = match arg {
-                    Arg::Text(s) => query.bind(s.as_str()),
-                    Arg::Int(n) => query.bind(*n),
-                    Arg::Null => query.bind(None::<i64>),
-                };
-            }
-            Ok(Answer::Rows(
-                query.execute(&mut **tx).await?.rows_affected(),
-            ))
-        }
+        Write::Exec(sql, args, _) => Ok(Answer::Rows(execute(tx, sql, args).await?)),
+        Write::Statements(statements, _) => Ok(Answer::AllRows(execute_all(tx, statements).await?)),
     }
+}
+
+/// Runs one statement in `tx`; the rows it changed.
+async fn execute(
+    tx: &mut Transaction<'static, Sqlite>,
+    sql: &str,
+    args: &[Arg],
+) -> Result<u64, Failure> {
+    let mut query = sqlx::query(sql);
+    for arg in args {
+        query = match arg {
+            Arg::Text(s) => query.bind(s.as_str()),
+            Arg::Int(n) => query.bind(*n),
+            Arg::Null => query.bind(None::<i64>),
+        };
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
+}
+
+/// Runs statements in `tx`, in order; the rows each changed.
+pub(super) async fn execute_all(
+    tx: &mut Transaction<'static, Sqlite>,
+    statements: &[Statement],
+) -> Result<Vec<u64>, Failure> {
+    let mut rows = Vec::with_capacity(statements.len());
+    for (sql, args) in statements {
+        rows.push(execute(tx, sql, args).await?);
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
