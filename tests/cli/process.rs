@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The bot as a child process on the sandbox config in `dir`, its log collected as it comes.
-struct Bot {
+pub(super) struct Bot {
     child: Child,
-    address: String,
+    pub(super) address: String,
     log: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -26,7 +26,7 @@ impl Bot {
     /// [`Bot::start`] with `edit` applied to the config's text. The bot listens on a port the
     /// system picks (port 0), read from its log: a port chosen before the start could be taken by
     /// the bot of a test running beside this one.
-    fn start_with(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> Bot {
+    pub(super) fn start_with(dir: &std::path::Path, edit: impl FnOnce(String) -> String) -> Bot {
         let config = write_sandbox_config(dir, 0);
         let text = std::fs::read_to_string(&config).expect("the config");
         std::fs::write(&config, edit(text)).expect("writes the config");
@@ -82,7 +82,7 @@ impl Bot {
 
     /// Kills the process with SIGKILL (a crash: nothing runs after it), waits for it to go; its
     /// log.
-    fn kill9(mut self) -> String {
+    pub(super) fn kill9(mut self) -> String {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("gone");
         if let Some(reader) = self.reader.take() {
@@ -93,7 +93,7 @@ impl Bot {
     }
 
     /// Sends `signal` and waits for the exit; the whole log.
-    fn stop(mut self, signal: &str) -> String {
+    pub(super) fn stop(mut self, signal: &str) -> String {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
@@ -212,7 +212,7 @@ fn start_up_warns_about_a_config_value_a_flow_reads_but_the_config_lacks() {
 
 /// The sandbox config with no allow-list (and none drawn from the rota): anyone may ask for HELP;
 /// and a short wait for statuses of sends in flight at a kill.
-fn open_to_everyone(config: String) -> String {
+pub(super) fn open_to_everyone(config: String) -> String {
     config
         .replace(
             "    allowed_numbers:\n      - \"+15551234567\"  # Alice\n      - \"+15557654321\"  # Bob\n      - \"+15550001234\"  # SRE Team Lead\n",
