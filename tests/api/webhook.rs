@@ -174,3 +174,48 @@ async fn a_body_that_stops_arriving_is_cut_off_with_408() {
     // And the server still takes whole requests.
     assert_eq!(app.say(ALICE, "HELP").await, 200);
 }
+
+/// Any signed body, as a property through the running server: 200 (kept, or nothing in it to act
+/// on) or a 400 naming the field; never a 5xx, and the server answers the next one.
+#[actix_web::test]
+async fn any_signed_body_is_answered_200_or_a_400_naming_the_field() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = TestApp::spawn_in(dir.path(), &graph, &Options::default())
+        .await
+        .unwrap();
+    let mut runner = TestRunner::deterministic();
+    let bodies = proptest::prop_oneof![
+        proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..256),
+        ".{0,64}".prop_map(|text| {
+            text_notification(ALICE, "Alice", &text, &unique_id())
+                .to_string()
+                .into_bytes()
+        }),
+        "[a-z_]{1,8}".prop_map(|field| {
+            let mut n = text_notification(ALICE, "Alice", "HELP", &unique_id());
+            n["entry"][0]["changes"][0]["value"][field] = serde_json::json!(7);
+            n.to_string().into_bytes()
+        }),
+    ];
+    for _ in 0..64 {
+        let body = bodies.new_tree(&mut runner).unwrap().current();
+        let signature = aof::wire::whatsapp::sign(APP_SECRET.as_bytes(), &body);
+        let mut answer = app
+            .client
+            .post(app.url("/whatsapp"))
+            .insert_header(("content-type", "application/json"))
+            .insert_header(("x-hub-signature-256", signature))
+            .send_body(body.clone())
+            .await
+            .expect("the server answers");
+        let status = answer.status().as_u16();
+        let text = String::from_utf8_lossy(&answer.body().await.unwrap_or_default()).to_string();
+        assert!(
+            status == 200 || (status == 400 && text.contains("field")),
+            "{status} {text} for {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}
