@@ -433,6 +433,29 @@ mod tests {
         }
     }
 
+    /// Alice's session running `runner`, on a memory store, queueing into a recording queue.
+    fn alices_session(
+        runner: impl FlowRunner,
+    ) -> (
+        Addr<Session>,
+        WaId,
+        MemoryStore,
+        Arc<Mutex<Vec<OutboundMessage>>>,
+    ) {
+        let queued = Arc::new(Mutex::new(Vec::new()));
+        let store = MemoryStore::new();
+        let deps = SessionDeps {
+            runner: Arc::new(runner),
+            store: Arc::new(store.clone()),
+            limiter: Queue(queued.clone()).start().recipient(),
+            lookback: 5,
+            idle_timeout: Duration::from_secs(60),
+        };
+        let alice = WaId::parse("15551234567").unwrap();
+        let session = Session::new(alice.clone(), deps, NoRouter.start().recipient()).start();
+        (session, alice, store, queued)
+    }
+
     /// A flow that answers its person and waits for a YES, through the run's session link.
     struct AnswerAndAsk;
 
@@ -457,17 +480,7 @@ mod tests {
 
     #[actix::test]
     async fn a_runs_reply_and_question_go_from_the_session_straight_to_the_queue() {
-        let queued = Arc::new(Mutex::new(Vec::new()));
-        let store = MemoryStore::new();
-        let deps = SessionDeps {
-            runner: Arc::new(AnswerAndAsk),
-            store: Arc::new(store.clone()),
-            limiter: Queue(queued.clone()).start().recipient(),
-            lookback: 5,
-            idle_timeout: Duration::from_secs(60),
-        };
-        let alice = WaId::parse("15551234567").unwrap();
-        let session = Session::new(alice.clone(), deps, NoRouter.start().recipient()).start();
+        let (session, alice, store, queued) = alices_session(AnswerAndAsk);
         session.do_send(Deliver {
             message: InboundMessage {
                 id: Wamid("wamid.in.1".into()),
@@ -532,17 +545,7 @@ mod tests {
 
     #[actix::test]
     async fn a_run_that_panics_fails_alone_and_the_session_goes_on() {
-        let queued = Arc::new(Mutex::new(Vec::new()));
-        let store = MemoryStore::new();
-        let deps = SessionDeps {
-            runner: Arc::new(PanicsOnBoom),
-            store: Arc::new(store.clone()),
-            limiter: Queue(queued.clone()).start().recipient(),
-            lookback: 5,
-            idle_timeout: Duration::from_secs(60),
-        };
-        let alice = WaId::parse("15551234567").unwrap();
-        let session = Session::new(alice.clone(), deps, NoRouter.start().recipient()).start();
+        let (session, alice, store, queued) = alices_session(PanicsOnBoom);
         let message = |id: &str, text: &str| InboundMessage {
             id: Wamid(id.into()),
             from: alice.clone(),

@@ -157,6 +157,25 @@ steps:
       text: "step two after {{ steps.first.output.marker | default('a live first step') }}"
 "#;
 
+/// The shipped flows and [`TWO_STEPS`].
+fn two_steps_flows() -> tempfile::TempDir {
+    crate::common::chat::flows_dir(&[("two-steps.yaml", TWO_STEPS)])
+}
+
+/// Starts the bot on `options`; Alice says TWO and gets both steps' messages.
+async fn two_steps_answered(
+    graph: &FakeGraph,
+    dir: &std::path::Path,
+    options: &Options,
+) -> TestApp {
+    let app = TestApp::spawn_in(dir, graph, options)
+        .await
+        .expect("starts");
+    app.say(ALICE, "TWO").await;
+    nth_send(graph, ALICE, 2).await;
+    app
+}
+
 /// Puts the store back to where a crash would have left it: the message's inbox row open and
 /// its run not ended, with `journal` as the steps it had completed.
 async fn rewind_to_a_crash(dir: &std::path::Path, journal: &[(&str, Value)]) {
@@ -191,17 +210,12 @@ async fn rewind_to_a_crash(dir: &std::path::Path, journal: &[(&str, Value)]) {
 
 #[actix_web::test]
 async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_nothing_twice() {
-    let (graph, dir) = (FakeGraph::start(), temp());
-    let flows = crate::common::chat::flows_dir(&[("two-steps.yaml", TWO_STEPS)]);
+    let (graph, dir, flows) = (FakeGraph::start(), temp(), two_steps_flows());
     let options = Options {
         flows_dir: Some(flows.path().to_owned()),
         ..Options::default()
     };
-    let app = TestApp::spawn_in(dir.path(), &graph, &options)
-        .await
-        .expect("starts");
-    app.say(ALICE, "TWO").await;
-    nth_send(&graph, ALICE, 2).await;
+    let app = two_steps_answered(&graph, dir.path(), &options).await;
     let texts = || texts(&graph, ALICE);
     assert_eq!(texts(), ["step one", "step two after a live first step"]);
     app.stop();
@@ -252,18 +266,13 @@ fn status_naming(job: &str, wamid: &str) -> Value {
 
 #[actix_web::test]
 async fn a_send_left_unconfirmed_by_a_crash_is_sent_again_only_if_no_status_names_it() {
-    let (graph, dir) = (FakeGraph::start(), temp());
-    let flows = crate::common::chat::flows_dir(&[("two-steps.yaml", TWO_STEPS)]);
+    let (graph, dir, flows) = (FakeGraph::start(), temp(), two_steps_flows());
     let options = Options {
         flows_dir: Some(flows.path().to_owned()),
         whatsapp_extra: "    unconfirmed_send_grace_secs: 1\n".into(),
         ..Options::default()
     };
-    let app = TestApp::spawn_in(dir.path(), &graph, &options)
-        .await
-        .expect("starts");
-    app.say(ALICE, "TWO").await;
-    nth_send(&graph, ALICE, 2).await;
+    let app = two_steps_answered(&graph, dir.path(), &options).await;
     let sent = graph.sends_to(ALICE);
     let named = sent[0].body["biz_opaque_callback_data"].as_str();
     assert!(
