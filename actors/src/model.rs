@@ -53,6 +53,22 @@ pub struct InboundMessage {
     pub inbox: Option<InboxSeq>,
 }
 
+impl InboundMessage {
+    /// A text message from `from`, unstamped and not kept yet: what a test or a replay builds.
+    pub fn text(id: &str, from: WaId, text: &str) -> Self {
+        InboundMessage {
+            id: Wamid(id.to_owned()),
+            from,
+            name: None,
+            timestamp: 0,
+            kind: InboundKind::Text,
+            text: Some(text.to_owned()),
+            context_id: None,
+            inbox: None,
+        }
+    }
+}
+
 /// Delivery states of an outbound message, in the order they can only move forward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

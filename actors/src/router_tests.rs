@@ -3,9 +3,9 @@
 //! system (no arbiters).
 
 use super::*;
-use crate::ids::{JobId, Wamid};
+use crate::ids::JobId;
 use crate::memory_store::MemoryStore;
-use crate::model::{InboundKind, Lane, Route, RouteReason};
+use crate::model::{Lane, Route, RouteReason};
 use crate::ports::FlowOutcome;
 use crate::rate_limiter::Enqueue;
 use futures_util::future::LocalBoxFuture;
@@ -64,16 +64,11 @@ impl Handler<Enqueue> for RecordingQueue {
 }
 
 fn inbound(n: u32, from: &WaId, text: &str) -> RouteInbound {
-    RouteInbound(InboundMessage {
-        id: Wamid(format!("wamid.in.{n}")),
-        from: from.clone(),
-        name: None,
-        timestamp: 0,
-        kind: InboundKind::Text,
-        text: Some(text.into()),
-        context_id: None,
-        inbox: None,
-    })
+    RouteInbound(InboundMessage::text(
+        &format!("wamid.in.{n}"),
+        from.clone(),
+        text,
+    ))
 }
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {

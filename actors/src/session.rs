@@ -392,9 +392,9 @@ impl Handler<AddExpectation> for Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{JobId, Wamid};
+    use crate::ids::JobId;
     use crate::memory_store::MemoryStore;
-    use crate::model::{InboundKind, Lane, RouteReason};
+    use crate::model::{Lane, RouteReason};
     use crate::ports::FlowOutcome;
     use crate::rate_limiter::Enqueue;
     use futures_util::future::LocalBoxFuture;
@@ -482,16 +482,7 @@ mod tests {
     async fn a_runs_reply_and_question_go_from_the_session_straight_to_the_queue() {
         let (session, alice, store, queued) = alices_session(AnswerAndAsk);
         session.do_send(Deliver {
-            message: InboundMessage {
-                id: Wamid("wamid.in.1".into()),
-                from: alice.clone(),
-                name: None,
-                timestamp: 0,
-                kind: InboundKind::Text,
-                text: Some("hello".into()),
-                context_id: None,
-                inbox: None,
-            },
+            message: InboundMessage::text("wamid.in.1", alice.clone(), "hello"),
             route: Some(Route {
                 flow: "answer".into(),
                 reason: RouteReason::Default,
@@ -546,16 +537,7 @@ mod tests {
     #[actix::test]
     async fn a_run_that_panics_fails_alone_and_the_session_goes_on() {
         let (session, alice, store, queued) = alices_session(PanicsOnBoom);
-        let message = |id: &str, text: &str| InboundMessage {
-            id: Wamid(id.into()),
-            from: alice.clone(),
-            name: None,
-            timestamp: 0,
-            kind: InboundKind::Text,
-            text: Some(text.into()),
-            context_id: None,
-            inbox: None,
-        };
+        let message = |id: &str, text: &str| InboundMessage::text(id, alice.clone(), text);
         let kept = store
             .accept(
                 vec![message("wamid.1", "boom"), message("wamid.2", "hello")],

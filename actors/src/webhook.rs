@@ -225,23 +225,12 @@ impl Handler<Resume> for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Wamid;
     use crate::memory_store::MemoryStore;
-    use crate::model::InboundKind;
     use crate::testing::Recorder;
     use std::time::Duration;
 
     fn message(id: &str, from: &str) -> InboundMessage {
-        InboundMessage {
-            id: Wamid(id.into()),
-            from: WaId::parse(from).unwrap(),
-            name: None,
-            timestamp: 0,
-            kind: InboundKind::Text,
-            text: Some("HELP".into()),
-            context_id: None,
-            inbox: None,
-        }
+        InboundMessage::text(id, WaId::parse(from).unwrap(), "HELP")
     }
 
     #[actix::test]

@@ -4,8 +4,8 @@ use super::conformance::conformance;
 use super::{Inbox, InboxEntry, JobState, Repositories, SqliteStore, StoreOpenError};
 use aof_actors::ids::{JobId, WaId, Wamid};
 use aof_actors::model::{
-    Conversation, DeliveryState, InboundKind, InboundMessage, Lane, OutboundMessage, QueuedJob,
-    StatusUpdate, Timer,
+    Conversation, DeliveryState, InboundMessage, Lane, OutboundMessage, QueuedJob, StatusUpdate,
+    Timer,
 };
 use aof_actors::ports::Store;
 use serde_json::json;
@@ -26,16 +26,7 @@ const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 async fn keep_messages(store: &dyn Store, ids: &[&str]) -> Vec<bool> {
     let messages = ids
         .iter()
-        .map(|id| InboundMessage {
-            id: Wamid((*id).to_owned()),
-            from: person(),
-            name: None,
-            timestamp: 0,
-            kind: InboundKind::Text,
-            text: Some("HELP".into()),
-            context_id: None,
-            inbox: None,
-        })
+        .map(|id| InboundMessage::text(id, person(), "HELP"))
         .collect();
     let rows = store.accept(messages, vec![]).await.expect("kept");
     rows.iter().map(Option::is_some).collect()
