@@ -133,7 +133,7 @@ impl SqliteStore {
         steps: serde_json::Value,
     ) -> Result<(), StoreError> {
         logged("record_run_end", async {
-            let sql =
+            let end =
                 "UPDATE runs SET outcome = ?2, steps = ?3, finished_ms = ?4 WHERE run_id = ?1";
             let args = vec![
                 run_id.into(),
@@ -141,15 +141,15 @@ impl SqliteStore {
                 serde_json::to_string(&steps)?.into(),
                 now_ms().into(),
             ];
-            if self.writer.exec(sql, args).await? == 0 {
+            // An ended run is not resumed: its journal goes in the same commit.
+            let forget = "DELETE FROM run_journal WHERE run_id = ?1";
+            let statements = vec![(end, args), (forget, vec![run_id.into()])];
+            if self.writer.statements(statements).await?.first() == Some(&0) {
                 tracing::warn!(
                     run_id,
                     "end of a run whose start was never recorded ignored"
                 );
             }
-            // An ended run is not resumed: its journal has done its job.
-            let forget = "DELETE FROM run_journal WHERE run_id = ?1";
-            self.writer.exec(forget, vec![run_id.into()]).await?;
             Ok(())
         })
         .await
