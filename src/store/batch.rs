@@ -13,10 +13,11 @@ use tokio::sync::{mpsc, oneshot};
 /// Most writes in one transaction: bounds how long one commit holds the database.
 const MAX_BATCH: usize = 1024;
 
-/// Most writes other than intake in one transaction. Each statement costs about 0.1 ms (a
-/// hand-over to SQLite's thread), so this bounds how long an acknowledgement waits behind the
-/// flows' own writes when both pile up.
-const MAX_OTHER: usize = 8;
+/// Most writes other than intake in one transaction: bounds how long an acknowledgement waits
+/// behind the flows' own writes when both pile up. Measured with `aof-load --only ingest`: 8 gave
+/// the most intake (7,000/s at 64 in flight) and the fewest runs handled (~550/s), 64 the reverse
+/// (3,600/s, ~950/s); a pager is for the runs (BENCHMARKS.md, "Issue 13").
+const MAX_OTHER: usize = 64;
 
 /// A value bound to a statement's parameter.
 #[derive(Debug)]
@@ -278,11 +279,116 @@ impl Answer {
 async fn commit(pool: &SqlitePool, batch: &mut [Write]) -> Result<Vec<Answer>, Failure> {
     let mut tx = pool.begin().await?;
     let mut answers = Vec::with_capacity(batch.len());
-    for write in batch.iter() {
+    let mut rest = &batch[..];
+    while let Some(write) = rest.first() {
+        // A run of plain statements goes to SQLite in one round trip when it can be written out.
+        let plain = rest
+            .iter()
+            .take_while(|w| matches!(w, Write::Exec(..) | Write::Statements(..)))
+            .count();
+        if plain > 1 {
+            if let Some(script) = Script::of(&rest[..plain]) {
+                answers.extend(script.run(&mut tx).await?);
+                rest = &rest[plain..];
+                continue;
+            }
+        }
         answers.push(apply(&mut tx, write).await?);
+        rest = &rest[1..];
     }
     tx.commit().await?;
     Ok(answers)
+}
+
+/// Plain statements written out with their values as literals, to run in one round trip to
+/// SQLite's thread: 128 inserts cost 13 ms one by one and under 2 ms this way.
+struct Script {
+    sql: String,
+    /// How many statements each write has, in order.
+    shape: Vec<(bool, usize)>,
+}
+
+impl Script {
+    /// The script of `writes` (only `Exec` and `Statements`), or `None` when a value cannot be
+    /// written as a literal (a NUL in a text) or a statement has a parameter that is not `?N`:
+    /// those go one by one, with their values bound.
+    fn of(writes: &[Write]) -> Option<Script> {
+        let mut sql = String::new();
+        let mut shape = Vec::with_capacity(writes.len());
+        for write in writes {
+            match write {
+                Write::Exec(text, args, _) => {
+                    inline(&mut sql, text, args)?;
+                    shape.push((false, 1));
+                }
+                Write::Statements(statements, _) => {
+                    for (text, args) in statements {
+                        inline(&mut sql, text, args)?;
+                    }
+                    shape.push((true, statements.len()));
+                }
+                Write::Keep(..) => return None,
+            }
+        }
+        Some(Script { sql, shape })
+    }
+
+    /// Runs the script in `tx`; each write's answer.
+    async fn run(self, tx: &mut Transaction<'static, Sqlite>) -> Result<Vec<Answer>, Failure> {
+        use futures_util::StreamExt as _;
+        let results: Vec<_> = sqlx::raw_sql(&self.sql)
+            .execute_many(&mut **tx)
+            .collect()
+            .await;
+        let mut rows = Vec::with_capacity(results.len());
+        for result in results {
+            rows.push(result?.rows_affected());
+        }
+        let mut rows = rows.into_iter();
+        let mut answers = Vec::with_capacity(self.shape.len());
+        for (many, count) in self.shape {
+            let these: Vec<u64> = rows.by_ref().take(count).collect();
+            if these.len() != count {
+                return Err(Failure::Corrupt(
+                    "a script answered fewer statements than it had".into(),
+                ));
+            }
+            answers.push(if many {
+                Answer::AllRows(these)
+            } else {
+                Answer::Rows(these[0])
+            });
+        }
+        Ok(answers)
+    }
+}
+
+/// Appends `text` with each `?N` replaced by the literal of `args[N - 1]`, and a `;`.
+fn inline(sql: &mut String, text: &str, args: &[Arg]) -> Option<()> {
+    let mut chars = text.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c != '?' {
+            sql.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some((_, d)) = chars.next_if(|(_, d)| d.is_ascii_digit()) {
+            digits.push(d);
+        }
+        let index: usize = digits.parse().ok()?;
+        match args.get(index.checked_sub(1)?)? {
+            Arg::Int(n) => sql.push_str(&n.to_string()),
+            Arg::Null => sql.push_str("NULL"),
+            Arg::Text(t) if t.contains('\0') => return None,
+            Arg::Text(t) => {
+                sql.push('\'');
+                sql.push_str(&t.replace('\'', "''"));
+                sql.push('\'');
+            }
+        }
+    }
+    sql.push_str(";\n");
+    Some(())
 }
 
 async fn apply(tx: &mut Transaction<'static, Sqlite>, write: &Write) -> Result<Answer, Failure> {
@@ -362,5 +468,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(kinds, ["first", "second"]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn statements_sent_as_one_script_keep_their_values_and_row_counts() {
+        let (_dir, _url, store) = crate::store::tests::fresh_store().await;
+        let writer = store.writer.clone();
+        let tricky = "it's; DROP TABLE audit_log; -- ?1 \u{1F6A8} ''";
+        let insert = "INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)";
+        let audit =
+            |kind: &str, who: Option<&str>| vec![1.into(), kind.into(), who.into(), tricky.into()];
+        // Queued together: one script.
+        let (a, b, both) = tokio::join!(
+            writer.exec(insert, audit("first", Some("+1555"))),
+            writer.exec(insert, audit("second", None)),
+            writer.statements(vec![
+                (insert, audit("third", None)),
+                (
+                    "UPDATE audit_log SET who = 'x' WHERE kind = 'nobody'",
+                    vec![]
+                ),
+            ]),
+        );
+        // A NUL cannot be a literal: with another write, the batch goes bound, one by one.
+        let (nul, d) = tokio::join!(
+            writer.exec(
+                insert,
+                vec![1.into(), "nul\0byte".into(), Arg::Null, "{}".into()]
+            ),
+            writer.exec(insert, audit("fourth", None)),
+        );
+        assert_eq!(d.unwrap(), 1);
+        assert_eq!((a.unwrap(), b.unwrap(), nul.unwrap()), (1, 1, 1));
+        assert_eq!(both.unwrap(), [1, 0], "each statement's own count");
+        let rows: Vec<(String, Option<String>, String)> =
+            sqlx::query_as("SELECT kind, who, detail FROM audit_log ORDER BY id")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(kinds, ["first", "second", "third", "nul\0byte", "fourth"]);
+        assert_eq!(rows[0].1.as_deref(), Some("+1555"));
+        assert_eq!(rows[1].1, None);
+        assert!(rows
+            .iter()
+            .filter(|r| r.0 != "nul\0byte")
+            .all(|r| r.2 == tricky));
     }
 }
