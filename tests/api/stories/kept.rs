@@ -173,7 +173,30 @@ async fn two_steps_answered(
         .expect("starts");
     app.say(ALICE, "TWO").await;
     nth_send(graph, ALICE, 2).await;
+    settled(dir).await;
     app
+}
+
+/// Waits until the latest two-step run ended, its inbox row is closed and both its sends are
+/// recorded: a stopped test server's store writer may still commit what was queued before the
+/// stop (a killed process would not), and must not undo the crash a test writes afterwards.
+async fn settled(dir: &std::path::Path) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.join("aof.db").display());
+    let done = eventually_async(WAIT, || async {
+        let mut db = sqlx::SqliteConnection::connect(&url).await.ok()?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM inbox WHERE done_ms IS NULL)
+                  + (SELECT COUNT(*) FROM runs WHERE finished_ms IS NULL)
+                  + (SELECT COUNT(*) FROM outbox WHERE state <> 'sent')",
+        )
+        .fetch_one(&mut db)
+        .await
+        .ok()?;
+        (open == 0).then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "the run settles");
 }
 
 /// Puts the store back to where a crash would have left it: the message's inbox row open and
@@ -230,6 +253,7 @@ async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_noth
         .expect("restarts");
     nth_send(&graph, ALICE, 3).await;
     assert_eq!(texts()[2], "step two after the journal");
+    settled(dir.path()).await;
     app.stop();
 
     // Crashed before any step was journaled, after both messages were queued: both steps run
