@@ -70,6 +70,13 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
         None if pagerduty_incident_id.is_some() => AlertSource::Pagerduty,
         None => AlertSource::Webhook,
     };
+    // The same step run again after a crash finds the alert it recorded, not a second one.
+    let created_by = format!(
+        "{}/{}/{service}/{}",
+        run.run_id.0,
+        run.step.borrow().clone().unwrap_or_default(),
+        fingerprint.as_deref().unwrap_or_default()
+    );
     let new = NewAlert {
         severity,
         service,
@@ -79,6 +86,7 @@ async fn create(input: &Value, run: &RunContext) -> AgentResult {
         fingerprint: fingerprint.as_deref(),
         pagerduty_incident_id: pagerduty_incident_id.as_deref(),
         paged: paged.as_ref(),
+        created_by: Some(&created_by),
     };
     let created = run
         .services

@@ -128,6 +128,9 @@ pub struct NewAlert<'a> {
     pub pagerduty_incident_id: Option<&'a str>,
     /// The person paged about it, when the flow pages someone.
     pub paged: Option<&'a WaId>,
+    /// The run step recording it: the same step run again after a crash gets this alert back,
+    /// not a second one.
+    pub created_by: Option<&'a str>,
 }
 
 /// An alert as flows see it (`alert.service`, `alert.paged`, …).

@@ -63,6 +63,7 @@ fn alert<'a>(fingerprint: &'a str, message: &'a str) -> NewAlert<'a> {
         fingerprint: Some(fingerprint),
         pagerduty_incident_id: None,
         paged: None,
+        created_by: None,
     }
 }
 

@@ -44,6 +44,22 @@ impl SqliteStore {
             let severity = new.severity.trim().to_lowercase();
             let paged = new.paged.map(WaId::e164);
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            if let Some(step) = new.created_by {
+                let query = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE created_by = ?1");
+                let mine = sqlx::query(&query)
+                    .bind(step)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = mine {
+                    tx.commit().await?;
+                    let alert = alert_from_row(&row)?;
+                    tracing::info!(alert = %alert.id, "a step run again after a crash found the alert it had recorded");
+                    return Ok(CreatedAlert {
+                        alert,
+                        duplicate: false,
+                    });
+                }
+            }
             let existing: Option<String> = if new.fingerprint.is_some()
                 || new.pagerduty_incident_id.is_some()
             {
@@ -94,13 +110,14 @@ impl SqliteStore {
                         "INSERT INTO alerts
                              (id, seq, severity, service, message, runbook_url, source, fingerprint,
                               pagerduty_incident_id, paged, pages, state, created_ms, updated_ms,
-                              transitions)
+                              transitions, created_by)
                          SELECT printf('ALT-%04d', n), n, ?1, ?2, ?3, ?4, ?5, ?6, ?7,
                                 CASE WHEN ?8 IS NULL THEN json_array() ELSE json_array(?8) END,
                                 CASE WHEN ?8 IS NULL THEN json_array()
                                      ELSE json_array(json_object('phone', ?8, 'at_ms', ?9)) END,
                                 'firing', ?9, ?9,
-                                json_array(json_object('state', 'firing', 'at_ms', ?9, 'actor', ?5))
+                                json_array(json_object('state', 'firing', 'at_ms', ?9, 'actor', ?5)),
+                                ?10
                          FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM alerts)
                          RETURNING {ALERT_COLUMNS}"
                     );
@@ -114,6 +131,7 @@ impl SqliteStore {
                         .bind(new.pagerduty_incident_id)
                         .bind(&paged)
                         .bind(now)
+                        .bind(new.created_by)
                         .fetch_one(&mut *tx)
                         .await?;
                     (row, false)

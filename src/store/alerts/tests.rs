@@ -18,6 +18,26 @@ fn firing<'a>(fingerprint: Option<&'a str>, paged: Option<&'a WaId>) -> NewAlert
         fingerprint,
         pagerduty_incident_id: None,
         paged,
+        created_by: None,
+    }
+}
+
+conformance! {
+    async fn a_step_run_again_after_a_crash_gets_the_alert_it_recorded_back(store) {
+        let step = NewAlert {
+            created_by: Some("run_inbox_7/1/api/"),
+            ..firing(None, None)
+        };
+        let first = store.create_alert(&step).await.expect("created");
+        let again = store.create_alert(&step).await.expect("found");
+        assert_eq!(again.alert.id, first.alert.id, "no second alert");
+        assert!(!again.duplicate, "the step sees what it saw the first time");
+        let other = NewAlert {
+            created_by: Some("run_inbox_8/1/api/"),
+            ..firing(None, None)
+        };
+        let second = store.create_alert(&other).await.expect("created");
+        assert_ne!(second.alert.id, first.alert.id, "another run's alert is its own");
     }
 }
 
