@@ -196,21 +196,11 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let (mut keeps_open, mut writes_open) = (true, true);
     while keeps_open || writes_open || !batch.is_empty() {
-        while batch.len() < MAX_BATCH {
-            match keeps.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
-            }
-        }
+        take_waiting(&mut keeps, &mut batch, MAX_BATCH);
         if !batch.is_empty() {
             commit_and_answer(&pool, &mut batch).await;
         }
-        while batch.len() < MAX_OTHER {
-            match writes.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
-            }
-        }
+        take_waiting(&mut writes, &mut batch, MAX_OTHER);
         if !batch.is_empty() {
             commit_and_answer(&pool, &mut batch).await;
             continue;
@@ -227,6 +217,16 @@ async fn run(
             else => None,
         };
         batch.extend(next);
+    }
+}
+
+/// Moves the writes `queue` holds now into `batch`, until `batch` holds `up_to`.
+fn take_waiting(queue: &mut mpsc::UnboundedReceiver<Write>, batch: &mut Vec<Write>, up_to: usize) {
+    while batch.len() < up_to {
+        match queue.try_recv() {
+            Ok(write) => batch.push(write),
+            Err(_) => break,
+        }
     }
 }
 
