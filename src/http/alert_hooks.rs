@@ -3,7 +3,7 @@
 //! Answers once kept (503 when the store could not keep them); flows run on the actors.
 
 use super::auth::webhook_token_ok;
-use super::inbox::{self, Event};
+use super::inbox::{self, Event, Handled};
 use super::AppState;
 use crate::flow::input::complete_and_check;
 use crate::flow::LoadedFlow;
@@ -18,15 +18,15 @@ fn invalid(field: &str, reason: impl std::fmt::Display) -> HttpResponse {
         .json(json!({ "error": "invalid_field", "field": field, "reason": reason.to_string() }))
 }
 
-/// Handles an event just kept; when the store does not answer, it stays kept and is retried, and
-/// the answer says so.
-async fn handled(state: &web::Data<AppState>, seq: InboxSeq, event: Event) -> Value {
+/// Handles an event just kept; `None` when the store did not answer: it stays kept and is
+/// retried, and the answer says so.
+async fn handled(state: &web::Data<AppState>, seq: InboxSeq, event: Event) -> Option<Handled> {
     match inbox::handle(state, seq, &event).await {
-        Ok(outcome) => outcome,
+        Ok(outcome) => Some(outcome),
         Err(e) => {
             tracing::warn!(error = %e, "a kept event cannot be handled yet; retrying");
             inbox::handle_later(state.clone(), seq, event);
-            json!({ "retrying": true })
+            None
         }
     }
 }
@@ -78,15 +78,12 @@ pub async fn alertmanager(
             duplicates.push(json!(fingerprint));
             continue;
         };
-        let outcome = handled(state, seq, event).await;
-        if let Some(run) = outcome.get("run_id") {
-            runs.push(run.clone());
-        } else if let Some(id) = outcome.get("resolved") {
-            resolved.push(id.clone());
-        } else if let Some(id) = outcome.get("duplicate") {
-            duplicates.push(id.clone());
-        } else if outcome.get("retrying").is_some() {
-            retrying.push(json!(fingerprint));
+        match handled(state, seq, event).await {
+            Some(Handled::Started(run)) => runs.push(json!(run)),
+            Some(Handled::Resolved(id)) => resolved.push(json!(id)),
+            Some(Handled::Repeat(id)) => duplicates.push(json!(id)),
+            Some(Handled::Nothing | Handled::Answer(_)) => {}
+            None => retrying.push(json!(fingerprint)),
         }
     }
     tracing::info!(
@@ -138,15 +135,14 @@ pub async fn datadog(
         return HttpResponse::Accepted()
             .json(json!({ "flow": flow.name(), "duplicates": [fingerprint] }));
     };
-    let mut answer = handled(state, seq, event).await;
-    answer["flow"] = json!(flow.name());
-    if let Some(id) = answer.get("resolved").cloned() {
-        answer["resolved"] = json!([id]);
-    } else if let Some(id) = answer.get("duplicate").cloned() {
-        answer["duplicates"] = json!([id]);
-    } else if answer.get("run_id").is_none() {
-        answer["resolved"] = json!([]);
-    }
+    let flow = flow.name();
+    let answer = match handled(state, seq, event).await {
+        Some(Handled::Started(run)) => json!({ "run_id": run, "flow": flow }),
+        Some(Handled::Resolved(id)) => json!({ "flow": flow, "resolved": [id] }),
+        Some(Handled::Repeat(id)) => json!({ "flow": flow, "duplicates": [id] }),
+        Some(Handled::Nothing | Handled::Answer(_)) => json!({ "flow": flow, "resolved": [] }),
+        None => json!({ "flow": flow, "retrying": true }),
+    };
     HttpResponse::Accepted().json(answer)
 }
 
@@ -189,7 +185,12 @@ pub async fn pagerduty(
         Err(e) => return super::not_kept(e),
     };
     match seq {
-        Some(seq) => HttpResponse::Ok().json(handled(&state, seq, event).await),
+        Some(seq) => HttpResponse::Ok().json(match handled(&state, seq, event).await {
+            Some(Handled::Started(run)) => json!({ "run_id": run }),
+            Some(Handled::Answer(outcome)) => outcome,
+            Some(_) => json!({}),
+            None => json!({ "retrying": true }),
+        }),
         None => HttpResponse::Ok().json(json!({ "duplicate": true })),
     }
 }

@@ -102,9 +102,24 @@ fn flow(state: &AppState, stem: &str) -> Option<Arc<LoadedFlow>> {
         .cloned()
 }
 
+/// What handling a kept event did, for the HTTP answer.
+#[derive(Debug)]
+pub enum Handled {
+    /// A run started (a page, a flow); the row closes when it ends.
+    Started(RunId),
+    /// The open alert it names was resolved.
+    Resolved(String),
+    /// The alert is open already: no second page.
+    Repeat(String),
+    /// Nothing to do (a resolved alert with nothing open, a flow gone).
+    Nothing,
+    /// A PagerDuty event's outcome, as its webhook answers it.
+    Answer(Value),
+}
+
 /// Handles a kept event; what it did, for the HTTP answer. An error (the store did not answer)
 /// leaves the row open: see [`handle_later`].
-pub async fn handle(state: &AppState, seq: InboxSeq, event: &Event) -> Result<Value, StoreError> {
+pub async fn handle(state: &AppState, seq: InboxSeq, event: &Event) -> Result<Handled, StoreError> {
     match event {
         Event::Alertmanager { flow, alert } => {
             let open = state.store.find_by_fingerprint(&alert.fingerprint).await?;
@@ -136,7 +151,7 @@ pub async fn handle(state: &AppState, seq: InboxSeq, event: &Event) -> Result<Va
             state
                 .handle
                 .run_flow(run_id.clone(), flow.clone(), input, Some(seq));
-            Ok(json!({ "run_id": run_id }))
+            Ok(Handled::Started(run_id))
         }
     }
 }
@@ -150,7 +165,7 @@ async fn arrive(
     arrival: Arrival,
     input: impl FnOnce() -> Map<String, Value>,
     source: &str,
-) -> Value {
+) -> Handled {
     match arrival {
         Arrival::Page => match flow(state, stem) {
             Some(flow) => {
@@ -159,7 +174,7 @@ async fn arrive(
                 state
                     .handle
                     .run_flow(run_id.clone(), flow.stem.clone(), input, Some(seq));
-                json!({ "run_id": run_id })
+                Handled::Started(run_id)
             }
             None => {
                 tracing::error!(
@@ -167,22 +182,22 @@ async fn arrive(
                     "a kept alert's paging flow is gone (flows reloaded); it pages nobody"
                 );
                 close(state.store.as_ref(), seq, "no_flow").await;
-                json!({ "ignored": format!("the flow {stem} is no longer loaded") })
+                Handled::Nothing
             }
         },
         Arrival::Repeat(open) => {
             close(state.store.as_ref(), seq, "repeat").await;
-            json!({ "duplicate": open.id })
+            Handled::Repeat(open.id)
         }
         Arrival::Resolve(open) => {
             let id = open.id.clone();
             settle(state, open, AlertState::Resolved, source).await;
             close(state.store.as_ref(), seq, "resolved").await;
-            json!({ "resolved": id })
+            Handled::Resolved(id)
         }
         Arrival::Nothing => {
             close(state.store.as_ref(), seq, "nothing_open").await;
-            json!({})
+            Handled::Nothing
         }
     }
 }
@@ -198,7 +213,7 @@ async fn pagerduty_event(
     state: &AppState,
     seq: InboxSeq,
     event: &pagerduty::Event,
-) -> Result<Value, StoreError> {
+) -> Result<Handled, StoreError> {
     let incident = &event.data;
     let open = state.store.find_by_pagerduty(&incident.id).await?;
     let actor = event
@@ -221,7 +236,7 @@ async fn pagerduty_event(
                     state
                         .handle
                         .run_flow(run_id.clone(), flow.stem.clone(), input, Some(seq));
-                    return Ok(json!({ "run_id": run_id }));
+                    return Ok(Handled::Started(run_id));
                 }
                 None => {
                     json!({ "ignored": "no flow has a type: alertmanager trigger to page with" })
@@ -251,7 +266,7 @@ async fn pagerduty_event(
         (other, _) => json!({ "ignored": other }),
     };
     close(state.store.as_ref(), seq, "handled").await;
-    Ok(outcome)
+    Ok(Handled::Answer(outcome))
 }
 
 /// Handles a kept event whose handling failed, every few seconds until the store answers: it was

@@ -135,16 +135,17 @@ impl Store for SqliteStore {
     fn still_sending(&self, ids: Vec<JobId>) -> StoreResult<Vec<bool>> {
         let pool = self.pool.clone();
         boxed("still_sending", async move {
-            let mut still = Vec::with_capacity(ids.len());
-            for id in ids {
-                let state: Option<String> =
-                    sqlx::query_scalar("SELECT state FROM outbox WHERE id = ?1")
-                        .bind(&id.0)
-                        .fetch_optional(&pool)
-                        .await?;
-                still.push(state.as_deref() == Some("sending"));
-            }
-            Ok(still)
+            let asked: Vec<&str> = ids.iter().map(|id| id.0.as_str()).collect();
+            let sending: std::collections::HashSet<String> = sqlx::query_scalar(
+                "SELECT id FROM outbox
+                 WHERE state = 'sending' AND id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(serde_json::to_string(&asked)?)
+            .fetch_all(&pool)
+            .await?
+            .into_iter()
+            .collect();
+            Ok(ids.iter().map(|id| sending.contains(&id.0)).collect())
         })
     }
 
