@@ -34,6 +34,7 @@ pub mod ids;
 pub mod memory_store;
 pub mod model;
 pub mod ports;
+mod priority;
 pub mod rate_limiter;
 pub mod router;
 pub mod runtime;

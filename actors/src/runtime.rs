@@ -91,7 +91,11 @@ impl Runtime {
         let webhook_settings = settings.webhook.clone();
         let webhook_router = router_addr.clone().recipient();
         let capacity = settings.mailbox_capacity.max(16);
-        let webhook = Webhook::create(move |ctx| {
+        // A thread of its own: an acknowledgement waits for nothing but the store, not for the
+        // routing, pacing and sending that share the system's thread (under a storm they kept
+        // it busy, and intake fell to a fifth of what it is alone).
+        let intake = Arbiter::new();
+        let webhook = Webhook::start_in_arbiter(&intake.handle(), move |ctx| {
             ctx.set_mailbox_capacity(capacity);
             Webhook::new(webhook_settings, webhook_store, webhook_router)
         });
@@ -104,8 +108,12 @@ impl Runtime {
         };
         let made = Arc::new(make_runner(handle.clone()));
         let runner: Arc<dyn FlowRunner> = made.clone();
-        let arbiters: Vec<Arbiter> = (0..settings.session_threads.max(1))
-            .map(|_| Arbiter::new())
+        let mut arbiters: Vec<Arbiter> = (0..settings.session_threads.max(1))
+            .map(|_| {
+                let arbiter = Arbiter::new();
+                arbiter.spawn_fn(crate::priority::lower_for_flows);
+                arbiter
+            })
             .collect();
         let deps = SessionDeps {
             runner: runner.clone(),
@@ -116,10 +124,12 @@ impl Runtime {
         };
         let handles = arbiters.iter().map(Arbiter::handle).collect();
         router_ctx.run(Router::new(ports.routes, runner, deps, handles));
+        arbiters.push(intake);
         (Runtime { handle, arbiters }, made)
     }
 
-    /// Stops the session threads (the actors on the system's own thread stop with the system).
+    /// Stops the session threads and the webhook's (the actors on the system's own thread stop
+    /// with the system).
     pub fn stop(&self) {
         for arbiter in &self.arbiters {
             arbiter.stop();

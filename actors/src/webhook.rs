@@ -50,10 +50,10 @@ pub struct WebhookSettings {
     pub max_age: std::time::Duration,
 }
 
-/// A notification waiting for the store, with whoever waits for its answer.
-struct Waiting {
+/// A notification the store kept (or could not), with whoever waits for its answer.
+struct Kept {
     messages: Vec<InboundMessage>,
-    statuses: Vec<StatusUpdate>,
+    rows: Result<Vec<Option<crate::ids::InboxSeq>>, StoreError>,
     reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -62,11 +62,13 @@ pub struct Webhook {
     settings: WebhookSettings,
     store: Arc<dyn Store>,
     router: Recipient<RouteInbound>,
-    /// Notifications waiting for the store, in arrival order.
-    waiting: Vec<Waiting>,
-    /// Whether the store is keeping a batch; one at a time, so batches stay in order and the
-    /// store sees everything that arrived meanwhile as one commit.
-    keeping: bool,
+    /// Number given to the next notification, in arrival order.
+    next: u64,
+    /// Number of the next notification to forward: the store answers in arrival order, but each
+    /// answer is its own future, so they are put back in order before anything is routed.
+    forward_next: u64,
+    /// Answers that arrived before an earlier notification's.
+    kept: std::collections::BTreeMap<u64, Kept>,
 }
 
 impl Webhook {
@@ -80,8 +82,9 @@ impl Webhook {
             settings,
             store,
             router,
-            waiting: Vec::new(),
-            keeping: false,
+            next: 0,
+            forward_next: 0,
+            kept: Default::default(),
         }
     }
 
@@ -138,42 +141,57 @@ impl Webhook {
         });
     }
 
-    /// Has the store keep everything waiting in one commit, then forwards the new messages,
-    /// answers their senders and keeps whatever arrived meanwhile.
-    fn keep(&mut self, ctx: &mut Context<Self>) {
-        if self.keeping || self.waiting.is_empty() {
-            return;
-        }
-        self.keeping = true;
-        let batch = std::mem::take(&mut self.waiting);
-        let messages: Vec<InboundMessage> = batch.iter().flat_map(|w| w.messages.clone()).collect();
-        let statuses = batch.iter().flat_map(|w| w.statuses.clone()).collect();
-        let kept = self.store.accept(messages.clone(), statuses);
-        ctx.spawn(kept.into_actor(self).map(move |kept, act, ctx| {
-            match kept {
+    /// Has the store keep one notification. The store's writer commits whatever is queued as one
+    /// transaction, so notifications arriving together share a commit without waiting here for
+    /// each other.
+    fn keep(
+        &mut self,
+        messages: Vec<InboundMessage>,
+        statuses: Vec<StatusUpdate>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let number = self.next;
+        self.next += 1;
+        let rows = self.store.accept(messages.clone(), statuses);
+        ctx.spawn(rows.into_actor(self).map(move |rows, act, _| {
+            act.kept.insert(
+                number,
+                Kept {
+                    messages,
+                    rows,
+                    reply,
+                },
+            );
+            act.forward_in_order();
+        }));
+    }
+
+    /// Forwards the new messages of every kept notification whose turn it is, and answers their
+    /// senders.
+    fn forward_in_order(&mut self) {
+        while let Some(kept) = self.kept.remove(&self.forward_next) {
+            self.forward_next += 1;
+            match kept.rows {
                 Ok(rows) => {
-                    for (mut message, row) in messages.into_iter().zip(rows) {
+                    for (mut message, row) in kept.messages.into_iter().zip(rows) {
                         match row {
                             Some(seq) => {
                                 message.inbox = Some(seq);
-                                act.forward(message, "inbound");
+                                self.forward(message, "inbound");
                             }
                             None => metrics::counter!("aof_inbound_duplicates_total").increment(1),
                         }
                     }
-                    batch.into_iter().for_each(|w| drop(w.reply.send(Ok(()))));
+                    drop(kept.reply.send(Ok(())));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "the store could not keep a notification; Meta is asked to retry");
                     metrics::counter!("aof_inbound_store_failures_total").increment(1);
-                    batch
-                        .into_iter()
-                        .for_each(|w| drop(w.reply.send(Err(e.clone()))));
+                    drop(kept.reply.send(Err(e)));
                 }
             }
-            act.keeping = false;
-            act.keep(ctx);
-        }));
+        }
     }
 
     fn forward(&self, message: InboundMessage, audit: &str) {
@@ -203,12 +221,7 @@ impl Handler<Keep> for Webhook {
             metrics::counter!("aof_statuses_total", "status" => status.state.as_str()).increment(1);
         }
         let messages = msg.messages.into_iter().filter(|m| self.acts_on(m));
-        self.waiting.push(Waiting {
-            messages: messages.collect(),
-            statuses: msg.statuses,
-            reply,
-        });
-        self.keep(ctx);
+        self.keep(messages.collect(), msg.statuses, reply, ctx);
     }
 }
 

@@ -1,23 +1,32 @@
 //! Group commit for the small writes every message makes (its inbox row, its audit line, its
-//! conversation). Callers queue their write and get a future; one task takes everything queued,
-//! writes it in one transaction and answers each caller. Under load a thousand messages cost one
-//! commit instead of a thousand, and the pool sees one waiter instead of a thousand.
+//! conversation, its run's steps and sends). Callers queue their write and get a future; one thread
+//! takes everything queued, writes it in one transaction and answers each caller. Under load a
+//! thousand messages cost one commit instead of a thousand.
+//!
+//! The thread owns a SQLite connection of its own and runs each statement as a plain call,
+//! prepared once and cached. Through sqlx every statement was a hand-over to the connection's
+//! worker thread and back, about 0.1 ms each on a busy machine, and that, not SQLite, bounded
+//! the bot's intake (BENCHMARKS.md, "Issue 13").
 
 use super::inbox::{self, InboxEntry};
 use super::{to_i64, Failure};
 use aof_actors::ids::{InboxSeq, WaId};
 use aof_actors::model::{now_ms, AuditEntry, Conversation, StatusUpdate};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes in one transaction: bounds how long one commit holds the database.
 const MAX_BATCH: usize = 1024;
 
 /// Most writes other than intake in one transaction: bounds how long an acknowledgement waits
-/// behind the flows' own writes when both pile up. Measured with `aof-load --only ingest`: 8 gave
-/// the most intake (7,000/s at 64 in flight) and the fewest runs handled (~550/s), 64 the reverse
-/// (3,600/s, ~950/s); a pager is for the runs (BENCHMARKS.md, "Issue 13").
+/// behind the flows' own writes when both pile up.
 const MAX_OTHER: usize = 64;
+
+/// Distinct statements the writer keeps prepared (there are about thirty).
+const PREPARED: usize = 64;
 
 /// A value bound to a statement's parameter.
 #[derive(Debug)]
@@ -54,6 +63,16 @@ impl<T: Into<Arg>> From<Option<T>> for Arg {
     }
 }
 
+impl ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Text(s) => ToSqlOutput::from(s.as_str()),
+            Arg::Int(n) => ToSqlOutput::from(*n),
+            Arg::Null => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
 /// One queued write.
 enum Write {
     /// Keeps events in the inbox and records statuses; answers each event's row (`None`: a
@@ -76,44 +95,50 @@ enum Write {
 /// A statement and its parameters.
 pub type Statement = (&'static str, Vec<Arg>);
 
-/// The queue in front of the group-commit task.
+/// The queue in front of the writer thread.
 #[derive(Clone, Debug)]
 pub struct GroupWriter {
     queue: mpsc::UnboundedSender<Write>,
     /// Keeps of inbound events: the HTTP answers wait for them, so they go first.
     intake: mpsc::UnboundedSender<Write>,
+    /// Asks the thread to commit what is queued and stop.
+    stop: mpsc::UnboundedSender<oneshot::Sender<()>>,
 }
 
-/// The group-commit task is gone (its runtime stopped).
+/// The writer thread is gone (the store was closed).
 fn stopped() -> Failure {
     Failure::WriterStopped
 }
 
 impl GroupWriter {
-    /// Starts the task on the current Tokio runtime.
-    pub fn start(pool: SqlitePool) -> GroupWriter {
+    /// Opens the writer's own connection to the database file at `path` (migrated already) and
+    /// starts its thread.
+    pub fn start(path: &Path, busy_timeout: Duration) -> Result<GroupWriter, Failure> {
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(busy_timeout)?;
+        // Per connection: the file is in WAL mode already (sqlx set it); NORMAL is durable across
+        // a crash of the process in WAL mode.
+        connection.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        connection.set_prepared_statement_cache_capacity(PREPARED);
         let (queue, writes) = mpsc::unbounded_channel();
         let (intake, keeps) = mpsc::unbounded_channel();
-        // A thread of its own: every statement is a hand-over to SQLite's worker thread and back,
-        // and on a thread shared with the actors each hand-over waited for their turn.
+        let (stop, stops) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build();
-        match runtime {
-            Ok(runtime) => {
-                let spawned = std::thread::Builder::new()
-                    .name("aof-store-writer".into())
-                    .spawn(move || runtime.block_on(run(pool, keeps, writes)));
-                if let Err(e) = spawned {
-                    tracing::error!(error = %e, "could not start the store's writer thread");
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not build the store writer's runtime; writing on the caller's");
-                tokio::spawn(run(pool, keeps, writes));
-            }
-        }
-        GroupWriter { queue, intake }
+            .build()
+            .map_err(|e| Failure::Corrupt(format!("the writer's runtime: {e}")))?;
+        std::thread::Builder::new()
+            .name("aof-store-writer".into())
+            .spawn(move || runtime.block_on(run(connection, keeps, writes, stops)))
+            .map_err(|e| Failure::Corrupt(format!("the writer's thread: {e}")))?;
+        Ok(GroupWriter {
+            queue,
+            intake,
+            stop,
+        })
     }
 
     async fn ask<T>(
@@ -128,6 +153,15 @@ impl GroupWriter {
         };
         queue.send(write).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Commits what is queued, then stops the thread (and closes its connection); later writes
+    /// fail with [`Failure::WriterStopped`]. Returns once the thread has stopped.
+    pub async fn close(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.stop.send(done).is_ok() {
+            drop(stopped.await);
+        }
     }
 
     /// See [`super::inbox::keep`].
@@ -186,26 +220,40 @@ impl GroupWriter {
 /// Commits what is queued, the keeps of inbound events and the other writes in turns: every keep
 /// waiting as one transaction, then up to [`MAX_OTHER`] other writes as another, and so on, so
 /// that an acknowledgement waits for at most one batch of the flows' writes and the flows are
-/// never starved by a flood of notifications. Answers each writer; ends when both queues are
-/// closed and empty.
+/// never starved by a flood of notifications. Answers each writer; ends when asked to stop (after
+/// committing what was queued before) or when every queue is closed and empty.
 async fn run(
-    pool: SqlitePool,
+    mut connection: Connection,
     mut keeps: mpsc::UnboundedReceiver<Write>,
     mut writes: mpsc::UnboundedReceiver<Write>,
+    mut stops: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let (mut keeps_open, mut writes_open) = (true, true);
+    let mut stopping = None;
     while keeps_open || writes_open || !batch.is_empty() {
+        if stopping.is_none() {
+            if let Ok(done) = stops.try_recv() {
+                // What was queued before the stop is committed first; nothing after it.
+                stopping = Some(done);
+                keeps.close();
+                writes.close();
+            }
+        }
         take_waiting(&mut keeps, &mut batch, MAX_BATCH);
         if !batch.is_empty() {
-            commit_and_answer(&pool, &mut batch).await;
+            commit_and_answer(&mut connection, &mut batch);
         }
         take_waiting(&mut writes, &mut batch, MAX_OTHER);
         if !batch.is_empty() {
-            commit_and_answer(&pool, &mut batch).await;
+            commit_and_answer(&mut connection, &mut batch);
             continue;
         }
+        if stopping.is_some() {
+            break;
+        }
         let next = tokio::select! {
+            biased;
             write = keeps.recv(), if keeps_open => {
                 keeps_open = write.is_some();
                 write
@@ -214,9 +262,19 @@ async fn run(
                 writes_open = write.is_some();
                 write
             }
+            Some(done) = stops.recv() => {
+                stopping = Some(done);
+                keeps.close();
+                writes.close();
+                None
+            }
             else => None,
         };
         batch.extend(next);
+    }
+    drop(connection);
+    if let Some(done) = stopping {
+        let _ = done.send(());
     }
 }
 
@@ -231,8 +289,8 @@ fn take_waiting(queue: &mut mpsc::UnboundedReceiver<Write>, batch: &mut Vec<Writ
 }
 
 /// Commits `batch` and answers each of its writers; empties it.
-async fn commit_and_answer(pool: &SqlitePool, batch: &mut Vec<Write>) {
-    match commit(pool, batch).await {
+fn commit_and_answer(connection: &mut Connection, batch: &mut Vec<Write>) {
+    match commit(connection, batch) {
         Ok(answers) => {
             for (write, answer) in batch.drain(..).zip(answers) {
                 answer.send_to(write);
@@ -242,7 +300,7 @@ async fn commit_and_answer(pool: &SqlitePool, batch: &mut Vec<Write>) {
         Err(_) => {
             for write in batch.drain(..) {
                 let mut one = vec![write];
-                match commit(pool, &mut one).await {
+                match commit(connection, &one) {
                     Ok(mut answers) => answers.remove(0).send_to(one.remove(0)),
                     Err(e) => Answer::Failed(e).send_to(one.remove(0)),
                 }
@@ -276,158 +334,54 @@ impl Answer {
     }
 }
 
-async fn commit(pool: &SqlitePool, batch: &mut [Write]) -> Result<Vec<Answer>, Failure> {
-    let mut tx = pool.begin().await?;
-    let mut answers = Vec::with_capacity(batch.len());
-    let mut rest = &batch[..];
-    while let Some(write) = rest.first() {
-        // A run of plain statements goes to SQLite in one round trip when it can be written out.
-        let plain = rest
-            .iter()
-            .take_while(|w| matches!(w, Write::Exec(..) | Write::Statements(..)))
-            .count();
-        if plain > 1 {
-            if let Some(script) = Script::of(&rest[..plain]) {
-                answers.extend(script.run(&mut tx).await?);
-                rest = &rest[plain..];
-                continue;
-            }
+/// Writes `batch` in one transaction; each write's answer, or the first failure (then nothing of
+/// the batch is kept).
+fn commit(connection: &mut Connection, batch: &[Write]) -> Result<Vec<Answer>, Failure> {
+    // A transaction that failed is rolled back when dropped; should that rollback fail too (a
+    // full disk), the connection would stay inside it and refuse every later batch with "cannot
+    // start a transaction within a transaction" until a restart.
+    if !connection.is_autocommit() {
+        if let Err(e) = connection.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %e, "could not roll back the store writer's failed transaction");
         }
-        answers.push(apply(&mut tx, write).await?);
-        rest = &rest[1..];
     }
-    tx.commit().await?;
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let answers = batch
+        .iter()
+        .map(|write| apply(&tx, write))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
     Ok(answers)
 }
 
-/// Plain statements written out with their values as literals, to run in one round trip to
-/// SQLite's thread: 128 inserts cost 13 ms one by one and under 2 ms this way.
-struct Script {
-    sql: String,
-    /// How many statements each write has, in order.
-    shape: Vec<(bool, usize)>,
-}
-
-impl Script {
-    /// The script of `writes` (only `Exec` and `Statements`), or `None` when a value cannot be
-    /// written as a literal (a NUL in a text) or a statement has a parameter that is not `?N`:
-    /// those go one by one, with their values bound.
-    fn of(writes: &[Write]) -> Option<Script> {
-        let mut sql = String::new();
-        let mut shape = Vec::with_capacity(writes.len());
-        for write in writes {
-            match write {
-                Write::Exec(text, args, _) => {
-                    inline(&mut sql, text, args)?;
-                    shape.push((false, 1));
-                }
-                Write::Statements(statements, _) => {
-                    for (text, args) in statements {
-                        inline(&mut sql, text, args)?;
-                    }
-                    shape.push((true, statements.len()));
-                }
-                Write::Keep(..) => return None,
-            }
-        }
-        Some(Script { sql, shape })
-    }
-
-    /// Runs the script in `tx`; each write's answer.
-    async fn run(self, tx: &mut Transaction<'static, Sqlite>) -> Result<Vec<Answer>, Failure> {
-        use futures_util::StreamExt as _;
-        let results: Vec<_> = sqlx::raw_sql(&self.sql)
-            .execute_many(&mut **tx)
-            .collect()
-            .await;
-        let mut rows = Vec::with_capacity(results.len());
-        for result in results {
-            rows.push(result?.rows_affected());
-        }
-        let mut rows = rows.into_iter();
-        let mut answers = Vec::with_capacity(self.shape.len());
-        for (many, count) in self.shape {
-            let these: Vec<u64> = rows.by_ref().take(count).collect();
-            if these.len() != count {
-                return Err(Failure::Corrupt(
-                    "a script answered fewer statements than it had".into(),
-                ));
-            }
-            answers.push(if many {
-                Answer::AllRows(these)
-            } else {
-                Answer::Rows(these[0])
-            });
-        }
-        Ok(answers)
-    }
-}
-
-/// Appends `text` with each `?N` replaced by the literal of `args[N - 1]`, and a `;`.
-fn inline(sql: &mut String, text: &str, args: &[Arg]) -> Option<()> {
-    let mut chars = text.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        if c != '?' {
-            sql.push(c);
-            continue;
-        }
-        let mut digits = String::new();
-        while let Some((_, d)) = chars.next_if(|(_, d)| d.is_ascii_digit()) {
-            digits.push(d);
-        }
-        let index: usize = digits.parse().ok()?;
-        match args.get(index.checked_sub(1)?)? {
-            Arg::Int(n) => sql.push_str(&n.to_string()),
-            Arg::Null => sql.push_str("NULL"),
-            Arg::Text(t) if t.contains('\0') => return None,
-            Arg::Text(t) => {
-                sql.push('\'');
-                sql.push_str(&t.replace('\'', "''"));
-                sql.push('\'');
-            }
-        }
-    }
-    sql.push_str(";\n");
-    Some(())
-}
-
-async fn apply(tx: &mut Transaction<'static, Sqlite>, write: &Write) -> Result<Answer, Failure> {
+fn apply(connection: &Connection, write: &Write) -> Result<Answer, Failure> {
     match write {
         Write::Keep(entries, statuses, _) => {
-            Ok(Answer::Kept(inbox::keep(tx, entries, statuses).await?))
+            Ok(Answer::Kept(inbox::keep(connection, entries, statuses)?))
         }
-        Write::Exec(sql, args, _) => Ok(Answer::Rows(execute(tx, sql, args).await?)),
-        Write::Statements(statements, _) => Ok(Answer::AllRows(execute_all(tx, statements).await?)),
+        Write::Exec(sql, args, _) => Ok(Answer::Rows(execute(connection, sql, args)?)),
+        Write::Statements(statements, _) => {
+            Ok(Answer::AllRows(execute_all(connection, statements)?))
+        }
     }
 }
 
-/// Runs one statement in `tx`; the rows it changed.
-async fn execute(
-    tx: &mut Transaction<'static, Sqlite>,
-    sql: &str,
-    args: &[Arg],
-) -> Result<u64, Failure> {
-    let mut query = sqlx::query(sql);
-    for arg in args {
-        query = match arg {
-            Arg::Text(s) => query.bind(s.as_str()),
-            Arg::Int(n) => query.bind(*n),
-            Arg::Null => query.bind(None::<i64>),
-        };
-    }
-    Ok(query.execute(&mut **tx).await?.rows_affected())
+/// Runs one statement; the rows it changed.
+fn execute(connection: &Connection, sql: &str, args: &[Arg]) -> Result<u64, Failure> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let changed = statement.execute(rusqlite::params_from_iter(args))?;
+    Ok(changed as u64)
 }
 
-/// Runs statements in `tx`, in order; the rows each changed.
-pub(super) async fn execute_all(
-    tx: &mut Transaction<'static, Sqlite>,
+/// Runs statements in order; the rows each changed.
+pub(super) fn execute_all(
+    connection: &Connection,
     statements: &[Statement],
 ) -> Result<Vec<u64>, Failure> {
-    let mut rows = Vec::with_capacity(statements.len());
-    for (sql, args) in statements {
-        rows.push(execute(tx, sql, args).await?);
-    }
-    Ok(rows)
+    statements
+        .iter()
+        .map(|(sql, args)| execute(connection, sql, args))
+        .collect()
 }
 
 #[cfg(test)]
@@ -471,14 +425,14 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn statements_sent_as_one_script_keep_their_values_and_row_counts() {
+    async fn statements_keep_their_values_and_row_counts() {
         let (_dir, _url, store) = crate::store::tests::fresh_store().await;
         let writer = store.writer.clone();
         let tricky = "it's; DROP TABLE audit_log; -- ?1 \u{1F6A8} ''";
         let insert = "INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)";
         let audit =
             |kind: &str, who: Option<&str>| vec![1.into(), kind.into(), who.into(), tricky.into()];
-        // Queued together: one script.
+        // Queued together: one commit.
         let (a, b, both) = tokio::join!(
             writer.exec(insert, audit("first", Some("+1555"))),
             writer.exec(insert, audit("second", None)),
@@ -490,7 +444,6 @@ mod tests {
                 ),
             ]),
         );
-        // A NUL cannot be a literal: with another write, the batch goes bound, one by one.
         let (nul, d) = tokio::join!(
             writer.exec(
                 insert,
@@ -514,5 +467,28 @@ mod tests {
             .iter()
             .filter(|r| r.0 != "nul\0byte")
             .all(|r| r.2 == tricky));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn closing_commits_what_was_queued_and_refuses_what_comes_after() {
+        let (_dir, _url, store) = crate::store::tests::fresh_store().await;
+        let writer = store.writer.clone();
+        let audit = |kind: &str| AuditEntry {
+            kind: kind.into(),
+            who: None,
+            detail: serde_json::json!({}),
+        };
+        let queued = writer.audit(audit("before"));
+        let (queued, ()) = tokio::join!(queued, writer.close());
+        assert!(queued.is_ok(), "queued before the close: committed");
+        assert!(matches!(
+            writer.audit(audit("after")).await,
+            Err(Failure::WriterStopped)
+        ));
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_log")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(kinds, ["before"]);
     }
 }

@@ -99,3 +99,42 @@ async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_writer_fails_on_a_full_disk_and_writes_again_once_space_is_freed() {
+    use crate::store::inbox::{Inbox, InboxEntry};
+    let Some(disk) = Tmpfs::mount("3m") else {
+        return;
+    };
+    let url = format!("sqlite://{}/aof.db", disk.path().display());
+    let store = SqliteStore::open(&url).await.expect("the store opens");
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 2_000_000]).expect("room for the filler");
+    let entry = |i: usize, body: &str| InboxEntry {
+        kind: "message",
+        once: Some(format!("wamid.{i}")),
+        open_key: None,
+        body: body.to_owned(),
+    };
+
+    let long = "x".repeat(4000);
+    let mut full = None;
+    for i in 0..2000 {
+        if let Err(e) = store.keep_events(vec![entry(i, &long)]).await {
+            full = Some(e.to_string());
+            break;
+        }
+    }
+    let full = full.expect("the disk fills up");
+    assert!(full.contains("full"), "{full}");
+
+    std::fs::remove_file(&filler).expect("the filler goes");
+    for i in 0..3 {
+        let kept = store.keep_events(vec![entry(10_000 + i, "{}")]).await;
+        assert!(
+            matches!(kept.as_deref(), Ok([Some(_)])),
+            "keep {i} after the disk was freed: {kept:?}"
+        );
+    }
+    store.close().await;
+}

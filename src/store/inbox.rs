@@ -10,9 +10,7 @@ use super::repo::Fut;
 use super::{logged, Failure, SqliteStore};
 use aof_actors::ids::{InboxSeq, WaId};
 use aof_actors::model::{now_ms, InboundMessage, QueuedJob, StatusUpdate};
-use serde_json::{json, Value};
-use sqlx::{Sqlite, Transaction};
-use std::collections::{HashMap, HashSet};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
 /// Done rows are kept this long (for a look at what arrived), then dropped at start-up.
@@ -56,111 +54,53 @@ pub(super) fn message_entry(message: &InboundMessage) -> Result<InboxEntry, Fail
 }
 
 /// Keeps `entries` and records `statuses` inside the group commit's transaction; per entry, its
-/// row or `None` for a duplicate. A handful of statements whatever the batch's size (each
-/// statement costs a hand-over to SQLite's thread, about 0.1 ms here): the rows go in as one JSON
-/// array each (`json_each`), and `RETURNING` says which were new.
-pub(super) async fn keep(
-    tx: &mut Transaction<'static, Sqlite>,
+/// row or `None` for a duplicate: its `once` id seen before (also earlier in the same batch), or
+/// its `open_key` held by an open row.
+pub(super) fn keep(
+    tx: &Connection,
     entries: &[InboxEntry],
     statuses: &[StatusUpdate],
 ) -> Result<Vec<Option<InboxSeq>>, Failure> {
-    record_statuses(tx, statuses).await?;
-    confirm_sending(tx, statuses).await?;
-    if entries.is_empty() {
-        return Ok(Vec::new());
-    }
+    record_statuses(tx, statuses)?;
+    confirm_sending(tx, statuses)?;
     let now = now_ms();
-    let once: Vec<&str> = entries.iter().filter_map(|e| e.once.as_deref()).collect();
-    let mut fresh: HashSet<String> = if once.is_empty() {
-        HashSet::new()
-    } else {
-        sqlx::query_scalar(
-            "INSERT OR IGNORE INTO processed_messages (id, seen_at)
-             SELECT value, ?2 FROM json_each(?1) RETURNING id",
-        )
-        .bind(serde_json::to_string(&once)?)
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .collect()
-    };
-    // An id new to the table is claimed by its first entry in the batch; a repeat is a duplicate.
-    let candidates: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].once.as_ref().is_none_or(|id| fresh.remove(id)))
-        .collect();
-    let mut rows = vec![None; entries.len()];
-    if candidates.is_empty() {
-        return Ok(rows);
-    }
-    let values: Vec<(&str, Option<&str>, &str)> = candidates
-        .iter()
-        .map(|&i| {
-            let e = &entries[i];
-            (e.kind, e.open_key.as_deref(), e.body.as_str())
-        })
-        .collect();
-    let kept: Vec<(i64, String)> = sqlx::query_as(
-        "INSERT OR IGNORE INTO inbox (kind, open_key, body, received_ms)
-         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                json_extract(value, '$[2]'), ?2
-         FROM json_each(?1) RETURNING seq, body",
-    )
-    .bind(serde_json::to_string(&values)?)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await?;
-    // Matched by body, not by order (RETURNING's is not defined); of two equal bodies (one open
-    // key delivered twice in a batch) only one was inserted, and the first entry takes it.
-    let mut by_body: HashMap<String, Vec<i64>> = HashMap::new();
-    for (seq, body) in kept {
-        by_body.entry(body).or_default().push(seq);
-    }
-    for seqs in by_body.values_mut() {
-        seqs.sort_unstable_by(|a, b| b.cmp(a));
-    }
-    for i in candidates {
-        rows[i] = by_body
-            .get_mut(&entries[i].body)
-            .and_then(Vec::pop)
-            .map(InboxSeq);
+    let mut seen = tx.prepare_cached(
+        "INSERT INTO processed_messages (id, seen_at) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO inbox (kind, open_key, body, received_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING RETURNING seq",
+    )?;
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(once) = &entry.once {
+            if seen.execute(params![once, now])? == 0 {
+                rows.push(None);
+                continue;
+            }
+        }
+        let seq: Option<i64> = insert
+            .query_row(
+                params![entry.kind, entry.open_key, entry.body, now],
+                |row| row.get(0),
+            )
+            .optional()?;
+        rows.push(seq.map(InboxSeq));
     }
     Ok(rows)
 }
 
-/// Records delivery statuses against the outbound messages, in one statement. Keyed by wamid
-/// alone, so a status that overtakes our own record of the send still lands; states only move
-/// forward (failed ranks highest: terminal), also between two statuses of one batch.
-async fn record_statuses(
-    tx: &mut Transaction<'static, Sqlite>,
-    statuses: &[StatusUpdate],
-) -> Result<(), Failure> {
+/// Records delivery statuses against the outbound messages. Keyed by wamid alone, so a status
+/// that overtakes our own record of the send still lands; states only move forward (failed ranks
+/// highest: terminal), also between two statuses of one batch.
+fn record_statuses(tx: &Connection, statuses: &[StatusUpdate]) -> Result<(), Failure> {
     if statuses.is_empty() {
         return Ok(());
     }
-    let values: Vec<Value> = statuses
-        .iter()
-        .map(|s| {
-            let (code, title) = s.error.clone().unzip();
-            json!([
-                s.id.as_str(),
-                s.state.as_str(),
-                delivery_rank(s.state),
-                s.recipient.as_ref().map(WaId::as_str),
-                code,
-                title,
-                s.timestamp
-            ])
-        })
-        .collect();
-    sqlx::query(
+    let mut record = tx.prepare_cached(
         "INSERT INTO message_status
              (wamid, state, rank, recipient, error_code, error_title, status_ts, updated_ms)
-         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-                json_extract(value, '$[2]'), json_extract(value, '$[3]'),
-                json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-                json_extract(value, '$[6]'), ?2
-         FROM json_each(?1) WHERE true
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(wamid) DO UPDATE SET
              state = excluded.state,
              rank = excluded.rank,
@@ -170,42 +110,40 @@ async fn record_statuses(
              status_ts = excluded.status_ts,
              updated_ms = excluded.updated_ms
          WHERE excluded.rank > message_status.rank",
-    )
-    .bind(serde_json::to_string(&values)?)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
+    )?;
+    let now = now_ms();
+    for s in statuses {
+        let (code, title) = s.error.clone().unzip();
+        record.execute(params![
+            s.id.as_str(),
+            s.state.as_str(),
+            delivery_rank(s.state),
+            s.recipient.as_ref().map(WaId::as_str),
+            code,
+            title,
+            s.timestamp,
+            now
+        ])?;
+    }
     Ok(())
 }
 
 /// Statuses that name an outbox row left `sending` (their `biz_opaque_callback_data`: the bot
 /// stopped before it stored Meta's answer) show that Meta has the message: the row is recorded as
-/// sent with the status's wamid, and is not sent again. One look-up for the whole batch.
-async fn confirm_sending(
-    tx: &mut Transaction<'static, Sqlite>,
-    statuses: &[StatusUpdate],
-) -> Result<(), Failure> {
-    let named: HashMap<&str, &StatusUpdate> = statuses
-        .iter()
-        .filter_map(|s| Some((s.callback.as_deref()?, s)))
-        .collect();
-    if named.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<&&str> = named.keys().collect();
-    let left: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, body FROM outbox
-         WHERE state = 'sending' AND id IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(serde_json::to_string(&ids)?)
-    .fetch_all(&mut **tx)
-    .await?;
-    for (id, body) in left {
-        let Some(status) = named.get(id.as_str()) else {
+/// sent with the status's wamid, and is not sent again.
+fn confirm_sending(tx: &Connection, statuses: &[StatusUpdate]) -> Result<(), Failure> {
+    let mut left =
+        tx.prepare_cached("SELECT body FROM outbox WHERE id = ?1 AND state = 'sending'")?;
+    for status in statuses {
+        let Some(id) = status.callback.as_deref() else {
+            continue;
+        };
+        let body: Option<String> = left.query_row([id], |row| row.get(0)).optional()?;
+        let Some(body) = body else {
             continue;
         };
         let job: QueuedJob = serde_json::from_str(&body)?;
-        execute_all(tx, &sent(&job, &status.id)?).await?;
+        execute_all(tx, &sent(&job, &status.id)?)?;
         tracing::info!(job = %id, "a status confirmed a message that was leaving when the bot stopped");
         metrics::counter!("aof_sends_confirmed_by_status_total").increment(1);
     }

@@ -77,6 +77,10 @@ const MAX_CONNECTIONS: u32 = 1;
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: batch::GroupWriter,
+    /// Where an in-memory store (`sqlite::memory:`) really lives: a temporary file, since the
+    /// writer has a connection of its own and two connections to `:memory:` would see two
+    /// databases. Removed when the last clone of the store goes.
+    _scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 /// Why the database could not be opened at start-up; each names `storage.url` and what to do.
@@ -116,6 +120,14 @@ pub enum StoreOpenError {
         /// SQLite's error.
         source: sqlx::Error,
     },
+    /// The writer's own connection could not be opened.
+    #[error("storage.url `{url}`: cannot open the store's writer: {reason}; make the file and its directory writable, or point storage.url at a writable path")]
+    Writer {
+        /// The configured url.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
     /// The schema could not be brought up to date.
     #[error("storage.url `{url}`: cannot apply the schema migrations: {source}; the file may belong to a newer aofctl or to another program, point storage.url at a new file")]
     Migrate {
@@ -146,39 +158,39 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool_options = if in_memory {
-            // Every connection to `:memory:` would see its own empty database: keep exactly one,
-            // forever.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
+        let (options, scratch) = if in_memory {
+            let dir = tempfile::Builder::new()
+                .prefix("aof-memory-")
+                .tempdir()
+                .map_err(|e| invalid(&format!("no temporary directory for it: {e}")))?;
+            let file = SqliteConnectOptions::new()
+                .filename(dir.path().join("aof.db"))
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(BUSY_TIMEOUT);
+            (file, Some(std::sync::Arc::new(dir)))
         } else {
-            let path = options.get_filename();
-            if path.as_os_str().is_empty() {
-                return Err(invalid("no file name"));
-            }
-            create_parent_dir(url, path)?;
-            SqlitePoolOptions::new()
-                .max_connections(MAX_CONNECTIONS)
-                // A connection still inside a transaction when it comes back is closed, not pooled.
-                // A COMMIT that failed on a full disk leaves sqlx counting a transaction SQLite had
-                // already ended; pooled, that connection refused every later BEGIN, and the store
-                // stayed broken after the disk was freed.
-                .after_release(|conn, _| {
-                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
-                })
+            (options, None)
         };
-        let options = if in_memory {
-            options
-        } else {
-            // WAL: readers never wait for the writer; NORMAL is durable across crashes of the
-            // process in WAL mode, and only a power loss may drop the last commits.
-            options
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-        };
+        let path = options.get_filename().to_owned();
+        if path.as_os_str().is_empty() {
+            return Err(invalid("no file name"));
+        }
+        create_parent_dir(url, &path)?;
+        let pool_options = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            // A connection still inside a transaction when it comes back is closed, not pooled.
+            // A COMMIT that failed on a full disk leaves sqlx counting a transaction SQLite had
+            // already ended; pooled, that connection refused every later BEGIN, and the store
+            // stayed broken after the disk was freed.
+            .after_release(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            });
+        // WAL: readers never wait for the writer; NORMAL is durable across crashes of the
+        // process in WAL mode, and only a power loss may drop the last commits.
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
         let pool =
             pool_options
                 .connect_with(options)
@@ -201,8 +213,16 @@ impl SqliteStore {
             });
         }
         tracing::info!(url, "store opened");
-        let writer = batch::GroupWriter::start(pool.clone());
-        Ok(SqliteStore { pool, writer })
+        let writer =
+            batch::GroupWriter::start(&path, BUSY_TIMEOUT).map_err(|e| StoreOpenError::Writer {
+                url: url.to_owned(),
+                reason: e.describe(),
+            })?;
+        Ok(SqliteStore {
+            pool,
+            writer,
+            _scratch: scratch,
+        })
     }
 
     /// Whether the database takes a write now, for the readiness probe.
@@ -219,6 +239,7 @@ impl SqliteStore {
     /// Moves the WAL into the database file and closes every connection, so that a stopped bot
     /// leaves one self-contained file. Waits at most 5 s for connections still in use.
     pub(crate) async fn close(&self) {
+        self.writer.close().await;
         let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&self.pool)
             .await;
@@ -252,6 +273,8 @@ fn create_parent_dir(url: &str, path: &Path) -> Result<(), StoreOpenError> {
 enum Failure {
     /// SQLite or the pool failed.
     Db(sqlx::Error),
+    /// SQLite failed under the writer's own connection.
+    Sqlite(rusqlite::Error),
     /// A JSON column could not be written or read back.
     Json(serde_json::Error),
     /// A row holds a value no version of aof writes.
@@ -266,6 +289,12 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sqlite(e)
+    }
+}
+
 impl From<serde_json::Error> for Failure {
     fn from(e: serde_json::Error) -> Self {
         Failure::Json(e)
@@ -276,8 +305,16 @@ impl Failure {
     /// Logs the failure and names it without contents: serde_json's messages may quote the
     /// offending value, so only its category and position are kept.
     fn logged(self, op: &'static str) -> StoreError {
-        let text = match &self {
+        let text = self.describe();
+        tracing::error!(op, error = %text, "store operation failed");
+        StoreError(format!("{op}: {text}"))
+    }
+
+    /// What failed, without contents.
+    fn describe(&self) -> String {
+        match self {
             Failure::Db(e) => e.to_string(),
+            Failure::Sqlite(e) => e.to_string(),
             Failure::Json(e) => format!(
                 "JSON {:?} error at line {} column {}",
                 e.classify(),
@@ -286,9 +323,7 @@ impl Failure {
             ),
             Failure::Corrupt(what) => format!("corrupt row: {what}"),
             Failure::WriterStopped => "the store's writer has stopped (shutting down)".to_owned(),
-        };
-        tracing::error!(op, error = %text, "store operation failed");
-        StoreError(format!("{op}: {text}"))
+        }
     }
 }
 
