@@ -8,6 +8,7 @@
 //! worker thread and back, about 0.1 ms each on a busy machine, and that, not SQLite, bounded
 //! the bot's intake (BENCHMARKS.md, "Issue 13").
 
+use super::checkpoint;
 use super::inbox::{self, InboxEntry};
 use super::{to_i64, Failure};
 use aof_actors::ids::{InboxSeq, WaId};
@@ -122,17 +123,21 @@ impl GroupWriter {
         // Per connection: the file is in WAL mode already (sqlx set it); NORMAL is durable across
         // a crash of the process in WAL mode.
         connection.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        connection.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_PAGES)?;
         connection.set_prepared_statement_cache_capacity(PREPARED);
         let (queue, writes) = mpsc::unbounded_channel();
         let (intake, keeps) = mpsc::unbounded_channel();
         let (stop, stops) = mpsc::unbounded_channel();
+        // The checkpoint thread lives as long as the writer's: it stops when this is dropped.
+        let (checkpoints, stop_checkpoints) = std::sync::mpsc::channel::<()>();
+        checkpoint::start(path, busy_timeout, stop_checkpoints)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Failure::Corrupt(format!("the writer's runtime: {e}")))?;
         std::thread::Builder::new()
             .name("aof-store-writer".into())
-            .spawn(move || runtime.block_on(run(connection, keeps, writes, stops)))
+            .spawn(move || runtime.block_on(run(connection, checkpoints, keeps, writes, stops)))
             .map_err(|e| Failure::Corrupt(format!("the writer's thread: {e}")))?;
         Ok(GroupWriter {
             queue,
@@ -221,9 +226,11 @@ impl GroupWriter {
 /// waiting as one transaction, then up to [`MAX_OTHER`] other writes as another, and so on, so
 /// that an acknowledgement waits for at most one batch of the flows' writes and the flows are
 /// never starved by a flood of notifications. Answers each writer; ends when asked to stop (after
-/// committing what was queued before) or when every queue is closed and empty.
+/// committing what was queued before) or when every queue is closed and empty, and then stops the
+/// checkpoint thread (by dropping `checkpoints`).
 async fn run(
     mut connection: Connection,
+    checkpoints: std::sync::mpsc::Sender<()>,
     mut keeps: mpsc::UnboundedReceiver<Write>,
     mut writes: mpsc::UnboundedReceiver<Write>,
     mut stops: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
@@ -273,6 +280,7 @@ async fn run(
         batch.extend(next);
     }
     drop(connection);
+    drop(checkpoints);
     if let Some(done) = stopping {
         let _ = done.send(());
     }

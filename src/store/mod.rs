@@ -23,6 +23,7 @@ mod actor_state;
 mod alerts;
 mod approvals;
 mod batch;
+mod checkpoint;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
