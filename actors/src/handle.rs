@@ -102,15 +102,22 @@ impl Handle {
         receiver
     }
 
-    /// Stores a timer that runs `flow` after `delay`; its id.
+    /// Stores a timer that runs `flow` after `delay`; its id (`id` when given: scheduling the same
+    /// id again changes nothing while it is pending).
     pub async fn schedule(
         &self,
+        id: Option<String>,
         flow: String,
         input: serde_json::Value,
         delay: Duration,
     ) -> Result<String, StoreError> {
         self.scheduler
-            .send(Schedule { flow, input, delay })
+            .send(Schedule {
+                id,
+                flow,
+                input,
+                delay,
+            })
             .await
             .map_err(|e| StoreError(e.to_string()))?
     }

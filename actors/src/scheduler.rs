@@ -15,6 +15,9 @@ use std::time::Duration;
 #[derive(Message, Debug)]
 #[rtype(result = "Result<String, StoreError>")]
 pub struct Schedule {
+    /// The timer's id when the caller has one (a flow step's key: the step run again after a
+    /// crash schedules the same timer, which is armed once); a fresh one otherwise.
+    pub id: Option<String>,
     /// The flow to run.
     pub flow: String,
     /// Its input.
@@ -104,8 +107,12 @@ impl Handler<Schedule> for Scheduler {
     type Result = ResponseActFuture<Self, Result<String, StoreError>>;
 
     fn handle(&mut self, msg: Schedule, _: &mut Context<Self>) -> Self::Result {
+        let id = msg.id.unwrap_or_else(|| new_id("tmr"));
+        if self.armed.contains_key(&id) {
+            return Box::pin(actix::fut::ready(Ok(id)));
+        }
         let timer = Timer {
-            id: new_id("tmr"),
+            id,
             flow: msg.flow,
             input: msg.input,
             fire_at_ms: now_ms() + msg.delay.as_millis() as i64,
@@ -189,6 +196,7 @@ mod tests {
         let scheduler =
             Scheduler::new(Arc::new(store.clone()), router.start().recipient(), true).start();
         let soon = Schedule {
+            id: None,
             flow: "remind".into(),
             input: serde_json::Value::Null,
             delay: Duration::from_millis(30),

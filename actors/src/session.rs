@@ -121,6 +121,8 @@ pub struct Session {
     conversation: Conversation,
     waiting: VecDeque<Deliver>,
     busy: bool,
+    /// The conversation changed during the run and is written when it ends.
+    unsaved: bool,
     handled: u64,
     last_active: Instant,
     releasing: bool,
@@ -136,6 +138,7 @@ impl Session {
             conversation: Conversation::default(),
             waiting: VecDeque::new(),
             busy: false,
+            unsaved: false,
             handled: 0,
             last_active: Instant::now(),
             releasing: false,
@@ -160,8 +163,28 @@ impl Session {
         self.conversation.entries.drain(..excess);
     }
 
-    /// Writes the conversation; versions keep a late write from overwriting a newer one.
+    /// Writes the conversation, or during a run notes that it changed: the run's end writes it
+    /// once, the message and the replies together.
     fn save(&mut self) {
+        if self.busy {
+            self.unsaved = true;
+        } else {
+            self.write();
+        }
+    }
+
+    /// Writes what changed since the last write, before the inbox row of the message is closed
+    /// (same queue, so in that order): a crash in between hands the message over again with a
+    /// conversation that does not have it yet.
+    fn write_unsaved(&mut self) {
+        if self.unsaved {
+            self.write();
+        }
+    }
+
+    /// Writes the conversation; versions keep a late write from overwriting a newer one.
+    fn write(&mut self) {
+        self.unsaved = false;
         self.conversation.version += 1;
         let write = self
             .deps
@@ -195,7 +218,8 @@ impl Session {
                 .retain(|e| answered.run.is_empty() || e.run != answered.run);
         }
         if taken.is_some() || before != self.conversation.expectations.len() {
-            self.save();
+            // Written once the message is handled (its run ended, or it had none).
+            self.unsaved = true;
         }
         taken
     }
@@ -225,6 +249,7 @@ impl Session {
         let inbox = message.inbox;
         let Some(route) = route else {
             tracing::debug!(wa = %self.who.masked(), "no route and no default flow; message ignored");
+            self.write_unsaved();
             self.handled(inbox, "no_route");
             return self.start_next(ctx);
         };
@@ -247,8 +272,9 @@ impl Session {
             ended.unwrap_or_else(|panic| FlowOutcome::Failed(format!("panicked: {panic}")))
         });
         ctx.spawn(running.into_actor(self).map(move |outcome, act, ctx| {
-            act.handled(inbox, outcome.label());
             act.busy = false;
+            act.write_unsaved();
+            act.handled(inbox, outcome.label());
             act.last_active = Instant::now();
             act.start_next(ctx);
         }));
@@ -329,9 +355,13 @@ impl Handler<Deliver> for Session {
             at_ms: now,
         });
         self.conversation.last_inbound_ms = Some(now);
-        self.save();
+        // Written with the run's replies when it ends (or at once when no run started).
+        self.unsaved = true;
         self.waiting.push_back(msg);
         self.start_next(ctx);
+        if !self.busy {
+            self.write_unsaved();
+        }
     }
 }
 

@@ -186,11 +186,19 @@ impl RunContext {
     /// so that a `parallel` step's sends, in whatever order they come, keep their keys. A message
     /// whose content changed (a time in its text) is sent again rather than lost.
     fn key_for(&self, message: &OutboundMessage) -> Option<String> {
+        let body = serde_json::to_vec(&message.body).unwrap_or_default();
+        self.key_of(&[message.to.as_str().as_bytes(), &body])
+    }
+
+    /// The key of what the current step does with `parts` (see [`RunContext::key_for`]); `None`
+    /// outside a step.
+    pub(crate) fn key_of(&self, parts: &[&[u8]]) -> Option<String> {
         use sha2::Digest as _;
         let step = self.step.borrow().clone()?;
         let mut digest = sha2::Sha256::new();
-        digest.update(message.to.as_str().as_bytes());
-        digest.update(serde_json::to_vec(&message.body).unwrap_or_default());
+        for part in parts {
+            digest.update(part);
+        }
         let digest = hex::encode(&digest.finalize()[..8]);
         let base = format!("{}/{step}/{digest}", self.run_id.0);
         let mut sent = self.sent_keys.borrow_mut();

@@ -24,11 +24,22 @@ async fn schedule(input: &Value, run: &RunContext) -> AgentResult {
     .filter(|d| d.is_finite() && *d >= 0.0)
     .ok_or_else(|| AgentError::input("delay", "expected a number of seconds"))?;
     let flow_input = input.get("input").cloned().unwrap_or_else(|| json!({}));
+    // Keyed like a send: the step run again after a crash schedules the same timer, not a second.
+    let input_bytes = serde_json::to_vec(&flow_input).unwrap_or_default();
+    let key = run.key_of(&[b"timer", flow.as_bytes(), &input_bytes]);
+    let id = key.map(|key| timer_id(&key));
     let id = run
         .services
         .handle
-        .schedule(flow.clone(), flow_input, Duration::from_secs_f64(delay))
+        .schedule(id, flow.clone(), flow_input, Duration::from_secs_f64(delay))
         .await
         .map_err(|e| AgentError::Failed(format!("could not store the timer: {e}")))?;
     Ok(json!({ "timer_id": id, "flow": flow, "delay": delay }))
+}
+
+/// A timer id (`tmr_` and 24 hex digits, as fresh ones are) from a step's key.
+fn timer_id(key: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!("tmr_{}", hex::encode(&digest[..12]))
 }

@@ -125,9 +125,11 @@ fn resume_step(ctx: &RunContext, state: &mut RunState, step: &Step, entry: &Valu
         .push(json!({ "step": step.name, "outcome": "resumed", "ms": 0 }));
 }
 
-/// Commits a completed step before the next one starts (the last one too: it may have scheduled a
-/// timer), so that a run resumed after a crash skips it. A failed write is logged and the run goes
-/// on (a page matters more than its journal).
+/// Commits a completed step before the next one starts, so that a run resumed after a crash skips
+/// it. Not the last step: the run's end, written next, says as much (a crash in between runs it
+/// again, as it would any step between its end and its journal line; its sends and timers are
+/// keyed, so nothing goes out twice). A failed write is logged and the run goes on (a page matters
+/// more than its journal).
 async fn journal(
     inner: &Inner,
     ctx: &RunContext,
@@ -219,9 +221,11 @@ pub(crate) async fn run_steps(
                 return StepsOutcome::Failed(message);
             }
         }
-        let asked = ctx.asked.borrow()[asked_before..].to_vec();
-        let done = state.steps.get(&step.name).cloned().unwrap_or(Value::Null);
-        journal(inner, ctx, &place, &done, &asked).await;
+        if index + 1 < flow.flow.steps.len() {
+            let asked = ctx.asked.borrow()[asked_before..].to_vec();
+            let done = state.steps.get(&step.name).cloned().unwrap_or(Value::Null);
+            journal(inner, ctx, &place, &done, &asked).await;
+        }
     }
     StepsOutcome::Completed
 }

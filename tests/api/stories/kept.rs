@@ -276,6 +276,76 @@ async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_noth
     drop(app);
 }
 
+/// A flow that answers and schedules a reminder in its last step.
+const REMINDER: &str = r#"
+apiVersion: aof.sh/v1alpha1
+kind: AgentFlow
+metadata:
+  name: reminder
+triggers:
+  - platform: whatsapp
+    type: message
+    pattern: "^REMIND$"
+steps:
+  - name: noted
+    agent: whatsapp
+    action: reply
+    input:
+      text: "noted"
+  - name: later
+    agent: scheduler
+    action: schedule
+    input:
+      flow: two-steps
+      delay: 3600
+"#;
+
+#[actix_web::test]
+async fn a_step_run_again_after_a_crash_schedules_its_timer_once() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let flows = crate::common::chat::flows_dir(&[
+        ("two-steps.yaml", TWO_STEPS),
+        ("reminder.yaml", REMINDER),
+    ]);
+    let options = Options {
+        flows_dir: Some(flows.path().to_owned()),
+        ..Options::default()
+    };
+    let timers = |dir: std::path::PathBuf| async move {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", dir.join("aof.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM timers")
+            .fetch_all(&mut db)
+            .await
+            .expect("reads");
+        ids
+    };
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("starts");
+    app.say(ALICE, "REMIND").await;
+    nth_send(&graph, ALICE, 1).await;
+    settled(dir.path()).await;
+    let before = timers(dir.path().to_owned()).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    app.stop();
+
+    // Crashed after the timer was stored, before the run's end: both steps run again.
+    rewind_to_a_crash(dir.path(), &[]).await;
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("restarts");
+    settled(dir.path()).await;
+    assert_eq!(
+        timers(dir.path().to_owned()).await,
+        before,
+        "the same timer, not a second one"
+    );
+    assert_eq!(texts(&graph, ALICE), ["noted"], "nothing sent twice");
+    drop(app);
+}
+
 /// Meta's status for a message our send named `job` (its `biz_opaque_callback_data`).
 fn status_naming(job: &str, wamid: &str) -> Value {
     serde_json::json!({
