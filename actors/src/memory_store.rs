@@ -33,6 +33,8 @@ pub struct Contents {
     pub timers: Vec<Timer>,
     /// Audit records, in order.
     pub audit: Vec<AuditEntry>,
+    /// Keeps that answer late, by message id (see [`MemoryStore::answer_late`]).
+    pub late: HashMap<String, std::time::Duration>,
 }
 
 /// The in-memory store; cheap to clone (clones share their contents).
@@ -54,6 +56,12 @@ impl MemoryStore {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Makes a keep that holds the message `id` answer only after `by` (its contents are changed
+    /// at once): a slow commit, to test what waits for it.
+    pub fn answer_late(&self, id: &str, by: std::time::Duration) {
+        self.lock().late.insert(id.to_owned(), by);
+    }
+
     /// Runs `change` on the contents and answers its result at once.
     fn with<T: Send + 'static>(&self, change: impl FnOnce(&mut Contents) -> T) -> StoreResult<T> {
         let value = change(&mut self.lock());
@@ -67,10 +75,12 @@ impl Store for MemoryStore {
         messages: Vec<InboundMessage>,
         statuses: Vec<StatusUpdate>,
     ) -> StoreResult<Vec<Option<InboxSeq>>> {
-        self.with(|c| {
+        let mut late = None;
+        let rows = self.with(|c| {
             c.statuses.extend(statuses);
             let mut rows = Vec::with_capacity(messages.len());
             for message in messages {
+                late = late.or_else(|| c.late.get(&message.id.0).copied());
                 if !c.seen.insert(message.id.0.clone()) {
                     rows.push(None);
                     continue;
@@ -79,7 +89,14 @@ impl Store for MemoryStore {
                 rows.push(Some(InboxSeq(c.inbox.len() as i64 - 1)));
             }
             rows
-        })
+        });
+        match late {
+            None => rows,
+            Some(by) => Box::pin(async move {
+                tokio::time::sleep(by).await;
+                rows.await
+            }),
+        }
     }
 
     fn inbox_done(&self, seq: InboxSeq, outcome: String) -> StoreResult<()> {

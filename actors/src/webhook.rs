@@ -316,4 +316,48 @@ mod tests {
             "no content unless allowed"
         );
     }
+
+    #[actix::test]
+    async fn messages_are_routed_and_answered_in_arrival_order_when_the_store_answers_out_of_it() {
+        let (router, routed) = Recorder::<RouteInbound>::new();
+        let store = MemoryStore::new();
+        // The first notification's commit is slow; the second's is not.
+        store.answer_late("wamid.first", Duration::from_millis(100));
+        let settings = WebhookSettings {
+            allowed: HashSet::new(),
+            audit: false,
+            include_content: false,
+            max_age: Duration::from_secs(7 * 86_400),
+        };
+        let webhook = Webhook::new(settings, Arc::new(store), router.start().recipient()).start();
+        let keep = |id: &str| {
+            let (reply, kept) = oneshot::channel();
+            let inbound = Inbound {
+                messages: vec![message(id, "15551234567")],
+                statuses: vec![],
+            };
+            webhook.do_send(Keep { inbound, reply });
+            kept
+        };
+        let (first, mut second) = (keep("wamid.first"), keep("wamid.second"));
+        actix::clock::sleep(Duration::from_millis(50)).await;
+        assert!(
+            second.try_recv().is_err(),
+            "the second is not answered before the first"
+        );
+        assert!(
+            routed.lock().unwrap().is_empty(),
+            "nothing routed out of order"
+        );
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        actix::clock::sleep(Duration::from_millis(20)).await;
+        let order: Vec<String> = routed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.0.id.0.clone())
+            .collect();
+        assert_eq!(order, ["wamid.first", "wamid.second"]);
+    }
 }
