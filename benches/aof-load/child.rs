@@ -88,6 +88,19 @@ impl Server {
             .context("no VmRSS in /proc/PID/status")
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL (a crash: nothing of it runs after the signal) and waits
+    /// for it to be gone.
+    pub fn crash(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// Stops the server as an operator would (SIGTERM), killing it after 10 s.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill")

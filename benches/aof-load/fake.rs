@@ -5,12 +5,21 @@
 //!
 //! The fake keeps no request itself (a long run would hold every header and body): the answer
 //! records the few fields a report reads, as the load generator's own fake did before.
+//!
+//! When told to ([`FakeGraph::send_statuses_to`]), it also plays Meta's side of delivery statuses:
+//! each accepted send gets a `sent` status, naming the send's `biz_opaque_callback_data`, POSTed
+//! (signed) to the bot's webhook and retried until answered 2xx, as Meta retries a webhook. It
+//! also stands in for Slack (`POST /slack`) and a CI system's deploy webhook (`POST /deploy`,
+//! recorded once per `Idempotency-Key`, as a CI system honouring the header starts it once).
 
+use crate::setup::{self, Sent};
 use aof::fake_http::{FakeHttp, Response};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{Read as _, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 /// One send the fake received.
 #[derive(Debug, Clone)]
 pub struct Send {
@@ -29,6 +38,18 @@ struct Shared {
     sends: Mutex<Vec<Send>>,
     requests: AtomicU64,
     throttle_every: AtomicU64,
+    /// Where accepted sends go to have their status sent, when statuses are on.
+    statuses: Mutex<Option<mpsc::Sender<Sent>>>,
+    /// Statuses the bot answered 2xx.
+    statuses_delivered: AtomicU64,
+    /// Status POSTs not answered 2xx (the bot down, or busy), each retried.
+    status_retries: AtomicU64,
+    /// Deployments received: `deploy|service|version|environment`, once per `Idempotency-Key`.
+    deployments: Mutex<(std::collections::HashSet<String>, Vec<Send>)>,
+    /// Set when the fake is dropped: the status thread stops retrying.
+    stopped: AtomicBool,
+    /// A process to kill with SIGKILL when the next send arrives, before it is answered.
+    kill_at_send: Mutex<Option<u32>>,
 }
 
 /// The running fake.
@@ -70,13 +91,27 @@ fn message(shared: &Shared, at: Instant, body: &Value) -> Response {
         what: describe(body),
         accepted,
     });
+    if let Some(pid) = shared.kill_at_send.lock().expect("not poisoned").take() {
+        // The request reached "Meta"; the bot dies before it reads the answer.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
     if accepted {
+        let wamid = format!("wamid.load.{n}");
+        if let Some(statuses) = shared.statuses.lock().expect("not poisoned").as_ref() {
+            let _ = statuses.send(Sent {
+                wamid: wamid.clone(),
+                to: to.clone(),
+                callback: body["biz_opaque_callback_data"].as_str().map(str::to_owned),
+            });
+        }
         Response::json(
             200,
             json!({
                 "messaging_product": "whatsapp",
                 "contacts": [{ "input": to, "wa_id": to }],
-                "messages": [{ "id": format!("wamid.load.{n}") }]
+                "messages": [{ "id": wamid }]
             }),
         )
     } else {
@@ -88,6 +123,78 @@ fn message(shared: &Shared, at: Instant, body: &Value) -> Response {
                             "details": "Message failed to send because there were too many messages sent from this phone number in a short period of time." },
             "fbtrace_id": "AbCdLoad" } }),
         )
+    }
+}
+
+/// Records a deployment the first time its `Idempotency-Key` comes.
+fn deployment(shared: &Shared, at: Instant, key: Option<&str>, body: &Value) {
+    let what = ["service", "version", "environment"]
+        .map(|k| body[k].as_str().unwrap_or_default())
+        .join("|");
+    let mut deployments = shared.deployments.lock().expect("not poisoned");
+    if deployments.0.insert(key.unwrap_or(&what).to_owned()) {
+        deployments.1.push(Send {
+            at,
+            to: "deploy".into(),
+            what: format!("deploy|{what}"),
+            accepted: true,
+        });
+    }
+}
+
+/// POSTs `signed` to `path` on `host` (`127.0.0.1:PORT`) over a fresh connection; the status code.
+fn post_once(host: &str, path: &str, signed: &setup::Signed) -> std::io::Result<u16> {
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         X-Hub-Signature-256: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        signed.signature,
+        signed.body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&signed.body)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let line = String::from_utf8_lossy(&answer);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))
+}
+
+/// The status thread: batches what came (at most 50 a notification, as Meta batches), POSTs each
+/// batch until the bot answers 2xx, until the fake is dropped.
+fn deliver_statuses(shared: Arc<Shared>, sent: mpsc::Receiver<Sent>, host: String, path: String) {
+    loop {
+        let first = match sent.recv_timeout(Duration::from_millis(100)) {
+            Ok(first) => first,
+            Err(mpsc::RecvTimeoutError::Timeout) if !shared.stopped.load(Ordering::Relaxed) => {
+                continue
+            }
+            Err(_) => return,
+        };
+        let mut batch = vec![first];
+        while batch.len() < 50 {
+            match sent.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let signed = setup::status_notification(&batch);
+        loop {
+            if shared.stopped.load(Ordering::Relaxed) {
+                return;
+            }
+            if post_once(&host, &path, &signed).is_ok_and(|code| (200..300).contains(&code)) {
+                let n = batch.len() as u64;
+                shared.statuses_delivered.fetch_add(n, Ordering::Relaxed);
+                break;
+            }
+            shared.status_retries.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -110,6 +217,11 @@ impl FakeGraph {
                     message(&answers, req.at, &req.body)
                 } else if req.path.starts_with("/health/") {
                     Response::json(200, json!({ "status": "ok" }))
+                } else if req.method == "POST" && req.path == "/slack" {
+                    Response::json(200, json!("ok"))
+                } else if req.method == "POST" && req.path == "/deploy" {
+                    deployment(&answers, req.at, req.header("idempotency-key"), &req.body);
+                    Response::json(200, json!({ "status": "started" }))
                 } else {
                     Response::json(404, Value::Null)
                 }
@@ -125,6 +237,63 @@ impl FakeGraph {
     /// Answers every `n`-th send with `130429` from now on (0: never).
     pub fn throttle_every(&self, n: u64) {
         self.shared.throttle_every.store(n, Ordering::Relaxed);
+    }
+
+    /// From now on, sends a `sent` status for every accepted send to `webhook`
+    /// (`http://127.0.0.1:PORT/path`), retrying each until it is answered 2xx.
+    pub fn send_statuses_to(&self, webhook: &str) -> anyhow::Result<()> {
+        let rest = webhook
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("not an http:// address: {webhook}"))?;
+        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (tx, rx) = mpsc::channel();
+        *self.shared.statuses.lock().expect("not poisoned") = Some(tx);
+        let (shared, host, path) = (self.shared.clone(), host.to_owned(), path.to_owned());
+        std::thread::spawn(move || deliver_statuses(shared, rx, host, path));
+        Ok(())
+    }
+
+    /// Kills process `pid` with SIGKILL when the next send arrives, before answering it (a crash
+    /// with that request at Meta); [`FakeGraph::disarm`] says whether it happened.
+    pub fn kill_at_next_send(&self, pid: u32) {
+        *self.shared.kill_at_send.lock().expect("not poisoned") = Some(pid);
+    }
+
+    /// Takes back a [`FakeGraph::kill_at_next_send`]; true when the kill had happened.
+    pub fn disarm(&self) -> bool {
+        self.shared
+            .kill_at_send
+            .lock()
+            .expect("not poisoned")
+            .take()
+            .is_none()
+    }
+
+    /// Whether a kill is armed and has not happened yet.
+    pub fn armed(&self) -> bool {
+        self.shared
+            .kill_at_send
+            .lock()
+            .expect("not poisoned")
+            .is_some()
+    }
+
+    /// Statuses the bot answered 2xx so far, and status POSTs retried.
+    pub fn statuses(&self) -> (u64, u64) {
+        (
+            self.shared.statuses_delivered.load(Ordering::Relaxed),
+            self.shared.status_retries.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The deployments received so far, once per `Idempotency-Key`, as sends to `deploy`.
+    pub fn deployments(&self) -> Vec<Send> {
+        self.shared
+            .deployments
+            .lock()
+            .expect("not poisoned")
+            .1
+            .clone()
     }
 
     /// Every send received so far, in arrival order.
@@ -144,5 +313,12 @@ impl FakeGraph {
             .iter()
             .find(|s| s.accepted && s.what.contains(needle))
             .cloned()
+    }
+}
+
+impl Drop for FakeGraph {
+    /// Stops the status thread (it would otherwise retry for a bot that is gone).
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Relaxed);
     }
 }

@@ -126,7 +126,11 @@ async fn probe(fake: &FakeGraph, bot: &Server, probes: usize) -> anyhow::Result<
 }
 
 /// Opens an incident's war room with `members` people; their numbers, the reporter first.
-async fn war_room(fake: &FakeGraph, bot: &Server, members: usize) -> anyhow::Result<Vec<String>> {
+pub async fn war_room(
+    fake: &FakeGraph,
+    bot: &Server,
+    members: usize,
+) -> anyhow::Result<Vec<String>> {
     let http = client::client(16);
     let reporter = setup::sender(200, 0);
     if !client::say(

@@ -5,8 +5,10 @@
 //! ```sh
 //! cargo run --release --bin aof-load -- --json target/load.json
 //! cargo run --release --bin aof-load -- --quick
+//! cargo run --release --bin aof-load -- --quick --only chaos --seed 42
 //! ```
 
+mod chaos;
 mod child;
 mod client;
 mod fake;
@@ -21,7 +23,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Load generator for the aof WhatsApp bot: ingest, fan-out, throttling, sessions, cold start.
+/// Load generator for the aof WhatsApp bot: ingest, fan-out, throttling, sessions, cold start,
+/// chaos.
 #[derive(Parser)]
 #[command(name = "aof-load", version, about)]
 struct Cli {
@@ -34,6 +37,9 @@ struct Cli {
     /// Run only these scenarios (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
+    /// The chaos scenario's seed (kill instants and load), to replay a run; default: from the clock.
+    #[arg(long)]
+    seed: Option<u64>,
     #[command(subcommand)]
     child: Option<Child>,
 }
@@ -46,6 +52,7 @@ enum Scenario {
     Throttling,
     Sessions,
     ColdStart,
+    Chaos,
 }
 
 /// The server side of a run: the generator starts itself again as one of these.
@@ -75,6 +82,7 @@ struct Sizes {
     throttled: usize,
     senders: usize,
     cold_starts: usize,
+    chaos_cycles: usize,
 }
 
 impl Sizes {
@@ -89,6 +97,7 @@ impl Sizes {
                 throttled: 100,
                 senders: 10_000,
                 cold_starts: 3,
+                chaos_cycles: 3,
             }
         } else {
             Sizes {
@@ -100,6 +109,7 @@ impl Sizes {
                 throttled: 500,
                 senders: 100_000,
                 cold_starts: 5,
+                chaos_cycles: 10,
             }
         }
     }
@@ -113,7 +123,9 @@ fn main() -> ExitCode {
             aof::app::serve(&config)
         }
         Some(Child::Bare { port }) => child::run_bare(port),
-        None => actix_web::rt::System::new().block_on(generate(cli.quick, cli.only, cli.json)),
+        None => {
+            actix_web::rt::System::new().block_on(generate(cli.quick, cli.only, cli.json, cli.seed))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -124,7 +136,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn generate(quick: bool, only: Vec<Scenario>, json: Option<PathBuf>) -> anyhow::Result<()> {
+async fn generate(
+    quick: bool,
+    only: Vec<Scenario>,
+    json: Option<PathBuf>,
+    seed: Option<u64>,
+) -> anyhow::Result<()> {
     let sizes = Sizes::new(quick);
     let wanted = |s: Scenario| only.is_empty() || only.contains(&s);
     let mut report = report::Report::new(quick);
@@ -159,11 +176,22 @@ async fn generate(quick: bool, only: Vec<Scenario>, json: Option<PathBuf>) -> an
         eprintln!("sessions: {} senders, then a restart…", sizes.senders);
         report.sessions = Some(sessions::run(sizes.senders).await?);
     }
+    if wanted(Scenario::Chaos) {
+        eprintln!(
+            "chaos: {} kills at random instants under a mixed load, with and without statuses…",
+            sizes.chaos_cycles
+        );
+        report.chaos = Some(chaos::run(sizes.chaos_cycles, seed).await?);
+    }
     report.elapsed_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     print!("{}", report.table());
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
         eprintln!("figures written to {}", path.display());
+    }
+    let failures = report.chaos.as_ref().map(chaos::Chaos::failures);
+    if let Some(failures) = failures.filter(|f| !f.is_empty()) {
+        anyhow::bail!("{}", failures.join("\n"));
     }
     Ok(())
 }

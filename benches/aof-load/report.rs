@@ -1,6 +1,7 @@
 //! Every figure of a run, as one JSON object with stable keys (BENCHMARKS.md documents them) and
 //! as a table for the terminal.
 
+use crate::chaos::Chaos;
 use crate::fanout::Fanout;
 use crate::ingest::Level;
 use crate::sessions::{ColdStart, Sessions};
@@ -69,6 +70,8 @@ pub struct Report {
     pub throttling: Option<Throttling>,
     /// Memory per conversation and restore time.
     pub sessions: Option<Sessions>,
+    /// Kill -9 at random instants under a mixed load: lost and duplicated deliveries.
+    pub chaos: Option<Chaos>,
 }
 
 impl Report {
@@ -84,6 +87,7 @@ impl Report {
             fanout: None,
             throttling: None,
             sessions: None,
+            chaos: None,
         }
     }
 
@@ -145,6 +149,18 @@ impl Report {
                 s.senders, s.live_sessions, s.bytes_per_conversation, s.rss_before_kib, s.rss_after_kib,
                 s.first_pass_s, s.restart_to_ready_ms, s.restore_s, s.busy_answers
             );
+        }
+        if let Some(c) = &self.chaos {
+            for v in [&c.with_statuses, &c.without_statuses] {
+                let _ = writeln!(
+                    t,
+                    "chaos {:<9} seed {}, {} kills ({} as a send reached the fake): {} of {} events acknowledged ({} redelivered), {} deliveries expected: lost {} (target 0), duplicated {} (target {}), {} left sending at the kills, {} resent, {} statuses taken, {} failed sends, settled {:.1} s after the last restart",
+                    if v.statuses { "statuses" } else { "silent" },
+                    c.seed, c.cycles, v.kills_at_sends, v.acknowledged, v.events, v.redelivered, v.expected, v.lost, v.duplicated,
+                    if v.statuses { "0".to_owned() } else { format!("<= {}", v.in_flight_at_kills) },
+                    v.in_flight_at_kills, v.resent, v.statuses_delivered, v.failed_sends, v.settle_s
+                );
+            }
         }
         t
     }

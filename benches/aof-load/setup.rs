@@ -62,6 +62,18 @@ pub struct BotConfig<'a> {
     pub default_flow: &'a str,
     /// `flows.directory`.
     pub flows: &'a Path,
+    /// What a scenario adds to the defaults.
+    pub extras: &'a Extras<'a>,
+}
+
+/// What a scenario adds to the load config; [`Extras::default`] adds nothing.
+#[derive(Default)]
+pub struct Extras<'a> {
+    /// People on the static rota after the on-call engineer, in escalation order: (name, digits).
+    pub rota: &'a [(&'a str, &'a str)],
+    /// YAML lines added at the end of `platforms.whatsapp` (indented by four spaces): an allow-list,
+    /// people, approvals, `unconfirmed_send_grace_secs`…
+    pub whatsapp: &'a str,
 }
 
 /// Writes `config.yaml` into `dir` (the store lives beside it) and returns its path. The routing is
@@ -87,7 +99,7 @@ platforms:
       static_oncall:
         - name: "Olivia"
           phone: "+{ONCALL}"
-      team_group: "sre-team"
+{rota}      team_group: "sre-team"
     groups:
       sre-team: ["+{ONCALL}"]
     rate_limits:
@@ -103,7 +115,7 @@ platforms:
       audit:
         enabled: true
         include_content: false
-routing:
+{whatsapp_extra}routing:
   default_flow: "{default_flow}"
   commands:
     "ACK": "acknowledge-alert-flow"
@@ -139,6 +151,15 @@ health_checks:
         default_flow = c.default_flow,
         flows = c.flows.display(),
         db = dir.join("aof.db").display(),
+        rota = c
+            .extras
+            .rota
+            .iter()
+            .map(|(name, phone)| format!(
+                "        - name: \"{name}\"\n          phone: \"+{phone}\"\n"
+            ))
+            .collect::<String>(),
+        whatsapp_extra = c.extras.whatsapp,
     );
     let file = dir.join("config.yaml");
     std::fs::write(&file, yaml)?;
@@ -166,6 +187,17 @@ pub async fn start_bot(
     default_flow: &str,
     flows: &Path,
 ) -> anyhow::Result<Started> {
+    start_bot_with(dir, graph, default_flow, flows, &Extras::default()).await
+}
+
+/// [`start_bot`] with `extras` in the config; the log is `dir/bot.log`.
+pub async fn start_bot_with(
+    dir: &Path,
+    graph: &str,
+    default_flow: &str,
+    flows: &Path,
+    extras: &Extras<'_>,
+) -> anyhow::Result<Started> {
     let port = free_port()?;
     let config = write_config(
         dir,
@@ -175,6 +207,7 @@ pub async fn start_bot(
             per_second: PER_SECOND,
             default_flow,
             flows,
+            extras,
         },
     )?;
     let mut bot = Server::bot(&config, port, &dir.join("bot.log"))?;
@@ -208,6 +241,21 @@ pub fn flows_with(dir: &Path, extra: &[(&str, &str)]) -> anyhow::Result<PathBuf>
     Ok(flows)
 }
 
+/// A copy of the shipped flows in `dir/flows` with `edits` made: in file `.0`, the text `.1`
+/// replaced by `.2` (it must be there).
+pub fn flows_edited(dir: &Path, edits: &[(&str, &str, &str)]) -> anyhow::Result<PathBuf> {
+    let flows = flows_with(dir, &[])?;
+    for (name, from, to) in edits {
+        let file = flows.join(name);
+        let text = std::fs::read_to_string(&file)?;
+        if !text.contains(from) {
+            anyhow::bail!("{name} has no `{from}` to replace");
+        }
+        std::fs::write(&file, text.replace(from, to))?;
+    }
+    Ok(flows)
+}
+
 /// A number of its own for sender `i` of a scenario (`series` keeps scenarios apart).
 pub fn sender(series: u32, i: u32) -> String {
     format!("1{series:03}{i:07}")
@@ -234,6 +282,49 @@ pub fn text_notification(from: &str, wamid: &str, text: &str) -> Signed {
             "contacts": [{ "profile": { "name": format!("Load {from}") }, "wa_id": from }],
             "messages": [{ "from": from, "id": wamid, "timestamp": timestamp.to_string(),
                            "type": "text", "text": { "body": text } }] } }] }]
+    });
+    let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+    let signature = aof::wire::whatsapp::sign(APP_SECRET.as_bytes(), &body);
+    Signed { body, signature }
+}
+
+/// What the Cloud API says about one accepted send: its wamid, recipient, and the
+/// `biz_opaque_callback_data` the send carried (the bot's outbox id).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The wamid the send was answered with.
+    pub wamid: String,
+    /// The recipient's digits.
+    pub to: String,
+    /// The send's `biz_opaque_callback_data`, echoed back.
+    pub callback: Option<String>,
+}
+
+/// A notification carrying a `sent` status for each of `sent`, as Meta batches them.
+pub fn status_notification(sent: &[Sent]) -> Signed {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .to_string();
+    let statuses: Vec<serde_json::Value> = sent
+        .iter()
+        .map(|s| {
+            let mut status = json!({ "id": s.wamid, "status": "sent", "timestamp": timestamp,
+                "recipient_id": s.to,
+                "conversation": { "id": "load-conversation", "origin": { "type": "utility" } },
+                "pricing": { "billable": true, "pricing_model": "CBP", "category": "utility" } });
+            if let Some(callback) = &s.callback {
+                status["biz_opaque_callback_data"] = json!(callback);
+            }
+            status
+        })
+        .collect();
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
+            "statuses": statuses } }] }]
     });
     let body = serde_json::to_vec(&body).expect("a JSON value serializes");
     let signature = aof::wire::whatsapp::sign(APP_SECRET.as_bytes(), &body);
