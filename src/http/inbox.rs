@@ -185,6 +185,11 @@ async fn arrive(
                 Handled::Nothing
             }
         },
+        // The run this very row started recorded it and was cut short by a crash: resumed, so
+        // that the page it was about to send goes out.
+        Arrival::Repeat(open) if open.recorded_by_run(&RunId::of_inbox(seq).0) => {
+            Box::pin(arrive(state, seq, stem, Arrival::Page, input, source)).await
+        }
         Arrival::Repeat(open) => {
             close(state.store.as_ref(), seq, "repeat").await;
             Handled::Repeat(open.id)
@@ -221,6 +226,9 @@ async fn pagerduty_event(
         .as_ref()
         .map(|a| format!("{} (PagerDuty)", a.summary))
         .unwrap_or_else(|| "PagerDuty".into());
+    // An incident the run of this very row recorded before a crash: the run is resumed.
+    let run_id = RunId::of_inbox(seq);
+    let open = open.filter(|o| !o.recorded_by_run(&run_id.0));
     let outcome = match (event.event_type.as_str(), open) {
         ("incident.triggered", None) => {
             let paging = state
@@ -231,7 +239,6 @@ async fn pagerduty_event(
                 .cloned();
             match paging {
                 Some(flow) => {
-                    let run_id = RunId::of_inbox(seq);
                     let input = Value::Object(intake::from_pagerduty(incident));
                     state
                         .handle

@@ -174,9 +174,21 @@ pub struct AlertRecord {
     pub updated_ms: i64,
     /// Every state it entered, oldest first.
     pub transitions: Vec<Transition>,
+    /// The flow step that recorded it (`run/step/service/fingerprint`), when a step did.
+    #[serde(skip)]
+    pub created_by: Option<String>,
 }
 
 impl AlertRecord {
+    /// Whether the run `run_id` recorded it: a run resumed after a crash meets its own alert, which
+    /// is not a repeat of the event that started it.
+    pub fn recorded_by_run(&self, run_id: &str) -> bool {
+        self.created_by
+            .as_deref()
+            .and_then(|by| by.strip_prefix(run_id))
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
     /// One line for messages and lists: `[CRITICAL] api: High latency (>500ms)`, the message cut
     /// to keep it short.
     pub fn title(&self) -> String {

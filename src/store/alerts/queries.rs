@@ -13,7 +13,7 @@ use sqlx::Row;
 /// The columns [`alert_from_row`] reads, in its order.
 const ALERT_COLUMNS: &str = "id, severity, service, message, runbook_url, source, fingerprint, \
      pagerduty_incident_id, paged, pages, state, acknowledged_by, acknowledged_ms, resolved_by, \
-     resolved_ms, fire_count, created_ms, updated_ms, transitions";
+     resolved_ms, fire_count, created_ms, updated_ms, transitions, created_by";
 
 /// `SET` assignments adding the number in parameter `who` to `paged` and `pages` (with time
 /// parameter `at`) unless it is NULL or already paged; both read the row before the update.
@@ -341,5 +341,6 @@ fn alert_from_row(row: &SqliteRow) -> Result<AlertRecord, Failure> {
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
         transitions: serde_json::from_str(&transitions)?,
+        created_by: row.try_get("created_by")?,
     })
 }

@@ -134,6 +134,58 @@ async fn two_deliveries_of_one_new_alertmanager_group_at_once_page_once() {
     assert_eq!(pages, 2, "one page per alert: {:?}", texts(&graph, ALICE));
 }
 
+#[actix_web::test]
+async fn an_alertmanager_alert_whose_run_a_crash_cut_short_after_recording_it_still_pages() {
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let app = spawn(&graph, dir.path()).await;
+    let mut firing = fixture_json("alertmanager/firing-two-alerts.json");
+    firing["alerts"].as_array_mut().unwrap().truncate(1);
+    alert(&app, firing).await;
+    let pages = || {
+        graph
+            .sends_to(ALICE)
+            .iter()
+            .filter(|r| r.body["type"] == "template")
+            .count()
+    };
+    eventually(WAIT, || (pages() == 1).then_some(())).await;
+    settled(dir.path()).await;
+    app.stop();
+
+    // Killed after the run recorded the alert, before the page left: the row open, the run not
+    // ended, nothing in the outbox.
+    {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", dir.path().join("aof.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM inbox WHERE kind = 'alertmanager'")
+            .fetch_one(&mut db)
+            .await
+            .expect("the alert was kept");
+        for sql in [
+            "UPDATE inbox SET done_ms = NULL, outcome = NULL WHERE seq = ?1",
+            "UPDATE runs SET outcome = NULL, finished_ms = NULL WHERE run_id = 'run_inbox_' || ?1",
+            "DELETE FROM outbound_messages WHERE ?1 IS NOT NULL",
+            "DELETE FROM outbox WHERE ?1 IS NOT NULL",
+        ] {
+            sqlx::query(sql)
+                .bind(seq)
+                .execute(&mut db)
+                .await
+                .expect("rewinds");
+        }
+    }
+    let app = spawn(&graph, dir.path()).await;
+    let paged_again = eventually(WAIT, || (pages() == 2).then_some(())).await;
+    assert!(
+        paged_again.is_some(),
+        "the resumed run pages, not a repeat of its own alert: {:?}",
+        texts(&graph, ALICE)
+    );
+    settled(dir.path()).await;
+    drop(app);
+}
+
 /// A two-step flow whose second message names what the first step returned.
 const TWO_STEPS: &str = r#"
 apiVersion: aof.sh/v1alpha1
