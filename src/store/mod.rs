@@ -46,7 +46,9 @@ pub use approvals::{ApprovalRecord, ApprovalState, Approver, Decision, NewApprov
 pub use inbox::{Inbox, InboxEntry, InboxRow};
 pub use incidents::IncidentRecord;
 pub use incidents::{IncidentChange, IncidentStage, IncidentUpdate, TimelineEntry};
-pub use records::{AuditRecord, JobState, OutboundRecord, OutboxEntry, RunRecord, StatusRecord};
+pub use records::{
+    AuditRecord, JobState, OutboundRecord, OutboxEntry, RunRecord, RunStart, StatusRecord,
+};
 pub use repo::{
     Alerts, Approvals, Backend, Deliveries, Fut, Incidents, PageHistory, Repositories, Runs,
     WarRooms,

@@ -31,6 +31,26 @@ pub struct RunRecord {
     pub finished_ms: Option<i64>,
 }
 
+/// What recording a run's start found: the run is new, or it started before a restart (a message
+/// or an event handed over again from the inbox).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunStart {
+    /// First time: run it.
+    New,
+    /// Started and never ended: resume it, skipping the steps its journal has, if it is the same
+    /// flow (`flow`: the one it started).
+    Unfinished {
+        /// The flow it started.
+        flow: String,
+    },
+    /// It ended before the restart, which came before its event was marked handled: do not run it
+    /// again (`outcome`: how it ended).
+    Finished {
+        /// How it ended.
+        outcome: String,
+    },
+}
+
 /// The furthest delivery state of a sent message, to tell whether a page was read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StatusRecord {
@@ -104,14 +124,15 @@ pub(super) fn delivery_rank(state: DeliveryState) -> i64 {
 }
 
 impl SqliteStore {
-    /// Records that a run started, so that a run that never ends is still visible.
+    /// Records that a run started, so that a run that never ends is still visible; what it found
+    /// when the run had started before.
     pub(crate) async fn record_run_start(
         &self,
         run_id: &str,
         flow: &str,
         trigger: serde_json::Value,
-    ) -> Result<bool, StoreError> {
-        logged("record_run_start", async {
+    ) -> Result<RunStart, StoreError> {
+        let inserted = logged("record_run_start", async {
             let sql = "INSERT INTO runs (run_id, flow, trigger, started_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(run_id) DO NOTHING";
             let args = vec![
@@ -122,7 +143,18 @@ impl SqliteStore {
             ];
             Ok(self.writer.exec(sql, args).await? == 1)
         })
-        .await
+        .await?;
+        if inserted {
+            return Ok(RunStart::New);
+        }
+        Ok(match self.run(run_id).await? {
+            Some(RunRecord {
+                outcome: Some(outcome),
+                ..
+            }) => RunStart::Finished { outcome },
+            Some(record) => RunStart::Unfinished { flow: record.flow },
+            None => RunStart::New,
+        })
     }
 
     /// Records how a run ended and what its steps returned.

@@ -176,14 +176,15 @@ pub trait WarRooms: Send + Sync {
 
 /// Flow runs: what started each and how it ended.
 pub trait Runs: Send + Sync {
-    /// Records that a run started, so that a run that never ends is still visible; `false` when
-    /// the run had started before (a run resumed after a restart: see [`Runs::journal`]).
+    /// Records that a run started, so that a run that never ends is still visible; when the run
+    /// had started before (resumed after a restart), whether it ended and which flow it started
+    /// (see [`Runs::journal`]).
     fn record_run_start<'a>(
         &'a self,
         run_id: &'a str,
         flow: &'a str,
         trigger: serde_json::Value,
-    ) -> Fut<'a, bool>;
+    ) -> Fut<'a, super::RunStart>;
 
     /// Commits a completed step of a run (`step`: its place, `2` or `2.1` in a subflow) before
     /// the next one starts.
@@ -453,7 +454,7 @@ impl Runs for SqliteStore {
         run_id: &'a str,
         flow: &'a str,
         trigger: serde_json::Value,
-    ) -> Fut<'a, bool> {
+    ) -> Fut<'a, super::RunStart> {
         Box::pin(SqliteStore::record_run_start(self, run_id, flow, trigger))
     }
 

@@ -11,6 +11,7 @@ use super::routes::Builtin;
 use crate::agents::war_room;
 use crate::agents::{AgentError, Person, Registry, RunContext, Services};
 use crate::live::LiveEvent;
+use crate::store::RunStart;
 use aof_actors::model::{now_ms, ContextEntry, Expectation};
 use aof_actors::ports::{FlowOutcome, FlowRun, FlowRunner};
 use futures_util::future::LocalBoxFuture;
@@ -231,9 +232,27 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         .record_run_start(&run.run_id.0, flow.name(), state.trigger.clone())
         .await
     {
-        Ok(true) => {}
+        Ok(RunStart::New) => {}
+        // It ended before a restart that came before its event was marked handled: done.
+        Ok(RunStart::Finished { outcome }) => {
+            tracing::info!(%outcome, "a run handed over again had ended before the restart");
+            return match outcome.as_str() {
+                "completed" => FlowOutcome::Completed,
+                "empty" => FlowOutcome::Empty,
+                "answered" => FlowOutcome::Answered,
+                other => FlowOutcome::Failed(format!("ended before the restart: {other}")),
+            };
+        }
+        // Started another flow before the restart (flows reloaded since): its journal is not
+        // this flow's, so this one runs whole.
+        Ok(RunStart::Unfinished { flow: started }) if started != flow.name() => {
+            tracing::warn!(
+                started,
+                "a run handed over again now routes to another flow; running it from its start"
+            );
+        }
         // Started before a restart: skip the steps it completed.
-        Ok(false) => match store.journal(&run.run_id.0).await {
+        Ok(RunStart::Unfinished { .. }) => match store.journal(&run.run_id.0).await {
             Ok(done) => {
                 tracing::info!(
                     steps = done.len(),

@@ -328,6 +328,48 @@ async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_noth
     drop(app);
 }
 
+#[actix_web::test]
+async fn a_message_whose_run_ended_just_before_a_crash_is_not_run_again() {
+    let (graph, dir, flows) = (FakeGraph::start(), temp(), two_steps_flows());
+    let options = Options {
+        flows_dir: Some(flows.path().to_owned()),
+        ..Options::default()
+    };
+    let app = two_steps_answered(&graph, dir.path(), &options).await;
+    app.stop();
+
+    // Killed after the run's end was written, before the message's inbox row was closed; its
+    // sends are gone from the outbox, so that running it again would send them again.
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.path().join("aof.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    for sql in [
+        "UPDATE inbox SET done_ms = NULL, outcome = NULL
+         WHERE seq = (SELECT MAX(seq) FROM inbox WHERE kind = 'message')",
+        "DELETE FROM outbound_messages",
+        "DELETE FROM outbox",
+    ] {
+        sqlx::query(sql).execute(&mut db).await.expect("rewinds");
+    }
+    let app = TestApp::spawn_in(dir.path(), &graph, &options)
+        .await
+        .expect("restarts");
+    settled(dir.path()).await;
+    let outcome: Option<String> =
+        sqlx::query_scalar("SELECT outcome FROM inbox WHERE kind = 'message' ORDER BY seq DESC")
+            .fetch_one(&mut db)
+            .await
+            .expect("reads");
+    assert_eq!(
+        outcome.as_deref(),
+        Some("completed"),
+        "closed as it had ended"
+    );
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(texts(&graph, ALICE).len(), 2, "{:?}", texts(&graph, ALICE));
+    drop(app);
+}
+
 /// A flow that answers and schedules a reminder in its last step.
 const REMINDER: &str = r#"
 apiVersion: aof.sh/v1alpha1
