@@ -20,12 +20,20 @@ pub static AGENT: Agent = Agent {
 };
 
 /// The rules, on the services of a run.
-fn rooms(services: &Services) -> WarRoom<'_> {
+fn rooms(run: &RunContext) -> WarRoom<'_> {
+    let services = &run.services;
     WarRoom {
         store: services.store.as_ref(),
         handle: &services.handle,
         members: services.rooms.as_ref(),
         wa: &services.config.platforms.whatsapp,
+        keys: Some(run),
+    }
+}
+
+impl crate::ops::war_room::Keys for RunContext {
+    fn key(&self, message: &aof_actors::model::OutboundMessage) -> Option<String> {
+        self.key_for(message)
     }
 }
 
@@ -41,7 +49,7 @@ fn person<'a>(ctx: &'a RunContext, what: &str) -> Result<(&'a WaId, Option<&'a s
 /// `JOIN <id>`, `LEAVE`, `WHO`, typed by the person of `ctx`: the answer for them.
 pub async fn command(ctx: &RunContext, words: &[String]) -> Result<String, AgentError> {
     let (who, profile) = person(ctx, "a room command")?;
-    let rooms = rooms(&ctx.services);
+    let rooms = rooms(ctx);
     let verb = words.first().map(|w| w.to_uppercase()).unwrap_or_default();
     let answer = match verb.as_str() {
         "JOIN" => {
@@ -68,7 +76,7 @@ async fn oncall_now(ctx: &RunContext) -> String {
 /// Relays what the person of `ctx` wrote to every other member of `incident_id`'s room.
 pub async fn relay(ctx: &RunContext, incident_id: &str, text: &str) -> Result<(), AgentError> {
     let (who, profile) = person(ctx, "a relay")?;
-    let rooms = rooms(&ctx.services);
+    let rooms = rooms(ctx);
     Ok(rooms.relay(who, profile, incident_id, text).await?)
 }
 
@@ -81,7 +89,7 @@ async fn current(input: &Value, run: &RunContext) -> AgentResult {
         .and_then(|p| WaId::parse(&p))
         .or_else(|| run.user.as_ref().map(|p| p.wa.clone()));
     let Some(who) = who else { return Ok(json!({})) };
-    Ok(match rooms(&run.services).current(&who).await? {
+    Ok(match rooms(run).current(&who).await? {
         Some((id, alert_id)) => json!({ "incident_id": id, "alert_id": alert_id }),
         None => json!({}),
     })
@@ -125,7 +133,7 @@ async fn room_open(input: &Value, run: &RunContext) -> AgentResult {
     let id = incident_id(input)?;
     let alert_id = input.get("alert_id").map(text_of).filter(|a| !a.is_empty());
     let members = people(input, &run.services);
-    let rooms = rooms(&run.services);
+    let rooms = rooms(run);
     let joined = rooms.open(&id, alert_id.as_deref(), members).await?;
     let joined: Vec<String> = joined.iter().map(WaId::e164).collect();
     Ok(json!({ "incident_id": id, "joined": joined }))
@@ -138,7 +146,7 @@ async fn room_close(input: &Value, run: &RunContext) -> AgentResult {
         .get("resolved_by")
         .map(text_of)
         .filter(|b| !b.is_empty());
-    let Some(closed) = rooms(&run.services).close(&id, by.as_deref()).await? else {
+    let Some(closed) = rooms(run).close(&id, by.as_deref()).await? else {
         return Ok(json!({ "incident_id": id, "closed": false }));
     };
     Ok(json!({

@@ -26,6 +26,13 @@ pub trait Membership: Send + Sync {
     fn set_room(&self, who: WaId, incident: Option<String>);
 }
 
+/// Gives each message the rules send its idempotency key, so that the same rule run again after a
+/// crash (a relay handed over again) queues each message once. A flow run's context does.
+pub trait Keys {
+    /// The key of `message`, or `None` when it has none.
+    fn key(&self, message: &OutboundMessage) -> Option<String>;
+}
+
 /// What the rules work with: the store, the actors (to send), the route table's membership and
 /// the config (to name people).
 pub struct WarRoom<'a> {
@@ -37,6 +44,8 @@ pub struct WarRoom<'a> {
     pub members: &'a dyn Membership,
     /// The people directory and the rota.
     pub wa: &'a WhatsAppConfig,
+    /// Keys for what it sends (see [`Keys`]).
+    pub keys: Option<&'a dyn Keys>,
 }
 
 /// What closing a room did.
@@ -64,9 +73,10 @@ impl WarRoom<'_> {
     }
 
     async fn send(&self, to: WaId, text: String, incident_id: &str) -> Result<(), Refused> {
-        let message = OutboundMessage::text(to, text, Lane::Room)
+        let mut message = OutboundMessage::text(to, text, Lane::Room)
             .about(Some(json!({ "incident_id": incident_id })))
             .flow("war-room");
+        message.key = self.keys.and_then(|keys| keys.key(&message));
         let queued = self.handle.send(message).await;
         queued
             .map(|_| ())

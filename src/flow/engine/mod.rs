@@ -115,12 +115,16 @@ impl FlowRunner for FlowEngine {
 
 /// Messages the bot answers itself, without a flow file: unsupported types and war-room traffic.
 async fn builtin(run: &FlowRun, ctx: &RunContext) -> Option<FlowOutcome> {
+    let builtin = Builtin::of(&run.flow)?;
+    // One step of its own, so that its sends are keyed like a flow step's: a relay handed over
+    // again after a crash reaches each member once.
+    *ctx.step.borrow_mut() = Some("builtin".to_owned());
     let captures = run
         .route
         .as_ref()
         .map(|r| r.captures.as_slice())
         .unwrap_or_default();
-    let result = match Builtin::of(&run.flow)? {
+    let result = match builtin {
         Builtin::Unsupported => Ok(Some(UNSUPPORTED_REPLY.to_owned())),
         Builtin::RoomCommand => war_room::command(ctx, captures).await.map(Some),
         Builtin::Relay => match captures {

@@ -266,3 +266,50 @@ async fn joins_are_announced_only_while_the_room_is_small() {
         "the 21st join is not announced to everyone"
     );
 }
+
+#[actix_web::test]
+async fn a_relay_handed_over_again_after_a_crash_reaches_each_member_once() {
+    let (graph, dir, app) = start().await;
+    app.say(BOB, "the api is down").await;
+    received(&graph, ALICE, "War room INC-0001").await;
+    app.say(CAROL, "JOIN INC-0001").await;
+    received(&graph, CAROL, "You joined the war room of INC-0001").await;
+    app.say(BOB, "update 1").await;
+    let relayed = || {
+        graph
+            .sends_to(CAROL)
+            .iter()
+            .map(describe)
+            .filter(|t| t.contains("*Bob* [INC-0001]: update 1"))
+            .count()
+    };
+    eventually(WAIT, || (relayed() == 1).then_some(())).await;
+    app.stop();
+
+    // Killed after the relay was queued, before Bob's message was marked handled.
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.path().join("aof.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let reopened = sqlx::query(
+        "UPDATE inbox SET done_ms = NULL, outcome = NULL
+         WHERE seq = (SELECT MAX(seq) FROM inbox WHERE kind = 'message')",
+    )
+    .execute(&mut db)
+    .await
+    .expect("reopens");
+    assert_eq!(reopened.rows_affected(), 1);
+    let app = spawn(&graph, dir.path()).await;
+    let handled = eventually_async(WAIT, || async {
+        let mut db = sqlx::SqliteConnection::connect(&url).await.ok()?;
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE done_ms IS NULL")
+            .fetch_one(&mut db)
+            .await
+            .ok()?;
+        (open == 0).then_some(())
+    })
+    .await;
+    assert!(handled.is_some(), "the message is handled again");
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(relayed(), 1, "Carol got the update once");
+    drop(app);
+}
