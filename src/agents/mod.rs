@@ -180,14 +180,15 @@ impl RunContext {
         }
     }
 
-    /// The idempotency key of a message sent now: the run, the step, the recipient and body, and
-    /// how many such messages the step sent before. A step run again after a crash sends the same
-    /// messages under the same keys, so the queue takes each once; content rather than position,
-    /// so that a `parallel` step's sends, in whatever order they come, keep their keys. A message
-    /// whose content changed (a time in its text) is sent again rather than lost.
+    /// The idempotency key of a message sent now: the run, the step, the recipient, and how many
+    /// messages the step sent that recipient before. A step run again after a crash sends the same
+    /// people the same number of messages under the same keys, so the queue takes each once; by
+    /// recipient rather than by position, so that a `parallel` step's sends, in whatever order
+    /// they come, keep their keys. Not by content: a re-run step whose text changed meanwhile (a
+    /// STATUS with newer counts) would otherwise send a second answer; the first, already queued,
+    /// is the one that goes.
     fn key_for(&self, message: &OutboundMessage) -> Option<String> {
-        let body = serde_json::to_vec(&message.body).unwrap_or_default();
-        self.key_of(&[message.to.as_str().as_bytes(), &body])
+        self.key_of(&[message.to.as_str().as_bytes()])
     }
 
     /// The key of what the current step does with `parts` (see [`RunContext::key_for`]); `None`

@@ -295,11 +295,21 @@ async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_noth
     assert_eq!(texts(), ["step one", "step two after a live first step"]);
     app.stop();
 
-    // Crashed after step one was journaled: the resumed run starts at step two, which sees what
-    // step one returned before the crash.
+    // Crashed after step one was journaled, before step two queued its message: the resumed run
+    // starts at step two, which sees what step one returned before the crash.
     let marker =
         serde_json::json!({ "step": { "output": { "marker": "the journal" } }, "asked": [] });
     rewind_to_a_crash(dir.path(), &[("0", marker)]).await;
+    {
+        use sqlx::Connection as _;
+        let url = format!("sqlite://{}", dir.path().join("aof.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+        let forgotten = sqlx::query("DELETE FROM outbox WHERE id LIKE 'run_inbox_%/1/%'")
+            .execute(&mut db)
+            .await
+            .expect("forgets step two's message");
+        assert_eq!(forgotten.rows_affected(), 1);
+    }
     let app = TestApp::spawn_in(dir.path(), &graph, &options)
         .await
         .expect("restarts");
@@ -309,7 +319,8 @@ async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_noth
     app.stop();
 
     // Crashed before any step was journaled, after both messages were queued: both steps run
-    // again, and their messages, queued under the same keys, are not sent twice.
+    // again, and their messages, queued under the same keys, are not sent twice, though step two
+    // now says something else (its text named the journal before the crash).
     rewind_to_a_crash(dir.path(), &[]).await;
     let app = TestApp::spawn_in(dir.path(), &graph, &options)
         .await
