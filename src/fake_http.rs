@@ -57,19 +57,30 @@ impl Request {
     }
 }
 
-/// An answer of a fake: a status and a JSON body.
+/// An answer of a fake: a status and a JSON body, after a delay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     /// The HTTP status.
     pub status: u16,
     /// The JSON body.
     pub body: Value,
+    /// How long the fake waits before it answers (a slow API); the request is recorded at once.
+    pub delay: std::time::Duration,
 }
 
 impl Response {
-    /// Answers `status` with `body` as JSON.
+    /// Answers `status` with `body` as JSON, at once.
     pub fn json(status: u16, body: Value) -> Response {
-        Response { status, body }
+        Response {
+            status,
+            body,
+            delay: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The same answer, `delay` later.
+    pub fn after(self, delay: std::time::Duration) -> Response {
+        Response { delay, ..self }
     }
 }
 
@@ -259,6 +270,9 @@ async fn handle(
     request.status = response.status;
     if shared.keep {
         lock(&shared.requests).push(request);
+    }
+    if !response.delay.is_zero() {
+        actix_web::rt::time::sleep(response.delay).await;
     }
     let status = actix_web::http::StatusCode::from_u16(response.status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);

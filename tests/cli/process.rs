@@ -291,3 +291,66 @@ async fn every_message_answered_200_is_handled_after_a_kill_9() {
         "the restart says what it resumes ({before} answered before the kill):\n{log}"
     );
 }
+
+/// SIGTERM while a send is in flight to a slow Graph API: the bot waits for Meta's answer (up to
+/// `send_timeout_ms` + 1 s), records the message as sent, and exits; a send cut off would stay
+/// `sending` and go out again after the restart.
+#[actix_web::test]
+async fn sigterm_lets_a_send_in_flight_get_its_answer_before_the_exit() {
+    let dir = temp();
+    let graph = aof::fake_http::FakeHttp::builder()
+        .start()
+        .expect("the fake");
+    graph.script(|request| {
+        request.path.ends_with("/messages").then(|| {
+            aof::fake_http::Response::json(
+                200,
+                serde_json::json!({ "messaging_product": "whatsapp",
+                    "messages": [{ "id": "wamid.slow.1" }] }),
+            )
+            .after(Duration::from_secs(2))
+        })
+    });
+    let address = graph.address.clone();
+    let bot = Bot::start_with(dir.path(), move |config| {
+        open_to_everyone(config).replace(
+            "    transport: sandbox\n",
+            &format!("    transport: cloud_api\n    api_base_url: \"{address}/v21.0\"\n"),
+        )
+    });
+    let body = text_notification("15553000001", "Tester", "HELP", "wamid.drain.1").to_string();
+    let signature = aof::wire::whatsapp::sign(b"sandbox-secret", body.as_bytes());
+    let answer = awc::Client::default()
+        .post(format!("{}/webhooks/whatsapp", bot.address))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("x-hub-signature-256", signature))
+        .send_body(body)
+        .await
+        .expect("the bot answers");
+    assert_eq!(answer.status().as_u16(), 200);
+    let leaving = wait_until(Duration::from_secs(10), || {
+        (!graph.requests().is_empty()).then_some(())
+    });
+    assert!(leaving.is_some(), "the reply reached the Graph API");
+
+    let asked = std::time::Instant::now();
+    let log = bot.stop("TERM");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1500),
+        "the exit waited for the answer ({:?}):\n{log}",
+        asked.elapsed()
+    );
+    let db = dir.path().join("sandbox.db");
+    let url = format!("sqlite://{}", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("opens");
+    let states: Vec<(String, Option<String>)> = sqlx::query_as("SELECT state, wamid FROM outbox")
+        .fetch_all(&pool)
+        .await
+        .expect("reads");
+    pool.close().await;
+    assert_eq!(
+        states,
+        [("sent".to_owned(), Some("wamid.slow.1".to_owned()))],
+        "recorded with Meta's answer:\n{log}"
+    );
+}
