@@ -396,15 +396,19 @@ pub(super) fn execute_all(
 mod tests {
     use super::*;
 
+    /// An audit line of `kind` and nothing else.
+    fn audit(kind: &str) -> AuditEntry {
+        AuditEntry {
+            kind: kind.into(),
+            who: None,
+            detail: serde_json::json!({}),
+        }
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn one_failing_write_does_not_fail_the_others_in_its_batch() {
         let (_dir, _url, store) = crate::store::tests::fresh_store().await;
         let writer = store.writer.clone();
-        let audit = |kind: &str| AuditEntry {
-            kind: kind.into(),
-            who: None,
-            detail: serde_json::json!({}),
-        };
         // Queued together, so they share a commit until the bad one fails it.
         let entry = InboxEntry {
             kind: "message",
@@ -481,11 +485,6 @@ mod tests {
     async fn closing_commits_what_was_queued_and_refuses_what_comes_after() {
         let (_dir, _url, store) = crate::store::tests::fresh_store().await;
         let writer = store.writer.clone();
-        let audit = |kind: &str| AuditEntry {
-            kind: kind.into(),
-            who: None,
-            detail: serde_json::json!({}),
-        };
         let queued = writer.audit(audit("before"));
         let (queued, ()) = tokio::join!(queued, writer.close());
         assert!(queued.is_ok(), "queued before the close: committed");

@@ -45,6 +45,11 @@ impl Tmpfs {
     fn path(&self) -> &Path {
         &self.dir
     }
+
+    /// Removes the filler [`store_on_a_small_disk`] wrote.
+    fn free(&self) {
+        std::fs::remove_file(self.dir.join("filler")).expect("the filler goes");
+    }
 }
 
 impl Drop for Tmpfs {
@@ -67,15 +72,21 @@ fn alert<'a>(fingerprint: &'a str, message: &'a str) -> NewAlert<'a> {
     }
 }
 
-#[tokio::test]
-async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
-    let Some(disk) = Tmpfs::mount("3m") else {
-        return;
-    };
+/// A store on a 3 MB tmpfs that a 2 MB file fills most of ([`Tmpfs::free`] removes it), or
+/// `None` where no tmpfs can be mounted.
+async fn store_on_a_small_disk() -> Option<(Tmpfs, SqliteStore)> {
+    let disk = Tmpfs::mount("3m")?;
     let url = format!("sqlite://{}/aof.db", disk.path().display());
     let store = SqliteStore::open(&url).await.expect("the store opens");
-    let filler = disk.path().join("filler");
-    std::fs::write(&filler, vec![0u8; 2_000_000]).expect("room for the filler");
+    std::fs::write(disk.path().join("filler"), vec![0u8; 2_000_000]).expect("room for the filler");
+    Some((disk, store))
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
+    let Some((disk, store)) = store_on_a_small_disk().await else {
+        return;
+    };
 
     let long = "x".repeat(4000);
     let mut full = None;
@@ -88,7 +99,7 @@ async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
     let full = full.expect("the disk fills up");
     assert!(full.contains("full"), "{full}");
 
-    std::fs::remove_file(&filler).expect("the filler goes");
+    disk.free();
     for i in 0..3 {
         let created = store.create_alert(&alert(&format!("after-{i}"), "m")).await;
         assert!(
@@ -103,13 +114,9 @@ async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
 #[tokio::test]
 async fn the_writer_fails_on_a_full_disk_and_writes_again_once_space_is_freed() {
     use crate::store::inbox::{Inbox, InboxEntry};
-    let Some(disk) = Tmpfs::mount("3m") else {
+    let Some((disk, store)) = store_on_a_small_disk().await else {
         return;
     };
-    let url = format!("sqlite://{}/aof.db", disk.path().display());
-    let store = SqliteStore::open(&url).await.expect("the store opens");
-    let filler = disk.path().join("filler");
-    std::fs::write(&filler, vec![0u8; 2_000_000]).expect("room for the filler");
     let entry = |i: usize, body: &str| InboxEntry {
         kind: "message",
         once: Some(format!("wamid.{i}")),
@@ -128,7 +135,7 @@ async fn the_writer_fails_on_a_full_disk_and_writes_again_once_space_is_freed() 
     let full = full.expect("the disk fills up");
     assert!(full.contains("full"), "{full}");
 
-    std::fs::remove_file(&filler).expect("the filler goes");
+    disk.free();
     for i in 0..3 {
         let kept = store.keep_events(vec![entry(10_000 + i, "{}")]).await;
         assert!(

@@ -8,12 +8,18 @@ use crate::common::sending::fixture_json;
 use crate::common::*;
 use serde_json::Value;
 
+/// A connection of the test's own to the bot's store in `dir`, to read it or to write the state a
+/// crash would have left.
+async fn db(dir: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", dir.join("aof.db").display());
+    sqlx::SqliteConnection::connect(&url).await.expect("opens")
+}
+
 /// A second connection holding SQLite's write lock, as a long write of another process would:
 /// the bot's writes wait out their busy timeout (5 s) and fail.
 async fn hold_the_write_lock(dir: &std::path::Path) -> sqlx::SqliteConnection {
-    use sqlx::Connection as _;
-    let url = format!("sqlite://{}", dir.join("aof.db").display());
-    let mut lock = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let mut lock = db(dir).await;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut lock)
         .await
@@ -155,9 +161,7 @@ async fn an_alertmanager_alert_whose_run_a_crash_cut_short_after_recording_it_st
     // Killed after the run recorded the alert, before the page left: the row open, the run not
     // ended, nothing in the outbox.
     {
-        use sqlx::Connection as _;
-        let url = format!("sqlite://{}", dir.path().join("aof.db").display());
-        let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+        let mut db = db(dir.path()).await;
         let seq: i64 = sqlx::query_scalar("SELECT seq FROM inbox WHERE kind = 'alertmanager'")
             .fetch_one(&mut db)
             .await
@@ -254,9 +258,7 @@ async fn settled(dir: &std::path::Path) {
 /// Puts the store back to where a crash would have left it: the message's inbox row open and
 /// its run not ended, with `journal` as the steps it had completed.
 async fn rewind_to_a_crash(dir: &std::path::Path, journal: &[(&str, Value)]) {
-    use sqlx::Connection as _;
-    let url = format!("sqlite://{}", dir.join("aof.db").display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let mut db = db(dir).await;
     let seq: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM inbox WHERE kind = 'message'")
         .fetch_one(&mut db)
         .await
@@ -301,9 +303,7 @@ async fn a_run_resumed_after_a_crash_skips_the_steps_it_completed_and_sends_noth
         serde_json::json!({ "step": { "output": { "marker": "the journal" } }, "asked": [] });
     rewind_to_a_crash(dir.path(), &[("0", marker)]).await;
     {
-        use sqlx::Connection as _;
-        let url = format!("sqlite://{}", dir.path().join("aof.db").display());
-        let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+        let mut db = db(dir.path()).await;
         let forgotten = sqlx::query("DELETE FROM outbox WHERE id LIKE 'run_inbox_%/1/%'")
             .execute(&mut db)
             .await
@@ -351,9 +351,7 @@ async fn a_message_whose_run_ended_just_before_a_crash_is_not_run_again() {
 
     // Killed after the run's end was written, before the message's inbox row was closed; its
     // sends are gone from the outbox, so that running it again would send them again.
-    use sqlx::Connection as _;
-    let url = format!("sqlite://{}", dir.path().join("aof.db").display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let mut db = db(dir.path()).await;
     for sql in [
         "UPDATE inbox SET done_ms = NULL, outcome = NULL
          WHERE seq = (SELECT MAX(seq) FROM inbox WHERE kind = 'message')",
@@ -417,9 +415,7 @@ async fn a_step_run_again_after_a_crash_schedules_its_timer_once() {
         ..Options::default()
     };
     let timers = |dir: std::path::PathBuf| async move {
-        use sqlx::Connection as _;
-        let url = format!("sqlite://{}", dir.join("aof.db").display());
-        let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+        let mut db = db(&dir).await;
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM timers")
             .fetch_all(&mut db)
             .await
@@ -482,9 +478,7 @@ async fn a_send_left_unconfirmed_by_a_crash_is_sent_again_only_if_no_status_name
     app.stop();
 
     // Both requests had left when the bot died, before it stored Meta's answers.
-    use sqlx::Connection as _;
-    let url = format!("sqlite://{}", dir.path().join("aof.db").display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let mut db = db(dir.path()).await;
     let jobs: Vec<String> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY created_ms, rowid")
         .fetch_all(&mut db)
         .await
