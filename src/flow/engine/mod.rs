@@ -31,8 +31,9 @@ pub(crate) struct Inner {
     pub(crate) registry: Arc<Registry>,
     pub(crate) expressions: Arc<Expressions>,
     pub(crate) services: Arc<Services>,
-    /// `config` in expressions: the WhatsApp platform config without its secrets.
-    pub(crate) config_view: Value,
+    /// `config` in expressions: the WhatsApp platform config without its secrets, converted for
+    /// minijinja once rather than in every run.
+    pub(crate) config_view: minijinja::Value,
     pub(crate) on_response_ttl: Duration,
     /// Runs allowed at once, across all conversations.
     runs: Arc<tokio::sync::Semaphore>,
@@ -57,7 +58,7 @@ impl FlowEngine {
         expressions: Arc<Expressions>,
         services: Arc<Services>,
     ) -> Self {
-        let config_view = services.config.expression_view();
+        let config_view = minijinja::Value::from_serialize(services.config.expression_view());
         let on_response_ttl = services.config.flows.on_response_ttl;
         FlowEngine {
             inner: Arc::new(Inner {

@@ -24,7 +24,8 @@ pub(crate) struct RunState {
     pub(crate) input: Value,
     pub(crate) steps: Map<String, Value>,
     pub(crate) matches: Value,
-    pub(crate) config: Value,
+    /// The config's view for expressions, converted once (see `Inner::config_view`).
+    pub(crate) config: minijinja::Value,
     pub(crate) context: Value,
     /// One entry per step: outcome and duration, for the run record.
     pub(crate) summary: Vec<Value>,
@@ -35,17 +36,20 @@ pub(crate) struct RunState {
 impl RunState {
     /// The minijinja context, with `item` inside a `foreach`.
     pub(crate) fn expression_context(&self, item: Option<&Value>) -> minijinja::Value {
-        let mut root = Map::new();
-        root.insert("trigger".into(), self.trigger.clone());
-        root.insert("input".into(), self.input.clone());
-        root.insert("steps".into(), Value::Object(self.steps.clone()));
-        root.insert("match".into(), self.matches.clone());
-        root.insert("config".into(), self.config.clone());
-        root.insert("context".into(), self.context.clone());
+        use minijinja::Value as V;
+        let mut root = vec![
+            ("trigger", V::from_serialize(&self.trigger)),
+            ("input", V::from_serialize(&self.input)),
+            ("steps", V::from_serialize(&self.steps)),
+            ("match", V::from_serialize(&self.matches)),
+            // Converted once for every run, shared (a minijinja value is reference-counted).
+            ("config", self.config.clone()),
+            ("context", V::from_serialize(&self.context)),
+        ];
         if let Some(item) = item {
-            root.insert("item".into(), item.clone());
+            root.push(("item", V::from_serialize(item)));
         }
-        minijinja::Value::from_serialize(&root)
+        V::from_iter(root)
     }
 }
 
