@@ -4,7 +4,7 @@
 
 use crate::ids::{InboxSeq, JobId, WaId, Wamid};
 use crate::model::{AuditEntry, Conversation, InboundMessage, QueuedJob, StatusUpdate, Timer};
-use crate::ports::{Store, StoreResult};
+use crate::ports::{AuditInbound, Store, StoreResult};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -74,6 +74,7 @@ impl Store for MemoryStore {
         &self,
         messages: Vec<InboundMessage>,
         statuses: Vec<StatusUpdate>,
+        audit: AuditInbound,
     ) -> StoreResult<Vec<Option<InboxSeq>>> {
         let mut late = None;
         let rows = self.with(|c| {
@@ -85,6 +86,7 @@ impl Store for MemoryStore {
                     rows.push(None);
                     continue;
                 }
+                c.audit.extend(audit.entry(&message));
                 c.inbox.push((message.id, None));
                 rows.push(Some(InboxSeq(c.inbox.len() as i64 - 1)));
             }

@@ -418,6 +418,22 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
+impl AuditEntry {
+    /// The line for a message that arrived (`kind`: `inbound`, `resumed`, `rejected_number`, …):
+    /// its id and type, its sender masked, its text only when `with_text`.
+    pub fn of_message(kind: &str, message: &InboundMessage, with_text: bool) -> AuditEntry {
+        let mut detail = serde_json::json!({ "id": message.id, "type": message.kind.label() });
+        if with_text {
+            detail["text"] = serde_json::json!(message.text);
+        }
+        AuditEntry {
+            kind: kind.into(),
+            who: Some(message.from.masked()),
+            detail,
+        }
+    }
+}
+
 /// A durable timer: run `flow` with `input` at `fire_at_ms`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Timer {

@@ -109,6 +109,31 @@ impl FlowOutcome {
     }
 }
 
+/// Whether [`Store::accept`] writes an `inbound` audit line for each new message in the same
+/// commit (one write instead of two for every message), and with its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditInbound {
+    /// No audit line.
+    No,
+    /// A line for each new message ([`crate::model::AuditEntry::of_message`]).
+    Yes {
+        /// Whether the line holds the message's text.
+        with_text: bool,
+    },
+}
+
+impl AuditInbound {
+    /// The line for `message`, if any.
+    pub fn entry(self, message: &InboundMessage) -> Option<crate::model::AuditEntry> {
+        match self {
+            AuditInbound::No => None,
+            AuditInbound::Yes { with_text } => Some(crate::model::AuditEntry::of_message(
+                "inbound", message, with_text,
+            )),
+        }
+    }
+}
+
 /// Runs flows. Implemented by the application's flow engine.
 pub trait FlowRunner: Send + Sync + 'static {
     /// Runs one flow to its end. The future runs on the calling arbiter's thread.
@@ -179,10 +204,12 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps a notification before Meta is told it arrived, in one commit: records the delivery
     /// statuses (states only move forward) and puts each message not seen before in the inbox.
     /// Per message, its inbox row, or `None` for a redelivery (also of one seen before a restart).
+    /// New messages get their audit line in the same commit, as `audit` says.
     fn accept(
         &self,
         messages: Vec<InboundMessage>,
         statuses: Vec<StatusUpdate>,
+        audit: AuditInbound,
     ) -> StoreResult<Vec<Option<InboxSeq>>>;
     /// Closes an inbox row: its event has been handled (`outcome` says how), so a restart does
     /// not hand it over again.

@@ -152,6 +152,7 @@ async fn a_run_that_panics_fails_alone_and_the_session_goes_on() {
         .accept(
             vec![message("wamid.1", "boom"), message("wamid.2", "hello")],
             vec![],
+            crate::ports::AuditInbound::No,
         )
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 
 use crate::ids::WaId;
 use crate::model::{AuditEntry, InboundMessage, StatusUpdate};
-use crate::ports::{Store, StoreError};
+use crate::ports::{AuditInbound, Store, StoreError};
 use crate::router::RouteInbound;
 use actix::prelude::*;
 use std::collections::HashSet;
@@ -124,21 +124,24 @@ impl Webhook {
         if !self.settings.audit {
             return;
         }
-        let mut detail = serde_json::json!({ "id": message.id, "type": message.kind.label() });
-        if self.settings.include_content {
-            detail["text"] = serde_json::json!(message.text);
-        }
-        let entry = AuditEntry {
-            kind: kind.into(),
-            who: Some(message.from.masked()),
-            detail,
-        };
+        let entry = AuditEntry::of_message(kind, message, self.settings.include_content);
         let write = self.store.audit(entry);
         actix::spawn(async move {
             if let Err(e) = write.await {
                 tracing::error!(error = %e, "audit log write failed");
             }
         });
+    }
+
+    /// The `inbound` audit line of kept messages, written with them.
+    fn audit_inbound(&self) -> AuditInbound {
+        if self.settings.audit {
+            AuditInbound::Yes {
+                with_text: self.settings.include_content,
+            }
+        } else {
+            AuditInbound::No
+        }
     }
 
     /// Has the store keep one notification. The store's writer commits whatever is queued as one
@@ -153,7 +156,9 @@ impl Webhook {
     ) {
         let number = self.next;
         self.next += 1;
-        let rows = self.store.accept(messages.clone(), statuses);
+        let rows = self
+            .store
+            .accept(messages.clone(), statuses, self.audit_inbound());
         ctx.spawn(rows.into_actor(self).map(move |rows, act, _| {
             act.kept.insert(
                 number,
@@ -178,7 +183,7 @@ impl Webhook {
                         match row {
                             Some(seq) => {
                                 message.inbox = Some(seq);
-                                self.forward(message, "inbound");
+                                self.forward(message);
                             }
                             None => metrics::counter!("aof_inbound_duplicates_total").increment(1),
                         }
@@ -194,10 +199,9 @@ impl Webhook {
         }
     }
 
-    fn forward(&self, message: InboundMessage, audit: &str) {
+    fn forward(&self, message: InboundMessage) {
         metrics::counter!("aof_inbound_messages_total", "type" => message.kind.label().to_owned())
             .increment(1);
-        self.audit(audit, &message);
         self.router.do_send(RouteInbound(message));
     }
 }
@@ -230,7 +234,8 @@ impl Handler<Resume> for Webhook {
 
     fn handle(&mut self, Resume(messages): Resume, _: &mut Context<Self>) {
         for message in messages {
-            self.forward(message, "resumed");
+            self.audit("resumed", &message);
+            self.forward(message);
         }
     }
 }
@@ -259,7 +264,11 @@ mod tests {
         let store = MemoryStore::new();
         // Kept before the restart: the store knows it.
         store
-            .accept(vec![message("wamid.old", "15551234567")], vec![])
+            .accept(
+                vec![message("wamid.old", "15551234567")],
+                vec![],
+                AuditInbound::No,
+            )
             .await
             .unwrap();
         let settings = WebhookSettings {

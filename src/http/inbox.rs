@@ -73,6 +73,7 @@ impl Event {
             once,
             open_key,
             body: serde_json::to_string(self).unwrap_or_default(),
+            audit: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use aof_actors::ids::{InboxSeq, JobId, WaId, Wamid};
 use aof_actors::model::{
     now_ms, AuditEntry, Conversation, InboundMessage, QueuedJob, StatusUpdate, Timer,
 };
-use aof_actors::ports::{Store, StoreError, StoreResult};
+use aof_actors::ports::{AuditInbound, Store, StoreError, StoreResult};
 use futures_util::FutureExt;
 use sqlx::{Row, SqlitePool};
 use std::future::Future;
@@ -31,12 +31,13 @@ impl Store for SqliteStore {
         &self,
         messages: Vec<InboundMessage>,
         statuses: Vec<StatusUpdate>,
+        audit: AuditInbound,
     ) -> StoreResult<Vec<Option<InboxSeq>>> {
         let writer = self.writer.clone();
         boxed("accept", async move {
             let entries = messages
                 .iter()
-                .map(inbox::message_entry)
+                .map(|m| inbox::message_entry(m, audit))
                 .collect::<Result<Vec<_>, _>>()?;
             writer.keep(entries, statuses).await
         })

@@ -96,6 +96,10 @@ enum Write {
 /// A statement and its parameters.
 pub type Statement = (&'static str, Vec<Arg>);
 
+/// Writes an audit line: at, kind, who, detail.
+pub(super) const AUDIT_INSERT: &str =
+    "INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)";
+
 /// The queue in front of the writer thread.
 #[derive(Clone, Debug)]
 pub struct GroupWriter {
@@ -211,7 +215,7 @@ impl GroupWriter {
     /// See [`aof_actors::ports::Store::audit`].
     pub async fn audit(&self, entry: AuditEntry) -> Result<(), Failure> {
         let detail = serde_json::to_string(&entry.detail)?;
-        let sql = "INSERT INTO audit_log (at_ms, kind, who, detail) VALUES (?1, ?2, ?3, ?4)";
+        let sql = AUDIT_INSERT;
         let args = vec![
             now_ms().into(),
             entry.kind.into(),
@@ -415,6 +419,7 @@ mod tests {
             once: Some("wamid.1".into()),
             open_key: None,
             body: "{}".into(),
+            audit: None,
         };
         let (a, bad, b, kept) = tokio::join!(
             writer.audit(audit("first")),

@@ -122,6 +122,7 @@ async fn the_writer_fails_on_a_full_disk_and_writes_again_once_space_is_freed() 
         once: Some(format!("wamid.{i}")),
         open_key: None,
         body: body.to_owned(),
+        audit: None,
     };
 
     let long = "x".repeat(4000);

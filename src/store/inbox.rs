@@ -4,12 +4,14 @@
 //! are recorded in the same commit (recording one twice changes nothing).
 
 use super::actor_state::sent;
+use super::batch::AUDIT_INSERT;
 use super::batch::{execute_all, GroupWriter};
 use super::records::delivery_rank;
 use super::repo::Fut;
 use super::{logged, Failure, SqliteStore};
 use aof_actors::ids::{InboxSeq, WaId};
-use aof_actors::model::{now_ms, InboundMessage, QueuedJob, StatusUpdate};
+use aof_actors::model::{now_ms, AuditEntry, InboundMessage, QueuedJob, StatusUpdate};
+use aof_actors::ports::AuditInbound;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::time::Duration;
 
@@ -30,6 +32,8 @@ pub struct InboxEntry {
     pub open_key: Option<String>,
     /// The event, as JSON.
     pub body: String,
+    /// Its audit line, written with it when it is new.
+    pub audit: Option<AuditEntry>,
 }
 
 /// An open row: kept, not handled yet.
@@ -44,12 +48,16 @@ pub struct InboxRow {
 }
 
 /// A message as an inbox entry: its wamid is its `once` key.
-pub(super) fn message_entry(message: &InboundMessage) -> Result<InboxEntry, Failure> {
+pub(super) fn message_entry(
+    message: &InboundMessage,
+    audit: AuditInbound,
+) -> Result<InboxEntry, Failure> {
     Ok(InboxEntry {
         kind: "message",
         once: Some(message.id.0.clone()),
         open_key: None,
         body: serde_json::to_string(message)?,
+        audit: audit.entry(message),
     })
 }
 
@@ -71,6 +79,7 @@ pub(super) fn keep(
         "INSERT INTO inbox (kind, open_key, body, received_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO NOTHING RETURNING seq",
     )?;
+    let mut audit = tx.prepare_cached(AUDIT_INSERT)?;
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
         if let Some(once) = &entry.once {
@@ -85,6 +94,14 @@ pub(super) fn keep(
                 |row| row.get(0),
             )
             .optional()?;
+        if let (Some(_), Some(line)) = (seq, &entry.audit) {
+            audit.execute(params![
+                now,
+                line.kind,
+                line.who,
+                serde_json::to_string(&line.detail)?
+            ])?;
+        }
         rows.push(seq.map(InboxSeq));
     }
     Ok(rows)

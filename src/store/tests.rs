@@ -1,13 +1,13 @@
 //! Tests of the SQLite store against a real database file in a temporary directory.
 
 use super::conformance::conformance;
-use super::{Inbox, InboxEntry, JobState, Repositories, SqliteStore, StoreOpenError};
+use super::{AuditRecord, Inbox, InboxEntry, JobState, Repositories, SqliteStore, StoreOpenError};
 use aof_actors::ids::{JobId, WaId, Wamid};
 use aof_actors::model::{
     Conversation, DeliveryState, InboundMessage, Lane, OutboundMessage, QueuedJob, StatusUpdate,
     Timer,
 };
-use aof_actors::ports::Store;
+use aof_actors::ports::{AuditInbound, Store};
 use serde_json::json;
 use tempfile::TempDir;
 
@@ -28,12 +28,18 @@ async fn keep_messages(store: &dyn Store, ids: &[&str]) -> Vec<bool> {
         .iter()
         .map(|id| InboundMessage::text(id, person(), "HELP"))
         .collect();
-    let rows = store.accept(messages, vec![]).await.expect("kept");
+    let rows = store
+        .accept(messages, vec![], AuditInbound::No)
+        .await
+        .expect("kept");
     rows.iter().map(Option::is_some).collect()
 }
 
 async fn record_status(store: &dyn Store, status: StatusUpdate) {
-    store.accept(vec![], vec![status]).await.expect("recorded");
+    store
+        .accept(vec![], vec![status], AuditInbound::No)
+        .await
+        .expect("recorded");
 }
 
 fn person() -> WaId {
@@ -69,6 +75,30 @@ async fn state_of(store: &dyn Repositories, wamid: &str) -> DeliveryState {
         .expect("the status reads")
         .expect("a status is recorded")
         .state
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn new_messages_get_their_audit_line_in_the_same_commit_and_redeliveries_none() {
+    let (_dir, _url, store) = fresh_store().await;
+    let message = |id: &str| InboundMessage::text(id, person(), "HELP");
+    let audit = AuditInbound::Yes { with_text: false };
+    let rows = store
+        .accept(vec![message("wamid.A"), message("wamid.A")], vec![], audit)
+        .await
+        .expect("kept");
+    assert!(rows[0].is_some() && rows[1].is_none());
+    store
+        .accept(vec![message("wamid.A")], vec![], audit)
+        .await
+        .expect("kept");
+    let log = store.audit_log(10).await.expect("reads");
+    let inbound: Vec<&AuditRecord> = log.iter().filter(|r| r.kind == "inbound").collect();
+    assert_eq!(inbound.len(), 1, "one line for one new message: {log:?}");
+    assert_eq!(inbound[0].detail["id"], "wamid.A");
+    assert!(
+        inbound[0].detail.get("text").is_none(),
+        "no text unless allowed"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -113,6 +143,7 @@ conformance! {
             once: None,
             open_key: Some("alertmanager:fp1:firing".into()),
             body: "{}".into(),
+            audit: None,
         };
         let both = store.keep_events(vec![entry(), entry()]).await.expect("kept");
         assert!(both[0].is_some() && both[1].is_none(), "{both:?}");
