@@ -82,6 +82,19 @@ async fn store_on_a_small_disk() -> Option<(Tmpfs, SqliteStore)> {
     Some((disk, store))
 }
 
+/// Writes with `write(0)`, `write(1)`, … until one fails; its error.
+async fn until_full<T, F>(mut write: impl FnMut(usize) -> F) -> String
+where
+    F: std::future::Future<Output = Result<T, StoreError>>,
+{
+    for i in 0..2000 {
+        if let Err(e) = write(i).await {
+            return e.to_string();
+        }
+    }
+    panic!("the disk never filled up");
+}
+
 #[tokio::test]
 async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
     let Some((disk, store)) = store_on_a_small_disk().await else {
@@ -89,14 +102,12 @@ async fn a_full_disk_fails_writes_and_they_succeed_again_once_space_is_freed() {
     };
 
     let long = "x".repeat(4000);
-    let mut full = None;
-    for i in 0..2000 {
-        if let Err(e) = store.create_alert(&alert(&format!("fp-{i}"), &long)).await {
-            full = Some(e.to_string());
-            break;
-        }
-    }
-    let full = full.expect("the disk fills up");
+    let store = &store;
+    let full = until_full(|i| {
+        let (fingerprint, long) = (format!("fp-{i}"), long.clone());
+        async move { store.create_alert(&alert(&fingerprint, &long)).await }
+    })
+    .await;
     assert!(full.contains("full"), "{full}");
 
     disk.free();
@@ -126,14 +137,7 @@ async fn the_writer_fails_on_a_full_disk_and_writes_again_once_space_is_freed() 
     };
 
     let long = "x".repeat(4000);
-    let mut full = None;
-    for i in 0..2000 {
-        if let Err(e) = store.keep_events(vec![entry(i, &long)]).await {
-            full = Some(e.to_string());
-            break;
-        }
-    }
-    let full = full.expect("the disk fills up");
+    let full = until_full(|i| store.keep_events(vec![entry(i, &long)])).await;
     assert!(full.contains("full"), "{full}");
 
     disk.free();
