@@ -503,4 +503,33 @@ mod tests {
             .unwrap();
         assert_eq!(kinds, ["before"]);
     }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn what_the_writer_commits_reaches_the_database_file_without_waiting_for_its_checkpoint()
+    {
+        let (dir, _url, store) = crate::store::tests::fresh_store().await;
+        let file = dir.path().join("data/aof.db");
+        let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+        let before = size();
+        // About 130 pages: far below the writer's own checkpoint (10,000) and SQLite's default
+        // (1,000), so only the checkpoint thread copies them into the file.
+        let detail = "x".repeat(1000);
+        for i in 0..500 {
+            let entry = AuditEntry {
+                kind: format!("line {i}"),
+                who: None,
+                detail: serde_json::json!(detail),
+            };
+            store.writer.audit(entry).await.expect("written");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while size() < before + 400_000 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            size() >= before + 400_000,
+            "the database file grew from {before} to {} bytes",
+            size()
+        );
+    }
 }
