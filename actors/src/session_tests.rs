@@ -191,3 +191,67 @@ async fn a_run_that_panics_fails_alone_and_the_session_goes_on() {
     assert_eq!(previews, ["fine"]);
     assert!(session.connected(), "the session is still there");
 }
+
+/// Asks for a YES on any message but YES; a YES run waits for `open` before it ends.
+struct AskThenWait {
+    open: Arc<tokio::sync::Notify>,
+}
+
+impl FlowRunner for AskThenWait {
+    fn run(&self, run: FlowRun) -> LocalBoxFuture<'static, FlowOutcome> {
+        let open = self.open.clone();
+        Box::pin(async move {
+            if run.expectation.is_some() {
+                open.notified().await;
+                return FlowOutcome::Completed;
+            }
+            AnswerAndAsk.run(run).await
+        })
+    }
+}
+
+/// The answer a person gives to a question is taken from the conversation in the store only when
+/// its run ended: a crash during the run hands the answer over again, and it finds the question
+/// it answers (not the static route, which would run another flow).
+#[actix::test]
+async fn an_answer_is_taken_from_the_stored_conversation_only_when_its_run_ended() {
+    let open = Arc::new(tokio::sync::Notify::new());
+    let (session, alice, store, _queued) = alices_session(AskThenWait { open: open.clone() });
+    let stored_questions = |store: &MemoryStore| {
+        store
+            .snapshot()
+            .conversations
+            .get(&alice)
+            .map_or(0, |c| c.expectations.len())
+    };
+    let deliver = |id: &str, text: &str| Deliver {
+        message: InboundMessage::text(id, alice.clone(), text),
+        route: Some(Route {
+            flow: "answer".into(),
+            reason: RouteReason::Default,
+            captures: vec![],
+        }),
+    };
+    session.do_send(deliver("wamid.in.1", "hello"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stored_questions(&store) == 0 {
+        assert!(Instant::now() < deadline, "the question was never stored");
+        actix::clock::sleep(Duration::from_millis(10)).await;
+    }
+
+    session.do_send(deliver("wamid.in.2", "YES"));
+    actix::clock::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        stored_questions(&store),
+        1,
+        "while the answer's run goes on, the stored question is still open"
+    );
+    open.notify_one();
+    while stored_questions(&store) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the answered question stayed in the store after its run"
+        );
+        actix::clock::sleep(Duration::from_millis(10)).await;
+    }
+}
