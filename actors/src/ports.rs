@@ -107,6 +107,17 @@ impl FlowOutcome {
             FlowOutcome::Failed(_) => "failed",
         }
     }
+
+    /// The outcome a [`FlowOutcome::label`] names, as a run's record keeps it; any other word
+    /// (`bad_input`, `missing`, …) is a failure that says it.
+    pub fn of_label(label: &str) -> FlowOutcome {
+        match label {
+            "completed" => FlowOutcome::Completed,
+            "empty" => FlowOutcome::Empty,
+            "answered" => FlowOutcome::Answered,
+            other => FlowOutcome::Failed(other.to_owned()),
+        }
+    }
 }
 
 /// Whether [`Store::accept`] writes an `inbound` audit line for each new message in the same

@@ -385,7 +385,7 @@ async fn settle(fake: &FakeGraph, bot: &Server, tally: &Tally, restarted: Instan
         let idle = client::readyz(&http, &bot.address)
             .await
             .is_some_and(|r| r["queued"] == 0 && r["in_flight"] == 0);
-        let soon = chrono_ms() + 60_000;
+        let soon = aof_actors::model::now_ms() + 60_000;
         let timers = async {
             let mut answer = http
                 .get(format!("{}/webhooks/admin/timers", bot.address))
@@ -407,11 +407,6 @@ async fn settle(fake: &FakeGraph, bot: &Server, tally: &Tally, restarted: Instan
         }
     }
     eprintln!("chaos: the bot did not settle within 120 s; counting what arrived");
-}
-
-/// Unix milliseconds now.
-fn chrono_ms() -> i64 {
-    aof_actors::model::now_ms()
 }
 
 /// One variant: a fresh fake, store and bot; `cycles` kills on the load drawn from `seed`.

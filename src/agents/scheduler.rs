@@ -24,10 +24,11 @@ async fn schedule(input: &Value, run: &RunContext) -> AgentResult {
     .filter(|d| d.is_finite() && *d >= 0.0)
     .ok_or_else(|| AgentError::input("delay", "expected a number of seconds"))?;
     let flow_input = input.get("input").cloned().unwrap_or_else(|| json!({}));
-    // Keyed like a send: the step run again after a crash schedules the same timer, not a second.
-    let input_bytes = serde_json::to_vec(&flow_input).unwrap_or_default();
-    let key = run.key_of(&[b"timer", flow.as_bytes(), &input_bytes]);
-    let id = key.map(|key| timer_id(&key));
+    // Keyed like a send (by what it is for, not its content): the step run again after a crash
+    // schedules the same timer, not a second, also when its input changed meanwhile.
+    let id = run
+        .key_of(&[b"timer:", flow.as_bytes()])
+        .map(|key| timer_id(&key));
     let id = run
         .services
         .handle

@@ -167,6 +167,12 @@ async fn arrive(
     input: impl FnOnce() -> Map<String, Value>,
     source: &str,
 ) -> Handled {
+    let arrival = match arrival {
+        // The run this very row started recorded it and was cut short by a crash: resumed, so
+        // that the page it was about to send goes out.
+        Arrival::Repeat(open) if open.recorded_by_run(&RunId::of_inbox(seq).0) => Arrival::Page,
+        other => other,
+    };
     match arrival {
         Arrival::Page => match flow(state, stem) {
             Some(flow) => {
@@ -186,11 +192,6 @@ async fn arrive(
                 Handled::Nothing
             }
         },
-        // The run this very row started recorded it and was cut short by a crash: resumed, so
-        // that the page it was about to send goes out.
-        Arrival::Repeat(open) if open.recorded_by_run(&RunId::of_inbox(seq).0) => {
-            Box::pin(arrive(state, seq, stem, Arrival::Page, input, source)).await
-        }
         Arrival::Repeat(open) => {
             close(state.store.as_ref(), seq, "repeat").await;
             Handled::Repeat(open.id)

@@ -374,17 +374,21 @@ fn run_record(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, Failure> {
 #[cfg(test)]
 mod tests {
     use crate::store::conformance::conformance;
+    use crate::store::RunStart;
     use aof_actors::model::AuditEntry;
     use serde_json::json;
 
     conformance! {
         async fn runs_and_the_audit_log_read_back_as_written(store) {
-            store
-                .record_run_start("run_1", "status-flow", json!({"text": "STATUS"}))
-                .await
-                .expect("ok");
+            let start = || store.record_run_start("run_1", "status-flow", json!({"text": "STATUS"}));
+            assert_eq!(start().await.expect("ok"), RunStart::New);
             let running = store.run("run_1").await.expect("reads").expect("recorded");
             assert_eq!((running.outcome, running.finished_ms), (None, None));
+            assert_eq!(
+                start().await.expect("ok"),
+                RunStart::Unfinished { flow: "status-flow".into() },
+                "started again after a restart: resumed"
+            );
 
             store
                 .record_run_end("run_1", "completed", json!({"reply": {"ok": true}}))
@@ -396,6 +400,11 @@ mod tests {
             assert_eq!(done.steps, Some(json!({"reply": {"ok": true}})));
             assert!(done.finished_ms.is_some());
             assert!(store.run("run_404").await.expect("reads").is_none());
+            assert_eq!(
+                start().await.expect("ok"),
+                RunStart::Finished { outcome: "completed".into() },
+                "ended before a restart: not run again"
+            );
 
             for kind in ["inbound", "send_failed"] {
                 let entry = AuditEntry {

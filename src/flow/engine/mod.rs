@@ -241,12 +241,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         // It ended before a restart that came before its event was marked handled: done.
         Ok(RunStart::Finished { outcome }) => {
             tracing::info!(%outcome, "a run handed over again had ended before the restart");
-            return match outcome.as_str() {
-                "completed" => FlowOutcome::Completed,
-                "empty" => FlowOutcome::Empty,
-                "answered" => FlowOutcome::Answered,
-                other => FlowOutcome::Failed(format!("ended before the restart: {other}")),
-            };
+            return FlowOutcome::of_label(&outcome);
         }
         // Started another flow before the restart (flows reloaded since): its journal is not
         // this flow's, so this one runs whole.
