@@ -23,6 +23,10 @@
 //! - [`trim`]: gives memory freed after a burst back to the system.
 //! - [`fake_http`]: fakes of the HTTP services the bot calls, for the test suite and the load generator.
 
+/// Every binary and test of the crate allocates through mimalloc (see `Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod agents;
 pub mod app;
 pub mod cli;

@@ -231,6 +231,7 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         context: json!(lookback_of(&flow, &run.context)),
         summary: Vec::new(),
         journal: Default::default(),
+        views: Default::default(),
     };
     let store = &inner.services.store;
     match store
@@ -382,7 +383,7 @@ fn build_input(
         }
     }
     let errors = complete_and_check(flow.flow.input.as_ref(), &mut input);
-    state.input = Value::Object(input);
+    state.set_input(Value::Object(input));
     if errors.is_empty() {
         Ok(())
     } else {
@@ -438,6 +439,7 @@ pub(crate) fn run_subflow<'a>(
             context: parent_state.context.clone(),
             summary: Vec::new(),
             journal: parent_state.journal.clone(),
+            views: Default::default(),
         };
         let outcome = run_steps(inner, &flow, &ctx, &mut state).await;
         register_expectations(inner, &flow, &ctx, &state, &outcome);

@@ -11,7 +11,8 @@ use crate::live::LiveEvent;
 use aof_actors::sender::backoff;
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -31,25 +32,86 @@ pub(crate) struct RunState {
     pub(crate) summary: Vec<Value>,
     /// The steps a resumed run completed before the restart, by place (see [`journal`]).
     pub(crate) journal: Rc<HashMap<String, Value>>,
+    /// The same data as minijinja values, each converted once (see [`Views`]).
+    pub(crate) views: Views,
+}
+
+/// A run's data converted for minijinja when an expression first needs it, and again only when it
+/// changes: the trigger, the match and the context once per run, the input when it is set, each
+/// step's output once, when it is recorded. Converting all of it for every expression was a large
+/// part of a short flow's time under load.
+#[derive(Default)]
+pub(crate) struct Views {
+    trigger: OnceCell<minijinja::Value>,
+    matches: OnceCell<minijinja::Value>,
+    context: OnceCell<minijinja::Value>,
+    input: RefCell<Option<minijinja::Value>>,
+    /// Converted outputs of the steps in `RunState::steps`, by step name.
+    steps: RefCell<BTreeMap<String, minijinja::Value>>,
 }
 
 impl RunState {
     /// The minijinja context, with `item` inside a `foreach`.
     pub(crate) fn expression_context(&self, item: Option<&Value>) -> minijinja::Value {
         use minijinja::Value as V;
+        let views = &self.views;
+        let input = views
+            .input
+            .borrow_mut()
+            .get_or_insert_with(|| V::from_serialize(&self.input))
+            .clone();
+        let steps = {
+            let mut converted = views.steps.borrow_mut();
+            for (name, value) in &self.steps {
+                if !converted.contains_key(name) {
+                    converted.insert(name.clone(), V::from_serialize(value));
+                }
+            }
+            V::from_iter(converted.iter().map(|(k, v)| (k.clone(), v.clone())))
+        };
         let mut root = vec![
-            ("trigger", V::from_serialize(&self.trigger)),
-            ("input", V::from_serialize(&self.input)),
-            ("steps", V::from_serialize(&self.steps)),
-            ("match", V::from_serialize(&self.matches)),
+            (
+                "trigger",
+                views
+                    .trigger
+                    .get_or_init(|| V::from_serialize(&self.trigger))
+                    .clone(),
+            ),
+            ("input", input),
+            ("steps", steps),
+            (
+                "match",
+                views
+                    .matches
+                    .get_or_init(|| V::from_serialize(&self.matches))
+                    .clone(),
+            ),
             // Converted once for every run, shared (a minijinja value is reference-counted).
             ("config", self.config.clone()),
-            ("context", V::from_serialize(&self.context)),
+            (
+                "context",
+                views
+                    .context
+                    .get_or_init(|| V::from_serialize(&self.context))
+                    .clone(),
+            ),
         ];
         if let Some(item) = item {
             root.push(("item", V::from_serialize(item)));
         }
         V::from_iter(root)
+    }
+
+    /// Sets the run's input (its conversion for expressions is made again when next needed).
+    pub(crate) fn set_input(&mut self, input: Value) {
+        self.input = input;
+        self.views.input.take();
+    }
+
+    /// Records a step's result for the steps after it.
+    pub(crate) fn record_step(&mut self, name: &str, result: Value) {
+        self.views.steps.borrow_mut().remove(name);
+        self.steps.insert(name.to_owned(), result);
     }
 }
 
@@ -123,7 +185,7 @@ fn resume_step(ctx: &RunContext, state: &mut RunState, step: &Step, entry: &Valu
     ctx.asked
         .borrow_mut()
         .extend(asked.filter_map(aof_actors::WaId::parse));
-    state.steps.insert(step.name.clone(), kept);
+    state.record_step(&step.name, kept);
     state
         .summary
         .push(json!({ "step": step.name, "outcome": "resumed", "ms": 0 }));
@@ -193,17 +255,12 @@ pub(crate) async fn run_steps(
         match result {
             Ok(None) => {
                 note("skipped", None);
-                state.steps.insert(
-                    step.name.clone(),
-                    json!({ "output": null, "skipped": true }),
-                );
+                state.record_step(&step.name, json!({ "output": null, "skipped": true }));
             }
             Ok(Some(output)) => {
                 let empty = step.on_empty.is_some() && is_empty_output(&output);
                 note(if empty { "empty" } else { "ok" }, None);
-                state
-                    .steps
-                    .insert(step.name.clone(), json!({ "output": output }));
+                state.record_step(&step.name, json!({ "output": output }));
                 if let (true, Some(on_empty)) = (empty, &step.on_empty) {
                     send_response(inner, ctx, state, &on_empty.response).await;
                     return StepsOutcome::Empty;
