@@ -12,6 +12,8 @@
 //! - `sending`: retries, throttling, the template fallback and quota, the durable queue.
 //! - `sessions`: idle sessions stopping and coming back from the store.
 //! - `stories`: whole stories of the tutorial on the shipped flows.
+//! - `traffic`: real WhatsApp traffic: unreadable messages in a batch, other business numbers,
+//!   messages that are not a person talking, reactions.
 //! - `webhook`: Meta's webhook: verification, signatures, message types, redeliveries.
 //!
 //! The rate in every one-second window is measured alone in `tests/rate_window.rs`; the `aofctl`
@@ -31,5 +33,6 @@ mod api {
     mod sending;
     mod sessions;
     mod stories;
+    mod traffic;
     mod webhook;
 }

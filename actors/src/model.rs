@@ -14,7 +14,15 @@ pub enum InboundKind {
     Button,
     /// A tap on an interactive reply button or a list row: routed by its id.
     Interactive,
-    /// Anything else (image, audio, location, reaction, …), named as Meta names the type.
+    /// An emoji on one of the bot's messages: `text` is the emoji (empty when it was taken away),
+    /// `context_id` the message. Acted on only when the config maps the emoji to a command.
+    Reaction,
+    /// Something WhatsApp reports that is not a person talking to the bot (a system notice, an
+    /// edit, a revoke, an order, a flow completion, …), named as Meta names it: audited, never
+    /// answered.
+    Notice(String),
+    /// Anything else a person sends (image, audio, location, …), named as Meta names the type:
+    /// answered with what the bot can read.
     Other(String),
 }
 
@@ -25,7 +33,8 @@ impl InboundKind {
             InboundKind::Text => "text",
             InboundKind::Button => "button",
             InboundKind::Interactive => "interactive",
-            InboundKind::Other(kind) => kind,
+            InboundKind::Reaction => "reaction",
+            InboundKind::Notice(kind) | InboundKind::Other(kind) => kind,
         }
     }
 }

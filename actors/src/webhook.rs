@@ -4,11 +4,11 @@
 //! log, and hands each new message to the router in the order Meta sent it.
 
 use crate::ids::WaId;
-use crate::model::{AuditEntry, InboundMessage, StatusUpdate};
+use crate::model::{AuditEntry, InboundKind, InboundMessage, StatusUpdate};
 use crate::ports::{AuditInbound, Store, StoreError};
 use crate::router::RouteInbound;
 use actix::prelude::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -48,6 +48,18 @@ pub struct WebhookSettings {
     pub include_content: bool,
     /// Messages stamped longer ago than this are logged and not acted on.
     pub max_age: std::time::Duration,
+    /// Reactions acted on as commands, by emoji (see [`reaction_key`]); empty: none are.
+    pub reactions: HashMap<String, String>,
+}
+
+/// An emoji as a key of [`WebhookSettings::reactions`]: without skin tones and the emoji
+/// variation selector, so that 👍🏽 and 👍 mean the same command.
+pub fn reaction_key(emoji: &str) -> String {
+    emoji
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}'))
+        .collect()
 }
 
 /// A notification the store kept (or could not), with whoever waits for its answer.
@@ -106,18 +118,52 @@ impl Webhook {
         self.settings.allowed.is_empty() || self.settings.allowed.contains(who)
     }
 
-    /// Whether to act on `message` at all: not too old, and from an allowed number.
-    fn acts_on(&self, message: &InboundMessage) -> bool {
-        if self.too_old(message) {
-            return false;
+    /// The message to act on, if any: not too old, from an allowed number, and a person talking to
+    /// the bot (a reaction the config maps to a command becomes that command, quoting the message
+    /// it reacts to).
+    fn admit(&self, mut message: InboundMessage) -> Option<InboundMessage> {
+        if self.too_old(&message) {
+            return None;
         }
         if !self.is_allowed(&message.from) {
             tracing::warn!(wa = %message.from.masked(), "message from a number outside allowed_numbers ignored");
             metrics::counter!("aof_inbound_rejected_total").increment(1);
-            self.audit("rejected_number", message);
-            return false;
+            self.audit("rejected_number", &message);
+            return None;
         }
-        true
+        let command = match &message.kind {
+            InboundKind::Reaction => {
+                let emoji = reaction_key(message.text.as_deref().unwrap_or_default());
+                self.settings.reactions.get(&emoji).cloned()
+            }
+            InboundKind::Notice(_) => None,
+            _ => return Some(message),
+        };
+        match command {
+            Some(command) => {
+                message.text = Some(command);
+                Some(message)
+            }
+            None => {
+                self.not_conversation(&message);
+                None
+            }
+        }
+    }
+
+    /// A message that is WhatsApp telling the bot something, not a person asking: logged (a
+    /// system notice at INFO), counted and audited; never answered.
+    fn not_conversation(&self, message: &InboundMessage) {
+        let kind = message.kind.label();
+        if kind == "system" {
+            tracing::info!(wa = %message.from.masked(), notice = message.text.as_deref().unwrap_or("unknown"),
+                "WhatsApp reports a change for this person (number or identity)");
+        } else {
+            tracing::debug!(wa = %message.from.masked(), kind, "not a person talking to the bot; not answered");
+        }
+        metrics::counter!("aof_inbound_not_conversation_total", "type" => kind.to_owned())
+            .increment(1);
+        self.audit("not_conversation", message);
     }
 
     fn audit(&self, kind: &str, message: &InboundMessage) {
@@ -224,7 +270,7 @@ impl Handler<Keep> for Webhook {
         for status in &msg.statuses {
             metrics::counter!("aof_statuses_total", "status" => status.state.as_str()).increment(1);
         }
-        let messages = msg.messages.into_iter().filter(|m| self.acts_on(m));
+        let messages = msg.messages.into_iter().filter_map(|m| self.admit(m));
         self.keep(messages.collect(), msg.statuses, reply, ctx);
     }
 }
@@ -276,6 +322,7 @@ mod tests {
             audit: true,
             include_content: false,
             max_age: Duration::from_secs(7 * 86_400),
+            reactions: HashMap::new(),
         };
         let webhook = Webhook::new(
             settings,
@@ -337,6 +384,7 @@ mod tests {
             audit: false,
             include_content: false,
             max_age: Duration::from_secs(7 * 86_400),
+            reactions: HashMap::new(),
         };
         let webhook = Webhook::new(settings, Arc::new(store), router.start().recipient()).start();
         let keep = |id: &str| {

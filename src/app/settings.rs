@@ -4,7 +4,7 @@
 use crate::config::Config;
 use aof_actors::rate_limiter::RateSettings;
 use aof_actors::sender::SenderSettings;
-use aof_actors::webhook::WebhookSettings;
+use aof_actors::webhook::{reaction_key, WebhookSettings};
 use aof_actors::RuntimeSettings;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::num::NonZeroU32;
@@ -41,6 +41,11 @@ pub(super) fn runtime_settings(config: &Config, lookback: usize, resume: bool) -
             audit: whatsapp.security.audit.enabled,
             include_content: whatsapp.security.audit.include_content,
             max_age: whatsapp.max_message_age,
+            reactions: whatsapp
+                .reactions
+                .iter()
+                .map(|(emoji, command)| (reaction_key(emoji), command.trim().to_owned()))
+                .collect(),
         },
         rate: RateSettings {
             per_second,

@@ -236,6 +236,11 @@ pub struct WhatsAppConfig {
     /// loads; start-up warns.
     #[serde(default)]
     pub dedup_window: Option<usize>,
+    /// Reactions acted on as commands, by emoji (`"👍": ACK`): a person who reacts with one of
+    /// these to one of the bot's messages sends that command quoting the message. Off (empty) by
+    /// default: a reaction is otherwise never acted on.
+    #[serde(default)]
+    pub reactions: BTreeMap<String, String>,
     /// `max_message_age_secs`: a message Meta stamped longer ago than this is logged and not acted
     /// on (a replay, not a person waiting for an answer).
     #[serde(

@@ -1,7 +1,7 @@
 //! Meta's webhook: the verification handshake (GET) and signed notifications (POST).
 
 use super::AppState;
-use crate::wire::whatsapp::{parse_notification, verify_signature};
+use crate::wire::whatsapp::{parse_notification_for, verify_signature};
 use actix_web::{web, HttpRequest, HttpResponse};
 use aof_actors::webhook::Inbound;
 use serde::Deserialize;
@@ -59,15 +59,28 @@ pub async fn notification(
 }
 
 /// Parses a notification and hands it to the webhook actor, answering 200 once it is kept (503 when
-/// it could not be): the same path for Meta and the sandbox.
+/// it could not be): the same path for Meta and the sandbox. A message that cannot be read is
+/// logged and counted and the rest are handled; changes for another business number are counted
+/// and left alone; only a body that is not a notification at all is refused (400).
 pub async fn accept(body: &[u8], state: &AppState) -> HttpResponse {
-    let notification = match parse_notification(body) {
+    let ours = &state.config.platforms.whatsapp.phone_number_id;
+    let notification = match parse_notification_for(body, Some(ours)) {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(field = %e.field, "unreadable notification: {}", e.reason);
             return HttpResponse::BadRequest().json(e.to_json());
         }
     };
+    for e in &notification.unreadable {
+        tracing::warn!(field = %e.field, "skipping what cannot be read in a notification: {}", e.reason);
+    }
+    if !notification.unreadable.is_empty() {
+        metrics::counter!("aof_webhook_unreadable_total")
+            .increment(notification.unreadable.len() as u64);
+    }
+    if notification.foreign > 0 {
+        metrics::counter!("aof_webhook_foreign_total").increment(notification.foreign as u64);
+    }
     for (code, title) in &notification.errors {
         tracing::warn!(code, "Meta reported an error in a notification: {title}");
     }

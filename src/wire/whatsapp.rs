@@ -21,7 +21,7 @@ mod send;
 #[cfg(test)]
 mod tests;
 
-pub use notification::parse_notification;
+pub use notification::{parse_notification, parse_notification_for};
 pub use send::{classify, parse_send_response, send_body};
 
 /// The `object` of every WhatsApp Business notification.
@@ -60,6 +60,11 @@ pub struct Notification {
     pub statuses: Vec<StatusUpdate>,
     /// Errors Meta reported for the whole change (`value.errors[]`): code and title.
     pub errors: Vec<(i64, String)>,
+    /// Messages and statuses that could not be read, each naming its field and why; the others
+    /// were read.
+    pub unreadable: Vec<WireError>,
+    /// Changes addressed to another business number (`metadata.phone_number_id`), not read.
+    pub foreign: usize,
 }
 
 // ---- signature -------------------------------------------------------------------------------

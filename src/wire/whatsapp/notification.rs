@@ -122,14 +122,45 @@ impl<'de> Visitor<'de> for TypedChangeVisitor {
 
 #[derive(Deserialize)]
 struct MessagesValue {
+    #[serde(default)]
+    metadata: Option<Lenient<Metadata>>,
     #[serde(default, deserialize_with = "null_default")]
-    contacts: Vec<Contact>,
+    contacts: Vec<Lenient<Contact>>,
     #[serde(default, deserialize_with = "null_default")]
-    messages: Vec<Message>,
+    messages: Vec<Lenient<Message>>,
     #[serde(default, deserialize_with = "null_default")]
-    statuses: Vec<Status>,
+    statuses: Vec<Lenient<Status>>,
     #[serde(default, deserialize_with = "null_default")]
-    errors: Vec<ErrorItem>,
+    errors: Vec<Lenient<ErrorItem>>,
+}
+
+/// One item of a batch, read on its own: an item the bot cannot read is reported with its reason
+/// and must not fail the others (Meta would retry the whole body for days).
+enum Lenient<T> {
+    Read(T),
+    /// The path inside the item (empty for the item itself) and what is wrong there.
+    Unreadable(String, String),
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Ok(match serde_path_to_error::deserialize(value) {
+            Ok(item) => Lenient::Read(item),
+            Err(e) => {
+                let path = e.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                Lenient::Unreadable(path, e.into_inner().to_string())
+            }
+        })
+    }
+}
+
+/// Which business number a change was addressed to.
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    phone_number_id: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -145,16 +176,18 @@ struct Profile {
 
 #[derive(Deserialize)]
 struct Message {
-    from: String,
-    id: String,
+    id: Option<String>,
+    from: Option<String>,
     #[serde(default)]
     timestamp: Value,
     #[serde(rename = "type")]
-    kind: String,
+    kind: Option<String>,
     text: Option<TextBody>,
     button: Option<ButtonBody>,
     interactive: Option<Interactive>,
     context: Option<Context>,
+    reaction: Option<Reaction>,
+    system: Option<System>,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +217,21 @@ struct Reply {
 #[derive(Deserialize)]
 struct Context {
     id: Option<String>,
+}
+
+/// An emoji on a message; an empty emoji takes it away.
+#[derive(Deserialize)]
+struct Reaction {
+    message_id: Option<String>,
+    emoji: Option<String>,
+}
+
+/// A notice from WhatsApp itself (a number or identity changed). Its `body` names phone
+/// numbers, so only its `type` is kept.
+#[derive(Deserialize)]
+struct System {
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -272,14 +320,23 @@ fn timestamp(raw: &Value, field: fmt::Arguments) -> i64 {
     })
 }
 
+/// Parses a notification POST body (already signature-checked), whichever business number it
+/// was addressed to; see [`parse_notification_for`].
+pub fn parse_notification(body: &[u8]) -> Result<Notification, WireError> {
+    parse_notification_for(body, None)
+}
+
 /// Parses a notification POST body (already signature-checked): every entry, change, message and
-/// status. Messages whose sender is not a number and statuses with an unknown word are skipped.
+/// status. Changes addressed to another business number than `ours` (`metadata.phone_number_id`)
+/// are counted in [`Notification::foreign`] and not read. A message or status that cannot be read
+/// is listed in [`Notification::unreadable`] and the rest are read; only a body that is not a
+/// WhatsApp notification at all is an error. Statuses with an unknown word are skipped.
 ///
 /// The body is read once, straight into typed structs; only a body that fails is read again with
 /// its paths tracked, to name the field at fault.
-pub fn parse_notification(body: &[u8]) -> Result<Notification, WireError> {
+pub fn parse_notification_for(body: &[u8], ours: Option<&str>) -> Result<Notification, WireError> {
     let Some(envelope) = read_fast(body) else {
-        return parse_with_paths(body);
+        return parse_with_paths(body, ours);
     };
     check_object(envelope.object.as_deref())?;
     let mut out = Notification::default();
@@ -290,7 +347,7 @@ pub fn parse_notification(body: &[u8]) -> Result<Notification, WireError> {
                 change: c,
             };
             match change.value {
-                Some(value) => read_change(value, at, &mut out),
+                Some(value) => read_change(value, at, ours, &mut out),
                 None => ignore(&change.field, at),
             }
         }
@@ -307,7 +364,7 @@ fn read_fast(body: &[u8]) -> Option<Envelope<TypedChange>> {
 
 /// The slow path of [`parse_notification`], which names the field at fault: `value` is read
 /// untyped first, then typed, both with serde_path_to_error.
-fn parse_with_paths(body: &[u8]) -> Result<Notification, WireError> {
+fn parse_with_paths(body: &[u8], ours: Option<&str>) -> Result<Notification, WireError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let envelope: Envelope<Change> =
         serde_path_to_error::deserialize(&mut de).map_err(|e| wire_error("", e))?;
@@ -328,7 +385,7 @@ fn parse_with_paths(body: &[u8]) -> Result<Notification, WireError> {
             }
             let value: MessagesValue = serde_path_to_error::deserialize(change.value)
                 .map_err(|err| wire_error(&at.to_string(), err))?;
-            read_change(value, at, &mut out);
+            read_change(value, at, ours, &mut out);
         }
     }
     Ok(out)
@@ -354,42 +411,63 @@ fn ignore(field: &str, at: At) {
     tracing::debug!(field = %field, at = %at, "ignoring a change that is not `messages`");
 }
 
+/// Whether a change is addressed to `ours`: yes when either side does not say.
+fn addressed_to(metadata: Option<&Lenient<Metadata>>, ours: Option<&str>) -> bool {
+    let (Some(ours), Some(Lenient::Read(Metadata { phone_number_id: Some(id) }))) = (ours, metadata)
+    else {
+        return true;
+    };
+    match id {
+        Value::String(id) => id.trim() == ours,
+        Value::Number(id) => id.to_string() == ours,
+        _ => true,
+    }
+}
+
 /// A `messages` change's messages, statuses and errors, appended to `out`.
-fn read_change(value: MessagesValue, at: At, out: &mut Notification) {
+fn read_change(value: MessagesValue, at: At, ours: Option<&str>, out: &mut Notification) {
     let MessagesValue {
+        metadata,
         contacts,
         messages,
         statuses,
         errors,
     } = value;
+    if !addressed_to(metadata.as_ref(), ours) {
+        tracing::info!(at = %at, "a notification for another business number; not ours to answer");
+        out.foreign += 1;
+        return;
+    }
     // The first contact entry of each sender: a batch has one per message.
     let mut senders: HashMap<&str, &Contact> = HashMap::with_capacity(contacts.len());
     for contact in &contacts {
-        if let Some(wa_id) = contact.wa_id.as_deref() {
-            senders.entry(wa_id).or_insert(contact);
+        if let Lenient::Read(contact) = contact {
+            if let Some(wa_id) = contact.wa_id.as_deref() {
+                senders.entry(wa_id).or_insert(contact);
+            }
         }
     }
-    for (m, mut message) in messages.into_iter().enumerate() {
-        let Some(from) = WaId::parse(&message.from) else {
-            tracing::warn!(at = %format_args!("{at}.messages[{m}]"), "skipping a message whose `from` is not a phone number");
-            continue;
-        };
-        let name = senders
-            .get(message.from.as_str())
-            .and_then(|c| c.profile.as_ref()?.name.clone());
-        let (kind, text) = kind_and_text(&mut message);
-        out.messages.push(InboundMessage {
-            id: Wamid(message.id),
-            from,
-            name,
-            timestamp: timestamp(&message.timestamp, format_args!("{at}.messages[{m}]")),
-            kind,
-            text,
-            context_id: message.context.and_then(|c| c.id).map(Wamid),
-            inbox: None,
-        });
+    for (m, message) in messages.into_iter().enumerate() {
+        let place = || format!("{at}.messages[{m}]");
+        match message {
+            Lenient::Read(message) => match read_message(message, &senders, &place) {
+                Ok(message) => out.messages.push(message),
+                Err(e) => out.unreadable.push(e),
+            },
+            Lenient::Unreadable(path, reason) => {
+                out.unreadable.push(WireError::new(inside(&place(), &path), reason))
+            }
+        }
     }
     for (s, status) in statuses.into_iter().enumerate() {
+        let status = match status {
+            Lenient::Read(status) => status,
+            Lenient::Unreadable(path, reason) => {
+                let field = inside(&format!("{at}.statuses[{s}]"), &path);
+                out.unreadable.push(WireError::new(field, reason));
+                continue;
+            }
+        };
         let Some(state) = DeliveryState::parse(&status.status) else {
             tracing::debug!(status = %status.status, at = %format_args!("{at}.statuses[{s}]"), "skipping an unknown status");
             continue;
@@ -403,13 +481,76 @@ fn read_change(value: MessagesValue, at: At, out: &mut Notification) {
             callback: status.biz_opaque_callback_data,
         });
     }
-    out.errors.extend(errors.iter().filter_map(ErrorItem::pair));
+    out.errors.extend(errors.iter().filter_map(|e| match e {
+        Lenient::Read(e) => e.pair(),
+        Lenient::Unreadable(..) => None,
+    }));
 }
 
-/// The routing kind and the text routing sees: typed text, a button's payload, a reply's id
-/// (taken out of the message).
-fn kind_and_text(message: &mut Message) -> (InboundKind, Option<String>) {
-    match message.kind.as_str() {
+/// The path of a field inside the item at `place`.
+fn inside(place: &str, path: &str) -> String {
+    match path.chars().next() {
+        None => place.to_owned(),
+        Some('[') => format!("{place}{path}"),
+        Some(_) => format!("{place}.{path}"),
+    }
+}
+
+/// One message as the actors see it, or why it cannot be read (`place` names it in the body).
+fn read_message(
+    mut message: Message,
+    senders: &HashMap<&str, &Contact>,
+    place: &dyn Fn() -> String,
+) -> Result<InboundMessage, WireError> {
+    let missing = |field: &str, reason: &str| WireError::new(format!("{}.{field}", place()), reason);
+    let id = message.id.take().ok_or_else(|| missing("id", "missing"))?;
+    let raw_from = message.from.take().ok_or_else(|| missing("from", "missing"))?;
+    let from = WaId::parse(&raw_from).ok_or_else(|| missing("from", "not a phone number"))?;
+    let Some(kind) = message.kind.take() else {
+        return Err(missing("type", "missing"));
+    };
+    let name = senders
+        .get(raw_from.as_str())
+        .and_then(|c| c.profile.as_ref()?.name.clone());
+    let mut context_id = message.context.take().and_then(|c| c.id).map(Wamid);
+    let (kind, text) = kind_and_text(&kind, &mut message, &mut context_id);
+    Ok(InboundMessage {
+        id: Wamid(id),
+        from,
+        name,
+        timestamp: timestamp(&message.timestamp, format_args!("{}", place())),
+        kind,
+        text,
+        context_id,
+        inbox: None,
+    })
+}
+
+/// Kinds that are WhatsApp telling the bot something rather than a person talking to it.
+const NOTICES: [&str; 8] = [
+    "system",
+    "edit",
+    "revoke",
+    "unsupported",
+    "request_welcome",
+    "order",
+    "ephemeral",
+    "errors",
+];
+
+/// Interactive kinds that answer something the bot never sent (a WhatsApp Flow, a call
+/// permission request): notices too.
+const INTERACTIVE_NOTICES: [&str; 2] = ["nfm_reply", "call_permission_reply"];
+
+/// The routing kind and the text routing sees: typed text, a button's payload, a reply's id, a
+/// reaction's emoji (its message becomes the context), a system notice's type (taken out of the
+/// message).
+fn kind_and_text(
+    kind: &str,
+    message: &mut Message,
+    context_id: &mut Option<Wamid>,
+) -> (InboundKind, Option<String>) {
+    match kind {
         "text" => (InboundKind::Text, message.text.take().map(|t| t.body)),
         "button" => {
             let button = message.button.take();
@@ -423,10 +564,26 @@ fn kind_and_text(message: &mut Message) -> (InboundKind, Option<String>) {
                 ("button_reply", Some(r), _) | ("list_reply", _, Some(r)) => {
                     (InboundKind::Interactive, Some(r.id))
                 }
+                (notice, _, _) if INTERACTIVE_NOTICES.contains(&notice) => {
+                    (InboundKind::Notice(notice.to_owned()), None)
+                }
                 (other, _, _) => (InboundKind::Other(format!("interactive_{other}")), None),
             },
             None => (InboundKind::Other("interactive".into()), None),
         },
+        "reaction" => {
+            let reaction = message.reaction.take();
+            let (about, emoji) = reaction.map(|r| (r.message_id, r.emoji)).unwrap_or_default();
+            if let Some(about) = about {
+                *context_id = Some(Wamid(about));
+            }
+            (InboundKind::Reaction, Some(emoji.unwrap_or_default()))
+        }
+        "system" => (
+            InboundKind::Notice("system".into()),
+            message.system.take().and_then(|s| s.kind),
+        ),
+        notice if NOTICES.contains(&notice) => (InboundKind::Notice(notice.to_owned()), None),
         other => (InboundKind::Other(other.to_string()), None),
     }
 }
@@ -449,7 +606,7 @@ mod tests {
             "the fast path failed on {body}"
         );
         let fast = parse_notification(&bytes).expect("parses");
-        let slow = parse_with_paths(&bytes).expect("parses");
+        let slow = parse_with_paths(&bytes, None).expect("parses");
         (format!("{fast:?}"), format!("{slow:?}"))
     }
 
@@ -519,7 +676,7 @@ mod tests {
             let bytes = body.to_string().into_bytes();
             assert!(read_fast(&bytes).is_none(), "{changes}");
             let got = parse_notification(&bytes).map(|n| n.messages.len());
-            let want = parse_with_paths(&bytes).map(|n| n.messages.len());
+            let want = parse_with_paths(&bytes, None).map(|n| n.messages.len());
             assert_eq!(got, want, "{changes}");
             match got {
                 Err(e) => assert_eq!(e.field, field, "{changes}"),
@@ -534,7 +691,7 @@ mod tests {
         for body in [&duplicate[..], &ignored_not_utf8[..], &not_utf8[..]] {
             assert!(read_fast(body).is_none());
             let got = format!("{:?}", parse_notification(body));
-            assert_eq!(got, format!("{:?}", parse_with_paths(body)));
+            assert_eq!(got, format!("{:?}", parse_with_paths(body, None)));
         }
         assert!(parse_notification(ignored_not_utf8).is_ok());
         assert_eq!(parse_notification(not_utf8).unwrap_err().field, "object");

@@ -79,14 +79,14 @@ fn interactive_replies_yield_the_reply_id() {
 }
 
 #[test]
-fn media_and_reactions_are_other_kinds_without_text() {
+fn media_are_other_kinds_without_text_and_a_reaction_carries_its_emoji() {
     let m = one_message("image.json");
     assert_eq!(m.kind, InboundKind::Other("image".into()));
     assert_eq!(m.text, None);
 
     let m = one_message("reaction.json");
-    assert_eq!(m.kind, InboundKind::Other("reaction".into()));
-    assert_eq!(m.text, None);
+    assert_eq!(m.kind, InboundKind::Reaction);
+    assert!(m.text.as_deref().is_some_and(|e| !e.is_empty()));
 }
 
 #[test]
@@ -181,19 +181,71 @@ fn unknown_statuses_bad_senders_and_bad_timestamps_are_tolerated() {
 }
 
 #[test]
-fn a_malformed_message_is_rejected_naming_the_field() {
+fn a_malformed_message_is_skipped_naming_the_field_and_the_others_are_read() {
     let mut v = fixture_json("batch-two-messages.json");
     let m = &mut v["entry"][0]["changes"][0]["value"]["messages"][1];
     m.as_object_mut().expect("object").remove("type");
-    let err = parse_notification(v.to_string().as_bytes()).expect_err("rejected");
+    let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+    assert_eq!(n.messages.len(), 1);
+    assert_eq!(n.unreadable.len(), 1);
+    let err = &n.unreadable[0];
     assert_eq!(err.field, "entry[0].changes[0].value.messages[1].type");
-    assert_eq!(err.to_json()["error"], "invalid_field");
     assert_eq!(err.to_json()["field"], err.field.as_str());
 
     let mut v = fixture_json("text.json");
     v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(42);
-    let err = parse_notification(v.to_string().as_bytes()).expect_err("rejected");
-    assert_eq!(err.field, "entry[0].changes[0].value.messages[0].id");
+    v["entry"][0]["changes"][0]["value"]["messages"][0]["text"] = json!({"body": ["HELP"]});
+    let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+    assert!(n.messages.is_empty());
+    assert_eq!(
+        n.unreadable[0].field,
+        "entry[0].changes[0].value.messages[0].id"
+    );
+
+    let mut v = fixture_json("status-read.json");
+    v["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] = json!(7);
+    let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+    assert!(n.statuses.is_empty());
+    assert_eq!(
+        n.unreadable[0].field,
+        "entry[0].changes[0].value.statuses[0].errors"
+    );
+}
+
+#[test]
+fn changes_for_another_business_number_are_counted_and_not_read() {
+    let v = fixture_json("text.json");
+    let ours = v["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"]
+        .as_str()
+        .expect("the fixture names its number")
+        .to_owned();
+    let bytes = v.to_string().into_bytes();
+    let n = parse_notification_for(&bytes, Some(&ours)).expect("parses");
+    assert_eq!((n.messages.len(), n.foreign), (1, 0));
+    let n = parse_notification_for(&bytes, Some("999")).expect("parses");
+    assert_eq!((n.messages.len(), n.foreign), (0, 1));
+    let n = parse_notification_for(&bytes, None).expect("parses");
+    assert_eq!((n.messages.len(), n.foreign), (1, 0));
+}
+
+#[test]
+fn reactions_and_notices_are_read_as_what_they_are() {
+    let n = parse_notification(&fixture("reaction.json")).expect("parses");
+    let reaction = &n.messages[0];
+    assert_eq!(reaction.kind, InboundKind::Reaction);
+    assert!(reaction.context_id.is_some(), "the reacted-to message");
+    let mut v = fixture_json("text.json");
+    let m = &mut v["entry"][0]["changes"][0]["value"]["messages"][0];
+    m["type"] = json!("system");
+    m["system"] = json!({"body": "User changed from 1 to 2", "type": "user_changed_number"});
+    let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+    assert_eq!(n.messages[0].kind, InboundKind::Notice("system".into()));
+    assert_eq!(n.messages[0].text.as_deref(), Some("user_changed_number"));
+    let m = &mut v["entry"][0]["changes"][0]["value"]["messages"][0];
+    m["type"] = json!("interactive");
+    m["interactive"] = json!({"type": "nfm_reply", "nfm_reply": {"response_json": "{}"}});
+    let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+    assert_eq!(n.messages[0].kind, InboundKind::Notice("nfm_reply".into()));
 }
 
 #[test]
