@@ -199,8 +199,7 @@ pub async fn inbound(
         "object": "whatsapp_business_account",
         "entry": [{ "id": "sandbox", "changes": [{ "field": "messages", "value": {
             "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "sandbox",
-                          "phone_number_id": state.config.platforms.whatsapp.phone_number_id },
+            "metadata": { "display_phone_number": "sandbox", "phone_number_id": "sandbox" },
             "contacts": [{ "profile": { "name": name }, "wa_id": from.as_str() }],
             "messages": [body],
         }}]}],
@@ -259,8 +258,7 @@ pub async fn status(body: web::Bytes, state: web::Data<AppState>) -> HttpRespons
         "object": "whatsapp_business_account",
         "entry": [{ "id": "sandbox", "changes": [{ "field": "messages", "value": {
             "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "sandbox",
-                          "phone_number_id": state.config.platforms.whatsapp.phone_number_id },
+            "metadata": { "display_phone_number": "sandbox", "phone_number_id": "sandbox" },
             "statuses": [{ "id": report.wamid, "status": report.status,
                 "timestamp": (now_ms() / 1000).to_string(), "recipient_id": recipient }],
         }}]}],

@@ -20,7 +20,8 @@ fn text_message(from: &str, body: &str) -> Value {
 
 /// A message of `kind` from `from`, with `payload` under the key Meta names after the kind.
 fn typed_message(from: &str, kind: &str, payload: Value) -> Value {
-    let mut message = json!({ "from": from, "id": unique_id(), "timestamp": now_stamp(), "type": kind });
+    let mut message =
+        json!({ "from": from, "id": unique_id(), "timestamp": now_stamp(), "type": kind });
     message[kind] = payload;
     message
 }
@@ -63,8 +64,16 @@ async fn one_unreadable_message_does_not_sink_the_others_in_its_batch() {
         .expect("Bob's HELP is answered");
     assert_eq!(replies.len(), 1);
     actix_web::rt::time::sleep(QUIET).await;
-    assert!(graph.sends_to(ALICE).is_empty(), "{:?}", graph.sends_to(ALICE));
-    assert!(graph.sends_to(CAROL).is_empty(), "{:?}", graph.sends_to(CAROL));
+    assert!(
+        graph.sends_to(ALICE).is_empty(),
+        "{:?}",
+        graph.sends_to(ALICE)
+    );
+    assert!(
+        graph.sends_to(CAROL).is_empty(),
+        "{:?}",
+        graph.sends_to(CAROL)
+    );
     assert!(metric(&app, "aof_webhook_unreadable_total").await >= 4.0);
 }
 
@@ -125,7 +134,11 @@ fn notices(from: &str) -> Vec<(&'static str, Value)> {
     vec![
         (
             "reaction",
-            typed_message(from, "reaction", json!({ "message_id": ours, "emoji": "👍" })),
+            typed_message(
+                from,
+                "reaction",
+                json!({ "message_id": ours, "emoji": "👍" }),
+            ),
         ),
         (
             "reaction removed",
@@ -164,11 +177,7 @@ fn notices(from: &str) -> Vec<(&'static str, Value)> {
         ),
         (
             "unsupported",
-            typed_message(
-                from,
-                "unsupported",
-                json!({ "type": "poll" }),
-            ),
+            typed_message(from, "unsupported", json!({ "type": "poll" })),
         ),
         (
             "request_welcome",
@@ -216,18 +225,27 @@ async fn messages_that_are_not_a_person_talking_get_no_reply_and_are_audited() {
         );
     }
     // An image is a person talking: it is still told what the bot reads.
-    let image = typed_message(ALICE, "image", json!({ "id": "1", "mime_type": "image/jpeg" }));
+    let image = typed_message(
+        ALICE,
+        "image",
+        json!({ "id": "1", "mime_type": "image/jpeg" }),
+    );
     let body = notification(vec![(ALICE, "Alice", image)]);
     assert_eq!(app.post_signed(body.to_string().as_bytes()).await, 200);
-    let replies = eventually(WAIT, || Some(graph.sends_to(ALICE)).filter(|s| !s.is_empty()))
-        .await
-        .expect("the image is answered");
+    let replies = eventually(WAIT, || {
+        Some(graph.sends_to(ALICE)).filter(|s| !s.is_empty())
+    })
+    .await
+    .expect("the image is answered");
     actix_web::rt::time::sleep(QUIET).await;
     let replies = graph.sends_to(ALICE).len().max(replies.len());
     assert_eq!(replies, 1, "only the image was answered");
     let store = store(dir.path()).await;
     let audit = store.audit_log(100).await.unwrap();
-    let noticed = audit.iter().filter(|r| r.kind == "not_conversation").count();
+    let noticed = audit
+        .iter()
+        .filter(|r| r.kind == "not_conversation")
+        .count();
     assert_eq!(noticed, count, "{audit:?}");
     assert!(metric(&app, "aof_inbound_not_conversation_total").await >= count as f64);
 }
@@ -252,9 +270,11 @@ async fn a_reaction_the_config_maps_to_a_command_runs_that_command() {
         let body = notification(vec![(ALICE, "Alice", reaction)]);
         assert_eq!(app.post_signed(body.to_string().as_bytes()).await, 200);
     }
-    let replies = eventually(WAIT, || Some(graph.sends_to(ALICE)).filter(|s| !s.is_empty()))
-        .await
-        .expect("the mapped reaction runs STATUS");
+    let replies = eventually(WAIT, || {
+        Some(graph.sends_to(ALICE)).filter(|s| !s.is_empty())
+    })
+    .await
+    .expect("the mapped reaction runs STATUS");
     actix_web::rt::time::sleep(QUIET).await;
     assert_eq!(graph.sends_to(ALICE).len(), 1, "only 👀 is mapped");
     let text = replies[0].body.to_string();

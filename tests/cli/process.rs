@@ -313,10 +313,16 @@ async fn sigterm_lets_a_send_in_flight_get_its_answer_before_the_exit() {
     });
     let address = graph.address.clone();
     let bot = Bot::start_with(dir.path(), move |config| {
-        open_to_everyone(config).replace(
-            "    transport: sandbox\n",
-            &format!("    transport: cloud_api\n    api_base_url: \"{address}/v21.0\"\n"),
-        )
+        // On Meta's side the bot has a business number, and the notification is addressed to it.
+        open_to_everyone(config)
+            .replace(
+                "    transport: sandbox\n",
+                &format!("    transport: cloud_api\n    api_base_url: \"{address}/v21.0\"\n"),
+            )
+            .replace(
+                "phone_number_id: \"sandbox\"",
+                "phone_number_id: \"106540352242922\"",
+            )
     });
     let body = text_notification("15553000001", "Tester", "HELP", "wamid.drain.1").to_string();
     let signature = aof::wire::whatsapp::sign(b"sandbox-secret", body.as_bytes());

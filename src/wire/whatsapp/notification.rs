@@ -413,7 +413,12 @@ fn ignore(field: &str, at: At) {
 
 /// Whether a change is addressed to `ours`: yes when either side does not say.
 fn addressed_to(metadata: Option<&Lenient<Metadata>>, ours: Option<&str>) -> bool {
-    let (Some(ours), Some(Lenient::Read(Metadata { phone_number_id: Some(id) }))) = (ours, metadata)
+    let (
+        Some(ours),
+        Some(Lenient::Read(Metadata {
+            phone_number_id: Some(id),
+        })),
+    ) = (ours, metadata)
     else {
         return true;
     };
@@ -454,9 +459,9 @@ fn read_change(value: MessagesValue, at: At, ours: Option<&str>, out: &mut Notif
                 Ok(message) => out.messages.push(message),
                 Err(e) => out.unreadable.push(e),
             },
-            Lenient::Unreadable(path, reason) => {
-                out.unreadable.push(WireError::new(inside(&place(), &path), reason))
-            }
+            Lenient::Unreadable(path, reason) => out
+                .unreadable
+                .push(WireError::new(inside(&place(), &path), reason)),
         }
     }
     for (s, status) in statuses.into_iter().enumerate() {
@@ -502,9 +507,13 @@ fn read_message(
     senders: &HashMap<&str, &Contact>,
     place: &dyn Fn() -> String,
 ) -> Result<InboundMessage, WireError> {
-    let missing = |field: &str, reason: &str| WireError::new(format!("{}.{field}", place()), reason);
+    let missing =
+        |field: &str, reason: &str| WireError::new(format!("{}.{field}", place()), reason);
     let id = message.id.take().ok_or_else(|| missing("id", "missing"))?;
-    let raw_from = message.from.take().ok_or_else(|| missing("from", "missing"))?;
+    let raw_from = message
+        .from
+        .take()
+        .ok_or_else(|| missing("from", "missing"))?;
     let from = WaId::parse(&raw_from).ok_or_else(|| missing("from", "not a phone number"))?;
     let Some(kind) = message.kind.take() else {
         return Err(missing("type", "missing"));
@@ -573,7 +582,9 @@ fn kind_and_text(
         },
         "reaction" => {
             let reaction = message.reaction.take();
-            let (about, emoji) = reaction.map(|r| (r.message_id, r.emoji)).unwrap_or_default();
+            let (about, emoji) = reaction
+                .map(|r| (r.message_id, r.emoji))
+                .unwrap_or_default();
             if let Some(about) = about {
                 *context_id = Some(Wamid(about));
             }
