@@ -14,6 +14,7 @@
 //! - `stories`: whole stories of the tutorial on the shipped flows.
 //! - `traffic`: real WhatsApp traffic: unreadable messages in a batch, other business numbers,
 //!   messages that are not a person talking, reactions.
+//! - `usernames`: people known by a WhatsApp user id (BSUID) instead of, or beside, a number.
 //! - `webhook`: Meta's webhook: verification, signatures, message types, redeliveries.
 //!
 //! The rate in every one-second window is measured alone in `tests/rate_window.rs`; the `aofctl`
@@ -34,5 +35,6 @@ mod api {
     mod sessions;
     mod stories;
     mod traffic;
+    mod usernames;
     mod webhook;
 }

@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A WhatsApp user id: the phone number as digits only (`15551234567`), as Meta sends it in `from`.
+/// A person on WhatsApp: their phone number as digits only (`15551234567`), as Meta sends it in
+/// `from`, or, for a person who adopted a username and hides their number, their business-scoped
+/// user id (`US.13491208655302741918`, a parent id `US.ENT.…`), as Meta sends it in
+/// `from_user_id`.
 ///
 /// Configs write numbers for people (`+1 555-123-4567`); [`WaId::parse`] keeps the digits so that the
 /// two compare equal.
@@ -12,9 +15,13 @@ use std::fmt;
 pub struct WaId(String);
 
 impl WaId {
-    /// Keeps the digits of a phone number written any way; `None` when it holds fewer than 5 digits
-    /// or letters, which no phone number does.
+    /// Keeps the digits of a phone number written any way, or takes a business-scoped user id as
+    /// it is; `None` for anything else (fewer than 5 digits, letters, a name).
     pub fn parse(raw: &str) -> Option<WaId> {
+        let raw = raw.trim();
+        if is_user_id(raw) {
+            return Some(WaId(raw.to_owned()));
+        }
         let mut digits = String::with_capacity(raw.len());
         for c in raw.chars() {
             match c {
@@ -26,21 +33,58 @@ impl WaId {
         (digits.len() >= 5).then_some(WaId(digits))
     }
 
-    /// The digits, as the Graph API wants them in `to`.
+    /// Whether this is a business-scoped user id rather than a phone number: sends go to it as
+    /// `recipient`, not `to`, and there is no number to show.
+    pub fn is_user_id(&self) -> bool {
+        is_user_id(&self.0)
+    }
+
+    /// The digits, as the Graph API wants them in `to`, or the user id.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The number as people write it, with a leading `+` (what flows see as `trigger.user.phone`).
+    /// The number as people write it, with a leading `+` (what flows see as
+    /// `trigger.user.phone`); a user id as it is, since there is no number to show.
     pub fn e164(&self) -> String {
-        format!("+{}", self.0)
+        if self.is_user_id() {
+            self.0.clone()
+        } else {
+            format!("+{}", self.0)
+        }
     }
 
-    /// The number with all but its last four digits hidden, for logs.
+    /// The number (or the user id's digits) with all but the last four hidden, for logs.
     pub fn masked(&self) -> String {
-        let keep = self.0.len().saturating_sub(4);
-        format!("+{}{}", "*".repeat(keep), &self.0[keep..])
+        let (prefix, rest) = if self.is_user_id() {
+            let cut = self.0.rfind('.').map_or(0, |i| i + 1);
+            self.0.split_at(cut)
+        } else {
+            ("+", self.0.as_str())
+        };
+        let keep = rest.len().saturating_sub(4);
+        format!("{prefix}{}{}", "*".repeat(keep), &rest[keep..])
     }
+}
+
+/// `CC.DIGITS` or `CC.ENT.DIGITS`: a two-letter country code, then alphanumerics (Meta's
+/// business-scoped user ids and their parents).
+fn is_user_id(raw: &str) -> bool {
+    let mut parts = raw.split('.');
+    let (Some(country), Some(mut id)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    if id == "ENT" {
+        match parts.next() {
+            Some(rest) => id = rest,
+            None => return false,
+        }
+    }
+    parts.next().is_none()
+        && country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 impl fmt::Debug for WaId {
@@ -138,6 +182,29 @@ mod tests {
     #[test]
     fn masked_numbers_show_only_the_last_four_digits() {
         assert_eq!(WaId::parse("15551234567").unwrap().masked(), "+*******4567");
+        assert_eq!(
+            WaId::parse("US.13491208655302741918").unwrap().masked(),
+            "US.****************1918"
+        );
+    }
+
+    #[test]
+    fn business_scoped_user_ids_are_people_too() {
+        for id in [
+            "US.13491208655302741918",
+            "US.ENT.11815799212886844830",
+            "BR.abc123",
+        ] {
+            let wa = WaId::parse(id).unwrap_or_else(|| panic!("{id}"));
+            assert!(wa.is_user_id(), "{id}");
+            assert_eq!((wa.as_str(), wa.e164()), (id, id.to_owned()));
+        }
+        for not in [
+            "us.123", "USA.123", "US.", "US.ENT", "US.12.34", "U1.123", "Alice",
+        ] {
+            assert!(WaId::parse(not).is_none(), "{not}");
+        }
+        assert!(!WaId::parse("+1 555 123 4567").unwrap().is_user_id());
     }
 }
 

@@ -48,6 +48,9 @@ pub struct InboundMessage {
     pub from: WaId,
     /// The sender's WhatsApp profile name, when Meta sent one.
     pub name: Option<String>,
+    /// The sender's WhatsApp username (`profile.username`), when they adopted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     /// Unix seconds, as Meta stamped it.
     pub timestamp: i64,
     /// The message type.
@@ -69,6 +72,7 @@ impl InboundMessage {
             id: Wamid(id.to_owned()),
             from,
             name: None,
+            username: None,
             timestamp: 0,
             kind: InboundKind::Text,
             text: Some(text.to_owned()),

@@ -258,8 +258,8 @@ fn approver_number(input: &Value, field: &str, run: &RunContext) -> Result<WaId,
     match present(input.get(field)) {
         Some(text) => WaId::parse(&text)
             .or_else(|| {
-                let person = run.services.config.platforms.whatsapp.person(&text)?;
-                WaId::parse(person.phone.as_deref()?)
+                let wa = &run.services.config.platforms.whatsapp;
+                Some(wa.canonical(wa.person(&text)?.wa()?))
             })
             .ok_or_else(|| {
                 AgentError::input(

@@ -166,15 +166,14 @@ async fn pagerduty_roster(wa: &WhatsAppConfig, schedule: &str, flow: &str) -> Op
 fn lookup(wa: &WhatsAppConfig, email: Option<&str>, summary: &str) -> Option<(String, WaId)> {
     let directory = |key: &str| {
         let person = wa.person(key)?;
-        let phone = WaId::parse(person.phone.as_deref()?)?;
-        Some((person.name.clone(), phone))
+        Some((person.name.clone(), wa.canonical(person.wa()?)))
     };
     let rota = || {
         let entry =
             wa.oncall.static_oncall.iter().find(|e| {
                 !summary.trim().is_empty() && e.name.eq_ignore_ascii_case(summary.trim())
             })?;
-        Some((entry.name.clone(), WaId::parse(&entry.phone)?))
+        Some((entry.name.clone(), wa.reach(&entry.phone)?))
     };
     email
         .filter(|e| !e.trim().is_empty())
@@ -294,7 +293,8 @@ fn next(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .and_then(|key| {
-            WaId::parse(key).or_else(|| wa.person(key)?.phone.as_deref().and_then(WaId::parse))
+            wa.reach(key)
+                .or_else(|| Some(wa.canonical(wa.person(key)?.wa()?)))
         });
     if let Some(roster) = roster {
         // A stranger (or nobody named) escalates past the primary.

@@ -16,6 +16,11 @@ pub struct Person {
     /// WhatsApp number, any common notation.
     #[serde(default)]
     pub phone: Option<String>,
+    /// Their WhatsApp business-scoped user id (`US.13491208655302741918`), for a person who
+    /// adopted a username and may hide their number: messages from it are theirs (and, when
+    /// `phone` is set too, the bot goes on writing to the number).
+    #[serde(default)]
+    pub user_id: Option<String>,
     /// Email address (deployment requesters are often written as emails).
     #[serde(default)]
     pub email: Option<String>,
@@ -25,6 +30,24 @@ pub struct Person {
     /// Their Slack member id, mentioned as `<@id>` in Slack messages.
     #[serde(default)]
     pub slack_id: Option<String>,
+}
+
+impl Person {
+    /// Where the bot writes to this person: their number, else their user id.
+    pub fn wa(&self) -> Option<aof_actors::WaId> {
+        [&self.phone, &self.user_id]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| aof_actors::WaId::parse(raw))
+    }
+
+    /// Whether `who` is this person, by number or by user id.
+    pub fn is(&self, who: &aof_actors::WaId) -> bool {
+        [&self.phone, &self.user_id]
+            .into_iter()
+            .flatten()
+            .any(|raw| aof_actors::WaId::parse(raw).as_ref() == Some(who))
+    }
 }
 
 /// Who may approve what: per environment a default list, optionally per service.

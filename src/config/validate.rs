@@ -340,10 +340,10 @@ fn rest(c: &Config, p: &mut Vec<Problem>) {
     }
 }
 
-/// Records a problem when `raw` is not a phone number.
+/// Records a problem when `raw` is neither a phone number nor a WhatsApp user id.
 fn phone(p: &mut Vec<Problem>, key: &str, raw: &str) {
     if WaId::parse(raw).is_none() {
-        p.push(Problem::new(key, format!("`{raw}` is not a phone number; write digits with an optional + and spaces or dashes, e.g. +15551234567")));
+        p.push(Problem::new(key, format!("`{raw}` is not a phone number; write digits with an optional + and spaces or dashes, e.g. +15551234567 (or a user id such as US.13491208655302741918)")));
     }
 }
 
@@ -396,6 +396,14 @@ fn validate_ops(wa: &WhatsAppConfig, p: &mut Vec<Problem>, key: &dyn Fn(&str) ->
         if let Some(n) = &person.phone {
             phone(p, &key(&format!("people[{i}].phone")), n);
         }
+        if let Some(id) = &person.user_id {
+            if !WaId::parse(id).is_some_and(|wa| wa.is_user_id()) {
+                p.push(Problem::new(
+                    key(&format!("people[{i}].user_id")),
+                    format!("`{id}` is not a WhatsApp user id; copy it from a message's `from_user_id`, e.g. US.13491208655302741918"),
+                ));
+            }
+        }
     }
     for (i, entry) in wa.oncall.static_oncall.iter().enumerate() {
         if let Some(zone) = &entry.timezone {
@@ -426,8 +434,8 @@ fn validate_ops(wa: &WhatsAppConfig, p: &mut Vec<Problem>, key: &dyn Fn(&str) ->
         for (at, list) in lists {
             for name in list {
                 match wa.person(name) {
-                    Some(person) if person.phone.is_some() => {}
-                    Some(_) => p.push(Problem::new(key(&at), format!("`{name}` has no phone in platforms.whatsapp.people; approvers answer on WhatsApp"))),
+                    Some(person) if person.wa().is_some() => {}
+                    Some(_) => p.push(Problem::new(key(&at), format!("`{name}` has no phone or user_id in platforms.whatsapp.people; approvers answer on WhatsApp"))),
                     None => p.push(Problem::new(key(&at), format!("`{name}` is not in platforms.whatsapp.people; add them with a phone"))),
                 }
             }

@@ -16,9 +16,28 @@ impl WhatsAppConfig {
             .allowed_numbers
             .iter()
             .chain(&self.security.allowed_numbers)
-            .filter_map(|n| WaId::parse(n))
+            .filter_map(|n| self.reach(n))
             .collect();
         all.into_iter().collect()
+    }
+
+    /// The one id a person goes by: a user id that a person of the directory has beside a phone
+    /// number is that number (one conversation, one person, whichever Meta sends); anything else
+    /// as it is.
+    pub fn canonical(&self, who: WaId) -> WaId {
+        if !who.is_user_id() {
+            return who;
+        }
+        self.people
+            .iter()
+            .filter(|p| p.is(&who))
+            .find_map(|p| p.phone.as_deref().and_then(WaId::parse))
+            .unwrap_or(who)
+    }
+
+    /// A number or user id as the config writes it, as the one id that person goes by.
+    pub fn reach(&self, raw: &str) -> Option<WaId> {
+        WaId::parse(raw).map(|who| self.canonical(who))
     }
 }
 
@@ -26,22 +45,19 @@ impl WhatsAppConfig {
     /// A person of the directory by name (any case), email (any case) or number (by digits).
     pub fn person(&self, key: &str) -> Option<&Person> {
         let key = key.trim();
-        let digits = WaId::parse(key);
+        let id = WaId::parse(key);
         self.people.iter().find(|p| {
             p.name.eq_ignore_ascii_case(key)
                 || p.email
                     .as_deref()
                     .is_some_and(|e| e.eq_ignore_ascii_case(key))
-                || (digits.is_some() && p.phone.as_deref().and_then(WaId::parse) == digits)
+                || id.as_ref().is_some_and(|id| p.is(id))
         })
     }
 
     /// The name people know a number by: the directory, then the rota; `None` for strangers.
     pub fn name_of(&self, who: &WaId) -> Option<String> {
-        let person = self
-            .people
-            .iter()
-            .find(|p| p.phone.as_deref().and_then(WaId::parse).as_ref() == Some(who));
+        let person = self.people.iter().find(|p| p.is(who));
         let rota = || {
             self.oncall
                 .static_oncall
@@ -70,7 +86,8 @@ impl Config {
     /// no such group is defined.
     pub fn group_members(&self, name: &str) -> Option<Vec<WaId>> {
         let numbers = self.platforms.whatsapp.groups.get(name)?;
-        Some(numbers.iter().filter_map(|n| WaId::parse(n)).collect())
+        let wa = &self.platforms.whatsapp;
+        Some(numbers.iter().filter_map(|n| wa.reach(n)).collect())
     }
 
     /// What flows see as `config` (`config.oncall.team_group`, `config.oncall.schedule_id`,

@@ -88,8 +88,15 @@ pub async fn accept(body: &[u8], state: &AppState) -> HttpResponse {
     for (code, title) in &notification.errors {
         tracing::warn!(code, "Meta reported an error in a notification: {title}");
     }
+    // A person the directory knows by user id and number is one person, whichever Meta sent.
+    let mut messages = notification.messages;
+    for message in &mut messages {
+        if message.from.is_user_id() {
+            message.from = whatsapp.canonical(message.from.clone());
+        }
+    }
     let inbound = Inbound {
-        messages: notification.messages,
+        messages,
         statuses: notification.statuses,
     };
     match state.handle.inbound(inbound).await {

@@ -61,7 +61,7 @@ pub fn no_approvers(file: &str, environment: &str, service: &str) -> String {
 /// A person of the directory, as an approver; `None` without a usable number (refused at load).
 fn directory_approver(wa: &WhatsAppConfig, key: &str) -> Option<Approver> {
     let person = wa.person(key)?;
-    let phone = WaId::parse(person.phone.as_deref()?)?;
+    let phone = wa.canonical(person.wa()?);
     Some(Approver {
         name: person.name.clone(),
         phone: phone.e164(),

@@ -153,7 +153,7 @@ fn trigger_json(run: &FlowRun, config: &crate::config::Config) -> Value {
         Some(m) => json!({
             "type": "message",
             "platform": "whatsapp",
-            "user": user_json(&m.from, m.name.as_deref(), config),
+            "user": user_json(&m.from, m.name.as_deref(), m.username.as_deref(), config),
             "message": { "text": m.text, "id": m.id, "type": m.kind.label(), "timestamp": m.timestamp,
                          "context_id": m.context_id },
         }),
@@ -164,6 +164,7 @@ fn trigger_json(run: &FlowRun, config: &crate::config::Config) -> Value {
 fn user_json(
     who: &aof_actors::WaId,
     profile: Option<&str>,
+    username: Option<&str>,
     config: &crate::config::Config,
 ) -> Value {
     let whatsapp = &config.platforms.whatsapp;
@@ -171,9 +172,11 @@ fn user_json(
     let name = whatsapp
         .name_of(who)
         .or_else(|| profile.map(str::to_owned))
+        .or_else(|| username.map(|u| format!("@{}", u.trim_start_matches('@'))))
         .unwrap_or_default();
     json!({
         "phone": who.e164(), "wa_id": who.as_str(), "name": name, "profile_name": profile,
+        "username": username, "user_id": who.is_user_id().then(|| who.as_str()),
         "email": person.and_then(|p| p.email.clone()), "slack_id": person.and_then(|p| p.slack_id.clone()),
     })
 }

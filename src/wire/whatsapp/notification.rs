@@ -163,21 +163,27 @@ struct Metadata {
     phone_number_id: Option<Value>,
 }
 
+/// Who wrote: a phone number (`wa_id`), a business-scoped user id (`user_id`), or both.
 #[derive(Deserialize)]
 struct Contact {
     wa_id: Option<String>,
+    user_id: Option<String>,
     profile: Option<Profile>,
 }
 
 #[derive(Deserialize)]
 struct Profile {
     name: Option<String>,
+    username: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Message {
     id: Option<String>,
+    /// The sender's phone number; absent for a person who hides it behind a username.
     from: Option<String>,
+    /// The sender's business-scoped user id (`US.…`).
+    from_user_id: Option<String>,
     #[serde(default)]
     timestamp: Value,
     #[serde(rename = "type")]
@@ -241,6 +247,8 @@ struct Status {
     #[serde(default)]
     timestamp: Value,
     recipient_id: Option<String>,
+    /// The recipient's business-scoped user id, when the message went to one.
+    recipient_user_id: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     errors: Vec<ErrorItem>,
     /// What our send carried as `biz_opaque_callback_data`: its outbox id.
@@ -443,12 +451,12 @@ fn read_change(value: MessagesValue, at: At, ours: Option<&str>, out: &mut Notif
         out.foreign += 1;
         return;
     }
-    // The first contact entry of each sender: a batch has one per message.
+    // The first contact entry of each sender, by number and by user id: a batch has one per message.
     let mut senders: HashMap<&str, &Contact> = HashMap::with_capacity(contacts.len());
     for contact in &contacts {
         if let Lenient::Read(contact) = contact {
-            if let Some(wa_id) = contact.wa_id.as_deref() {
-                senders.entry(wa_id).or_insert(contact);
+            for key in [&contact.wa_id, &contact.user_id].into_iter().flatten() {
+                senders.entry(key.as_str()).or_insert(contact);
             }
         }
     }
@@ -481,7 +489,10 @@ fn read_change(value: MessagesValue, at: At, ours: Option<&str>, out: &mut Notif
             timestamp: timestamp(&status.timestamp, format_args!("{at}.statuses[{s}]")),
             id: Wamid(status.id),
             state,
-            recipient: status.recipient_id.as_deref().and_then(WaId::parse),
+            recipient: [&status.recipient_id, &status.recipient_user_id]
+                .into_iter()
+                .flatten()
+                .find_map(|id| WaId::parse(id)),
             error: status.errors.iter().find_map(ErrorItem::pair),
             callback: status.biz_opaque_callback_data,
         });
@@ -510,29 +521,51 @@ fn read_message(
     let missing =
         |field: &str, reason: &str| WireError::new(format!("{}.{field}", place()), reason);
     let id = message.id.take().ok_or_else(|| missing("id", "missing"))?;
-    let raw_from = message
-        .from
-        .take()
-        .ok_or_else(|| missing("from", "missing"))?;
-    let from = WaId::parse(&raw_from).ok_or_else(|| missing("from", "not a phone number"))?;
+    let from = sender(&message, senders).map_err(|reason| missing("from", reason))?;
     let Some(kind) = message.kind.take() else {
         return Err(missing("type", "missing"));
     };
-    let name = senders
-        .get(raw_from.as_str())
-        .and_then(|c| c.profile.as_ref()?.name.clone());
+    let contact = [&message.from, &message.from_user_id]
+        .into_iter()
+        .flatten()
+        .find_map(|key| senders.get(key.as_str()));
+    let profile = contact.and_then(|c| c.profile.as_ref());
+    let name = profile.and_then(|p| p.name.clone());
+    let username = profile.and_then(|p| p.username.clone());
     let mut context_id = message.context.take().and_then(|c| c.id).map(Wamid);
     let (kind, text) = kind_and_text(&kind, &mut message, &mut context_id);
     Ok(InboundMessage {
         id: Wamid(id),
         from,
         name,
+        username,
         timestamp: timestamp(&message.timestamp, format_args!("{}", place())),
         kind,
         text,
         context_id,
         inbox: None,
     })
+}
+
+/// Who wrote a message: their phone number (`from`, else their contact's `wa_id`), else their
+/// business-scoped user id (`from_user_id`); why not when neither can be read.
+fn sender(message: &Message, senders: &HashMap<&str, &Contact>) -> Result<WaId, &'static str> {
+    if let Some(from) = &message.from {
+        return WaId::parse(from)
+            .filter(|wa| !wa.is_user_id())
+            .ok_or("not a phone number");
+    }
+    let Some(user_id) = &message.from_user_id else {
+        return Err("missing, and no `from_user_id` either");
+    };
+    let phone = senders
+        .get(user_id.as_str())
+        .and_then(|c| c.wa_id.as_deref())
+        .and_then(WaId::parse)
+        .filter(|wa| !wa.is_user_id());
+    phone
+        .or_else(|| WaId::parse(user_id).filter(WaId::is_user_id))
+        .ok_or("missing, and `from_user_id` is not a user id")
 }
 
 /// Kinds that are WhatsApp telling the bot something rather than a person talking to it.

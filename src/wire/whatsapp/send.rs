@@ -13,9 +13,15 @@ pub fn send_body(message: &OutboundMessage) -> Value {
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": message.to.as_str(),
         "type": message.body.kind(),
     });
+    // A person known only by their business-scoped user id is addressed as `recipient`.
+    let address = if message.to.is_user_id() {
+        "recipient"
+    } else {
+        "to"
+    };
+    body[address] = json!(message.to.as_str());
     match &message.body {
         OutboundBody::Text { body: text } => {
             body["text"] = json!({"body": text, "preview_url": false});
@@ -85,6 +91,10 @@ struct ErrorData {
     details: Option<String>,
 }
 
+/// Meta's refusal of a message to a business-scoped user id (some template kinds). The bot writes
+/// to a person's number whenever the directory knows it, so this is reported, not retried.
+const BSUID_NOT_SUPPORTED: i64 = 131062;
+
 /// How to treat a Graph API `error.code` (`protocols.md` §2.1). Unknown codes are permanent: a
 /// retry loop on a code nobody understood helps no one.
 pub fn classify(code: i64) -> SendErrorKind {
@@ -121,6 +131,12 @@ pub fn parse_send_response(status: u16, body: &[u8]) -> Result<Wamid, SendError>
         }
         if let Some(trace) = e.fbtrace_id {
             message = format!("{message} (fbtrace_id {trace})");
+        }
+        if e.code == BSUID_NOT_SUPPORTED {
+            message = format!(
+                "{message}; this kind of message cannot go to a person known only by their user id: \
+                 add their phone number beside `user_id` in `platforms.whatsapp.people`"
+            );
         }
         return Err(error(classify(e.code), Some(e.code), message));
     }

@@ -426,3 +426,44 @@ fn templates_without_parameters_and_threaded_replies() {
     );
     assert_eq!(got["context"], json!({"message_id": "wamid.ABC"}));
 }
+
+#[test]
+fn a_user_id_is_addressed_as_recipient_and_131062_names_the_fix() {
+    let uma = WaId::parse("US.13491208655302741918").expect("a user id");
+    let message = OutboundMessage::new(
+        uma,
+        OutboundBody::Text { body: "hi".into() },
+        String::new(),
+        Lane::Alert,
+    );
+    let body = send_body(&message);
+    assert_eq!(body["recipient"], "US.13491208655302741918");
+    assert!(body.get("to").is_none(), "{body}");
+
+    let refusal =
+        json!({"error": {"message": "BSUID recipients are not supported", "code": 131062}});
+    let err = parse_send_response(400, refusal.to_string().as_bytes()).expect_err("refused");
+    assert_eq!(err.kind, SendErrorKind::Permanent);
+    assert!(err.message.contains("user_id"), "{}", err.message);
+}
+
+#[test]
+fn a_message_from_a_user_id_is_from_the_number_its_contact_names_if_any() {
+    let mut v = fixture_json("text.json");
+    let value = &mut v["entry"][0]["changes"][0]["value"];
+    let m = value["messages"][0].as_object_mut().expect("object");
+    m.remove("from");
+    m.insert("from_user_id".into(), json!("US.13491208655302741918"));
+    value["contacts"] = json!([{"user_id": "US.13491208655302741918", "profile": {"name": "Uma", "username": "uma.sre"}}]);
+    let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+    let m = &n.messages[0];
+    assert_eq!(m.from.as_str(), "US.13491208655302741918");
+    assert_eq!(
+        (m.name.as_deref(), m.username.as_deref()),
+        (Some("Uma"), Some("uma.sre"))
+    );
+
+    v["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = json!("15551234567");
+    let n = parse_notification(v.to_string().as_bytes()).expect("parses");
+    assert_eq!(n.messages[0].from.as_str(), "15551234567");
+}
