@@ -10,7 +10,7 @@
 mod common;
 
 use aof::flow::expr::Expressions;
-use aof::ops::intake;
+use aof::ops::{datadog, intake};
 use aof::wire::whatsapp::parse_notification;
 use aof::wire::{alertmanager, pagerduty};
 use proptest::prelude::*;
@@ -107,9 +107,15 @@ proptest! {
     }
 
     #[test]
-    fn any_datadog_or_pagerduty_body_maps_or_is_refused(body in any_json()) {
+    fn any_datadog_body_pages_and_any_pagerduty_body_maps_or_is_refused(body in any_json()) {
         if let Value::Object(map) = &body {
-            let _ = intake::from_datadog(map);
+            // Datadog does not retry a 4xx: every body is read into a page.
+            let reading = datadog::read(map);
+            for key in ["severity", "service", "message", "fingerprint"] {
+                prop_assert!(reading.input[key].is_string(), "{key}: {:?}", reading.input);
+            }
+            prop_assert!(["critical", "warning", "info", "resolved"]
+                .contains(&reading.input["severity"].as_str().unwrap_or_default()));
         }
         if let Ok(delivery) = serde_json::from_value::<pagerduty::Delivery>(body) {
             let input: Map<String, Value> = intake::from_pagerduty(&delivery.event.data);

@@ -1,7 +1,8 @@
-//! Alertmanager, PagerDuty and Datadog bodies: any JSON maps to a flow input or is refused.
+//! Alertmanager, PagerDuty and Datadog bodies: any JSON maps to a flow input or is refused
+//! (Datadog's is always read into a page).
 #![no_main]
 
-use aof::ops::intake;
+use aof::ops::{datadog, intake};
 use aof::wire::{alertmanager, pagerduty};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -11,7 +12,7 @@ fuzz_target!(|body: &[u8]| {
         return;
     };
     if let Value::Object(map) = &value {
-        let _ = intake::from_datadog(map);
+        let _ = datadog::read(map);
     }
     if let Ok(notification) = serde_json::from_value::<alertmanager::Notification>(value.clone()) {
         for alert in &notification.alerts {

@@ -7,6 +7,7 @@ use super::inbox::{self, Event, Handled};
 use super::AppState;
 use crate::flow::input::complete_and_check;
 use crate::flow::LoadedFlow;
+use crate::ops::datadog;
 use crate::ops::intake::{self, Severity};
 use crate::wire::{alertmanager, pagerduty};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -102,6 +103,56 @@ pub async fn alertmanager(
     HttpResponse::Accepted().json(answer)
 }
 
+/// `POST /whatsapp/datadog`: Datadog's webhook, whatever its payload template. Datadog does not
+/// retry a 4xx, so an authenticated body is never refused: what the mapping cannot read (even a
+/// body that is not JSON) pages as a warning saying so ([`datadog::read`]).
+pub async fn datadog_webhook(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if !webhook_token_ok(&req, &state) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let paging = state
+        .engine
+        .flows()
+        .iter()
+        .find(|f| f.takes_alertmanager())
+        .cloned();
+    let Some(flow) = paging else {
+        tracing::error!(
+            "a Datadog alert arrived and no flow takes alerts (a trigger of type alertmanager)"
+        );
+        return HttpResponse::ServiceUnavailable().json(
+            json!({ "error": "no_paging_flow", "reason": "no flow has an alertmanager trigger" }),
+        );
+    };
+    let fields = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => map,
+        other => {
+            let text = String::from_utf8_lossy(&body);
+            let what = if other.is_ok() {
+                "not a JSON object"
+            } else {
+                "not JSON"
+            };
+            let mut map = Map::new();
+            map.insert(
+                "message".into(),
+                json!(text.chars().take(500).collect::<String>()),
+            );
+            map.insert(
+                "alert_status".into(),
+                json!(format!("(the body is {what})")),
+            );
+            map
+        }
+    };
+    let reading = datadog::read(&fields);
+    datadog(&state, &flow, reading.severity, reading.input).await
+}
+
 /// A Datadog alert (status words instead of severities): pages once per service until it
 /// recovers. Kept before the 202.
 pub async fn datadog(
@@ -111,7 +162,24 @@ pub async fn datadog(
     mut input: Map<String, Value>,
 ) -> HttpResponse {
     let resolves = severity == Severity::Resolved;
-    let fields = complete_and_check(flow.flow.input.as_ref(), &mut input);
+    let mut fields = complete_and_check(flow.flow.input.as_ref(), &mut input);
+    if !resolves && !fields.is_empty() {
+        // Datadog does not retry a 4xx: a field the flow cannot take is left out and the page
+        // says so, rather than the alert being lost.
+        let dropped: Vec<String> = fields.iter().map(|f| f.field.clone()).collect();
+        for field in &dropped {
+            input.remove(field);
+        }
+        let note = format!(
+            "\n(left out, not what the flow takes: {})",
+            dropped.join(", ")
+        );
+        if let Some(Value::String(message)) = input.get_mut("message") {
+            message.push_str(&note);
+        }
+        tracing::warn!(fields = ?dropped, "Datadog fields the paging flow does not take were left out");
+        fields = complete_and_check(flow.flow.input.as_ref(), &mut input);
+    }
     if !resolves && !fields.is_empty() {
         return HttpResponse::BadRequest()
             .json(json!({ "error": "invalid_input", "fields": fields }));

@@ -12,7 +12,7 @@ use super::inbox::{self, Event};
 use super::sandbox::Watch;
 use super::AppState;
 use crate::flow::input::complete_and_check;
-use crate::ops::intake;
+use crate::ops::datadog;
 use crate::wire::alertmanager;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -75,8 +75,11 @@ pub async fn dispatch(
             input.get("severity").and_then(Value::as_str),
             Some("critical" | "warning" | "info")
         );
-        if let Some((severity, mapped)) = (!plain).then(|| intake::from_datadog(&input)).flatten() {
-            return alert_hooks::datadog(&state, &flow, severity, mapped).await;
+        // Datadog's bodies (its words, tags or default keys) are read leniently; anything else
+        // keeps the tutorial's strict schema.
+        if !plain && datadog::looks_like_datadog(&input) {
+            let reading = datadog::read(&input);
+            return alert_hooks::datadog(&state, &flow, reading.severity, reading.input).await;
         }
     }
     let errors = complete_and_check(flow.flow.input.as_ref(), &mut input);

@@ -66,6 +66,10 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig, base_path: &str) {
                 "/whatsapp/pagerduty",
                 web::post().to(alert_hooks::pagerduty),
             )
+            .route(
+                "/whatsapp/datadog",
+                web::post().to(alert_hooks::datadog_webhook),
+            )
             .route("/sandbox", web::get().to(sandbox_page::to_page))
             .route("/sandbox/", web::get().to(sandbox_page::index))
             .route("/sandbox/setup", web::get().to(sandbox_page::setup))

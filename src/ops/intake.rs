@@ -6,9 +6,7 @@
 //! - Alertmanager `labels.severity`: `critical`, `page`, `error`, `high`, `p1`, `p2` → critical;
 //!   `warning`, `warn`, `medium`, `p3` → warning; `info`, `low`, `none`, `p4`, `p5` → info; anything
 //!   else → warning.
-//! - Datadog `$ALERT_STATUS` / `$ALERT_TRANSITION`: `Alert`, `Triggered`, `Re-Triggered`, `Error` →
-//!   critical; `Warn`, `Warning` → warning; `No Data`, `Info`, `Renotify` → info; `OK`,
-//!   `Recovered`, `Success` → the open alert for that service is resolved.
+//! - Datadog: see [`super::datadog`].
 //! - PagerDuty `urgency`: `high` → critical, `low` → warning.
 
 use crate::wire::{alertmanager, pagerduty};
@@ -53,17 +51,6 @@ pub fn alertmanager_severity(label: Option<&str>) -> Severity {
     }
 }
 
-/// A Datadog status or transition word; `None` for a word Datadog does not use.
-pub fn datadog_severity(word: &str) -> Option<Severity> {
-    Some(match word.trim().to_ascii_lowercase().as_str() {
-        "alert" | "triggered" | "re-triggered" | "error" => Severity::Critical,
-        "warn" | "warning" => Severity::Warning,
-        "no data" | "info" | "renotify" => Severity::Info,
-        "ok" | "recovered" | "success" => Severity::Resolved,
-        _ => return None,
-    })
-}
-
 fn first<'a>(
     map: &'a std::collections::BTreeMap<String, String>,
     keys: &[&str],
@@ -99,47 +86,6 @@ pub fn from_alertmanager(alert: &alertmanager::Alert) -> Map<String, Value> {
     input.insert("fingerprint".into(), json!(alert.fingerprint));
     input.insert("source".into(), json!("alertmanager"));
     input
-}
-
-/// A Datadog alert, from the tutorial's payload template (severity = `$ALERT_STATUS`) or from
-/// Datadog's default payload (`title` like `[Triggered on {…}] …`, `body`). `None` when the body
-/// is neither.
-pub fn from_datadog(body: &Map<String, Value>) -> Option<(Severity, Map<String, Value>)> {
-    let text = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
-    let (severity, service, message) = match text("severity").and_then(datadog_severity) {
-        Some(sev) => (
-            sev,
-            text("service")?.to_owned(),
-            text("message").unwrap_or_default().to_owned(),
-        ),
-        None => {
-            let title = text("title")?;
-            let word = title.strip_prefix('[')?.split([' ', ']']).next()?;
-            let sev = datadog_severity(word)?;
-            let after = title
-                .split_once(']')
-                .map(|(_, rest)| rest.trim())
-                .unwrap_or(title);
-            let message = text("body")
-                .unwrap_or(after)
-                .replace("%%%", "")
-                .trim()
-                .to_owned();
-            (sev, after.to_owned(), message)
-        }
-    };
-    let mut input = body.clone();
-    input.insert("severity".into(), json!(severity.as_str()));
-    input.insert("service".into(), json!(service));
-    input.insert("message".into(), json!(message));
-    input.insert("fingerprint".into(), json!(format!("datadog:{service}")));
-    input.insert("source".into(), json!("datadog"));
-    Some((severity, input))
 }
 
 /// A triggered PagerDuty incident as the paging flow's input.
@@ -185,27 +131,5 @@ mod tests {
             "https://runbooks.example.com/payments/high-error-rate"
         );
         assert_eq!(input["fingerprint"], "3f2b8c9d1e0a4b7c");
-    }
-
-    #[test]
-    fn datadog_words_map_to_severities() {
-        let body =
-            json!({"severity": "Triggered", "service": "api", "message": "m", "runbook_url": ""});
-        let (sev, input) = from_datadog(body.as_object().unwrap()).unwrap();
-        assert_eq!(
-            (sev, input["severity"].as_str()),
-            (Severity::Critical, Some("critical"))
-        );
-        let recovered = json!({"severity": "Recovered", "service": "api", "message": "m"});
-        assert_eq!(
-            from_datadog(recovered.as_object().unwrap()).unwrap().0,
-            Severity::Resolved
-        );
-        let default: Value =
-            serde_json::from_slice(&fixture("datadog/webhook-default.json")).unwrap();
-        let (sev, input) = from_datadog(default.as_object().unwrap()).unwrap();
-        assert_eq!(sev, Severity::Critical);
-        assert_eq!(input["service"], "payments-api 5xx ratio high");
-        assert!(from_datadog(json!({"severity": "critical"}).as_object().unwrap()).is_none());
     }
 }

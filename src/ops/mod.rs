@@ -1,6 +1,6 @@
 //! The ops domain, apart from how its events arrive (`http`) and how flows ask for it (`agents`):
 //! what an alert from another system means for the open ones and which alert a person means
-//! ([`alerts`]), how those systems' payloads map to a page ([`intake`]), who is on call
+//! ([`alerts`]), how those systems' payloads map to a page ([`intake`], Datadog's in [`datadog`]), who is on call
 //! ([`oncall`]), who approves what and how a decision is taken ([`approvals`]), incidents and
 //! their timelines ([`incidents`]), and war rooms ([`war_room`]).
 //!
@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod approvals;
+pub mod datadog;
 pub mod incidents;
 pub mod intake;
 pub mod oncall;

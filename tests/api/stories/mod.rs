@@ -7,9 +7,12 @@
 //! - `approvals`: a production deployment approved, and two approvers racing.
 //! - `war_room`: a room relays in order to every other member, also with 200 members.
 //! - `integrations`: Alertmanager, PagerDuty and Datadog bodies, and bad alert bodies.
+//! - `datadog`: Datadog's real values (status sentences, `[Triggered]` titles, priorities) and
+//!   the Datadog endpoint, which pages what it cannot read.
 //! - `kept`: a store that cannot write gets 503, not 2xx; concurrent deliveries page once.
 
 mod approvals;
+mod datadog;
 mod integrations;
 mod kept;
 mod paging;
