@@ -60,6 +60,11 @@ pub struct InboundMessage {
     pub text: Option<String>,
     /// The message this one quotes or answers (a button tap names the message that carried it).
     pub context_id: Option<Wamid>,
+    /// What the person means their command to act on (`{"alert_id": "ALT-0003"}`): an id they
+    /// wrote after the command (`ACK ALT-0003`, the text then being `ACK`), else what the message
+    /// they quoted was about. `None` for a bare command, which acts on the most recent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<serde_json::Value>,
     /// Its inbox row once the store kept it; closed when the message has been handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inbox: Option<InboxSeq>,
@@ -77,6 +82,7 @@ impl InboundMessage {
             kind: InboundKind::Text,
             text: Some(text.to_owned()),
             context_id: None,
+            target: None,
             inbox: None,
         }
     }
@@ -348,8 +354,23 @@ pub struct Expectation {
     pub flow: String,
     /// What the runner needs to build that flow's input (the waiting run's outputs); opaque here.
     pub payload: serde_json::Value,
+    /// What the waiting run was about (`{"request_id": "APR-0001"}`): a reply that quotes or
+    /// names something else does not answer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<serde_json::Value>,
     /// Unix milliseconds after which it no longer applies.
     pub expires_at_ms: i64,
+}
+
+/// Whether `about` (what a message or a run was about) names what `target` names: an id under the
+/// same key (`alert_id`, `request_id`, `incident_id`).
+pub fn same_subject(about: &serde_json::Value, target: &serde_json::Value) -> bool {
+    let Some(target) = target.as_object() else {
+        return false;
+    };
+    target
+        .iter()
+        .any(|(key, id)| !id.is_null() && about.get(key) == Some(id))
 }
 
 impl Expectation {
@@ -474,6 +495,7 @@ mod tests {
 
     fn expectation(pattern: &str, expires_at_ms: i64) -> Expectation {
         Expectation {
+            about: None,
             run: "run_1".into(),
             pattern: pattern.into(),
             flow: "process-approval-flow".into(),

@@ -5,8 +5,8 @@
 
 use crate::ids::{InboxSeq, RunId, WaId};
 use crate::model::{
-    now_ms, ContextEntry, Conversation, Direction, Expectation, InboundMessage, OutboundMessage,
-    Route,
+    now_ms, same_subject, ContextEntry, Conversation, Direction, Expectation, InboundMessage,
+    OutboundMessage, Route,
 };
 use crate::ports::{EnqueueError, FlowOutcome, FlowRun, FlowRunner, Queued, SessionLink, Store};
 use crate::rate_limiter::Enqueue;
@@ -14,6 +14,7 @@ use actix::prelude::*;
 use actix::WeakAddr;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -199,18 +200,24 @@ impl Session {
 
     /// Takes the newest unexpired expectation whose pattern matches the whole reply: asked twice
     /// (two deployment requests), a bare APPROVE answers the question asked last, the one at the
-    /// bottom of the chat.
-    fn take_expectation(&mut self, text: &str) -> Option<Expectation> {
+    /// bottom of the chat. A reply that quotes or names what it answers (`target`) answers only a
+    /// question about that; none when no question is (the flows' own routes then say why).
+    fn take_expectation(&mut self, text: &str, target: Option<&Value>) -> Option<Expectation> {
         let now = now_ms();
         let before = self.conversation.expectations.len();
         self.conversation
             .expectations
             .retain(|e| e.expires_at_ms > now);
+        let meant = |e: &Expectation| match (target, &e.about) {
+            (None, _) => true,
+            (Some(target), Some(about)) => same_subject(about, target),
+            (Some(_), None) => false,
+        };
         let index = self
             .conversation
             .expectations
             .iter()
-            .rposition(|e| e.answers(text, now));
+            .rposition(|e| e.answers(text, now) && meant(e));
         let taken = index.map(|i| self.conversation.expectations.remove(i));
         if let Some(answered) = &taken {
             self.conversation
@@ -238,7 +245,7 @@ impl Session {
         let expectation = message
             .text
             .as_deref()
-            .and_then(|t| self.take_expectation(t));
+            .and_then(|t| self.take_expectation(t, message.target.as_ref()));
         let route = match &expectation {
             Some(e) => Some(Route::pending(
                 e,

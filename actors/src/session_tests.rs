@@ -77,6 +77,7 @@ impl FlowRunner for AnswerAndAsk {
             let reply = OutboundMessage::text(who, "got it", Lane::Reply);
             link.send(reply).await.expect("queued");
             link.expect(Expectation {
+                about: None,
                 run: run.run_id.0.clone(),
                 pattern: "^YES$".into(),
                 flow: "confirm".into(),

@@ -133,14 +133,69 @@ async fn get_active(input: &Value, run: &RunContext) -> AgentResult {
     }
 }
 
-/// The alert `who` means among those in `states` ([`rules::meant`]), from this run's conversation.
+/// The alert `who` means among those in `states`: the one their message names or quotes
+/// ([`rules::targeted`]), else the one [`rules::meant`] finds from their conversation, with a note
+/// for their reply when they have others open.
 async fn meant(
     run: &RunContext,
     who: &WaId,
     states: &[AlertState],
 ) -> Result<Option<AlertRecord>, AgentError> {
+    let store = run.services.store.as_ref();
+    if let Some(id) = targeted_alert(run).await? {
+        let wa = &run.services.config.platforms.whatsapp;
+        return Ok(Some(rules::targeted(store, wa, &id, states).await?));
+    }
     let named = run.recent_about("alert_id");
-    Ok(rules::meant(run.services.store.as_ref(), named, who, states).await?)
+    let chosen = rules::meant(store, named, who, states).await?;
+    if let Some(alert) = &chosen {
+        let open = store
+            .find_open_for(who, states)
+            .await
+            .map_err(AgentError::store)?;
+        if let Some(note) = rules::others_note(&command_word(run), alert, &open) {
+            run.notes.borrow_mut().push(note);
+        }
+    }
+    Ok(chosen)
+}
+
+/// The alert a reply names: its `alert_id`, or the alert of the incident it names (`ACK INC-0002`,
+/// or quoting that war room's message); `None` when it names neither.
+async fn targeted_alert(run: &RunContext) -> Result<Option<String>, AgentError> {
+    let Some(target) = &run.target else {
+        return Ok(None);
+    };
+    if let Some(id) = target.get("alert_id").and_then(Value::as_str) {
+        return Ok(Some(id.to_owned()));
+    }
+    let Some(incident) = target.get("incident_id").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let store = run.services.store.as_ref();
+    if let Some(room) = store.room(incident).await.map_err(AgentError::store)? {
+        if let Some(alert) = room.alert_id {
+            return Ok(Some(alert));
+        }
+    }
+    let known = store
+        .get_incident(incident)
+        .await
+        .map_err(AgentError::store)?;
+    Err(AgentError::Answer(match known {
+        Some(_) => format!("ℹ️ {incident} has no alert to act on."),
+        None => format!("I know no incident {incident}; incident ids look like INC-0001."),
+    }))
+}
+
+/// The command the person typed (the first word of their last message), for a note.
+fn command_word(run: &RunContext) -> String {
+    run.context
+        .iter()
+        .rev()
+        .find(|e| e.direction == aof_actors::model::Direction::In)
+        .and_then(|e| e.text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "ACK".to_owned())
 }
 
 /// `acknowledge`: firing -> acknowledged by `acknowledged_by` (default: who wrote), with

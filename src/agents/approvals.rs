@@ -81,10 +81,38 @@ async fn reject(input: &Value, run: &RunContext) -> AgentResult {
 async fn pending_for(input: &Value, run: &RunContext) -> AgentResult {
     let who = approver_number(input, "approver_phone", run)?;
     let store = &run.services.store;
-    let open = store.pending_for(&who).await.map_err(AgentError::store)?;
+    let mut open = store.pending_for(&who).await.map_err(AgentError::store)?;
+    // A reply that names or quotes a request (`APPROVE APR-0001`) is about that one only.
+    let target = run.target.as_ref().and_then(|t| t.get("request_id"));
+    if let Some(id) = target.and_then(Value::as_str) {
+        open.retain(|r| r.id == id);
+        if open.is_empty() {
+            return Err(AgentError::Answer(
+                not_waiting(store.as_ref(), id, run).await?,
+            ));
+        }
+    }
     Ok(Value::Array(
         open.iter().map(|r| request_output(r, run)).collect(),
     ))
+}
+
+/// Why request `id` is not waiting for this approver's decision, as they are told.
+async fn not_waiting(
+    store: &dyn crate::store::Repositories,
+    id: &str,
+    run: &RunContext,
+) -> Result<String, AgentError> {
+    let request = store.get_approval(id).await.map_err(AgentError::store)?;
+    Ok(match request {
+        None => format!("I know no approval request {id}; request ids look like APR-0001."),
+        Some(r) if r.state != crate::store::ApprovalState::Pending => format!(
+            "ℹ️ {id} was already {} by {}.",
+            r.state.as_str(),
+            wa(run).label(r.decided_by.as_deref())
+        ),
+        Some(_) => format!("ℹ️ {id} is not waiting for your decision."),
+    })
 }
 
 /// The configured approvers of `service` in `environment`, failing with the config key to set when

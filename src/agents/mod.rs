@@ -130,6 +130,13 @@ pub struct RunContext {
     pub user: Option<Person>,
     /// The message that triggered it.
     pub message_id: Option<Wamid>,
+    /// What that message means its command to act on (`{"alert_id": "ALT-0003"}`, from an id it
+    /// wrote or a message it quoted; see `ops::replies`): the record agents take instead of the
+    /// most recent.
+    pub target: Option<Value>,
+    /// Lines for the person who started the run, added to the next reply to them (a bare ACK
+    /// with several open alerts says how to pick another).
+    pub notes: Rc<RefCell<Vec<String>>>,
     /// Whether the step asked for concurrency (`parallel: true`).
     pub parallel: bool,
     /// Shared services.
@@ -166,6 +173,8 @@ impl RunContext {
             flow: self.flow.clone(),
             user: self.user.clone(),
             message_id: self.message_id.clone(),
+            target: self.target.clone(),
+            notes: self.notes.clone(),
             parallel,
             services: self.services.clone(),
             asked: RefCell::new(Vec::new()),

@@ -89,7 +89,33 @@ async fn current(input: &Value, run: &RunContext) -> AgentResult {
         .and_then(|p| WaId::parse(&p))
         .or_else(|| run.user.as_ref().map(|p| p.wa.clone()));
     let Some(who) = who else { return Ok(json!({})) };
+    let target = |key: &str| {
+        let id = run.target.as_ref()?.get(key)?.as_str()?;
+        Some(id.to_owned())
+    };
+    // `RESOLVE INC-0002` (or quoting that room's message) means that incident's room.
+    if let Some(id) = target("incident_id") {
+        let store = &run.services.store;
+        let room = store.room(&id).await.map_err(AgentError::store)?;
+        return match room {
+            Some(room) if room.closed_ms.is_none() => {
+                Ok(json!({ "incident_id": room.incident_id, "alert_id": room.alert_id }))
+            }
+            Some(_) => Err(AgentError::Answer(format!(
+                "ℹ️ The war room of {id} is closed already."
+            ))),
+            None => Err(AgentError::Answer(format!(
+                "I know no war room for {id}; incident ids look like INC-0001."
+            ))),
+        };
+    }
     Ok(match rooms(run).current(&who).await? {
+        // A reply naming another alert (`RESOLVE ALT-0003`) is not about this room.
+        Some((_, alert_id))
+            if target("alert_id").is_some_and(|t| alert_id.as_deref() != Some(&t)) =>
+        {
+            json!({})
+        }
         Some((id, alert_id)) => json!({ "incident_id": id, "alert_id": alert_id }),
         None => json!({}),
     })

@@ -28,7 +28,13 @@ async fn reply(input: &Value, run: &RunContext) -> AgentResult {
     let to = run.user.as_ref().map(|p| p.wa.clone()).ok_or_else(|| {
         AgentError::Failed("reply needs a person to answer; this run was started by a webhook or a timer (use send_text with `to`)".into())
     })?;
-    let body = body_from(input, run)?;
+    let mut body = body_from(input, run)?;
+    if let OutboundBody::Text { body: text } = &mut body {
+        for note in run.notes.borrow_mut().drain(..) {
+            text.push_str("\n\n");
+            text.push_str(&note);
+        }
+    }
     send(run, to, body, Lane::Reply, input).await
 }
 

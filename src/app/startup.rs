@@ -248,6 +248,7 @@ impl RuntimeStarted {
             handle: handle.clone(),
             store: store.clone(),
             engine: self.engine,
+            routes: routes.clone(),
             metrics: metrics_handle(),
             outbox,
             live: live.clone(),

@@ -17,6 +17,7 @@ pub mod body_timeout;
 pub mod flow_hooks;
 pub mod health;
 pub mod inbox;
+pub mod quotes;
 pub mod sandbox;
 pub mod sandbox_page;
 pub mod webhook;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub store: Arc<dyn Repositories>,
     /// The flows (webhook triggers, readiness).
     pub engine: FlowEngine,
+    /// Where messages go (what a reply's command routes to).
+    pub routes: std::sync::Arc<crate::flow::Routes>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// What the sandbox sent, when the transport is the sandbox.

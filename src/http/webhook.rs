@@ -1,6 +1,6 @@
 //! Meta's webhook: the verification handshake (GET) and signed notifications (POST).
 
-use super::AppState;
+use super::{quotes, AppState};
 use crate::config::TransportKind;
 use crate::wire::whatsapp::{parse_notification_for, verify_signature};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -95,6 +95,7 @@ pub async fn accept(body: &[u8], state: &AppState) -> HttpResponse {
             message.from = whatsapp.canonical(message.from.clone());
         }
     }
+    quotes::settle(state, &mut messages).await;
     let inbound = Inbound {
         messages,
         statuses: notification.statuses,

@@ -106,6 +106,56 @@ pub async fn meant(
     Ok(mine.into_iter().next())
 }
 
+/// The alert a reply names (`ACK ALT-0003`, or quoting its page), when it is in one of `states`;
+/// otherwise the person is told what state it is in rather than a command landing on another
+/// alert.
+pub async fn targeted(
+    store: &dyn Repositories,
+    wa: &WhatsAppConfig,
+    id: &str,
+    states: &[AlertState],
+) -> Result<AlertRecord, Refused> {
+    let alert = existing(store, id).await?;
+    if states.contains(&alert.state) {
+        return Ok(alert);
+    }
+    let how = match alert.state {
+        AlertState::Firing => "still firing: nobody has acknowledged it".to_owned(),
+        AlertState::Acknowledged => format!(
+            "already acknowledged by {}",
+            wa.label(alert.acknowledged_by.as_deref())
+        ),
+        AlertState::Resolved => format!(
+            "already resolved by {}",
+            wa.label(alert.resolved_by.as_deref())
+        ),
+    };
+    Err(Refused::Answer(format!(
+        "ℹ️ {} ({}) is {how}.",
+        alert.id,
+        alert.title()
+    )))
+}
+
+/// A line for a person whose bare `command` acted on `chosen` while `open` (theirs, in the states
+/// the command takes) holds others: which others, and how to pick one. `None` when there are none.
+pub fn others_note(command: &str, chosen: &AlertRecord, open: &[AlertRecord]) -> Option<String> {
+    let others: Vec<String> = open
+        .iter()
+        .filter(|a| a.id != chosen.id)
+        .map(|a| format!("{} ({})", a.id, a.title()))
+        .collect();
+    let first = open.iter().find(|a| a.id != chosen.id)?;
+    let command = command.trim().to_uppercase();
+    Some(format!(
+        "ℹ️ That was {}. You have {} more: {}. To act on another, quote its page or write `{command} {}`.",
+        chosen.id,
+        others.len(),
+        others.join(", "),
+        first.id
+    ))
+}
+
 /// Firing -> acknowledged by `by`; the alert and whether it changed (the same person acknowledging
 /// again changes nothing). Someone else having acknowledged it first, or it being resolved, is
 /// refused saying who and when.

@@ -13,6 +13,7 @@ pub mod datadog;
 pub mod incidents;
 pub mod intake;
 pub mod oncall;
+pub mod replies;
 pub mod war_room;
 
 use aof_actors::ports::StoreError;

@@ -192,6 +192,8 @@ async fn execute(inner: Arc<Inner>, run: FlowRun) -> FlowOutcome {
         flow: run.flow.clone(),
         user,
         message_id: run.trigger.as_ref().map(|m| m.id.clone()),
+        target: run.trigger.as_ref().and_then(|m| m.target.clone()),
+        notes: Default::default(),
         parallel: false,
         services: inner.services.clone(),
         asked: RefCell::new(Vec::new()),
@@ -490,6 +492,7 @@ fn register_expectations(
                 flow: r.flow.clone(),
                 payload,
                 expires_at_ms,
+                about: ctx.about.borrow().clone(),
             };
             ctx.expect(person.clone(), expectation);
         }

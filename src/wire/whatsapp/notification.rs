@@ -543,6 +543,7 @@ fn read_message(
         kind,
         text,
         context_id,
+        target: None,
         inbox: None,
     })
 }

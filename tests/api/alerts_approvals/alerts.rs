@@ -52,6 +52,14 @@ async fn an_alert_firing_again_with_the_same_fingerprint_updates_the_open_alert_
     assert!(pages[1].starts_with("ops_alert: CRITICAL | api | ALT-0002: Disk full"));
 }
 
+/// An answer and the note after it (empty when none).
+fn with_note(text: String) -> (String, String) {
+    match text.split_once("\n\nℹ️") {
+        Some((answer, note)) => (answer.to_owned(), note.to_owned()),
+        None => (text, String::new()),
+    }
+}
+
 #[actix_web::test]
 async fn ack_acknowledges_the_alert_the_conversation_is_about_before_the_newest_one() {
     let (graph, dir, flows) = (FakeGraph::start(), temp(), flows_dir());
@@ -65,11 +73,14 @@ async fn ack_acknowledges_the_alert_the_conversation_is_about_before_the_newest_
     run_webhook(&app, "/test/page", page("Queue backlog", &e164(BOB), None)).await;
     sent_to(&graph, ALICE, 2).await;
 
-    // Both alerts are hers; the newest she was paged about is ALT-0002.
+    // Both alerts are hers; the newest she was paged about is ALT-0002, and the answer says how
+    // to pick the other.
+    let (answer, note) = with_note(ask(&app, &graph, ALICE, "ACK").await);
     assert_eq!(
-        ask(&app, &graph, ALICE, "ACK").await,
+        answer,
         "Acknowledged ALT-0002 by Alice: [CRITICAL] api: Error rate"
     );
+    assert!(note.contains("write `ACK ALT-0001`"), "{note}");
     // ALT-0004 is hers and newer still, but no message named it; a reminder about ALT-0001 makes
     // that the one her next ACK means.
     run_webhook(
@@ -87,7 +98,7 @@ async fn ack_acknowledges_the_alert_the_conversation_is_about_before_the_newest_
     .await;
     sent_to(&graph, ALICE, 4).await;
     assert_eq!(
-        ask(&app, &graph, ALICE, "ACK").await,
+        with_note(ask(&app, &graph, ALICE, "ACK").await).0,
         "Acknowledged ALT-0001 by Alice: [CRITICAL] api: High latency"
     );
     // Every alert her conversation names is acknowledged: her number finds ALT-0004.

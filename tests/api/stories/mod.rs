@@ -9,6 +9,7 @@
 //! - `integrations`: Alertmanager, PagerDuty and Datadog bodies, and bad alert bodies.
 //! - `datadog`: Datadog's real values (status sentences, `[Triggered]` titles, priorities) and
 //!   the Datadog endpoint, which pages what it cannot read.
+//! - `replies`: ACK, RESOLVE, APPROVE and REJECT acting on the page or request they quote or name.
 //! - `kept`: a store that cannot write gets 503, not 2xx; concurrent deliveries page once.
 
 mod approvals;
@@ -16,5 +17,6 @@ mod datadog;
 mod integrations;
 mod kept;
 mod paging;
+mod replies;
 mod support;
 mod war_room;
