@@ -146,3 +146,22 @@ async fn an_approver_asked_twice_approves_the_request_they_quote_or_name() {
         "web was not deployed"
     );
 }
+
+#[actix_web::test]
+async fn info_and_esc_quoting_the_first_page_are_about_the_first_alert() {
+    let (graph, dir, app) = start().await;
+    name_the_wamids(&graph);
+    two_pages(&graph, &app).await;
+    let first_page = format!("wamid.ops_alert.payments-api.{ALICE}");
+    let info = quoting(ALICE, "INFO", &first_page, false);
+    assert_eq!(app.post_signed(info.to_string().as_bytes()).await, 200);
+    let reply = received(&graph, ALICE, "*Paged*").await;
+    assert!(reply.contains("Alert: ALT-0001"), "{reply}");
+    assert!(!reply.contains("checkout"), "{reply}");
+
+    let esc = quoting(ALICE, "ESC", &first_page, false);
+    assert_eq!(app.post_signed(esc.to_string().as_bytes()).await, 200);
+    let escalated = received(&graph, BOB, "ops_alert(").await;
+    assert!(escalated.contains("payments-api"), "{escalated}");
+    assert_eq!(state_of(dir.path(), "ALT-0002").await, "firing");
+}
