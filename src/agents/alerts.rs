@@ -22,6 +22,7 @@ pub static AGENT: Agent = Agent {
         "resolve" => resolve,
         "get" => get,
         "add_paged" => add_paged,
+        "check_delivery" => check_delivery,
     ],
 };
 
@@ -41,6 +42,45 @@ async fn add_paged(input: &Value, run: &RunContext) -> AgentResult {
     let alert = store.add_paged(id, &who).await.map_err(AgentError::store)?;
     let alert = alert.ok_or_else(|| rules::unknown(id))?;
     Ok(alert_output(&alert, run))
+}
+
+/// `check_delivery`: whether the page to `to` about `alert_id` (queued as `job_id`) got through.
+/// When it did not and the alert still waits for them, the alert's timeline says why and the
+/// output has `escalate: true` with the `reason`; otherwise `escalate: false`.
+async fn check_delivery(input: &Value, run: &RunContext) -> AgentResult {
+    let store = run.services.store.as_ref();
+    let alert = existing(store, str_field(input, "alert_id")?).await?;
+    let to = phone(input, "to")?.ok_or_else(|| AgentError::input("to", "is missing or empty"))?;
+    let delivery = match present(input.get("job_id")) {
+        Some(job) => store.delivery(&job).await.map_err(AgentError::store)?,
+        None => None,
+    };
+    let waited = run
+        .services
+        .config
+        .platforms
+        .whatsapp
+        .oncall
+        .page_delivery_timeout;
+    let reason = rules::undelivered(&alert, &to, delivery.as_ref(), waited);
+    let alert = match &reason {
+        Some(reason) => {
+            let name = label(run, Some(&to.e164()));
+            let note = format!("The page to {name} did not get through: {reason}.");
+            tracing::warn!(alert = %alert.id, wa = %to.masked(), "{reason}; paging the next person");
+            store
+                .add_alert_note(&alert.id, &note)
+                .await
+                .map_err(AgentError::store)?
+                .unwrap_or(alert)
+        }
+        None => alert,
+    };
+    let mut output = alert_output(&alert, run);
+    output["escalate"] = json!(reason.is_some());
+    output["reason"] = json!(reason);
+    output["to_name"] = json!(label(run, Some(&to.e164())));
+    Ok(output)
 }
 
 /// `create`: records the alert (or updates the open one with the same fingerprint or PagerDuty
@@ -231,8 +271,14 @@ pub fn alert_output(alert: &AlertRecord, run: &RunContext) -> Value {
         .iter()
         .map(|p| json!({ "phone": p.phone, "name": label(run, Some(&p.phone)), "at_ms": p.at_ms, "at": rfc3339(p.at_ms) }))
         .collect();
+    let notes: Vec<Value> = alert
+        .notes
+        .iter()
+        .map(|n| json!({ "text": n.text, "at_ms": n.at_ms, "at": rfc3339(n.at_ms) }))
+        .collect();
     let extra = json!({
         "alert_id": alert.id,
+        "notes": notes,
         "title": alert.title(),
         "pages": pages,
         "paged_names": alert.paged.iter().map(|p| label(run, Some(p))).collect::<Vec<_>>(),

@@ -104,11 +104,19 @@ pub struct Services {
     pub registry: Arc<Registry>,
     /// Who is in which war room, as the route table knows it (the war-room rules keep it told).
     pub rooms: Arc<dyn crate::ops::war_room::Membership>,
+    /// Which flows are loaded now: a page's delivery check is scheduled only when its flow is.
+    pub flows: Arc<dyn FlowNames>,
     /// Where runs and steps are published as they happen (sandbox and `simulate` only).
     pub live: Option<crate::live::Live>,
     /// Set by `aofctl simulate`: the agents record their calls to the outside world (deployments,
     /// Slack, email, PagerDuty, health checks) here instead of making them.
     pub dry_run: Option<DryRun>,
+}
+
+/// Which flows are loaded (the route table knows; it follows hot reloads).
+pub trait FlowNames: Send + Sync {
+    /// Whether a flow of that name (or file stem) is loaded.
+    fn has_flow(&self, name: &str) -> bool;
 }
 
 /// The person who triggered a run.

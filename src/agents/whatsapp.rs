@@ -5,7 +5,7 @@
 use super::{str_field, text_of, Agent, AgentError, AgentResult, RunContext};
 use aof_actors::model::{Lane, OutboundBody, OutboundMessage, ReplyButton};
 use aof_actors::ports::EnqueueError;
-use aof_actors::WaId;
+use aof_actors::{JobId, WaId};
 use serde_json::{json, Value};
 
 /// Sends WhatsApp messages: `reply`, `send_text`, `send_template`, `send_to_group`, `send_interactive`.
@@ -278,8 +278,46 @@ async fn send(
         if let Err(e) = run.services.store.add_paged(&alert_id, &to).await {
             tracing::warn!(alert = %alert_id, error = %e, "could not record who was paged");
         }
+        check_delivery_later(run, &alert_id, &to, &job).await;
     }
     Ok(json!({ "job_id": job.0, "to": to.e164(), "queued": true }))
+}
+
+/// The flow that checks a page got through and pages the next person when it did not.
+pub const DELIVERY_CHECK_FLOW: &str = "page-delivery-check-flow";
+
+/// The timer of the delivery check of page `job`: known from the job alone, so that a `failed`
+/// status can fire it at once.
+pub fn delivery_timer_id(job: &JobId) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("delivery:{}", job.0).as_bytes());
+    format!("tmr_{}", hex::encode(&digest[..12]))
+}
+
+/// Schedules the check of page `job` after `oncall.page_delivery_timeout_secs`, when that is not
+/// 0 and the check's flow is loaded. Scheduling it again (a step run again) replaces it.
+async fn check_delivery_later(run: &RunContext, alert_id: &str, to: &WaId, job: &JobId) {
+    let after = run
+        .services
+        .config
+        .platforms
+        .whatsapp
+        .oncall
+        .page_delivery_timeout;
+    if after.is_zero() || !run.services.flows.has_flow(DELIVERY_CHECK_FLOW) {
+        return;
+    }
+    let input = json!({ "alert_id": alert_id, "to": to.e164(), "job_id": job.0 });
+    let timer = Some(delivery_timer_id(job));
+    let flow = DELIVERY_CHECK_FLOW.to_owned();
+    if let Err(e) = run
+        .services
+        .handle
+        .schedule(timer, flow, input, after)
+        .await
+    {
+        tracing::error!(alert = %alert_id, error = %e, "could not store a page's delivery check; an undelivered page will not be passed on");
+    }
 }
 
 /// `send_to_group`. Without a group (the tutorial's flows read `config.oncall.team_group`, which

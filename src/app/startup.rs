@@ -191,6 +191,7 @@ impl StoreOpened {
                 config: config.clone(),
                 registry: loaded.registry.clone(),
                 rooms: self.routes.clone(),
+                flows: self.routes.clone(),
                 live: self.live.clone(),
                 dry_run: loaded.options.dry_run.clone(),
             });

@@ -76,7 +76,14 @@ pub fn oncall() -> OncallConfig {
         pagerduty_api_url: pagerduty_api_url(),
         pagerduty_from: None,
         pagerduty_webhook_secret: None,
+        page_delivery_timeout: page_delivery_timeout(),
     }
+}
+
+/// Two minutes: WhatsApp delivers to a phone that is online within seconds; a page still not
+/// delivered after two minutes is unlikely to wake anyone.
+pub fn page_delivery_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(120)
 }
 
 /// Below Meta's 80 messages per second per number, leaving room for retries.

@@ -289,6 +289,15 @@ pub struct OncallConfig {
     /// Secret of the PagerDuty V3 webhook subscription; when set, `X-PagerDuty-Signature` is checked.
     #[serde(default)]
     pub pagerduty_webhook_secret: Option<Secret>,
+    /// `page_delivery_timeout_secs`: how long a page may stay undelivered before the next person
+    /// on call is paged and the notifier's fallback channel told (`page-delivery-check-flow`); 0
+    /// turns the check off. A page WhatsApp reports `failed` is checked at once.
+    #[serde(
+        rename = "page_delivery_timeout_secs",
+        default = "defaults::page_delivery_timeout",
+        deserialize_with = "units::secs"
+    )]
+    pub page_delivery_timeout: Duration,
 }
 
 /// One person of the static rota.

@@ -227,6 +227,12 @@ impl Routes {
 }
 
 /// The war-room rules keep the route table told of who is in which room.
+impl crate::agents::FlowNames for Routes {
+    fn has_flow(&self, name: &str) -> bool {
+        self.current().flows.get(name).is_some()
+    }
+}
+
 impl crate::ops::war_room::Membership for Routes {
     fn set_room(&self, who: WaId, incident: Option<String>) {
         Routes::set_room(self, who, incident);

@@ -4,6 +4,7 @@ use super::{quotes, AppState};
 use crate::config::TransportKind;
 use crate::wire::whatsapp::{parse_notification_for, verify_signature};
 use actix_web::{web, HttpRequest, HttpResponse};
+use aof_actors::model::DeliveryState;
 use aof_actors::webhook::Inbound;
 use serde::Deserialize;
 
@@ -59,6 +60,27 @@ pub async fn notification(
     accept(&body, &state).await
 }
 
+/// A page WhatsApp reports `failed` need not wait for its delivery check: the check's timer (known
+/// from the page's job) fires now. Best effort, after the 200: the timer itself is durable and
+/// fires at its time anyway.
+fn check_failed_pages_now(state: &AppState, failed: Vec<String>) {
+    if failed.is_empty() {
+        return;
+    }
+    let (store, handle) = (state.store.clone(), state.handle.clone());
+    actix_web::rt::spawn(async move {
+        for wamid in failed {
+            let Ok(Some(sent)) = store.outbound_message(&wamid).await else {
+                continue;
+            };
+            let timer = crate::agents::whatsapp::delivery_timer_id(&sent.job_id);
+            if handle.fire_timers(Some(timer)).await > 0 {
+                tracing::info!(wamid = %wamid, "a page failed; its delivery check runs now");
+            }
+        }
+    });
+}
+
 /// Parses a notification and hands it to the webhook actor, answering 200 once it is kept (503 when
 /// it could not be): the same path for Meta and the sandbox. A message that cannot be read is
 /// logged and counted and the rest are handled; changes for another business number are counted
@@ -96,14 +118,23 @@ pub async fn accept(body: &[u8], state: &AppState) -> HttpResponse {
         }
     }
     quotes::settle(state, &mut messages).await;
+    let failed: Vec<String> = notification
+        .statuses
+        .iter()
+        .filter(|s| s.state == DeliveryState::Failed)
+        .map(|s| s.id.0.clone())
+        .collect();
     let inbound = Inbound {
         messages,
         statuses: notification.statuses,
     };
     match state.handle.inbound(inbound).await {
-        Ok(()) => HttpResponse::Ok()
-            .content_type("text/plain")
-            .body("EVENT_RECEIVED"),
+        Ok(()) => {
+            check_failed_pages_now(state, failed);
+            HttpResponse::Ok()
+                .content_type("text/plain")
+                .body("EVENT_RECEIVED")
+        }
         Err(not_kept) => {
             tracing::warn!("notification not kept ({not_kept}); asking Meta to retry");
             super::not_kept(not_kept)

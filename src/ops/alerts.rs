@@ -156,6 +156,42 @@ pub fn others_note(command: &str, chosen: &AlertRecord, open: &[AlertRecord]) ->
     ))
 }
 
+/// Why the page to `to` about `alert` did not get through, so that the next person is paged; `None`
+/// when there is nothing to do: it was delivered (or read), the alert is no longer firing, or
+/// someone was paged after `to` already (an escalation or ESC got there first).
+pub fn undelivered(
+    alert: &AlertRecord,
+    to: &WaId,
+    delivery: Option<&crate::store::Delivery>,
+    waited: std::time::Duration,
+) -> Option<String> {
+    use aof_actors::model::DeliveryState;
+    if alert.state != AlertState::Firing || alert.paged.last() != Some(&to.e164()) {
+        return None;
+    }
+    let Some(delivery) = delivery else {
+        return Some("it was never queued".to_owned());
+    };
+    match (delivery.status, &delivery.status_error) {
+        (Some(DeliveryState::Delivered | DeliveryState::Read), _) => None,
+        (Some(DeliveryState::Failed), Some((code, title))) => {
+            Some(format!("WhatsApp reported it failed ({code}: {title})"))
+        }
+        (Some(DeliveryState::Failed), None) => Some("WhatsApp reported it failed".to_owned()),
+        _ if delivery.outbox == "failed" => Some(format!(
+            "it could not be sent ({})",
+            delivery
+                .outbox_error
+                .as_deref()
+                .unwrap_or("no reason given")
+        )),
+        _ => Some(format!(
+            "it was not delivered within {} s",
+            waited.as_secs()
+        )),
+    }
+}
+
 /// Firing -> acknowledged by `by`; the alert and whether it changed (the same person acknowledging
 /// again changes nothing). Someone else having acknowledged it first, or it being resolved, is
 /// refused saying who and when.

@@ -109,6 +109,15 @@ pub struct Page {
     pub at_ms: i64,
 }
 
+/// Something that happened to an alert besides its states (a page not delivered), and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AlertNote {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// What happened, as people read it.
+    pub text: String,
+}
+
 /// An alert to record.
 #[derive(Clone, Debug)]
 pub struct NewAlert<'a> {
@@ -174,6 +183,8 @@ pub struct AlertRecord {
     pub updated_ms: i64,
     /// Every state it entered, oldest first.
     pub transitions: Vec<Transition>,
+    /// What else happened to it (a page not delivered), oldest first.
+    pub notes: Vec<AlertNote>,
     /// The flow step that recorded it (`run/step/service/fingerprint`), when a step did.
     #[serde(skip)]
     pub created_by: Option<String>,

@@ -39,7 +39,7 @@ mod tests;
 mod war_rooms;
 
 pub use alerts::{
-    AlertRecord, AlertSource, AlertState, CreatedAlert, NewAlert, Page, Transition,
+    AlertNote, AlertRecord, AlertSource, AlertState, CreatedAlert, NewAlert, Page, Transition,
     TransitionOutcome,
 };
 pub use approvals::{ApprovalRecord, ApprovalState, Approver, Decision, NewApproval, Verdict};
@@ -47,7 +47,7 @@ pub use inbox::{Inbox, InboxEntry, InboxRow};
 pub use incidents::IncidentRecord;
 pub use incidents::{IncidentChange, IncidentStage, IncidentUpdate, TimelineEntry};
 pub use records::{
-    AuditRecord, JobState, OutboundRecord, OutboxEntry, RunRecord, RunStart, StatusRecord,
+    AuditRecord, Delivery, JobState, OutboundRecord, OutboxEntry, RunRecord, RunStart, StatusRecord,
 };
 pub use repo::{
     Alerts, Approvals, Backend, Deliveries, Fut, Incidents, PageHistory, Repositories, Runs,

@@ -100,6 +100,20 @@ pub struct AuditRecord {
     pub detail: serde_json::Value,
 }
 
+/// What became of one message on its way to a person: where it stands in the outbox and, once
+/// Meta took it, the last delivery status WhatsApp reported. A page's delivery check reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// `queued`, `sending`, `sent` or `failed`, as the outbox has it.
+    pub outbox: String,
+    /// Why the outbox gave it up, when it did.
+    pub outbox_error: Option<String>,
+    /// The last status WhatsApp reported (`None` before the first).
+    pub status: Option<DeliveryState>,
+    /// The status's error code and title, when it `failed`.
+    pub status_error: Option<(i64, String)>,
+}
+
 /// Where a queued message stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -329,6 +343,33 @@ impl SqliteStore {
     }
 
     /// One outbox entry with its state and, when it failed, Meta's code and the reason.
+    /// What became of the message queued as job `id` ([`Delivery`]); `None` for an unknown job.
+    pub(crate) async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        logged("delivery", async {
+            let row = sqlx::query(
+                "SELECT o.state, o.error, s.state AS status, s.error_code, s.error_title
+                 FROM outbox o LEFT JOIN message_status s ON s.wamid = o.wamid WHERE o.id = ?1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let status: Option<String> = row.try_get("status")?;
+            let code: Option<i64> = row.try_get("error_code")?;
+            let title: Option<String> = row.try_get("error_title")?;
+            Ok(Some(Delivery {
+                outbox: row.try_get("state")?,
+                outbox_error: row.try_get("error")?,
+                status: status.as_deref().and_then(|s| match s {
+                    "accepted" => Some(DeliveryState::Accepted),
+                    other => DeliveryState::parse(other),
+                }),
+                status_error: code.map(|c| (c, title.unwrap_or_default())),
+            }))
+        })
+        .await
+    }
+
     pub(crate) async fn job(&self, id: &str) -> Result<Option<OutboxEntry>, StoreError> {
         logged("job", async {
             let row =

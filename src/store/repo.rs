@@ -5,7 +5,7 @@
 //! implements them all today ([`SqliteStore`]).
 
 use super::inbox::Inbox;
-use super::records::OutboxEntry;
+use super::records::{Delivery, OutboxEntry};
 use super::{
     AlertRecord, AlertState, ApprovalRecord, AuditRecord, CreatedAlert, Decision, IncidentChange,
     IncidentRecord, IncidentUpdate, NewAlert, NewApproval, OutboundRecord, RoomMember, RoomRecord,
@@ -43,6 +43,8 @@ pub trait Alerts: Send + Sync {
     /// Adds `who` to the people paged about an alert (an escalation); the updated alert, or `None`
     /// when the id is unknown. Paging someone twice lists them once.
     fn add_paged<'a>(&'a self, id: &'a str, who: &'a WaId) -> Fut<'a, Option<AlertRecord>>;
+    /// Adds a line to an alert's timeline (a page not delivered); `None` when there is no such alert.
+    fn add_alert_note<'a>(&'a self, id: &'a str, text: &'a str) -> Fut<'a, Option<AlertRecord>>;
 
     /// Moves an alert forward to `to` (acknowledged or resolved), recording `actor` and the time,
     /// in one conditional `UPDATE`: of two people acknowledging at once, the first is recorded.
@@ -229,6 +231,9 @@ pub trait Deliveries: Send + Sync {
 
     /// One outbox entry with its state and, when it failed, Meta's code and the reason.
     fn job<'a>(&'a self, id: &'a str) -> Fut<'a, Option<OutboxEntry>>;
+
+    /// What became of the message queued as job `id`: outbox state and last delivery status.
+    fn delivery<'a>(&'a self, id: &'a str) -> Fut<'a, Option<Delivery>>;
 }
 
 /// The sandbox page's history (sandbox transport only).
@@ -303,6 +308,10 @@ impl Alerts for SqliteStore {
 
     fn add_paged<'a>(&'a self, id: &'a str, who: &'a WaId) -> Fut<'a, Option<AlertRecord>> {
         Box::pin(SqliteStore::add_paged(self, id, who))
+    }
+
+    fn add_alert_note<'a>(&'a self, id: &'a str, text: &'a str) -> Fut<'a, Option<AlertRecord>> {
+        Box::pin(SqliteStore::add_alert_note(self, id, text))
     }
 
     fn transition<'a>(
@@ -504,6 +513,10 @@ impl Deliveries for SqliteStore {
 
     fn outbox_counts<'a>(&'a self) -> Fut<'a, (u64, u64, u64)> {
         Box::pin(SqliteStore::outbox_counts(self))
+    }
+
+    fn delivery<'a>(&'a self, id: &'a str) -> Fut<'a, Option<Delivery>> {
+        Box::pin(SqliteStore::delivery(self, id))
     }
 
     fn job<'a>(&'a self, id: &'a str) -> Fut<'a, Option<OutboxEntry>> {

@@ -224,7 +224,8 @@ fn with_commit_the_store_keeps_the_alert_and_still_nothing_is_sent() {
         1,
         "{out}"
     );
-    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM timers"), 1, "{out}");
+    // The critical alert's escalation, and its page's delivery check.
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM timers"), 2, "{out}");
     assert_nothing_reached(&graph);
 }
 

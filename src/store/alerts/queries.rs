@@ -13,7 +13,7 @@ use sqlx::Row;
 /// The columns [`alert_from_row`] reads, in its order.
 const ALERT_COLUMNS: &str = "id, severity, service, message, runbook_url, source, fingerprint, \
      pagerduty_incident_id, paged, pages, state, acknowledged_by, acknowledged_ms, resolved_by, \
-     resolved_ms, fire_count, created_ms, updated_ms, transitions, created_by";
+     resolved_ms, fire_count, created_ms, updated_ms, transitions, created_by, notes";
 
 /// `SET` assignments adding the number in parameter `who` to `paged` and `pages` (with time
 /// parameter `at`) unless it is NULL or already paged; both read the row before the update.
@@ -205,6 +205,29 @@ impl SqliteStore {
         .await
     }
 
+    /// Adds a note to an alert's timeline; the alert, or `None` when there is no such alert.
+    pub(crate) async fn add_alert_note(
+        &self,
+        id: &str,
+        text: &str,
+    ) -> Result<Option<AlertRecord>, StoreError> {
+        logged("add_alert_note", async {
+            let query = format!(
+                "UPDATE alerts SET notes = json_insert(notes, '$[#]',
+                     json_object('at_ms', ?3, 'text', ?2)), updated_ms = ?3
+                 WHERE id = ?1 RETURNING {ALERT_COLUMNS}"
+            );
+            let row = sqlx::query(&query)
+                .bind(id)
+                .bind(text)
+                .bind(now_ms())
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(alert_from_row).transpose()
+        })
+        .await
+    }
+
     /// Moves an alert forward to `to` (acknowledged or resolved), recording `actor` and the time,
     /// in one conditional `UPDATE`: of two people acknowledging at once, the first is recorded.
     pub(crate) async fn transition(
@@ -319,6 +342,7 @@ fn alert_from_row(row: &SqliteRow) -> Result<AlertRecord, Failure> {
     let paged: String = row.try_get("paged")?;
     let pages: String = row.try_get("pages")?;
     let transitions: String = row.try_get("transitions")?;
+    let notes: String = row.try_get("notes")?;
     Ok(AlertRecord {
         id: row.try_get("id")?,
         severity: row.try_get("severity")?,
@@ -341,6 +365,7 @@ fn alert_from_row(row: &SqliteRow) -> Result<AlertRecord, Failure> {
         created_ms: row.try_get("created_ms")?,
         updated_ms: row.try_get("updated_ms")?,
         transitions: serde_json::from_str(&transitions)?,
+        notes: serde_json::from_str(&notes)?,
         created_by: row.try_get("created_by")?,
     })
 }

@@ -159,3 +159,22 @@ conformance! {
             .is_empty());
     }
 }
+
+conformance! {
+    async fn notes_are_added_to_an_alerts_timeline_in_order(store) {
+        let created = store.create_alert(&firing(None, None)).await.expect("created");
+        let id = created.alert.id;
+        assert!(created.alert.notes.is_empty());
+        store.add_alert_note(&id, "page to Alice failed").await.expect("noted");
+        let alert = store
+            .add_alert_note(&id, "escalated to Bob")
+            .await
+            .expect("noted")
+            .expect("the alert");
+        let texts: Vec<&str> = alert.notes.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(texts, ["page to Alice failed", "escalated to Bob"]);
+        assert!(store.add_alert_note("ALT-9999", "x").await.expect("answered").is_none());
+        let read = store.get_alert(&id).await.expect("read").expect("the alert");
+        assert_eq!(read.notes.len(), 2);
+    }
+}
