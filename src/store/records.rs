@@ -120,6 +120,8 @@ pub struct Delivery {
 pub enum JobState {
     /// Waiting for the rate limiter or a retry.
     Queued,
+    /// On its way to Meta (recorded before the request leaves; see `unconfirmed_send_grace_secs`).
+    Sending,
     /// Meta accepted it.
     Sent,
     /// Given up; the row keeps why.
@@ -381,6 +383,7 @@ impl SqliteStore {
             let state: String = row.try_get("state")?;
             let state = match state.as_str() {
                 "queued" => JobState::Queued,
+                "sending" => JobState::Sending,
                 "sent" => JobState::Sent,
                 "failed" => JobState::Failed,
                 other => return Err(Failure::Corrupt(format!("unknown job state `{other}`"))),

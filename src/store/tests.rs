@@ -283,6 +283,19 @@ conformance! {
             (Some(131026), Some("undeliverable"))
         );
         assert!(store.job("job_404").await.expect("reads").is_none());
+
+        // A job on its way reads as `sending`, and what became of each job as its delivery.
+        store.job_sending(JobId("job_z".into())).await.expect("recorded");
+        let (state, ..) = store.job("job_z").await.expect("reads").expect("kept");
+        assert_eq!(state, JobState::Sending);
+        let delivery = store.delivery("job_z").await.expect("reads").expect("kept");
+        assert_eq!((delivery.outbox.as_str(), delivery.status), ("sending", None));
+        let failed = store.delivery("job_x").await.expect("reads").expect("kept");
+        assert_eq!(failed.outbox, "failed");
+        assert_eq!(failed.outbox_error.as_deref(), Some("undeliverable"));
+        let sent = store.delivery("job_y").await.expect("reads").expect("kept");
+        assert_eq!(sent.outbox, "sent");
+        assert!(store.delivery("job_404").await.expect("reads").is_none());
     }
 }
 
