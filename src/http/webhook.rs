@@ -98,7 +98,7 @@ pub async fn accept(body: &[u8], state: &AppState) -> HttpResponse {
         }
     };
     for e in &notification.unreadable {
-        tracing::warn!(field = %e.field, "skipping what cannot be read in a notification: {}", e.reason);
+        tracing::warn!(field = %e.field, reason = %e.reason, "skipping a message or status that cannot be read; the rest of the notification is handled");
     }
     if !notification.unreadable.is_empty() {
         metrics::counter!("aof_webhook_unreadable_total")
