@@ -57,9 +57,36 @@ pub async fn command(ctx: &RunContext, words: &[String]) -> Result<String, Agent
             rooms.join(who, profile, &id.unwrap_or_default()).await
         }
         "LEAVE" => rooms.leave(who, profile).await,
-        _ => rooms.who(who, async || oncall_now(ctx).await).await,
+        _ => match rooms.who(who, async || oncall_now(ctx).await).await? {
+            Some(members) => Ok(members),
+            None => return oncall_answer(ctx).await,
+        },
     };
     Ok(answer?)
+}
+
+/// `WHO` outside a war room: the static rota's shifts now and next in their zones
+/// ([`crate::ops::who`]), or PagerDuty's on-calls by level when the config names a schedule.
+async fn oncall_answer(ctx: &RunContext) -> Result<String, AgentError> {
+    let wa = &ctx.services.config.platforms.whatsapp;
+    let pagerduty = wa.oncall.schedule_id.is_some() && wa.oncall.pagerduty_token.is_some();
+    if pagerduty {
+        if let Some(agent) = ctx.services.registry.get("oncall-manager") {
+            let current = agent.call("get_current", json!({}), ctx).await?;
+            let lines: Vec<String> = current["on_call"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| format!("• {} (level {})", text_of(&o["name"]), text_of(&o["level"])))
+                .collect();
+            return Ok(format!(
+                "📟 *On call now* (PagerDuty)\n{}\n\nIn a war room, WHO lists its members.",
+                lines.join("\n")
+            ));
+        }
+    }
+    crate::ops::who::from_rota(&wa.oncall.static_oncall, chrono::Utc::now())
+        .map_err(|e| AgentError::Failed(e.to_string()))
 }
 
 /// Who is on call now, by name, as the `oncall-manager` agent says.

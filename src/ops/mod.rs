@@ -2,7 +2,7 @@
 //! what an alert from another system means for the open ones and which alert a person means
 //! ([`alerts`]), how those systems' payloads map to a page ([`intake`], Datadog's in [`datadog`]), who is on call
 //! ([`oncall`]), who approves what and how a decision is taken ([`approvals`]), incidents and
-//! their timelines ([`incidents`]), and war rooms ([`war_room`]).
+//! their timelines ([`incidents`]), and war rooms ([`war_room`]); what WHO says outside a room ([`who`]).
 //!
 //! A rule that does not do what was asked says why in a [`Refused`]: an expected outcome the
 //! person is told in a sentence, or the store failing.
@@ -15,6 +15,7 @@ pub mod intake;
 pub mod oncall;
 pub mod replies;
 pub mod war_room;
+pub mod who;
 
 use aof_actors::ports::StoreError;
 

@@ -66,6 +66,16 @@ impl Shift {
         })
     }
 
+    /// When the shift starts, in its own zone's wall-clock time.
+    pub fn start(&self) -> NaiveTime {
+        self.start
+    }
+
+    /// When the shift ends, in its own zone's wall-clock time.
+    pub fn end(&self) -> NaiveTime {
+        self.end
+    }
+
     /// Whether wall-clock time `t` falls in the shift.
     pub fn contains(&self, t: NaiveTime) -> bool {
         // Seconds are dropped: 08:59:59 is still before a 09:00 end, and an hour-minute shift has

@@ -234,26 +234,26 @@ impl WarRoom<'_> {
     }
 
     /// `WHO` by `person`: the members of their room and who is on call (asked only when they are
-    /// in one).
+    /// in one); `None` when they are in no room (WHO then says who is on call, `ops::who`).
     pub async fn who(
         &self,
         person: &WaId,
         oncall: impl AsyncFnOnce() -> String,
-    ) -> Result<String, Refused> {
+    ) -> Result<Option<String>, Refused> {
         let Some(id) = self.store.room_of(person).await? else {
-            return Ok("ℹ️ You are not in a war room. JOIN <incident id> to join one.".into());
+            return Ok(None);
         };
         let members = self.store.room_members(&id).await?;
         let names: Vec<String> = members
             .iter()
             .map(|m| format!("• {}", m.name.clone().unwrap_or_else(|| m.wa.e164())))
             .collect();
-        Ok(format!(
+        Ok(Some(format!(
             "👥 *{id}*: {} members\n{}\n\nOn call now: {}",
             members.len(),
             names.join("\n"),
             oncall().await
-        ))
+        )))
     }
 
     /// Relays what `person` wrote to every other member of `incident_id`'s room.

@@ -313,3 +313,20 @@ async fn a_relay_handed_over_again_after_a_crash_reaches_each_member_once() {
     assert_eq!(relayed(), 1, "Carol got the update once");
     drop(app);
 }
+
+#[actix_web::test]
+async fn who_outside_a_war_room_says_who_is_on_call_now() {
+    let (graph, _dir, app) = start().await;
+    app.say(CAROL, "WHO").await;
+    let answer = received(&graph, CAROL, "📟 *On call now*").await;
+    // The stories' rota has no shifts: Alice and Bob are always on call, in rota order.
+    assert!(
+        answer.contains("• Alice (level 1): always on call")
+            && answer.contains("• Bob (level 2): always on call"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("In a war room, WHO lists its members."),
+        "{answer}"
+    );
+}

@@ -1,0 +1,154 @@
+//! `WHO` outside a war room: who is on call now and whose shift starts next, each in their own
+//! time zone, so that an engineer woken at 3 a.m. sees at a glance who else is awake and when the
+//! next hand-over is.
+
+use super::oncall::{on_shift, RotaError, Shift};
+use crate::config::OncallEntry;
+use chrono::{DateTime, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
+
+/// An entry's zone (`UTC` when it names none) and its wall-clock time at `at`.
+fn local(entry: &OncallEntry, at: DateTime<Utc>) -> Result<(String, NaiveTime), RotaError> {
+    match entry
+        .timezone
+        .as_deref()
+        .map(str::trim)
+        .filter(|z| !z.is_empty())
+    {
+        None => Ok(("UTC".to_owned(), at.time())),
+        Some(zone) => {
+            let tz: Tz = zone.parse().map_err(|_| RotaError::Zone {
+                name: entry.name.clone(),
+                zone: zone.to_owned(),
+            })?;
+            Ok((zone.to_owned(), at.with_timezone(&tz).time()))
+        }
+    }
+}
+
+/// `entry`'s shift, `None` when it is always on call.
+fn shift(entry: &OncallEntry) -> Result<Option<Shift>, RotaError> {
+    let Some(hours) = entry.hours.as_deref().filter(|h| !h.trim().is_empty()) else {
+        return Ok(None);
+    };
+    Shift::parse(hours)
+        .map(Some)
+        .ok_or_else(|| RotaError::Hours {
+            name: entry.name.clone(),
+            hours: hours.to_owned(),
+        })
+}
+
+/// Minutes from wall-clock `now` to the next `then`, within a day.
+fn minutes_until(now: NaiveTime, then: NaiveTime) -> u32 {
+    let (a, b) = (
+        now.hour() * 60 + now.minute(),
+        then.hour() * 60 + then.minute(),
+    );
+    (b + 24 * 60 - a) % (24 * 60)
+}
+
+/// `4 h 30 min`, `25 min`.
+fn span(minutes: u32) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// What `WHO` answers from the static rota at `at`: everyone on shift, with when their shift ends
+/// and their local time, then the shift that starts next.
+pub fn from_rota(rota: &[OncallEntry], at: DateTime<Utc>) -> Result<String, RotaError> {
+    let mut now_lines = Vec::new();
+    let mut next: Option<(u32, String)> = None;
+    for (i, entry) in rota.iter().enumerate() {
+        let (zone, time) = local(entry, at)?;
+        let there = time.format("%H:%M");
+        let level = i + 1;
+        let shift = shift(entry)?;
+        if on_shift(entry, at)? {
+            let until = match &shift {
+                Some(s) => format!("until {} {zone}", s.end().format("%H:%M")),
+                None => "always on call".to_owned(),
+            };
+            now_lines.push(format!(
+                "• {} (level {level}): {until}, {there} there",
+                entry.name
+            ));
+        } else if let Some(s) = &shift {
+            let wait = minutes_until(time, s.start());
+            let line = format!(
+                "• {}: from {} {zone}, in {} ({there} there)",
+                entry.name,
+                s.start().format("%H:%M"),
+                span(wait)
+            );
+            if next.as_ref().is_none_or(|(w, _)| wait < *w) {
+                next = Some((wait, line));
+            }
+        }
+    }
+    let now_block = if now_lines.is_empty() {
+        "• nobody on shift: pages go to the fallback number".to_owned()
+    } else {
+        now_lines.join("\n")
+    };
+    let mut answer = format!("📟 *On call now*\n{now_block}");
+    if let Some((_, line)) = next {
+        answer.push_str(&format!("\n\n*Next*\n{line}"));
+    }
+    answer.push_str("\n\nIn a war room, WHO lists its members.");
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn entry(name: &str, hours: Option<&str>, zone: Option<&str>) -> OncallEntry {
+        OncallEntry {
+            name: name.into(),
+            phone: "+15551234567".into(),
+            hours: hours.map(str::to_owned),
+            timezone: zone.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn who_names_the_shift_on_now_and_the_next_one_in_their_zones() {
+        let rota = [
+            entry("Alice", Some("09:00-18:00"), Some("America/New_York")),
+            entry("Bob", Some("18:00-09:00"), Some("America/New_York")),
+            entry("Chen", Some("09:00-17:00"), Some("Asia/Singapore")),
+        ];
+        // 14:30 UTC: 09:30 in New York (Alice on shift), 22:30 in Singapore.
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 14, 30, 0).unwrap();
+        let answer = from_rota(&rota, at).unwrap();
+        assert!(
+            answer.contains("• Alice (level 1): until 18:00 America/New_York, 09:30 there"),
+            "{answer}"
+        );
+        // Bob starts in 8 h 30 min, Chen at 09:00 Singapore in 10 h 30 min: Bob is next.
+        assert!(
+            answer.contains(
+                "*Next*\n• Bob: from 18:00 America/New_York, in 8 h 30 min (09:30 there)"
+            ),
+            "{answer}"
+        );
+        assert!(!answer.contains("Chen"), "{answer}");
+    }
+
+    #[test]
+    fn an_always_on_entry_and_an_empty_rota_read_plainly() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap();
+        let answer = from_rota(&[entry("Dana", None, None)], at).unwrap();
+        assert!(
+            answer.contains("• Dana (level 1): always on call, 03:00 there"),
+            "{answer}"
+        );
+        assert!(!answer.contains("*Next*"), "{answer}");
+        assert!(from_rota(&[], at).unwrap().contains("nobody on shift"));
+    }
+}
