@@ -121,3 +121,53 @@ async fn under_throttling_every_message_arrives_once_and_no_window_is_over_the_l
         "{most} send requests (retries included) within one second; the limit is 50"
     );
 }
+
+/// With `per_person_interval_ms`, no person receives messages faster than their pace (a burst,
+/// then one an interval), and nobody else waits for them.
+#[actix_web::test]
+async fn no_person_gets_messages_faster_than_their_pace() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (graph, dir) = (FakeGraph::start(), temp());
+    let yaml = config_yaml(&graph.address, dir.path(), &options(dir.path()));
+    let paced = yaml.replace(
+        "      messages_per_second: 50\n",
+        "      messages_per_second: 50\n      per_person_interval_ms: 400\n      per_person_burst: 2\n",
+    );
+    assert_ne!(paced, yaml, "the pace is in the config");
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, paced).unwrap();
+    let app = TestApp::start(dir.path(), aof::config::load(&file).unwrap())
+        .await
+        .unwrap();
+    let (alice, bob) = ("15551234567", "15557654321");
+    let mut to = vec![alice; 6];
+    to.extend([bob, bob]);
+    start_flow(&app, "bulk-text", json!({ "recipients": to })).await;
+    let store = store(dir.path()).await;
+    assert!(
+        outbox_drains(&store, 8, Duration::from_secs(20))
+            .await
+            .is_some(),
+        "all 8 sent"
+    );
+    let times = |who: &str| -> Vec<Instant> { graph.sends_to(who).iter().map(|s| s.at).collect() };
+    let (to_alice, to_bob) = (times(alice), times(bob));
+    assert_eq!(
+        (to_alice.len(), to_bob.len()),
+        (6, 2),
+        "none lost or repeated"
+    );
+    // A burst of 2, then one every 400 ms: any three in a row span at least one interval (less a
+    // little jitter on the way to the fake).
+    for three in to_alice.windows(3) {
+        let span = three[2] - three[0];
+        assert!(
+            span >= Duration::from_millis(350),
+            "{span:?} for three messages to Alice"
+        );
+    }
+    assert!(
+        to_bob[1] < to_alice[3],
+        "Bob's messages did not wait behind Alice's pace"
+    );
+}

@@ -2,7 +2,7 @@
 //! with its default in `config::defaults`, read here in one place.
 
 use crate::config::Config;
-use aof_actors::rate_limiter::RateSettings;
+use aof_actors::rate_limiter::{PairPace, RateSettings};
 use aof_actors::sender::SenderSettings;
 use aof_actors::webhook::{reaction_key, WebhookSettings};
 use aof_actors::RuntimeSettings;
@@ -60,6 +60,10 @@ pub(super) fn runtime_settings(config: &Config, lookback: usize, resume: bool) -
                 .then_some(whatsapp.queue.batch_size as usize),
             broadcast_batch_delay: whatsapp.queue.batch_delay,
             unconfirmed_grace: whatsapp.unconfirmed_send_grace,
+            pair: (!limits.per_person_interval.is_zero()).then(|| PairPace {
+                burst: NonZeroU32::new(limits.per_person_burst).unwrap_or(NonZeroU32::MIN),
+                every: limits.per_person_interval,
+            }),
         },
         sender: SenderSettings {
             max_attempts: whatsapp.max_send_attempts,

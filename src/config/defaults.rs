@@ -103,7 +103,14 @@ pub fn rate_limits() -> RateLimits {
         templates_per_day: templates_per_day(),
         window_margin: window_margin(),
         max_in_flight: None,
+        per_person_interval: std::time::Duration::ZERO,
+        per_person_burst: per_person_burst(),
     }
+}
+
+/// A short burst, as WhatsApp lends one (a page, its reminder and a reply).
+pub fn per_person_burst() -> u32 {
+    3
 }
 
 /// Queue outbound messages so a burst of alerts is paced instead of refused.

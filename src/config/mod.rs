@@ -337,6 +337,20 @@ pub struct RateLimits {
     /// Most sends in flight at once; twice the rate (at least 16) when unset.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// `per_person_interval_ms`: the steady interval between two messages to the same person
+    /// (WhatsApp's pair rate is about one every 6 s, 131056 beyond); 0, the default until what
+    /// waits for one person is folded into one message, paces nobody (a 131056 still holds back
+    /// that person only).
+    #[serde(
+        rename = "per_person_interval_ms",
+        default,
+        deserialize_with = "units::millis"
+    )]
+    pub per_person_interval: Duration,
+    /// Messages one person may get back to back before `per_person_interval_ms` applies; at
+    /// least 1.
+    #[serde(default = "defaults::per_person_burst")]
+    pub per_person_burst: u32,
 }
 
 /// Pacing of queued sends, so a storm of alerts goes out in batches rather than all at once.

@@ -167,6 +167,12 @@ fn whatsapp(c: &Config, p: &mut Vec<Problem>) {
             format!("is {mps}; Meta allows at most 80 messages per second per number: use 1 to 80"),
         ));
     }
+    if wa.rate_limits.per_person_burst == 0 {
+        p.push(Problem::new(
+            key("rate_limits.per_person_burst"),
+            "is 0, so nobody could be sent anything; give at least 1 (WhatsApp lends a short burst)",
+        ));
+    }
     if wa.rate_limits.templates_per_day == 0 {
         p.push(Problem::new(
             key("rate_limits.templates_per_day"),

@@ -39,6 +39,7 @@ fn settings(templates_per_day: u32) -> RateSettings {
         broadcast_batch: None,
         broadcast_batch_delay: Duration::ZERO,
         unconfirmed_grace: Duration::from_secs(30),
+        pair: None,
     }
 }
 
@@ -100,6 +101,7 @@ async fn a_job_is_stored_before_it_is_accepted_and_a_retry_goes_again() {
     let retry = SendOutcome::Retry {
         after: Duration::from_millis(30),
         throttled: false,
+        person: false,
     };
     let (limiter, attempts) = start(&store, vec![(("one", 1), retry)], 10, true);
     for body in ["one", "two"] {

@@ -8,6 +8,7 @@
 
 mod clock;
 mod pace;
+mod pair;
 mod progress;
 mod queue;
 mod window;
@@ -19,6 +20,7 @@ use crate::ports::{EnqueueError, Queued, Store};
 use crate::sender::{SendFinished, SendJob, SendOutcome};
 use actix::prelude::*;
 use clock::SystemClock;
+pub use pair::PairPace;
 use progress::Progress;
 use queue::{Next, Queue};
 use std::num::NonZeroU32;
@@ -62,6 +64,8 @@ pub struct RateSettings {
     /// How long a message left `sending` by a crash waits for a status naming it before it is
     /// sent again.
     pub unconfirmed_grace: Duration,
+    /// How fast one person may receive messages; `None`: as fast as the lane goes.
+    pub pair: Option<PairPace>,
 }
 
 /// The outbound queue and its pacing.
@@ -286,7 +290,14 @@ impl Handler<SendFinished> for RateLimiter {
 
     fn handle(&mut self, msg: SendFinished, ctx: &mut Context<Self>) {
         match msg.outcome {
-            SendOutcome::Retry { after, throttled } => {
+            SendOutcome::Retry {
+                after,
+                throttled,
+                person,
+            } => {
+                if person {
+                    self.queue.hold_person(&msg.job.message.to, after);
+                }
                 if let Some(rate) = self.queue.retry(msg.job, after, throttled) {
                     tracing::warn!(
                         per_second = rate,

@@ -9,6 +9,7 @@
 
 use super::clock::{Clock, Governed};
 use super::pace::Pace;
+use super::pair::PairPaces;
 use super::window::SlidingWindow;
 use super::RateSettings;
 use crate::ids::WaId;
@@ -81,9 +82,24 @@ impl LaneQueue {
         self.ready.push_front(to);
     }
 
-    /// The next person's first job; the person has a job out until [`LaneQueue::done`].
-    fn pop(&mut self) -> Option<QueuedJob> {
-        let to = self.ready.pop_front()?;
+    /// The place in `ready` of the first person who may receive now, or, when nobody may, the
+    /// soonest instant someone may (`None` when nobody waits).
+    fn first_ready(&self, pairs: &PairPaces, now: Instant) -> Result<usize, Option<Instant>> {
+        let mut soonest: Option<Instant> = None;
+        for (i, to) in self.ready.iter().enumerate() {
+            let at = pairs.ready_at(to, now);
+            if at <= now {
+                return Ok(i);
+            }
+            soonest = Some(soonest.map_or(at, |s| s.min(at)));
+        }
+        Err(soonest)
+    }
+
+    /// The first job of the person at place `i` of `ready`; they have a job out until
+    /// [`LaneQueue::done`]. People before them keep their turn.
+    fn pop_at(&mut self, i: usize) -> Option<QueuedJob> {
+        let to = self.ready.remove(i)?;
         let job = self.jobs.get_mut(&to).and_then(VecDeque::pop_front)?;
         self.len -= 1;
         self.out.insert(to);
@@ -115,6 +131,8 @@ pub struct Queue<C: Clock> {
     bucket: Bucket<C>,
     window: SlidingWindow,
     pace: Pace,
+    /// Each recipient's own pace (WhatsApp's pair rate).
+    pairs: PairPaces,
     in_flight: usize,
     /// Jobs set aside (a fallback waiting for template quota).
     aside: usize,
@@ -143,6 +161,7 @@ impl<C: Clock> Queue<C> {
                 Duration::from_secs(1) + settings.window_margin,
             ),
             pace: Pace::new(settings.per_second.get()),
+            pairs: PairPaces::new(settings.pair),
             in_flight: 0,
             aside: 0,
             paused_until: None,
@@ -212,6 +231,13 @@ impl<C: Clock> Queue<C> {
         Some(cut)
     }
 
+    /// WhatsApp said `to` gets too many messages (131056): nothing more leaves for them, in any
+    /// lane, before `after` from now; everyone else goes on.
+    pub fn hold_person(&mut self, to: &WaId, after: Duration) {
+        let until = self.clock.now() + after;
+        self.pairs.hold(to, until);
+    }
+
     /// An attempt ended with the credentials refused: nothing leaves for `pause`, then the job goes
     /// again.
     pub fn halt(&mut self, job: QueuedJob, pause: Duration) {
@@ -236,8 +262,8 @@ impl<C: Clock> Queue<C> {
         if self.in_flight >= self.max_in_flight {
             return idle();
         }
-        let lane = match self.next_lane(now) {
-            Ok(Some(lane)) => lane,
+        let (lane, place) = match self.next_lane(now) {
+            Ok(Some(choice)) => choice,
             Ok(None) => return idle(),
             Err(resume) => return wait(resume),
         };
@@ -255,9 +281,10 @@ impl<C: Clock> Queue<C> {
             );
             self.set_rate(rate);
         }
-        let Some(mut job) = self.lanes[lane as usize].pop() else {
+        let Some(mut job) = self.lanes[lane as usize].pop_at(place) else {
             return idle();
         };
+        self.pairs.sent(&job.message.to, now);
         if lane == Lane::Broadcast {
             self.note_broadcast(now);
         }
@@ -281,8 +308,11 @@ impl<C: Clock> Queue<C> {
         self.delayed.iter().map(|(at, _)| *at).min()
     }
 
-    /// The lane to take from next, honouring broadcast batches.
-    fn next_lane(&mut self, now: Instant) -> Result<Option<Lane>, Instant> {
+    /// The lane to take from next and the place of the person in it, honouring broadcast
+    /// batches and each person's pace: a lane whose waiting people are all held back gives way to
+    /// the next lane. `Err`: nothing may leave before that instant.
+    fn next_lane(&mut self, now: Instant) -> Result<Option<(Lane, usize)>, Instant> {
+        let mut soonest: Option<Instant> = None;
         for lane in Lane::ALL {
             if self.lanes[lane as usize].ready.is_empty() {
                 continue;
@@ -290,15 +320,19 @@ impl<C: Clock> Queue<C> {
             if lane == Lane::Broadcast {
                 if let Some(resume) = self.batch_resumes_at {
                     if resume > now {
-                        return Err(resume);
+                        return Err(soonest.map_or(resume, |s| s.min(resume)));
                     }
                     self.batch_resumes_at = None;
                     self.batch_sent = 0;
                 }
             }
-            return Ok(Some(lane));
+            match self.lanes[lane as usize].first_ready(&self.pairs, now) {
+                Ok(place) => return Ok(Some((lane, place))),
+                Err(Some(at)) => soonest = Some(soonest.map_or(at, |s| s.min(at))),
+                Err(None) => {}
+            }
         }
-        Ok(None)
+        soonest.map_or(Ok(None), Err)
     }
 
     fn note_broadcast(&mut self, now: Instant) {

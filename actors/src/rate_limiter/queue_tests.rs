@@ -5,6 +5,7 @@ use super::*;
 use crate::ids::{JobId, WaId};
 use crate::model::OutboundMessage;
 use crate::rate_limiter::clock::FakeClock;
+use crate::rate_limiter::pair::PairPace;
 use crate::testing::most_in_any_window;
 
 fn settings(per_second: u32) -> RateSettings {
@@ -16,6 +17,7 @@ fn settings(per_second: u32) -> RateSettings {
         broadcast_batch: None,
         broadcast_batch_delay: Duration::ZERO,
         unconfirmed_grace: Duration::from_secs(30),
+        pair: None,
     }
 }
 
@@ -302,4 +304,75 @@ fn people_take_turns_so_a_storm_to_one_does_not_starve_another() {
         bob_at <= 1,
         "Bob's page went {bob_at}th behind Alice's storm"
     );
+}
+
+/// `settings(50)` pacing each person: `burst` at once, then one every `every`.
+fn paced(burst: u32, every: Duration) -> RateSettings {
+    RateSettings {
+        pair: Some(PairPace {
+            burst: NonZeroU32::new(burst).unwrap(),
+            every,
+        }),
+        ..settings(50)
+    }
+}
+
+#[test]
+fn each_person_gets_their_burst_then_one_an_interval_and_nobody_else_waits_for_them() {
+    let clock = FakeClock::new();
+    let t0 = clock.now();
+    let mut queue = Queue::new(&paced(2, Duration::from_secs(6)), clock.clone());
+    for n in 0..4 {
+        queue.push(job_to(n, Lane::Alert, "15551234567"));
+    }
+    queue.push(job_to(10, Lane::Alert, "15557654321"));
+    queue.push(job_to(11, Lane::Reply, "15557654321"));
+    let sent = drain(&mut queue, &clock);
+    let at = |id: &str| {
+        let (_, when) = sent.iter().find(|(j, _)| j.id.0 == id).expect("sent");
+        *when - t0
+    };
+    // Alice: two at once, then one every six seconds.
+    assert!(
+        at("job-1") < Duration::from_millis(100),
+        "{:?}",
+        at("job-1")
+    );
+    assert_eq!(at("job-2"), Duration::from_secs(6));
+    assert_eq!(at("job-3"), Duration::from_secs(12));
+    // Bob is not behind Alice: both his messages go at once, whatever Alice's line holds.
+    assert!(
+        at("job-10") < Duration::from_millis(100),
+        "{:?}",
+        at("job-10")
+    );
+    assert!(
+        at("job-11") < Duration::from_millis(100),
+        "{:?}",
+        at("job-11")
+    );
+}
+
+#[test]
+fn a_131056_holds_that_person_in_every_lane_and_nobody_else() {
+    let clock = FakeClock::new();
+    let t0 = clock.now();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.push(job_to(1, Lane::Alert, "15551234567"));
+    let Next::Send(first) = queue.next() else {
+        panic!("the first goes at once")
+    };
+    // WhatsApp: too many messages to Alice; her alert waits 30 s, and so does her reply.
+    queue.hold_person(&first.message.to, Duration::from_secs(30));
+    queue.retry(first, Duration::from_secs(30), false);
+    queue.push(job_to(2, Lane::Reply, "15551234567"));
+    queue.push(job_to(3, Lane::Alert, "15557654321"));
+    let sent = drain(&mut queue, &clock);
+    let at = |id: &str| {
+        let (_, when) = sent.iter().find(|(j, _)| j.id.0 == id).expect("sent");
+        *when - t0
+    };
+    assert!(at("job-3") < Duration::from_millis(100), "Bob goes at once");
+    assert!(at("job-2") >= Duration::from_secs(30), "{:?}", at("job-2"));
+    assert!(at("job-1") >= Duration::from_secs(30), "{:?}", at("job-1"));
 }

@@ -33,12 +33,15 @@ pub struct SendFinished {
 pub enum SendOutcome {
     /// Meta accepted it; done.
     Sent,
-    /// Try again after `after`; when `throttled`, the limiter also lowers its rate.
+    /// Try again after `after`; when `throttled`, the limiter also lowers its rate; when
+    /// `person`, nothing else goes to that person meanwhile either (131056).
     Retry {
         /// How long this job waits.
         after: Duration,
         /// Whether Meta said the number or app is over its throughput.
         throttled: bool,
+        /// Whether Meta said this person gets too many messages (the pair rate).
+        person: bool,
     },
     /// The body became the template fallback: it needs template quota, then goes again at once.
     Fallback,
@@ -73,6 +76,8 @@ pub enum Decision {
         after: Duration,
         /// Whether Meta throttled the number (the limiter lowers its rate).
         throttled: bool,
+        /// Whether Meta said the person gets too many messages (131056: the limiter holds them).
+        person: bool,
     },
     /// Replace the body with the template fallback and send again now.
     UseFallback,
@@ -94,16 +99,19 @@ pub fn decide(job: &QueuedJob, error: &SendError, settings: &SenderSettings) -> 
         SendErrorKind::Transient if !exhausted => Decision::Retry {
             after: backoff(),
             throttled: false,
+            person: false,
         },
         // Throttling is about the rate, not the message: it is retried whatever the attempt count.
         // The attempt still counts (its waits grow), so a later ordinary error may be the last.
         SendErrorKind::Throttled => Decision::Retry {
             after: backoff(),
             throttled: true,
+            person: false,
         },
         SendErrorKind::PairRateLimited if !exhausted => Decision::Retry {
             after: backoff::pair_rate(job.attempts, settings.max_backoff),
             throttled: false,
+            person: true,
         },
         SendErrorKind::ReEngagementRequired if job.message.fallback.is_some() => {
             Decision::UseFallback
@@ -162,7 +170,11 @@ impl Sender {
     fn failed(&self, mut job: QueuedJob, error: SendError) {
         let lane = job.message.lane.as_str();
         let outcome = match decide(&job, &error, &self.settings) {
-            Decision::Retry { after, throttled } => {
+            Decision::Retry {
+                after,
+                throttled,
+                person,
+            } => {
                 metrics::counter!("aof_outbound_sends_total", "result" => "retry", "lane" => lane)
                     .increment(1);
                 tracing::warn!(code = ?error.code, attempt = job.attempts, retry_in_ms = after.as_millis() as u64,
@@ -171,7 +183,11 @@ impl Sender {
                     self.store.update_job(job.clone()),
                     "updating a queued message",
                 );
-                SendOutcome::Retry { after, throttled }
+                SendOutcome::Retry {
+                    after,
+                    throttled,
+                    person,
+                }
             }
             Decision::UseFallback => {
                 tracing::warn!(wa = %job.message.to.masked(),
@@ -424,7 +440,8 @@ mod tests {
                     1,
                     SendOutcome::Retry {
                         after: Duration::from_millis(100),
-                        throttled: false
+                        throttled: false,
+                        person: false,
                     }
                 ),
                 (2, SendOutcome::Fallback),
