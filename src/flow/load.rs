@@ -123,6 +123,12 @@ impl FlowSet {
         self.by_name.get(name).map(|&i| &self.flows[i])
     }
 
+    /// The flow that pages for alerts from other systems (the first with an `alertmanager`
+    /// trigger): Alertmanager, Datadog and PagerDuty alerts start it.
+    pub fn paging(&self) -> Option<Arc<LoadedFlow>> {
+        self.flows.iter().find(|f| f.takes_alertmanager()).cloned()
+    }
+
     /// Every flow, in file-name order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedFlow>> {
         self.flows.iter()

@@ -114,13 +114,7 @@ pub async fn datadog_webhook(
     if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
     }
-    let paging = state
-        .engine
-        .flows()
-        .iter()
-        .find(|f| f.takes_alertmanager())
-        .cloned();
-    let Some(flow) = paging else {
+    let Some(flow) = state.engine.flows().paging() else {
         tracing::error!(
             "a Datadog alert arrived and no flow takes alerts (a trigger of type alertmanager)"
         );

@@ -233,12 +233,7 @@ async fn pagerduty_event(
     let open = open.filter(|o| !o.recorded_by_run(&run_id.0));
     let outcome = match (event.event_type.as_str(), open) {
         ("incident.triggered", None) => {
-            let paging = state
-                .engine
-                .flows()
-                .iter()
-                .find(|f| f.takes_alertmanager())
-                .cloned();
+            let paging = state.engine.flows().paging();
             match paging {
                 Some(flow) => {
                     let input = Value::Object(intake::from_pagerduty(incident));

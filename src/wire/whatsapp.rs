@@ -7,7 +7,7 @@
 //! plain types. The wire types are lenient on purpose: Meta adds fields without notice, so unknown
 //! fields are ignored and optional arrays may be absent or `null`.
 //!
-//! - `notification`: the webhook POST body ([`parse_notification`]).
+//! - `notification`: the webhook POST body ([`parse_notification`]); `message`: one message in it.
 //! - `send`: the send request ([`send_body`]) and its answer ([`parse_send_response`], [`classify`]).
 
 use aof_actors::model::{InboundMessage, StatusUpdate};
@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+mod message;
 mod notification;
 mod send;
 #[cfg(test)]
