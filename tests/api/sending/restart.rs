@@ -7,8 +7,11 @@ use serde_json::json;
 #[actix_web::test]
 async fn a_queued_message_survives_a_restart_until_meta_accepts_it() {
     let (graph, dir) = (FakeGraph::start(), temp());
+    // The stop below is a crash: it may cut an attempt off while the row says `sending`, which
+    // then waits this grace for a status before it goes again.
     let opts = Options {
         max_send_attempts: 50,
+        whatsapp_extra: "    unconfirmed_send_grace_secs: 1\n".into(),
         ..options(dir.path())
     };
     graph.script(|_| Some((503, json!({}))));
