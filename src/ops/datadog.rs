@@ -274,6 +274,30 @@ mod tests {
     }
 
     #[test]
+    fn the_fixtures_read_as_critical_pages_of_their_service() {
+        for (name, service) in [
+            ("tutorial-template-real-values.json", "payments-api"),
+            ("webhook-default.json", "payments-api"),
+        ] {
+            let body: Value =
+                serde_json::from_slice(&crate::fixture(&format!("datadog/{name}"))).unwrap();
+            let body = body.as_object().unwrap();
+            assert!(looks_like_datadog(body), "{name}");
+            let r = read(body);
+            assert_eq!(
+                (r.severity, r.input["service"].as_str()),
+                (Severity::Critical, Some(service)),
+                "{name}"
+            );
+            assert!(
+                r.not_understood.is_empty(),
+                "{name}: {:?}",
+                r.not_understood
+            );
+        }
+    }
+
+    #[test]
     fn transitions_priorities_and_recoveries() {
         for (body, want) in [
             (

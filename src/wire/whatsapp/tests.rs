@@ -467,3 +467,14 @@ fn a_message_from_a_user_id_is_from_the_number_its_contact_names_if_any() {
     let n = parse_notification(v.to_string().as_bytes()).expect("parses");
     assert_eq!(n.messages[0].from.as_str(), "15551234567");
 }
+
+#[test]
+fn the_username_and_system_fixtures_read_as_a_user_id_and_a_notice() {
+    let m = one_message("text-from-user-id.json");
+    assert!(m.from.is_user_id());
+    assert_eq!(m.username.as_deref(), Some("uma.sre"));
+    assert_eq!(m.text.as_deref(), Some("ACK"));
+    let m = one_message("system-number-changed.json");
+    assert_eq!(m.kind, InboundKind::Notice("system".into()));
+    assert_eq!(m.text.as_deref(), Some("user_changed_number"));
+}
