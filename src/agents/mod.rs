@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod approvals;
 pub mod basic;
+pub mod cover;
 pub mod deploy;
 pub mod dry_run;
 pub mod health;

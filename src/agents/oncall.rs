@@ -19,16 +19,19 @@ use super::{text_of, Agent, AgentError, AgentResult, RunContext};
 use crate::config::WhatsAppConfig;
 use crate::integrations::pagerduty::{OnCallShift, PagerDuty};
 use crate::ops::oncall::{self, OnCall};
+use crate::store::Cover;
 use aof_actors::WaId;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-/// Finds who is on call: `get_current`, `get_next_oncall`.
+/// Finds who is on call: `get_current`, `get_next_oncall`; sets a cover from the chat: `cover`
+/// ([`super::cover`]).
 pub static AGENT: Agent = Agent {
     name: "oncall-manager",
     actions: crate::actions![
         "get_current" => get_current,
         "get_next_oncall" => get_next_oncall,
+        "cover" => super::cover::cover,
     ],
 };
 
@@ -38,6 +41,7 @@ enum Source {
     PagerDuty,
     Static,
     Fallback,
+    Cover,
 }
 
 impl Source {
@@ -46,6 +50,7 @@ impl Source {
             Source::PagerDuty => "pagerduty",
             Source::Static => "static",
             Source::Fallback => "fallback",
+            Source::Cover => "cover",
         }
     }
 }
@@ -82,13 +87,26 @@ async fn on_call(asked: Asked, input: &Value, run: &RunContext) -> AgentResult {
         },
         None => None,
     };
-    let answer = match asked {
-        Asked::Current => current(wa, roster, Utc::now())?,
+    let now = Utc::now();
+    let covers = run
+        .services
+        .store
+        .covers_at(now.timestamp_millis())
+        .await
+        .map_err(AgentError::store)?;
+    let roster = with_covers(wa, &covers, roster, now)?;
+    let mut answer = match asked {
+        Asked::Current => current(wa, roster, now)?,
         Asked::Next => {
             let who = input.get("current_user").map(text_of);
-            next(wa, who.as_deref(), roster, Utc::now())?
+            next(wa, who.as_deref(), roster, now)?
         }
     };
+    if let Some(who) = &answer.who {
+        if covers.iter().any(|c| c.phone == who.phone) {
+            answer.source = Source::Cover;
+        }
+    }
     tracing::info!(flow = %run.flow, run = %run.run_id, action, source = answer.source.as_str(),
         wa = %answer.who.as_ref().map(|o| o.phone.masked()).unwrap_or_default(),
         level = answer.who.as_ref().map(|o| o.level), "on-call resolved");
@@ -97,6 +115,35 @@ async fn on_call(asked: Asked, input: &Value, run: &RunContext) -> AgentResult {
         output["simulated"] = json!(true);
     }
     Ok(output)
+}
+
+/// The line of people with the covers in force first (newest first), then PagerDuty's on-calls or
+/// the rota's people on shift, each once, levels counted again from 1; unchanged without covers.
+fn with_covers(
+    wa: &WhatsAppConfig,
+    covers: &[Cover],
+    roster: Option<Vec<OnCall>>,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<OnCall>>, AgentError> {
+    if covers.is_empty() {
+        return Ok(roster);
+    }
+    let base = match roster {
+        Some(roster) => roster,
+        None => oncall::on_call_at(&wa.oncall.static_oncall, now).map_err(rota_failed)?,
+    };
+    let mut line: Vec<OnCall> = Vec::new();
+    let people = covers
+        .iter()
+        .map(|c| (c.name.clone(), c.phone.clone()))
+        .chain(base.into_iter().map(|o| (o.name, o.phone)));
+    for (name, phone) in people {
+        if !line.iter().any(|o| o.phone == phone) {
+            let level = line.len() as u32 + 1;
+            line.push(OnCall { name, phone, level });
+        }
+    }
+    Ok(Some(line))
 }
 
 /// The schedule to ask PagerDuty about: the step's, else the config's; `None` when PagerDuty is

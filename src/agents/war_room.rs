@@ -85,8 +85,31 @@ async fn oncall_answer(ctx: &RunContext) -> Result<String, AgentError> {
             ));
         }
     }
-    crate::ops::who::from_rota(&wa.oncall.static_oncall, chrono::Utc::now())
-        .map_err(|e| AgentError::Failed(e.to_string()))
+    let now = chrono::Utc::now();
+    let mut answer = crate::ops::who::from_rota(&wa.oncall.static_oncall, now)
+        .map_err(|e| AgentError::Failed(e.to_string()))?;
+    let covers = ctx
+        .services
+        .store
+        .covers_at(now.timestamp_millis())
+        .await
+        .map_err(AgentError::store)?;
+    if !covers.is_empty() {
+        let lines: Vec<String> = covers
+            .iter()
+            .map(|c| {
+                let until = chrono::DateTime::from_timestamp_millis(c.until_ms).unwrap_or(now);
+                let by = wa.label(Some(&c.set_by));
+                format!(
+                    "• {} has the pager until {} UTC (COVER by {by})",
+                    c.name,
+                    until.format("%H:%M")
+                )
+            })
+            .collect();
+        answer = format!("🔁 *Covering*\n{}\n\n{answer}", lines.join("\n"));
+    }
+    Ok(answer)
 }
 
 /// Who is on call now, by name, as the `oncall-manager` agent says.

@@ -77,6 +77,7 @@ pub fn oncall() -> OncallConfig {
         pagerduty_from: None,
         pagerduty_webhook_secret: None,
         page_delivery_timeout: page_delivery_timeout(),
+        coverers: Vec::new(),
     }
 }
 

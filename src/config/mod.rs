@@ -298,6 +298,10 @@ pub struct OncallConfig {
         deserialize_with = "units::secs"
     )]
     pub page_delivery_timeout: Duration,
+    /// Who may `COVER` for someone else (`COVER Bob 2h`), by name, email or number as in
+    /// `people`; anyone the directory or the rota knows may cover for themselves.
+    #[serde(default)]
+    pub coverers: Vec<String>,
 }
 
 /// One person of the static rota.

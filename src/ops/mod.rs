@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod approvals;
+pub mod cover;
 pub mod datadog;
 pub mod incidents;
 pub mod intake;

@@ -26,6 +26,7 @@ mod batch;
 mod checkpoint;
 #[cfg(test)]
 mod conformance;
+mod covers;
 #[cfg(test)]
 mod fault_tests;
 mod inbox;
@@ -43,6 +44,7 @@ pub use alerts::{
     TransitionOutcome,
 };
 pub use approvals::{ApprovalRecord, ApprovalState, Approver, Decision, NewApproval, Verdict};
+pub use covers::Cover;
 pub use inbox::{Inbox, InboxEntry, InboxRow};
 pub use incidents::IncidentRecord;
 pub use incidents::{IncidentChange, IncidentStage, IncidentUpdate, TimelineEntry};
@@ -50,8 +52,8 @@ pub use records::{
     AuditRecord, Delivery, JobState, OutboundRecord, OutboxEntry, RunRecord, RunStart, StatusRecord,
 };
 pub use repo::{
-    Alerts, Approvals, Backend, Deliveries, Fut, Incidents, PageHistory, Repositories, Runs,
-    WarRooms,
+    Alerts, Approvals, Backend, Covers, Deliveries, Fut, Incidents, PageHistory, Repositories,
+    Runs, WarRooms,
 };
 pub use war_rooms::{RoomMember, RoomRecord};
 

@@ -7,9 +7,10 @@
 use super::inbox::Inbox;
 use super::records::{Delivery, OutboxEntry};
 use super::{
-    AlertRecord, AlertState, ApprovalRecord, AuditRecord, CreatedAlert, Decision, IncidentChange,
-    IncidentRecord, IncidentUpdate, NewAlert, NewApproval, OutboundRecord, RoomMember, RoomRecord,
-    RunRecord, SqliteStore, StatusRecord, TimelineEntry, TransitionOutcome, Verdict,
+    AlertRecord, AlertState, ApprovalRecord, AuditRecord, Cover, CreatedAlert, Decision,
+    IncidentChange, IncidentRecord, IncidentUpdate, NewAlert, NewApproval, OutboundRecord,
+    RoomMember, RoomRecord, RunRecord, SqliteStore, StatusRecord, TimelineEntry, TransitionOutcome,
+    Verdict,
 };
 use aof_actors::ports::{Store, StoreError};
 use aof_actors::WaId;
@@ -260,9 +261,19 @@ pub trait Backend: Send + Sync {
     fn close<'a>(&'a self) -> BoxFuture<'a, ()>;
 }
 
+/// On-call covers set from the chat (`COVER`).
+pub trait Covers: Send + Sync {
+    /// Records a cover.
+    fn add_cover<'a>(&'a self, cover: &'a Cover) -> Fut<'a, ()>;
+
+    /// The covers in force at `at_ms`, the newest first.
+    fn covers_at(&self, at_ms: i64) -> Fut<'_, Vec<Cover>>;
+}
+
 /// Everything a backend provides: the actors' state and every repository.
 pub trait Repositories:
     Store
+    + Covers
     + Inbox
     + Alerts
     + Approvals
@@ -277,6 +288,7 @@ pub trait Repositories:
 
 impl<T> Repositories for T where
     T: Store
+        + Covers
         + Inbox
         + Alerts
         + Approvals
@@ -287,6 +299,16 @@ impl<T> Repositories for T where
         + PageHistory
         + Backend
 {
+}
+
+impl Covers for SqliteStore {
+    fn add_cover<'a>(&'a self, cover: &'a Cover) -> Fut<'a, ()> {
+        Box::pin(SqliteStore::add_cover(self, cover))
+    }
+
+    fn covers_at(&self, at_ms: i64) -> Fut<'_, Vec<Cover>> {
+        Box::pin(SqliteStore::covers_at(self, at_ms))
+    }
 }
 
 impl Alerts for SqliteStore {

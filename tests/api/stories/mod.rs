@@ -9,11 +9,13 @@
 //! - `integrations`: Alertmanager, PagerDuty and Datadog bodies, and bad alert bodies.
 //! - `datadog`: Datadog's real values (status sentences, `[Triggered]` titles, priorities) and
 //!   the Datadog endpoint, which pages what it cannot read.
+//! - `cover`: COVER from the chat takes the pager, survives a restart, and needs permission for others.
 //! - `delivery`: a page that failed or was not delivered in time goes to the next person.
 //! - `replies`: ACK, RESOLVE, APPROVE and REJECT acting on the page or request they quote or name.
 //! - `kept`: a store that cannot write gets 503, not 2xx; concurrent deliveries page once.
 
 mod approvals;
+mod cover;
 mod datadog;
 mod delivery;
 mod integrations;
