@@ -17,6 +17,7 @@ pub mod notifier;
 pub mod oncall;
 pub mod pagerduty;
 pub mod scheduler;
+pub mod silence;
 pub mod war_room;
 pub mod whatsapp;
 

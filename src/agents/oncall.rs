@@ -25,13 +25,15 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 /// Finds who is on call: `get_current`, `get_next_oncall`; sets a cover from the chat: `cover`
-/// ([`super::cover`]).
+/// ([`super::cover`]); silences a service: `silence`, `unsilence` ([`super::silence`]).
 pub static AGENT: Agent = Agent {
     name: "oncall-manager",
     actions: crate::actions![
         "get_current" => get_current,
         "get_next_oncall" => get_next_oncall,
         "cover" => super::cover::cover,
+        "silence" => super::silence::silence,
+        "unsilence" => super::silence::unsilence,
     ],
 };
 

@@ -94,6 +94,27 @@ async fn oncall_answer(ctx: &RunContext) -> Result<String, AgentError> {
         .covers_at(now.timestamp_millis())
         .await
         .map_err(AgentError::store)?;
+    let silences = ctx
+        .services
+        .store
+        .silences_at(now.timestamp_millis())
+        .await
+        .map_err(AgentError::store)?;
+    if !silences.is_empty() {
+        let lines: Vec<String> = silences
+            .iter()
+            .map(|s| {
+                let until = chrono::DateTime::from_timestamp_millis(s.until_ms).unwrap_or(now);
+                format!(
+                    "• {} until {} UTC ({} held)",
+                    s.service,
+                    until.format("%H:%M"),
+                    s.held.len()
+                )
+            })
+            .collect();
+        answer.push_str(&format!("\n\n🔕 *Silenced*\n{}", lines.join("\n")));
+    }
     if !covers.is_empty() {
         let lines: Vec<String> = covers
             .iter()

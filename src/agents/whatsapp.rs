@@ -262,6 +262,11 @@ async fn send(
                 .map(str::to_owned)
         })
         .flatten();
+    if let Some(alert_id) = &alert_id {
+        if let Some(held) = super::silence::held(run, alert_id, &to).await? {
+            return Ok(held);
+        }
+    }
     let job = run.send(message).await.map_err(|e| match e {
         EnqueueError::TemplateQuotaExceeded { limit, .. } => AgentError::Limit {
             detail: e.to_string(),

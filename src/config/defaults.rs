@@ -78,6 +78,8 @@ pub fn oncall() -> OncallConfig {
         pagerduty_webhook_secret: None,
         page_delivery_timeout: page_delivery_timeout(),
         coverers: Vec::new(),
+        silencers: Vec::new(),
+        silence_critical: false,
     }
 }
 

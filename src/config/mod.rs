@@ -302,6 +302,12 @@ pub struct OncallConfig {
     /// `people`; anyone the directory or the rota knows may cover for themselves.
     #[serde(default)]
     pub coverers: Vec<String>,
+    /// Who may `SILENCE` a service (names, emails or numbers as in `people`).
+    #[serde(default)]
+    pub silencers: Vec<String>,
+    /// Whether a silence holds critical pages too; by default they break through.
+    #[serde(default)]
+    pub silence_critical: bool,
 }
 
 /// One person of the static rota.

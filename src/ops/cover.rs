@@ -49,6 +49,21 @@ fn duration(words: &[&str]) -> Option<Span> {
     (span > Span::zero()).then_some(span)
 }
 
+/// When something ends, written as `2h`, `for 90 min` or `until 18:00`: the whole of `words`, or
+/// `None`.
+pub fn read_until(words: &[&str]) -> Option<Until> {
+    match words {
+        [until, time] if until.eq_ignore_ascii_case("until") => {
+            NaiveTime::parse_from_str(time, "%H:%M").ok().map(Until::At)
+        }
+        [first, rest @ ..] if first.eq_ignore_ascii_case("for") && !rest.is_empty() => {
+            read_until(rest)
+        }
+        [_] | [_, _] => duration(words).map(Until::For),
+        _ => None,
+    }
+}
+
 /// Reads what follows `COVER`; why not, in a sentence, when it cannot.
 pub fn parse(text: &str) -> Result<Ask, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -56,30 +71,18 @@ pub fn parse(text: &str) -> Result<Ask, String> {
         Some((first, rest)) if first.eq_ignore_ascii_case("COVER") => rest,
         _ => return Err(HOW.to_owned()),
     };
-    let until_at = rest.iter().position(|w| w.eq_ignore_ascii_case("until"));
-    let (who, until) = match until_at {
-        Some(i) => {
-            let time = rest.get(i + 1..).filter(|t| t.len() == 1).ok_or(HOW)?;
-            let at = NaiveTime::parse_from_str(time[0], "%H:%M").map_err(|_| HOW.to_owned())?;
-            (&rest[..i], Until::At(at))
-        }
-        None => {
-            // The duration is the last one or two words; what comes before is the name.
-            let split = (1..=2.min(rest.len()))
-                .find_map(|n| duration(&rest[rest.len() - n..]).map(|d| (n, d)));
-            let (n, span) = split.ok_or(HOW)?;
-            let mut who = &rest[..rest.len() - n];
-            if who.last().is_some_and(|w| w.eq_ignore_ascii_case("for")) {
-                who = &who[..who.len() - 1];
-            }
-            (who, Until::For(span))
-        }
-    };
+    // The end is the last one to three words (the longest reading: `for 2h`, not `2h`); what
+    // comes before is the name.
+    let (n, until) = (1..=3.min(rest.len()))
+        .rev()
+        .find_map(|n| read_until(&rest[rest.len() - n..]).map(|u| (n, u)))
+        .ok_or(HOW)?;
     if let Until::For(span) = until {
         if span > LONGEST {
             return Err(format!("A cover lasts at most 7 days. {HOW}"));
         }
     }
+    let who = &rest[..rest.len() - n];
     let who = (!who.is_empty()).then(|| who.join(" "));
     Ok(Ask { who, until })
 }

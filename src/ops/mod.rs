@@ -15,6 +15,7 @@ pub mod incidents;
 pub mod intake;
 pub mod oncall;
 pub mod replies;
+pub mod silence;
 pub mod war_room;
 pub mod who;
 

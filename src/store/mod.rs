@@ -35,6 +35,7 @@ mod journal;
 mod page_events;
 mod records;
 mod repo;
+mod silences;
 #[cfg(test)]
 mod tests;
 mod war_rooms;
@@ -53,8 +54,9 @@ pub use records::{
 };
 pub use repo::{
     Alerts, Approvals, Backend, Covers, Deliveries, Fut, Incidents, PageHistory, Repositories,
-    Runs, WarRooms,
+    Runs, Silences, WarRooms,
 };
+pub use silences::Silence;
 pub use war_rooms::{RoomMember, RoomRecord};
 
 use aof_actors::ports::StoreError;

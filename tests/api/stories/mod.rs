@@ -12,6 +12,7 @@
 //! - `cover`: COVER from the chat takes the pager, survives a restart, and needs permission for others.
 //! - `delivery`: a page that failed or was not delivered in time goes to the next person.
 //! - `replies`: ACK, RESOLVE, APPROVE and REJECT acting on the page or request they quote or name.
+//! - `silence`: SILENCE holds a service's pages (critical ones break through) and lists them.
 //! - `kept`: a store that cannot write gets 503, not 2xx; concurrent deliveries page once.
 
 mod approvals;
@@ -22,5 +23,6 @@ mod integrations;
 mod kept;
 mod paging;
 mod replies;
+mod silence;
 mod support;
 mod war_room;
