@@ -1,6 +1,6 @@
 //! The `oncall-manager` agent's `silence` and `unsilence` actions (`SILENCE api-server 1h`,
 //! `UNSILENCE api-server`; [`crate::ops::silence`] reads them), and the check the `whatsapp` agent
-//! makes before a page leaves: [`held`].
+//! makes before a page leaves: `held`.
 
 use super::{str_field, AgentError, AgentResult, RunContext};
 use crate::ops::{cover, silence};
