@@ -161,8 +161,24 @@ async fn help_lists_every_routed_command_and_the_built_in_ones() {
     };
     assert_eq!(to, "+15551234567");
     for command in [
-        "ACK", "ESC", "INFO", "RESOLVE", "STATUS", "APPROVE", "REJECT", "DETAILS", "JOIN", "WHO",
-        "LEAVE", "scale", "deploy", "PING",
+        "ACK",
+        "ESC",
+        "INFO",
+        "RESOLVE",
+        "STATUS",
+        "APPROVE",
+        "REJECT",
+        "DETAILS",
+        "JOIN",
+        "WHO",
+        "LEAVE",
+        "scale",
+        "deploy",
+        "PING",
+        "COVER",
+        "SILENCE",
+        "UNSILENCE",
+        "ACK ALT-0003",
     ] {
         assert!(help.contains(command), "HELP lacks {command}:\n{help}");
     }
