@@ -81,6 +81,24 @@
       io);
   }
 
+  // ---------- covers and silences (COVER, SILENCE from the chat) ----------
+
+  /** The covers and silences in force, as lines; "none" when there are neither. */
+  function showOncall(covers, silences) {
+    const until = (ms) => new Date(ms).toISOString().slice(11, 16) + ' UTC';
+    const lines = [
+      ...covers.map((c) => `🔁 ${c.name} has the pager until ${until(c.until_ms)}`),
+      ...silences.map((s) => `🔕 ${s.service} silenced until ${until(s.until_ms)} (${s.held.length} held)`),
+    ];
+    const list = $('oncall');
+    list.replaceChildren(...lines.map((text) => {
+      const li = document.createElement('li');
+      li.textContent = text;
+      return li;
+    }));
+    list.classList.toggle('none', lines.length === 0);
+  }
+
   // ---------- queue, sessions, timers ----------
 
   let stateTimer = null;
@@ -97,6 +115,7 @@
       $('queue').textContent = `Queue: ${q.queued ?? 0} waiting, ${q.in_flight ?? 0} sending`;
       $('sessions').textContent = `Sessions: ${json.sessions ?? 0}`;
       showTimers(json.timers || []);
+      showOncall(json.covers || [], json.silences || []);
     } catch (err) {
       $('queue').textContent = `Queue: unavailable (${err.message})`;
     }

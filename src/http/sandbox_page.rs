@@ -268,12 +268,29 @@ pub async fn state(state: web::Data<AppState>) -> HttpResponse {
     if state.live.is_none() {
         return not_sandbox();
     }
-    let (queue, sessions, timers) = tokio::join!(
+    let now = aof_actors::model::now_ms();
+    let (queue, sessions, timers, covers, silences) = tokio::join!(
         state.handle.queue_stats(),
         state.handle.sessions(),
-        state.handle.timers()
+        state.handle.timers(),
+        state.store.covers_at(now),
+        state.store.silences_at(now)
     );
-    HttpResponse::Ok().json(json!({ "queue": queue, "sessions": sessions, "timers": timers }))
+    // What COVER and SILENCE set, as the side panel shows them (empty when the store cannot say).
+    let covers: Vec<_> = covers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| json!({ "name": c.name, "until_ms": c.until_ms }))
+        .collect();
+    let silences: Vec<_> = silences
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| json!({ "service": s.service, "until_ms": s.until_ms, "held": s.held }))
+        .collect();
+    HttpResponse::Ok().json(
+        json!({ "queue": queue, "sessions": sessions, "timers": timers,
+        "covers": covers, "silences": silences }),
+    )
 }
 
 /// `GET /sandbox/events`: a `hello` naming the last event's number, the recent history after the

@@ -2,7 +2,7 @@
 //! assets, who is in the config, the scenarios, and the live event stream that the page follows
 //! (messages in and out, runs and steps, delivery ticks), over real HTTP.
 
-use crate::common::sandbox::{restart_sandbox, start_sandbox, waited, Events};
+use crate::common::sandbox::{restart_sandbox, start_sandbox, start_sandbox_with, waited, Events};
 use crate::common::{temp, FakeGraph, Options, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -370,4 +370,39 @@ async fn after_a_restart_the_page_shows_what_it_showed_and_its_buttons_still_wor
     for event in again.seen.iter().filter(|e| e["type"] != "hello") {
         assert!(event["seq"].as_u64().unwrap() > last, "sent again: {event}");
     }
+}
+
+#[actix_web::test]
+async fn covers_and_silences_set_from_the_chat_show_in_the_side_panels_state() {
+    let dir = temp();
+    let app = start_sandbox_with(dir.path(), |yaml| {
+        yaml.replace(
+            "      team_group: \"sre-team\"\n",
+            "      team_group: \"sre-team\"\n      silencers: [\"Alice\"]\n",
+        )
+    })
+    .await;
+    let (_, body) = app.get("/sandbox/state").await;
+    let state: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            state["covers"].as_array().map(Vec::len),
+            state["silences"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0)),
+        "{state}"
+    );
+    for text in ["COVER 1h", "SILENCE search 30m"] {
+        waited(
+            &app,
+            "/sandbox/inbound",
+            json!({ "from": ALICE, "text": text }),
+            None,
+        )
+        .await;
+    }
+    let (_, body) = app.get("/sandbox/state").await;
+    let state: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(state["covers"][0]["name"], "Alice", "{state}");
+    assert_eq!(state["silences"][0]["service"], "search", "{state}");
 }
