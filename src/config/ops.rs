@@ -1,5 +1,5 @@
-//! The ops sections of the WhatsApp platform config: the people directory, approvers, where
-//! deployments go, and the notifier's channels. Flows name people by name, email or number; these
+//! The ops sections of the WhatsApp platform config: who is on call, the people directory,
+//! approvers, where deployments go, and the notifier's channels. Flows name people by name, email or number; these
 //! sections say who that is and how to reach them.
 
 use super::Secret;
@@ -181,4 +181,69 @@ fn default_smtp_port() -> u16 {
 
 fn default_smtp_security() -> String {
     "starttls".to_owned()
+}
+
+/// Who is on call; flows read it as `config.oncall`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OncallConfig {
+    /// PagerDuty REST API token, for schedule lookups.
+    #[serde(default)]
+    pub pagerduty_token: Option<Secret>,
+    /// PagerDuty schedule to look up (`PXXXXXX`).
+    #[serde(default)]
+    pub schedule_id: Option<String>,
+    /// A static rota, used when PagerDuty is not configured or does not answer.
+    #[serde(default)]
+    pub static_oncall: Vec<OncallEntry>,
+    /// WhatsApp group that hears about acknowledgements (`config.oncall.team_group`).
+    #[serde(default)]
+    pub team_group: Option<String>,
+    /// Who is paged when nobody is on call (a gap in the rota, PagerDuty down and no rota).
+    #[serde(default)]
+    pub fallback_number: Option<String>,
+    /// PagerDuty REST API root (tests point it at a fake).
+    #[serde(default = "super::defaults::pagerduty_api_url")]
+    pub pagerduty_api_url: String,
+    /// The `From` header of PagerDuty incident writes: a PagerDuty user's email.
+    #[serde(default)]
+    pub pagerduty_from: Option<String>,
+    /// Secret of the PagerDuty V3 webhook subscription; when set, `X-PagerDuty-Signature` is checked.
+    #[serde(default)]
+    pub pagerduty_webhook_secret: Option<Secret>,
+    /// `page_delivery_timeout_secs`: how long a page may stay undelivered before the next person
+    /// on call is paged and the notifier's fallback channel told (`page-delivery-check-flow`); 0
+    /// turns the check off. A page WhatsApp reports `failed` is checked at once.
+    #[serde(
+        rename = "page_delivery_timeout_secs",
+        default = "super::defaults::page_delivery_timeout",
+        deserialize_with = "super::units::secs"
+    )]
+    pub page_delivery_timeout: Duration,
+    /// Who may `COVER` for someone else (`COVER Bob 2h`), by name, email or number as in
+    /// `people`; anyone the directory or the rota knows may cover for themselves.
+    #[serde(default)]
+    pub coverers: Vec<String>,
+    /// Who may `SILENCE` a service (names, emails or numbers as in `people`).
+    #[serde(default)]
+    pub silencers: Vec<String>,
+    /// Whether a silence holds critical pages too; by default they break through.
+    #[serde(default)]
+    pub silence_critical: bool,
+}
+
+/// One person of the static rota.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OncallEntry {
+    /// Shown in messages ("acknowledged by Alice").
+    pub name: String,
+    /// Their WhatsApp number, any common notation.
+    pub phone: String,
+    /// Shift as `HH:MM-HH:MM`; may wrap midnight (`18:00-09:00`). Absent: always on call.
+    #[serde(default)]
+    pub hours: Option<String>,
+    /// IANA zone the hours are in (`America/New_York`); absent means UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }

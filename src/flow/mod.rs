@@ -10,6 +10,7 @@ pub mod input;
 pub mod load;
 pub mod model;
 pub mod routes;
+mod visit;
 pub mod watch;
 
 pub use engine::FlowEngine;

@@ -7,10 +7,9 @@
 use super::inbox::Inbox;
 use super::records::{Delivery, OutboxEntry};
 use super::{
-    AlertRecord, AlertState, ApprovalRecord, AuditRecord, Cover, CreatedAlert, Decision,
-    IncidentChange, IncidentRecord, IncidentUpdate, NewAlert, NewApproval, OutboundRecord,
-    RoomMember, RoomRecord, RunRecord, Silence, SqliteStore, StatusRecord, TimelineEntry,
-    TransitionOutcome, Verdict,
+    AlertRecord, AlertState, ApprovalRecord, AuditRecord, CreatedAlert, Decision, IncidentChange,
+    IncidentRecord, IncidentUpdate, NewAlert, NewApproval, OutboundRecord, RoomMember, RoomRecord,
+    RunRecord, SqliteStore, StatusRecord, TimelineEntry, TransitionOutcome, Verdict,
 };
 use aof_actors::ports::{Store, StoreError};
 use aof_actors::WaId;
@@ -18,6 +17,9 @@ use futures_util::future::BoxFuture;
 
 /// A repository call: the answer, or why the store could not give it.
 pub type Fut<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+mod oncall;
+pub use oncall::{Covers, Silences};
 
 /// Alerts: one per fingerprint or PagerDuty incident while open, moved firing -> acknowledged -> resolved,
 /// with who was paged and when.
@@ -261,38 +263,6 @@ pub trait Backend: Send + Sync {
     fn close<'a>(&'a self) -> BoxFuture<'a, ()>;
 }
 
-/// On-call covers set from the chat (`COVER`).
-pub trait Covers: Send + Sync {
-    /// Records a cover.
-    fn add_cover<'a>(&'a self, cover: &'a Cover) -> Fut<'a, ()>;
-
-    /// The covers in force at `at_ms`, the newest first.
-    fn covers_at(&self, at_ms: i64) -> Fut<'_, Vec<Cover>>;
-}
-
-/// Services silenced from the chat (`SILENCE`), and the pages they held.
-pub trait Silences: Send + Sync {
-    /// Silences `service` until `until_ms` (a silence of it in force is replaced, keeping its list).
-    fn add_silence<'a>(
-        &'a self,
-        service: &'a str,
-        until_ms: i64,
-        set_by: &'a str,
-    ) -> Fut<'a, Silence>;
-
-    /// The silence of `service` in force at `at_ms`.
-    fn silence_of<'a>(&'a self, service: &'a str, at_ms: i64) -> Fut<'a, Option<Silence>>;
-
-    /// Every silence in force at `at_ms`.
-    fn silences_at(&self, at_ms: i64) -> Fut<'_, Vec<Silence>>;
-
-    /// Adds `alert_id` to what silence `id` held.
-    fn hold_page<'a>(&'a self, id: i64, alert_id: &'a str) -> Fut<'a, ()>;
-
-    /// Lifts the silence of `service`: it, with what it held, or `None`.
-    fn lift_silence<'a>(&'a self, service: &'a str) -> Fut<'a, Option<Silence>>;
-}
-
 /// Everything a backend provides: the actors' state and every repository.
 pub trait Repositories:
     Store
@@ -324,43 +294,6 @@ impl<T> Repositories for T where
         + PageHistory
         + Backend
 {
-}
-
-impl Covers for SqliteStore {
-    fn add_cover<'a>(&'a self, cover: &'a Cover) -> Fut<'a, ()> {
-        Box::pin(SqliteStore::add_cover(self, cover))
-    }
-
-    fn covers_at(&self, at_ms: i64) -> Fut<'_, Vec<Cover>> {
-        Box::pin(SqliteStore::covers_at(self, at_ms))
-    }
-}
-
-impl Silences for SqliteStore {
-    fn add_silence<'a>(
-        &'a self,
-        service: &'a str,
-        until_ms: i64,
-        set_by: &'a str,
-    ) -> Fut<'a, Silence> {
-        Box::pin(SqliteStore::add_silence(self, service, until_ms, set_by))
-    }
-
-    fn silence_of<'a>(&'a self, service: &'a str, at_ms: i64) -> Fut<'a, Option<Silence>> {
-        Box::pin(SqliteStore::silence_of(self, service, at_ms))
-    }
-
-    fn silences_at(&self, at_ms: i64) -> Fut<'_, Vec<Silence>> {
-        Box::pin(SqliteStore::silences_at(self, at_ms))
-    }
-
-    fn hold_page<'a>(&'a self, id: i64, alert_id: &'a str) -> Fut<'a, ()> {
-        Box::pin(SqliteStore::hold_page(self, id, alert_id))
-    }
-
-    fn lift_silence<'a>(&'a self, service: &'a str) -> Fut<'a, Option<Silence>> {
-        Box::pin(SqliteStore::lift_silence(self, service))
-    }
 }
 
 impl Alerts for SqliteStore {
