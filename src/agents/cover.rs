@@ -4,7 +4,6 @@
 
 use super::{str_field, AgentError, AgentResult, RunContext};
 use crate::ops::cover;
-use aof_actors::model::AuditEntry;
 use chrono::Utc;
 use serde_json::json;
 
@@ -20,24 +19,15 @@ pub(super) async fn cover(input: &serde_json::Value, run: &RunContext) -> AgentR
     let wa = &run.services.config.platforms.whatsapp;
     let now = Utc::now();
     let set = cover::settle(wa, &by, &ask, now)?;
-    let store = &run.services.store;
-    store.add_cover(&set).await.map_err(AgentError::store)?;
+    run.services
+        .store
+        .add_cover(&set)
+        .await
+        .map_err(AgentError::store)?;
     let until = chrono::DateTime::from_timestamp_millis(set.until_ms).unwrap_or(now);
-    let minutes = (until - now).num_minutes().max(0);
-    let until_text = format!(
-        "{} UTC, in {} h {} min",
-        until.format("%Y-%m-%d %H:%M"),
-        minutes / 60,
-        minutes % 60
-    );
-    let audit = AuditEntry {
-        kind: "cover".into(),
-        who: Some(by.masked()),
-        detail: json!({ "name": set.name, "phone": set.phone.masked(), "until_ms": set.until_ms }),
-    };
-    if let Err(e) = store.audit(audit).await {
-        tracing::error!(error = %e, "audit log write failed");
-    }
+    let until_text = cover::until_text(set.until_ms, now);
+    let detail = json!({ "name": set.name, "phone": set.phone.masked(), "until_ms": set.until_ms });
+    run.audit("cover", detail).await;
     tracing::info!(wa = %set.phone.masked(), until = %until, "on-call cover set from the chat");
     Ok(json!({
         "name": set.name, "phone": set.phone.e164(), "until": until.to_rfc3339(),

@@ -248,6 +248,19 @@ impl RunContext {
         }
     }
 
+    /// Writes an audit line of `kind` by the person who started the run; a failed write is logged,
+    /// since what was done is done.
+    pub async fn audit(&self, kind: &str, detail: Value) {
+        let entry = aof_actors::model::AuditEntry {
+            kind: kind.into(),
+            who: self.user.as_ref().map(|p| p.wa.masked()),
+            detail,
+        };
+        if let Err(e) = self.services.store.audit(entry).await {
+            tracing::error!(error = %e, "audit log write failed");
+        }
+    }
+
     /// The most recent thing this person's conversation was about with `key` (`alert_id`), newest first.
     pub fn recent_about(&self, key: &str) -> Vec<String> {
         self.context

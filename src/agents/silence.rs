@@ -4,35 +4,13 @@
 
 use super::{str_field, AgentError, AgentResult, RunContext};
 use crate::ops::{cover, silence};
-use aof_actors::model::AuditEntry;
 use aof_actors::WaId;
 use chrono::Utc;
-use chrono_tz::Tz;
 use serde_json::{json, Value};
 
-/// `18:00 UTC, in 2 h 0 min` for an instant in Unix milliseconds.
+/// An end as people read it, from now.
 fn until_text(until_ms: i64) -> String {
-    let now = Utc::now();
-    let until = chrono::DateTime::from_timestamp_millis(until_ms).unwrap_or(now);
-    let minutes = (until - now).num_minutes().max(0);
-    format!(
-        "{} UTC, in {} h {} min",
-        until.format("%Y-%m-%d %H:%M"),
-        minutes / 60,
-        minutes % 60
-    )
-}
-
-async fn audit(run: &RunContext, kind: &str, detail: Value) {
-    let who = run.user.as_ref().map(|p| p.wa.masked());
-    let entry = AuditEntry {
-        kind: kind.into(),
-        who,
-        detail,
-    };
-    if let Err(e) = run.services.store.audit(entry).await {
-        tracing::error!(error = %e, "audit log write failed");
-    }
+    cover::until_text(until_ms, Utc::now())
 }
 
 /// `silence`: the `text` of a `SILENCE` command by someone `oncall.silencers` names; the silence
@@ -47,14 +25,7 @@ pub(super) async fn silence(input: &Value, run: &RunContext) -> AgentResult {
     silence::may_silence(wa, &by)?;
     let (service, until) = silence::parse(str_field(input, "text")?).map_err(AgentError::Answer)?;
     let now = Utc::now();
-    let zone = wa
-        .oncall
-        .static_oncall
-        .iter()
-        .find(|e| wa.reach(&e.phone).as_ref() == Some(&by))
-        .and_then(|e| e.timezone.as_deref()?.parse::<Tz>().ok())
-        .unwrap_or(Tz::UTC);
-    let end = until.end(now, zone);
+    let end = until.end(now, cover::zone_of(wa, &by));
     if end - now > cover::LONGEST {
         return Err(AgentError::Answer(format!(
             "ℹ️ A silence lasts at most 7 days. {}",
@@ -67,12 +38,8 @@ pub(super) async fn silence(input: &Value, run: &RunContext) -> AgentResult {
         .add_silence(&service, end.timestamp_millis(), &by.e164())
         .await
         .map_err(AgentError::store)?;
-    audit(
-        run,
-        "silence",
-        json!({ "service": set.service, "until_ms": set.until_ms }),
-    )
-    .await;
+    let detail = json!({ "service": set.service, "until_ms": set.until_ms });
+    run.audit("silence", detail).await;
     tracing::info!(service = %set.service, until = %end, "service silenced from the chat");
     Ok(json!({
         "service": set.service, "until": end.to_rfc3339(), "until_text": until_text(set.until_ms),
@@ -107,12 +74,8 @@ pub(super) async fn unsilence(input: &Value, run: &RunContext) -> AgentResult {
             None => id.clone(),
         });
     }
-    audit(
-        run,
-        "unsilence",
-        json!({ "service": service, "held": lifted.held }),
-    )
-    .await;
+    let detail = json!({ "service": service, "held": lifted.held });
+    run.audit("unsilence", detail).await;
     let held_text = if lines.is_empty() {
         "nothing".to_owned()
     } else {

@@ -137,12 +137,7 @@ pub fn settle(
             person
         }
     };
-    let zone = rota
-        .iter()
-        .find(|e| wa.reach(&e.phone).as_ref() == Some(by))
-        .and_then(|e| e.timezone.as_deref()?.parse::<Tz>().ok())
-        .unwrap_or(Tz::UTC);
-    let until = ask.until.end(now, zone);
+    let until = ask.until.end(now, zone_of(wa, by));
     if until - now > LONGEST {
         return Err(Refused::Answer(format!(
             "ℹ️ A cover lasts at most 7 days. {HOW}"
@@ -154,6 +149,28 @@ pub fn settle(
         until_ms: until.timestamp_millis(),
         set_by: by.e164(),
     })
+}
+
+/// The time zone `who` reads wall-clock times in: their rota entry's, else UTC.
+pub fn zone_of(wa: &WhatsAppConfig, who: &WaId) -> Tz {
+    wa.oncall
+        .static_oncall
+        .iter()
+        .find(|e| wa.reach(&e.phone).as_ref() == Some(who))
+        .and_then(|e| e.timezone.as_deref()?.parse::<Tz>().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+/// An end as people read it: `2026-12-07 18:00 UTC, in 3 h 30 min`.
+pub fn until_text(until_ms: i64, now: DateTime<Utc>) -> String {
+    let until = DateTime::from_timestamp_millis(until_ms).unwrap_or(now);
+    let minutes = (until - now).num_minutes().max(0);
+    format!(
+        "{} UTC, in {} h {} min",
+        until.format("%Y-%m-%d %H:%M"),
+        minutes / 60,
+        minutes % 60
+    )
 }
 
 impl Until {
