@@ -26,12 +26,6 @@ pub(super) async fn silence(input: &Value, run: &RunContext) -> AgentResult {
     let (service, until) = silence::parse(str_field(input, "text")?).map_err(AgentError::Answer)?;
     let now = Utc::now();
     let end = until.end(now, cover::zone_of(wa, &by));
-    if end - now > cover::LONGEST {
-        return Err(AgentError::Answer(format!(
-            "ℹ️ A silence lasts at most 7 days. {}",
-            silence::HOW
-        )));
-    }
     let set = run
         .services
         .store

@@ -65,72 +65,39 @@ pub async fn command(ctx: &RunContext, words: &[String]) -> Result<String, Agent
     Ok(answer?)
 }
 
-/// `WHO` outside a war room: the static rota's shifts now and next in their zones
-/// ([`crate::ops::who`]), or PagerDuty's on-calls by level when the config names a schedule.
+/// `WHO` outside a war room: PagerDuty's on-calls by level when the config names a schedule, else
+/// the static rota's shifts now and next in their zones, with the covers and silences in force
+/// ([`crate::ops::who`]).
 async fn oncall_answer(ctx: &RunContext) -> Result<String, AgentError> {
     let wa = &ctx.services.config.platforms.whatsapp;
+    let now = chrono::Utc::now();
     let pagerduty = wa.oncall.schedule_id.is_some() && wa.oncall.pagerduty_token.is_some();
-    if pagerduty {
-        if let Some(agent) = ctx.services.registry.get("oncall-manager") {
+    let agent = ctx
+        .services
+        .registry
+        .get("oncall-manager")
+        .filter(|_| pagerduty);
+    let on_call = match agent {
+        Some(agent) => {
             let current = agent.call("get_current", json!({}), ctx).await?;
-            let lines: Vec<String> = current["on_call"]
+            let levels: Vec<(String, String)> = current["on_call"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|o| format!("• {} (level {})", text_of(&o["name"]), text_of(&o["level"])))
+                .map(|o| (text_of(&o["name"]), text_of(&o["level"])))
                 .collect();
-            return Ok(format!(
-                "📟 *On call now* (PagerDuty)\n{}\n\nIn a war room, WHO lists its members.",
-                lines.join("\n")
-            ));
+            crate::ops::who::from_levels(&levels)
         }
-    }
-    let now = chrono::Utc::now();
-    let mut answer = crate::ops::who::from_rota(&wa.oncall.static_oncall, now)
-        .map_err(|e| AgentError::Failed(e.to_string()))?;
-    let covers = ctx
-        .services
-        .store
-        .covers_at(now.timestamp_millis())
-        .await
-        .map_err(AgentError::store)?;
-    let silences = ctx
-        .services
-        .store
-        .silences_at(now.timestamp_millis())
-        .await
-        .map_err(AgentError::store)?;
-    if !silences.is_empty() {
-        let lines: Vec<String> = silences
-            .iter()
-            .map(|s| {
-                let until = chrono::DateTime::from_timestamp_millis(s.until_ms).unwrap_or(now);
-                format!(
-                    "• {} until {} UTC ({} held)",
-                    s.service,
-                    until.format("%H:%M"),
-                    s.held.len()
-                )
-            })
-            .collect();
-        answer.push_str(&format!("\n\n🔕 *Silenced*\n{}", lines.join("\n")));
-    }
-    if !covers.is_empty() {
-        let lines: Vec<String> = covers
-            .iter()
-            .map(|c| {
-                let until = chrono::DateTime::from_timestamp_millis(c.until_ms).unwrap_or(now);
-                let by = wa.label(Some(&c.set_by));
-                format!(
-                    "• {} has the pager until {} UTC (COVER by {by})",
-                    c.name,
-                    until.format("%H:%M")
-                )
-            })
-            .collect();
-        answer = format!("🔁 *Covering*\n{}\n\n{answer}", lines.join("\n"));
-    }
-    Ok(answer)
+        None => crate::ops::who::from_rota(&wa.oncall.static_oncall, now)
+            .map_err(|e| AgentError::Failed(e.to_string()))?,
+    };
+    let store = &ctx.services.store;
+    let at = now.timestamp_millis();
+    let covers = store.covers_at(at).await.map_err(AgentError::store)?;
+    let silences = store.silences_at(at).await.map_err(AgentError::store)?;
+    Ok(crate::ops::who::with_overrides(
+        on_call, &covers, &silences, wa,
+    ))
 }
 
 /// Who is on call now, by name, as the `oncall-manager` agent says.

@@ -178,7 +178,7 @@ pub fn undelivered(
             Some(format!("WhatsApp reported it failed ({code}: {title})"))
         }
         (Some(DeliveryState::Failed), None) => Some("WhatsApp reported it failed".to_owned()),
-        _ if delivery.outbox == "failed" => Some(format!(
+        _ if delivery.outbox == crate::store::JobState::Failed => Some(format!(
             "it could not be sent ({})",
             delivery
                 .outbox_error

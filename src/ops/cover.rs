@@ -137,12 +137,8 @@ pub fn settle(
             person
         }
     };
+    // `parse` bounds a duration by `LONGEST`; a time of day is at most a day away.
     let until = ask.until.end(now, zone_of(wa, by));
-    if until - now > LONGEST {
-        return Err(Refused::Answer(format!(
-            "ℹ️ A cover lasts at most 7 days. {HOW}"
-        )));
-    }
     Ok(Cover {
         phone,
         name,

@@ -101,26 +101,47 @@ pub struct OnCall {
     pub level: u32,
 }
 
-/// Whether `entry` is on shift at `at`.
-pub fn on_shift(entry: &OncallEntry, at: DateTime<Utc>) -> Result<bool, RotaError> {
+/// `entry`'s shift, `None` when it is always on call.
+pub fn shift_of(entry: &OncallEntry) -> Result<Option<Shift>, RotaError> {
     let Some(hours) = entry.hours.as_deref().filter(|h| !h.trim().is_empty()) else {
-        return Ok(true);
+        return Ok(None);
     };
-    let shift = Shift::parse(hours).ok_or_else(|| RotaError::Hours {
-        name: entry.name.clone(),
-        hours: hours.to_owned(),
-    })?;
-    let local = match entry.timezone.as_deref().map(str::trim) {
-        None | Some("") => at.time(),
+    Shift::parse(hours)
+        .map(Some)
+        .ok_or_else(|| RotaError::Hours {
+            name: entry.name.clone(),
+            hours: hours.to_owned(),
+        })
+}
+
+/// `entry`'s time zone as written (`UTC` when it names none) and its wall-clock time at `at`.
+pub fn local_time(
+    entry: &OncallEntry,
+    at: DateTime<Utc>,
+) -> Result<(String, NaiveTime), RotaError> {
+    match entry
+        .timezone
+        .as_deref()
+        .map(str::trim)
+        .filter(|z| !z.is_empty())
+    {
+        None => Ok(("UTC".to_owned(), at.time())),
         Some(zone) => {
             let tz: Tz = zone.parse().map_err(|_| RotaError::Zone {
                 name: entry.name.clone(),
                 zone: zone.to_owned(),
             })?;
-            at.with_timezone(&tz).time()
+            Ok((zone.to_owned(), at.with_timezone(&tz).time()))
         }
+    }
+}
+
+/// Whether `entry` is on shift at `at`.
+pub fn on_shift(entry: &OncallEntry, at: DateTime<Utc>) -> Result<bool, RotaError> {
+    let Some(shift) = shift_of(entry)? else {
+        return Ok(true);
     };
-    Ok(shift.contains(local))
+    Ok(shift.contains(local_time(entry, at)?.1))
 }
 
 /// Entry `index` of the rota as an [`OnCall`] (level `index + 1`).

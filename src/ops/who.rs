@@ -2,42 +2,10 @@
 //! time zone, so that an engineer woken at 3 a.m. sees at a glance who else is awake and when the
 //! next hand-over is.
 
-use super::oncall::{on_shift, RotaError, Shift};
-use crate::config::OncallEntry;
+use super::oncall::{local_time, on_shift, shift_of, RotaError};
+use crate::config::{OncallEntry, WhatsAppConfig};
+use crate::store::{Cover, Silence};
 use chrono::{DateTime, NaiveTime, Timelike, Utc};
-use chrono_tz::Tz;
-
-/// An entry's zone (`UTC` when it names none) and its wall-clock time at `at`.
-fn local(entry: &OncallEntry, at: DateTime<Utc>) -> Result<(String, NaiveTime), RotaError> {
-    match entry
-        .timezone
-        .as_deref()
-        .map(str::trim)
-        .filter(|z| !z.is_empty())
-    {
-        None => Ok(("UTC".to_owned(), at.time())),
-        Some(zone) => {
-            let tz: Tz = zone.parse().map_err(|_| RotaError::Zone {
-                name: entry.name.clone(),
-                zone: zone.to_owned(),
-            })?;
-            Ok((zone.to_owned(), at.with_timezone(&tz).time()))
-        }
-    }
-}
-
-/// `entry`'s shift, `None` when it is always on call.
-fn shift(entry: &OncallEntry) -> Result<Option<Shift>, RotaError> {
-    let Some(hours) = entry.hours.as_deref().filter(|h| !h.trim().is_empty()) else {
-        return Ok(None);
-    };
-    Shift::parse(hours)
-        .map(Some)
-        .ok_or_else(|| RotaError::Hours {
-            name: entry.name.clone(),
-            hours: hours.to_owned(),
-        })
-}
 
 /// Minutes from wall-clock `now` to the next `then`, within a day.
 fn minutes_until(now: NaiveTime, then: NaiveTime) -> u32 {
@@ -63,10 +31,10 @@ pub fn from_rota(rota: &[OncallEntry], at: DateTime<Utc>) -> Result<String, Rota
     let mut now_lines = Vec::new();
     let mut next: Option<(u32, String)> = None;
     for (i, entry) in rota.iter().enumerate() {
-        let (zone, time) = local(entry, at)?;
+        let (zone, time) = local_time(entry, at)?;
         let there = time.format("%H:%M");
         let level = i + 1;
-        let shift = shift(entry)?;
+        let shift = shift_of(entry)?;
         if on_shift(entry, at)? {
             let until = match &shift {
                 Some(s) => format!("until {} {zone}", s.end().format("%H:%M")),
@@ -98,8 +66,64 @@ pub fn from_rota(rota: &[OncallEntry], at: DateTime<Utc>) -> Result<String, Rota
     if let Some((_, line)) = next {
         answer.push_str(&format!("\n\n*Next*\n{line}"));
     }
-    answer.push_str("\n\nIn a war room, WHO lists its members.");
     Ok(answer)
+}
+
+/// What `WHO` answers from PagerDuty's on-calls: each name with its escalation level.
+pub fn from_levels(levels: &[(String, String)]) -> String {
+    let lines: Vec<String> = levels
+        .iter()
+        .map(|(name, level)| format!("• {name} (level {level})"))
+        .collect();
+    format!("📟 *On call now* (PagerDuty)\n{}", lines.join("\n"))
+}
+
+/// `HH:MM UTC` of an instant in Unix milliseconds.
+fn clock(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| "?".into(), |t| t.format("%H:%M UTC").to_string())
+}
+
+/// The whole `WHO` answer: the covers in force above who is on call (they are paged first), the
+/// silenced services below, and the hint about war rooms.
+pub fn with_overrides(
+    on_call: String,
+    covers: &[Cover],
+    silences: &[Silence],
+    wa: &WhatsAppConfig,
+) -> String {
+    let mut answer = String::new();
+    if !covers.is_empty() {
+        let lines: Vec<String> = covers
+            .iter()
+            .map(|c| {
+                let by = wa.label(Some(&c.set_by));
+                format!(
+                    "• {} has the pager until {} (COVER by {by})",
+                    c.name,
+                    clock(c.until_ms)
+                )
+            })
+            .collect();
+        answer.push_str(&format!("🔁 *Covering*\n{}\n\n", lines.join("\n")));
+    }
+    answer.push_str(&on_call);
+    if !silences.is_empty() {
+        let lines: Vec<String> = silences
+            .iter()
+            .map(|s| {
+                format!(
+                    "• {} until {} ({} held)",
+                    s.service,
+                    clock(s.until_ms),
+                    s.held.len()
+                )
+            })
+            .collect();
+        answer.push_str(&format!("\n\n🔕 *Silenced*\n{}", lines.join("\n")));
+    }
+    answer.push_str("\n\nIn a war room, WHO lists its members.");
+    answer
 }
 
 #[cfg(test)]
@@ -150,5 +174,42 @@ mod tests {
         );
         assert!(!answer.contains("*Next*"), "{answer}");
         assert!(from_rota(&[], at).unwrap().contains("nobody on shift"));
+    }
+
+    #[test]
+    fn covers_come_above_who_is_on_call_and_silences_below_also_with_pagerduty() {
+        let wa: WhatsAppConfig = serde_yaml::from_str(
+            "type: whatsapp\nphone_number_id: \"1\"\naccess_token: t\nverify_token: v\napp_secret: s\n",
+        )
+        .unwrap();
+        let on_call = from_levels(&[("Alice".into(), "1".into())]);
+        let cover = Cover {
+            phone: aof_actors::WaId::parse("15557654321").unwrap(),
+            name: "Bob".into(),
+            until_ms: 1_796_659_200_000,
+            set_by: "Bob".into(),
+        };
+        let silence = Silence {
+            id: 1,
+            service: "search".into(),
+            until_ms: 1_796_659_200_000,
+            set_by: "+15551234567".into(),
+            held: vec!["ALT-0001".into()],
+        };
+        let answer = with_overrides(on_call, &[cover], &[silence], &wa);
+        let covering = answer.find("🔁 *Covering*").expect("covers shown");
+        let now = answer
+            .find("📟 *On call now* (PagerDuty)")
+            .expect("PagerDuty's on-calls");
+        let silenced = answer
+            .find("🔕 *Silenced*\n• search until")
+            .expect("silences shown");
+        assert!(covering < now && now < silenced, "{answer}");
+        assert!(answer.contains("• Bob has the pager until"), "{answer}");
+        assert!(answer.contains("(1 held)"), "{answer}");
+        assert!(
+            answer.ends_with("In a war room, WHO lists its members."),
+            "{answer}"
+        );
     }
 }

@@ -104,8 +104,8 @@ pub struct AuditRecord {
 /// Meta took it, the last delivery status WhatsApp reported. A page's delivery check reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    /// `queued`, `sending`, `sent` or `failed`, as the outbox has it.
-    pub outbox: String,
+    /// Where it stands in the outbox.
+    pub outbox: JobState,
     /// Why the outbox gave it up, when it did.
     pub outbox_error: Option<String>,
     /// The last status WhatsApp reported (`None` before the first).
@@ -360,7 +360,7 @@ impl SqliteStore {
             let code: Option<i64> = row.try_get("error_code")?;
             let title: Option<String> = row.try_get("error_title")?;
             Ok(Some(Delivery {
-                outbox: row.try_get("state")?,
+                outbox: job_state(&row.try_get::<String, _>("state")?)?,
                 outbox_error: row.try_get("error")?,
                 status: status.as_deref().and_then(|s| match s {
                     "accepted" => Some(DeliveryState::Accepted),
@@ -380,14 +380,7 @@ impl SqliteStore {
                     .fetch_optional(&self.pool)
                     .await?;
             let Some(row) = row else { return Ok(None) };
-            let state: String = row.try_get("state")?;
-            let state = match state.as_str() {
-                "queued" => JobState::Queued,
-                "sending" => JobState::Sending,
-                "sent" => JobState::Sent,
-                "failed" => JobState::Failed,
-                other => return Err(Failure::Corrupt(format!("unknown job state `{other}`"))),
-            };
+            let state = job_state(&row.try_get::<String, _>("state")?)?;
             let body: String = row.try_get("body")?;
             Ok(Some((
                 state,
@@ -398,6 +391,17 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// An outbox row's `state` column.
+fn job_state(word: &str) -> Result<JobState, Failure> {
+    Ok(match word {
+        "queued" => JobState::Queued,
+        "sending" => JobState::Sending,
+        "sent" => JobState::Sent,
+        "failed" => JobState::Failed,
+        other => return Err(Failure::Corrupt(format!("unknown job state `{other}`"))),
+    })
 }
 
 /// A `runs` row as a [`RunRecord`].

@@ -289,12 +289,12 @@ conformance! {
         let (state, ..) = store.job("job_z").await.expect("reads").expect("kept");
         assert_eq!(state, JobState::Sending);
         let delivery = store.delivery("job_z").await.expect("reads").expect("kept");
-        assert_eq!((delivery.outbox.as_str(), delivery.status), ("sending", None));
+        assert_eq!((delivery.outbox, delivery.status), (JobState::Sending, None));
         let failed = store.delivery("job_x").await.expect("reads").expect("kept");
-        assert_eq!(failed.outbox, "failed");
+        assert_eq!(failed.outbox, JobState::Failed);
         assert_eq!(failed.outbox_error.as_deref(), Some("undeliverable"));
         let sent = store.delivery("job_y").await.expect("reads").expect("kept");
-        assert_eq!(sent.outbox, "sent");
+        assert_eq!(sent.outbox, JobState::Sent);
         assert!(store.delivery("job_404").await.expect("reads").is_none());
     }
 }

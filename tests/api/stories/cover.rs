@@ -8,13 +8,7 @@ use serde_json::json;
 
 /// The stories' config with Alice allowed to set covers for others.
 async fn start_with_coverers(graph: &FakeGraph, dir: &std::path::Path) -> TestApp {
-    let mut options = options(&graph.address);
-    options
-        .oncall_extra
-        .push_str("\n      coverers: [\"Alice\"]");
-    TestApp::spawn_in(dir, graph, &options)
-        .await
-        .expect("the bot starts")
+    spawn_with_oncall(graph, dir, "coverers: [\"Alice\"]").await
 }
 
 #[actix_web::test]

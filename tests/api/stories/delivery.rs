@@ -9,17 +9,12 @@ use serde_json::{json, Value};
 /// The check's flow, as the scheduler names it.
 const CHECK: &str = "page-delivery-check-flow";
 
-/// Answers each page with a wamid naming its service (`wamid.page.checkout`).
-fn name_the_pages(graph: &FakeGraph) {
-    graph.script(|body| {
-        let params = body["template"]["components"][0]["parameters"].as_array()?;
-        let service = params.get(1)?.get("text")?.as_str()?;
-        Some((
-            200,
-            json!({ "messaging_product": "whatsapp",
-                    "messages": [{ "id": format!("wamid.page.{service}") }] }),
-        ))
-    });
+/// The services the stories page about: their pages' wamids name them.
+const SERVICES: &[&str] = &["checkout", "search", "billing", "queue"];
+
+/// The wamid the fake gave Alice's page about `service`.
+fn page_to_alice(service: &str) -> String {
+    format!("wamid.ops_alert.{service}.{ALICE}")
 }
 
 /// A status notification for `wamid` sent to Alice.
@@ -40,40 +35,20 @@ fn status(wamid: &str, state: &str, error: Option<(i64, &str)>) -> Value {
 
 /// The ids of the pending delivery checks.
 async fn checks(app: &TestApp) -> Vec<String> {
-    let mut res = app
-        .client
-        .get(app.url("/admin/timers"))
-        .insert_header(("authorization", format!("Bearer {WEBHOOK_TOKEN}")))
-        .send()
-        .await
-        .expect("the server answers");
-    let timers: Value = serde_json::from_slice(&res.body().await.unwrap_or_default()).unwrap();
-    let list = timers["timers"].as_array().or(timers.as_array()).cloned();
-    list.unwrap_or_default()
-        .iter()
-        .filter(|t| t["flow"] == CHECK)
-        .filter_map(|t| t["id"].as_str().map(str::to_owned))
-        .collect()
+    timer_ids(app, CHECK).await
 }
 
-/// Fires timer `id` now through the admin endpoint.
+/// Fires timer `id` now.
 async fn fire(app: &TestApp, id: &str) {
-    let (status, answer) = app
-        .post_json(
-            "/webhooks/admin/timers/fire",
-            &json!({ "id": id }),
-            Some(WEBHOOK_TOKEN),
-        )
-        .await;
+    let (status, answer) = fire_timer(app, id).await;
     assert_eq!(status, 200, "{answer}");
 }
 
 /// Waits until `n` delivery checks have run to their end.
 async fn checks_ran(dir: &std::path::Path, n: usize) {
     let done = eventually_async(WAIT, || async {
-        let runs = store(dir).await.runs_of("page-delivery-check", 10).await;
-        let runs = runs.unwrap_or_default();
-        (runs.iter().filter(|r| r.outcome.is_some()).count() >= n).then_some(())
+        let ran = finished_runs(dir, "page-delivery-check").await;
+        (ran.len() >= n).then_some(())
     })
     .await;
     assert!(done.is_some(), "{n} delivery checks never finished");
@@ -89,11 +64,11 @@ async fn page_alice(graph: &FakeGraph, app: &TestApp, service: &str) {
 #[actix_web::test]
 async fn a_page_whatsapp_reports_failed_goes_to_the_next_person_and_the_fallback_channel() {
     let (graph, _dir, app) = start().await;
-    name_the_pages(&graph);
+    name_wamids(&graph, SERVICES);
     page_alice(&graph, &app, "checkout").await;
     eventually(WAIT, || (graph.sends_to(ALICE).len() == 1).then_some(())).await;
     let failed = status(
-        "wamid.page.checkout",
+        &page_to_alice("checkout"),
         "failed",
         Some((131026, "Message undeliverable")),
     );
@@ -127,9 +102,9 @@ async fn a_page_whatsapp_reports_failed_goes_to_the_next_person_and_the_fallback
 #[actix_web::test]
 async fn an_undelivered_page_is_passed_on_at_its_time_and_a_delivered_one_is_not() {
     let (graph, dir, app) = start().await;
-    name_the_pages(&graph);
+    name_wamids(&graph, SERVICES);
     page_alice(&graph, &app, "search").await;
-    let delivered = status("wamid.page.search", "delivered", None);
+    let delivered = status(&page_to_alice("search"), "delivered", None);
     assert_eq!(app.post_signed(delivered.to_string().as_bytes()).await, 200);
     let first = checks(&app).await;
     assert_eq!(first.len(), 1, "one check per page: {first:?}");
@@ -153,7 +128,7 @@ async fn an_undelivered_page_is_passed_on_at_its_time_and_a_delivered_one_is_not
 #[actix_web::test]
 async fn an_acknowledged_alert_is_not_passed_on_when_its_check_fires() {
     let (graph, dir, app) = start().await;
-    name_the_pages(&graph);
+    name_wamids(&graph, SERVICES);
     page_alice(&graph, &app, "queue").await;
     app.say(ALICE, "ACK").await;
     received(&graph, ALICE, "You're now the incident commander").await;

@@ -5,47 +5,13 @@
 use super::support::*;
 use crate::common::*;
 use serde_json::{json, Value};
-use std::path::Path;
 
-/// The pending timers, through the admin endpoint.
-async fn timers(app: &TestApp) -> Value {
-    let mut res = app
-        .client
-        .get(app.url("/admin/timers"))
-        .insert_header(("authorization", format!("Bearer {WEBHOOK_TOKEN}")))
-        .send()
-        .await
-        .expect("the server answers");
-    serde_json::from_slice(&res.body().await.unwrap_or_default()).unwrap_or(Value::Null)
-}
-
-/// Outcomes of the finished runs of a flow, read from the store's run records.
-async fn finished_runs(dir: &Path, flow: &str) -> Vec<String> {
-    let runs = store(dir).await.runs_of(flow, 100).await;
-    let runs = runs.expect("the runs read back");
-    runs.into_iter().filter_map(|r| r.outcome).collect()
-}
-
-/// Fires the pending timers of `flow` (every page also has a delivery check pending) through the
-/// admin endpoint; the status and the answer of the last.
+/// Fires the pending timers of `flow` (every page also has a delivery check pending); the status
+/// and the answer of the last.
 async fn fire_timers_of(app: &TestApp, flow: &str) -> (u16, Value) {
-    let list = timers(app).await;
-    let ids: Vec<String> = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|t| t["flow"] == flow)
-        .filter_map(|t| t["id"].as_str().map(str::to_owned))
-        .collect();
     let mut answer = (404, Value::Null);
-    for id in ids {
-        answer = app
-            .post_json(
-                "/webhooks/admin/timers/fire",
-                &json!({ "id": id }),
-                Some(WEBHOOK_TOKEN),
-            )
-            .await;
+    for id in timer_ids(app, flow).await {
+        answer = fire_timer(app, &id).await;
     }
     answer
 }

@@ -6,24 +6,8 @@ use super::support::*;
 use crate::common::*;
 use serde_json::{json, Value};
 
-/// Answers each page and approval request with a wamid naming its service
-/// (`wamid.ops_alert.checkout`), so that a test can quote it.
-fn name_the_wamids(graph: &FakeGraph) {
-    graph.script(|body| {
-        let template = body["template"]["name"].as_str()?;
-        let params = body["template"]["components"][0]["parameters"].as_array()?;
-        let service = params
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .find(|t| ["payments-api", "checkout", "api", "web"].contains(t))?;
-        let to = body["to"].as_str().unwrap_or_default();
-        Some((
-            200,
-            json!({ "messaging_product": "whatsapp",
-                    "messages": [{ "id": format!("wamid.{template}.{service}.{to}") }] }),
-        ))
-    });
-}
+/// The services of the stories' pages and requests: their wamids name them.
+const SERVICES: &[&str] = &["payments-api", "checkout", "api", "web"];
 
 /// A notification from `from` quoting (or tapping a button of) the message `quoted`.
 fn quoting(from: &str, text: &str, quoted: &str, button: bool) -> Value {
@@ -56,7 +40,7 @@ async fn state_of(dir: &std::path::Path, id: &str) -> String {
 #[actix_web::test]
 async fn ack_quoting_the_first_page_acknowledges_the_first_alert() {
     let (graph, dir, app) = start().await;
-    name_the_wamids(&graph);
+    name_wamids(&graph, SERVICES);
     two_pages(&graph, &app).await;
     let first_page = format!("wamid.ops_alert.payments-api.{ALICE}");
     let body = quoting(ALICE, "ACK", &first_page, false);
@@ -77,7 +61,7 @@ async fn ack_quoting_the_first_page_acknowledges_the_first_alert() {
 #[actix_web::test]
 async fn a_tap_on_the_first_pages_button_and_an_explicit_id_act_on_their_alerts() {
     let (graph, dir, app) = start().await;
-    name_the_wamids(&graph);
+    name_wamids(&graph, SERVICES);
     two_pages(&graph, &app).await;
     let first_page = format!("wamid.ops_alert.payments-api.{ALICE}");
     let tap = quoting(ALICE, "ACK", &first_page, true);
@@ -119,7 +103,7 @@ async fn request_deploy(app: &TestApp, service: &str) {
 #[actix_web::test]
 async fn an_approver_asked_twice_approves_the_request_they_quote_or_name() {
     let (graph, _dir, app) = start().await;
-    name_the_wamids(&graph);
+    name_wamids(&graph, SERVICES);
     request_deploy(&app, "api").await;
     received(&graph, CAROL, "deployment_approval(api|").await;
     request_deploy(&app, "web").await;
@@ -150,7 +134,7 @@ async fn an_approver_asked_twice_approves_the_request_they_quote_or_name() {
 #[actix_web::test]
 async fn info_and_esc_quoting_the_first_page_are_about_the_first_alert() {
     let (graph, dir, app) = start().await;
-    name_the_wamids(&graph);
+    name_wamids(&graph, SERVICES);
     two_pages(&graph, &app).await;
     let first_page = format!("wamid.ops_alert.payments-api.{ALICE}");
     let info = quoting(ALICE, "INFO", &first_page, false);

@@ -8,13 +8,7 @@ use serde_json::json;
 
 /// The stories' config with Alice allowed to silence.
 async fn start_with_silencers(graph: &FakeGraph, dir: &std::path::Path) -> TestApp {
-    let mut options = options(&graph.address);
-    options
-        .oncall_extra
-        .push_str("\n      silencers: [\"Alice\"]");
-    TestApp::spawn_in(dir, graph, &options)
-        .await
-        .expect("the bot starts")
+    spawn_with_oncall(graph, dir, "silencers: [\"Alice\"]").await
 }
 
 #[actix_web::test]
@@ -87,16 +81,16 @@ async fn a_silence_that_runs_out_tells_the_team_what_it_held() {
     )
     .await;
     let held_id = held["alert_id"].as_str().expect("an alert id").to_owned();
-    // Its end: the timer the silence set, fired now.
-    let timers = app.get("/admin/timers").await;
-    assert_eq!(timers.0, 401, "the admin endpoint needs the token");
-    let (status, fired) = app
-        .post_json(
-            "/webhooks/admin/timers/fire",
-            &json!({}),
-            Some(WEBHOOK_TOKEN),
-        )
-        .await;
+    // Its end: the timer the silence set, fired now (through the admin endpoint, which needs the
+    // token).
+    assert_eq!(
+        app.get("/admin/timers").await.0,
+        401,
+        "the admin endpoint needs the token"
+    );
+    let ends = timer_ids(&app, "unsilence-flow").await;
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    let (status, fired) = fire_timer(&app, &ends[0]).await;
     assert_eq!(status, 200, "{fired}");
     let told = received(&graph, BOB, "🔔 queue is no longer silenced").await;
     assert!(told.contains(&held_id), "{told}");

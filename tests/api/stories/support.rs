@@ -40,6 +40,16 @@ pub fn options(fake: &str) -> Options {
     }
 }
 
+/// Starts the bot against `graph`, storing under `dir`, with `extra` added to the `oncall` section
+/// (`coverers: [Alice]`).
+pub async fn spawn_with_oncall(graph: &FakeGraph, dir: &Path, extra: &str) -> TestApp {
+    let mut options = options(&graph.address);
+    options.oncall_extra.push_str(&format!("\n      {extra}"));
+    TestApp::spawn_in(dir, graph, &options)
+        .await
+        .expect("the bot starts")
+}
+
 /// Starts the bot against `graph`, storing under `dir`.
 pub async fn spawn(graph: &FakeGraph, dir: &Path) -> TestApp {
     TestApp::spawn_in(dir, graph, &options(&graph.address))
@@ -127,4 +137,64 @@ pub fn first_containing(graph: &FakeGraph, who: &str, needle: &str) -> Option<St
         .iter()
         .map(describe)
         .find(|t| t.contains(needle))
+}
+
+/// Answers every template sent with a wamid naming it, the first of `services` among its
+/// parameters, and its recipient (`wamid.ops_alert.checkout.15551234567`), so that a test can
+/// quote a page or report its status; other sends get the default answer.
+pub fn name_wamids(graph: &FakeGraph, services: &'static [&'static str]) {
+    graph.script(move |body| {
+        let template = body["template"]["name"].as_str()?;
+        let params = body["template"]["components"][0]["parameters"].as_array()?;
+        let service = params
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .find(|t| services.contains(t))?;
+        let to = body["to"].as_str().unwrap_or_default();
+        Some((
+            200,
+            serde_json::json!({ "messaging_product": "whatsapp",
+                    "messages": [{ "id": format!("wamid.{template}.{service}.{to}") }] }),
+        ))
+    });
+}
+
+/// The pending timers, through the admin endpoint.
+pub async fn timers(app: &TestApp) -> Value {
+    let mut res = app
+        .client
+        .get(app.url("/admin/timers"))
+        .insert_header(("authorization", format!("Bearer {WEBHOOK_TOKEN}")))
+        .send()
+        .await
+        .expect("the server answers");
+    serde_json::from_slice(&res.body().await.unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+/// The ids of the pending timers of `flow` (a page has its escalation and its delivery check).
+pub async fn timer_ids(app: &TestApp, flow: &str) -> Vec<String> {
+    let list = timers(app).await;
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["flow"] == flow)
+        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Fires timer `id` now through the admin endpoint; the status and the answer.
+pub async fn fire_timer(app: &TestApp, id: &str) -> (u16, Value) {
+    app.post_json(
+        "/webhooks/admin/timers/fire",
+        &serde_json::json!({ "id": id }),
+        Some(WEBHOOK_TOKEN),
+    )
+    .await
+}
+
+/// Outcomes of the finished runs of a flow (by its `metadata.name`), read from the store.
+pub async fn finished_runs(dir: &Path, flow: &str) -> Vec<String> {
+    let runs = store(dir).await.runs_of(flow, 100).await;
+    let runs = runs.expect("the runs read back");
+    runs.into_iter().filter_map(|r| r.outcome).collect()
 }
