@@ -23,6 +23,8 @@ pub struct Contents {
     pub queue: Vec<QueuedJob>,
     /// Sent jobs with their wamid.
     pub sent: Vec<(QueuedJob, Wamid)>,
+    /// Folded jobs with the digest that said them.
+    pub folded: Vec<(JobId, JobId)>,
     /// Given-up jobs with the reason.
     pub failed: Vec<(QueuedJob, String)>,
     /// Ids of queued jobs whose send has started.
@@ -139,6 +141,25 @@ impl Store for MemoryStore {
             if c.queue.iter().any(|j| j.id == id) {
                 c.sending.insert(id);
             }
+        })
+    }
+
+    fn job_folding(&self, job: QueuedJob) -> StoreResult<()> {
+        self.with(|c| {
+            let folds: HashSet<&JobId> = job.folds.iter().collect();
+            let mut folded = Vec::new();
+            c.queue.retain(|j| {
+                let gone = folds.contains(&j.id) && !c.sending.contains(&j.id);
+                if gone {
+                    folded.push((j.id.clone(), job.id.clone()));
+                }
+                !gone
+            });
+            c.folded.extend(folded);
+            if !c.queue.iter().any(|j| j.id == job.id) {
+                c.queue.push(job.clone());
+            }
+            c.sending.insert(job.id);
         })
     }
 

@@ -312,6 +312,10 @@ pub struct QueuedJob {
     pub attempts: u32,
     /// Unix milliseconds when it was queued.
     pub enqueued_at_ms: i64,
+    /// The jobs this one says in their place (a digest of what waited for one person): recorded
+    /// as folded into it, in one commit, when it leaves ([`crate::ports::Store::job_folding`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folds: Vec<JobId>,
 }
 
 /// Which way a context entry went.

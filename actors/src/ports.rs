@@ -235,6 +235,10 @@ pub trait Store: Send + Sync + 'static {
     /// Records that a message is about to leave (`sending`), before the request to Meta: after a
     /// crash it is not sent again blindly (see [`Store::unconfirmed_jobs`]).
     fn job_sending(&self, id: JobId) -> StoreResult<()>;
+    /// Records, in one commit, that the digest `job` is about to leave (`sending`, as
+    /// [`Store::job_sending`]) and that the jobs it folds (`job.folds`) are `folded` into it: they
+    /// are never sent themselves, and a crash before the commit leaves them queued as they were.
+    fn job_folding(&self, job: QueuedJob) -> StoreResult<()>;
     /// Messages left `sending` by a crash: the request may have reached Meta.
     fn unconfirmed_jobs(&self) -> StoreResult<Vec<QueuedJob>>;
     /// Of these jobs, whether each is still `sending` (no status named it since).
@@ -257,6 +261,26 @@ pub trait Store: Send + Sync + 'static {
     fn pending_timers(&self) -> StoreResult<Vec<Timer>>;
     /// Writes an audit record.
     fn audit(&self, entry: AuditEntry) -> StoreResult<()>;
+}
+
+/// Folds what waits for one person into one message. WhatsApp lets a person receive about one
+/// message every six seconds: paced one by one, a storm of pages or a busy war room would reach
+/// them as a trickle of single messages, minutes late. Implemented by the application, which
+/// knows what its messages say.
+pub trait Fold: Send + Sync + 'static {
+    /// Of one person's waiting jobs in one lane, oldest first (at least two, none tried yet), the
+    /// message that says the first `count` of them; `None` (or a count under two) sends the first
+    /// alone. Only a prefix folds, so that what a person reads keeps its order.
+    fn fold(&self, waiting: &[&QueuedJob]) -> Option<Folded>;
+}
+
+/// A digest, and how many of the waiting jobs it says.
+#[derive(Debug)]
+pub struct Folded {
+    /// The message sent in their place.
+    pub message: OutboundMessage,
+    /// How many jobs, from the front, it stands for.
+    pub count: usize,
 }
 
 /// A reason a message could not be queued.

@@ -2,7 +2,7 @@
 //! runner → router) closed through addresses taken before the actors exist.
 
 use crate::handle::Handle;
-use crate::ports::{FlowRunner, RouteTable, Store, Transport};
+use crate::ports::{FlowRunner, Fold, RouteTable, Store, Transport};
 use crate::rate_limiter::{RateLimiter, RateSettings};
 use crate::router::Router;
 use crate::scheduler::Scheduler;
@@ -44,6 +44,8 @@ pub struct Ports {
     pub routes: Arc<dyn RouteTable>,
     /// The wire (not `Send`: built on the current thread).
     pub transport: Rc<dyn Transport>,
+    /// Says what waits for one person in one message; `None` sends each as it is.
+    pub fold: Option<Arc<dyn Fold>>,
 }
 
 /// The running actors.
@@ -74,12 +76,15 @@ impl Runtime {
             settings.sender.clone(),
         )
         .start();
-        let limiter = limiter_ctx.run(RateLimiter::new(
-            settings.rate.clone(),
-            ports.store.clone(),
-            sender.recipient(),
-            settings.resume,
-        ));
+        let limiter = limiter_ctx.run(
+            RateLimiter::new(
+                settings.rate.clone(),
+                ports.store.clone(),
+                sender.recipient(),
+                settings.resume,
+            )
+            .folding(ports.fold),
+        );
 
         let scheduler = Scheduler::new(
             ports.store.clone(),

@@ -1,5 +1,5 @@
 //! The `alert-manager` agent: alerts for flows (`create`, `find_pending`, `get_active`,
-//! `acknowledge`, `resolve`, `get`, `add_paged`). Which alert a person means and what
+//! `acknowledge`, `resolve`, `get`, `add_paged`, and ACK ALL's `acknowledge_all` in [`super::alerts_many`]). Which alert a person means and what
 //! acknowledging and resolving do are [`crate::ops::alerts`]' rules; the agent reads the steps'
 //! inputs (and the conversation: `run.recent_about("alert_id")`) and shapes outputs as flows read
 //! them ([`alert_output`]): always with `alert_id`, `title` and `pagerduty_incident_id` (null when
@@ -23,6 +23,7 @@ pub static AGENT: Agent = Agent {
         "get" => get,
         "add_paged" => add_paged,
         "check_delivery" => check_delivery,
+        "acknowledge_all" => super::alerts_many::acknowledge_all,
     ],
 };
 
@@ -209,6 +210,9 @@ async fn targeted_alert(run: &RunContext) -> Result<Option<String>, AgentError> 
     if let Some(id) = target.get("alert_id").and_then(Value::as_str) {
         return Ok(Some(id.to_owned()));
     }
+    if let Some(ids) = target.get("alert_ids").and_then(Value::as_array) {
+        return one_of_a_digest(run, ids);
+    }
     let Some(incident) = target.get("incident_id").and_then(Value::as_str) else {
         return Ok(None);
     };
@@ -226,6 +230,23 @@ async fn targeted_alert(run: &RunContext) -> Result<Option<String>, AgentError> 
         Some(_) => format!("ℹ️ {incident} has no alert to act on."),
         None => format!("I know no incident {incident}; incident ids look like INC-0001."),
     }))
+}
+
+/// The alert a reply quoting a digest means: its only alert, or for INFO the first (the answer
+/// lists the others); any other command is asked to name one.
+fn one_of_a_digest(run: &RunContext, ids: &[Value]) -> Result<Option<String>, AgentError> {
+    let ids: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
+    let command = command_word(run).to_uppercase();
+    match ids.as_slice() {
+        [] => Ok(None),
+        [only] => Ok(Some((*only).to_owned())),
+        [first, ..] if command == "INFO" => Ok(Some((*first).to_owned())),
+        [first, ..] => Err(AgentError::Answer(format!(
+            "ℹ️ That message names {} alerts ({}). Write `{command} {first}` for one of them, or ACK ALL to acknowledge them all.",
+            ids.len(),
+            crate::ops::digest::ranges(&ids)
+        ))),
+    }
 }
 
 /// The command the person typed (the first word of their last message), for a note.

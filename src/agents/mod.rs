@@ -6,6 +6,7 @@
 //! as `steps.<id>.output`.
 
 pub mod alerts;
+mod alerts_many;
 pub mod approvals;
 pub mod basic;
 pub mod cover;

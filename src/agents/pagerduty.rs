@@ -24,14 +24,32 @@ pub static AGENT: Agent = Agent {
     ],
 };
 
-/// `acknowledge`: the incident's status.
+/// `acknowledge`: the incident's status (or each of `incident_ids`').
 async fn acknowledge(input: &Value, run: &RunContext) -> AgentResult {
-    write_incident(Asked::Acknowledge, input, run).await
+    each_incident(Asked::Acknowledge, input, run).await
 }
 
-/// `resolve`: the incident's status.
+/// `resolve`: the incident's status (or each of `incident_ids`').
 async fn resolve(input: &Value, run: &RunContext) -> AgentResult {
-    write_incident(Asked::Resolve, input, run).await
+    each_incident(Asked::Resolve, input, run).await
+}
+
+/// With `incident_ids` (ACK ALL), the write for each of them; one PagerDuty refuses is logged and
+/// listed with its error, and the others still go. Otherwise the write for `incident_id`.
+async fn each_incident(asked: Asked, input: &Value, run: &RunContext) -> AgentResult {
+    let Some(Value::Array(ids)) = input.get("incident_ids") else {
+        return write_incident(asked, input, run).await;
+    };
+    let mut incidents = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut one = input.clone();
+        one["incident_id"] = id.clone();
+        incidents.push(match write_incident(asked, &one, run).await {
+            Ok(done) => done,
+            Err(e) => json!({ "incident_id": id, "error": e.to_string() }),
+        });
+    }
+    Ok(json!({ "count": incidents.len(), "incidents": incidents }))
 }
 
 /// `escalate`: to `escalation_level`.

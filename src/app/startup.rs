@@ -183,6 +183,9 @@ impl StoreOpened {
             store: self.store.clone(),
             routes: self.routes.clone(),
             transport: self.transport(),
+            fold: Some(Arc::new(crate::ops::digest::Digests::new(
+                &config.platforms.whatsapp,
+            ))),
         };
         let (runtime, engine) = Runtime::start(settings, ports, |handle| {
             let services = Arc::new(Services {

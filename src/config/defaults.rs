@@ -106,9 +106,14 @@ pub fn rate_limits() -> RateLimits {
         templates_per_day: templates_per_day(),
         window_margin: window_margin(),
         max_in_flight: None,
-        per_person_interval: std::time::Duration::ZERO,
+        per_person_interval: per_person_interval(),
         per_person_burst: per_person_burst(),
     }
+}
+
+/// WhatsApp's pair rate: about one message every six seconds to the same person.
+pub fn per_person_interval() -> std::time::Duration {
+    std::time::Duration::from_millis(6000)
 }
 
 /// A short burst, as WhatsApp lends one (a page, its reminder and a reply).

@@ -283,12 +283,12 @@ pub struct RateLimits {
     #[serde(default)]
     pub max_in_flight: Option<usize>,
     /// `per_person_interval_ms`: the steady interval between two messages to the same person
-    /// (WhatsApp's pair rate is about one every 6 s, 131056 beyond); 0, the default until what
-    /// waits for one person is folded into one message, paces nobody (a 131056 still holds back
-    /// that person only).
+    /// (WhatsApp's pair rate is about one every 6 s, 131056 beyond; default 6000). What waits for
+    /// a paced person is folded into one message when their turn comes. 0 paces nobody (a
+    /// 131056 still holds back that person only).
     #[serde(
         rename = "per_person_interval_ms",
-        default,
+        default = "defaults::per_person_interval",
         deserialize_with = "units::millis"
     )]
     pub per_person_interval: Duration,

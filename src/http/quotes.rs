@@ -25,7 +25,10 @@ pub async fn settle(state: &AppState, messages: &mut [InboundMessage]) {
             continue;
         };
         match state.store.outbound_message(quoted.as_str()).await {
-            Ok(Some(record)) => message.target = record.about.as_ref().and_then(replies::quoted),
+            Ok(Some(record)) => {
+                message.target = record.about.as_ref().and_then(replies::quoted);
+                for_each_of_a_digest(state, message);
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "the quoted message could not be looked up; the reply acts on the most recent");
@@ -34,14 +37,32 @@ pub async fn settle(state: &AppState, messages: &mut [InboundMessage]) {
     }
 }
 
+/// A command quoting a digest means each alert in it: `ACK` becomes `ACK ALL` (over the digest's
+/// alerts) when that routes.
+fn for_each_of_a_digest(state: &AppState, message: &mut InboundMessage) {
+    let names_many = message
+        .target
+        .as_ref()
+        .is_some_and(|t| t.get("alert_ids").is_some());
+    let Some(text) = message.text.as_deref().filter(|_| names_many) else {
+        return;
+    };
+    let all = format!("{} ALL", text.trim());
+    if routes(state, &all) {
+        message.text = Some(all);
+    }
+}
+
+/// Whether `text` routes to a command or a flow's own pattern as written.
+fn routes(state: &AppState, text: &str) -> bool {
+    state
+        .routes
+        .static_route(text)
+        .is_some_and(|r| matches!(r.reason, RouteReason::Command | RouteReason::FlowTrigger))
+}
+
 /// Whether `command` routes to a command or a flow's own pattern while the whole `text` does not
 /// (`JOIN INC-0002` is a command as written and keeps its id).
 fn routes_alone(state: &AppState, text: &str, command: &str) -> bool {
-    let by_name = |t: &str| {
-        state
-            .routes
-            .static_route(t)
-            .is_some_and(|r| matches!(r.reason, RouteReason::Command | RouteReason::FlowTrigger))
-    };
-    !by_name(text) && by_name(command)
+    !routes(state, text) && routes(state, command)
 }

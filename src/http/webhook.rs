@@ -73,9 +73,16 @@ fn check_failed_pages_now(state: &AppState, failed: Vec<String>) {
             let Ok(Some(sent)) = store.outbound_message(&wamid).await else {
                 continue;
             };
-            let timer = crate::agents::whatsapp::delivery_timer_id(&sent.job_id);
-            if handle.fire_timers(Some(timer)).await > 0 {
-                tracing::info!(wamid = %wamid, "a page failed; its delivery check runs now");
+            // A digest that failed failed each page it said.
+            let pages = match store.job(&sent.job_id.0).await {
+                Ok(Some((_, digest, _, _))) if !digest.folds.is_empty() => digest.folds,
+                _ => vec![sent.job_id],
+            };
+            for page in pages {
+                let timer = crate::agents::whatsapp::delivery_timer_id(&page);
+                if handle.fire_timers(Some(timer)).await > 0 {
+                    tracing::info!(wamid = %wamid, "a page failed; its delivery check runs now");
+                }
             }
         }
     });

@@ -44,7 +44,12 @@ pub async fn tell_paged(handle: &Handle, alert: &AlertRecord, text: String) {
             continue;
         };
         let message = OutboundMessage::text(to, text.clone(), Lane::Alert)
-            .about(Some(json!({ "alert_id": alert.id })))
+            .about(Some(json!({
+                "alert_id": alert.id,
+                "service": alert.service,
+                "state": alert.state.as_str(),
+                "title": alert.title(),
+            })))
             .flow(format!("{}-sync", alert.source.as_str()));
         if let Err(e) = handle.send(message).await {
             tracing::error!(alert = %alert.id, error = %e, "could not tell a paged person");
@@ -139,22 +144,32 @@ pub async fn targeted(
 
 /// A line for a person whose bare `command` acted on `chosen` while `open` (theirs, in the states
 /// the command takes) holds others: which others, and how to pick one. `None` when there are none.
+/// After a storm there may be hundreds: the first [`LISTED`] are named with their titles, the rest
+/// by id ranges.
 pub fn others_note(command: &str, chosen: &AlertRecord, open: &[AlertRecord]) -> Option<String> {
-    let others: Vec<String> = open
+    let others: Vec<&AlertRecord> = open.iter().filter(|a| a.id != chosen.id).collect();
+    let first = others.first()?;
+    let mut listed: Vec<String> = others
         .iter()
-        .filter(|a| a.id != chosen.id)
+        .take(LISTED)
         .map(|a| format!("{} ({})", a.id, a.title()))
         .collect();
-    let first = open.iter().find(|a| a.id != chosen.id)?;
+    if others.len() > LISTED {
+        let rest: Vec<&str> = others[LISTED..].iter().map(|a| a.id.as_str()).collect();
+        listed.push(format!("and {}", crate::ops::digest::ranges(&rest)));
+    }
     let command = command.trim().to_uppercase();
     Some(format!(
-        "ℹ️ That was {}. You have {} more: {}. To act on another, quote its page or write `{command} {}`.",
+        "ℹ️ That was {}. You have {} more: {}. To act on another, quote its page or write `{command} {}`; ACK ALL acknowledges every firing one.",
         chosen.id,
         others.len(),
-        others.join(", "),
+        listed.join(", "),
         first.id
     ))
 }
+
+/// How many other alerts a note names with their titles.
+const LISTED: usize = 10;
 
 /// Why the page to `to` about `alert` did not get through, so that the next person is paged; `None`
 /// when there is nothing to do: it was delivered (or read), the alert is no longer firing, or

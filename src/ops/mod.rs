@@ -2,7 +2,8 @@
 //! what an alert from another system means for the open ones and which alert a person means
 //! ([`alerts`]), how those systems' payloads map to a page ([`intake`], Datadog's in [`datadog`]), who is on call
 //! ([`oncall`]), who approves what and how a decision is taken ([`approvals`]), incidents and
-//! their timelines ([`incidents`]), and war rooms ([`war_room`]); what WHO says outside a room ([`who`]).
+//! their timelines ([`incidents`]), and war rooms ([`war_room`]); what WHO says outside a room ([`who`]); what waits for one person, said in one message
+//! ([`digest`]).
 //!
 //! A rule that does not do what was asked says why in a [`Refused`]: an expected outcome the
 //! person is told in a sentence, or the store failing.
@@ -11,6 +12,7 @@ pub mod alerts;
 pub mod approvals;
 pub mod cover;
 pub mod datadog;
+pub mod digest;
 pub mod incidents;
 pub mod intake;
 pub mod oncall;

@@ -35,15 +35,18 @@ pub fn explicit(text: &str) -> Option<(String, Value)> {
 }
 
 /// The part of what a quoted message was about that a reply can act on (its alert, incident and
-/// approval request ids); `None` when it names none.
+/// approval request ids, and a digest's `alert_ids`); `None` when it names none.
 pub fn quoted(about: &Value) -> Option<Value> {
-    let picked: serde_json::Map<String, Value> = KINDS
+    let mut picked: serde_json::Map<String, Value> = KINDS
         .iter()
         .filter_map(|(_, key)| {
             let id = about.get(*key).filter(|v| v.is_string())?;
             Some(((*key).to_owned(), id.clone()))
         })
         .collect();
+    if let Some(ids) = about.get("alert_ids").filter(|v| v.is_array()) {
+        picked.insert("alert_ids".to_owned(), ids.clone());
+    }
     (!picked.is_empty()).then_some(Value::Object(picked))
 }
 

@@ -126,6 +126,36 @@ impl Store for SqliteStore {
         })
     }
 
+    fn job_folding(&self, job: QueuedJob) -> StoreResult<()> {
+        let writer = self.writer.clone();
+        boxed("job_folding", async move {
+            let now = now_ms();
+            let folds: Vec<&str> = job.folds.iter().map(|id| id.0.as_str()).collect();
+            let folds = serde_json::to_string(&folds)?;
+            let statements = vec![
+                (
+                    "INSERT INTO outbox (id, body, state, created_ms, updated_ms)
+                     VALUES (?1, ?2, 'sending', ?3, ?4)
+                     ON CONFLICT(id) DO UPDATE SET state = 'sending', updated_ms = excluded.updated_ms
+                     WHERE outbox.state IN ('queued', 'sending')",
+                    vec![
+                        job.id.0.clone().into(),
+                        serde_json::to_string(&job)?.into(),
+                        job.enqueued_at_ms.into(),
+                        now.into(),
+                    ],
+                ),
+                (
+                    "UPDATE outbox SET state = 'folded', folded_into = ?1, updated_ms = ?2
+                     WHERE state IN ('queued', 'sending')
+                       AND id IN (SELECT value FROM json_each(?3))",
+                    vec![job.id.0.into(), now.into(), folds.into()],
+                ),
+            ];
+            writer.statements(statements).await.map(drop)
+        })
+    }
+
     fn unconfirmed_jobs(&self) -> StoreResult<Vec<QueuedJob>> {
         let pool = self.pool.clone();
         boxed("unconfirmed_jobs", async move {

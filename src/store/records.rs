@@ -126,6 +126,8 @@ pub enum JobState {
     Sent,
     /// Given up; the row keeps why.
     Failed,
+    /// Said in a digest with the others waiting for the same person (`folded_into` names it).
+    Folded,
 }
 
 /// The rank of a state in `message_status.rank`: the column that keeps statuses moving forward.
@@ -323,7 +325,9 @@ impl SqliteStore {
         .await
     }
 
-    /// How many outbox entries are queued, sent and failed: a growing queue means sends are stuck.
+    /// How many of the messages flows queued are queued, sent and failed: a growing queue means
+    /// sends are stuck. A message said in a digest counts as its digest went; digests themselves
+    /// are not counted.
     pub(crate) async fn outbox_counts(&self) -> Result<(u64, u64, u64), StoreError> {
         logged("outbox_counts", async {
             let row = sqlx::query(
@@ -331,7 +335,11 @@ impl SqliteStore {
                      COALESCE(SUM(state = 'queued'), 0) AS queued,
                      COALESCE(SUM(state = 'sent'), 0) AS sent,
                      COALESCE(SUM(state = 'failed'), 0) AS failed
-                 FROM outbox",
+                 FROM (
+                     SELECT COALESCE(d.state, o.state) AS state
+                     FROM outbox o LEFT JOIN outbox d ON d.id = o.folded_into
+                     WHERE substr(o.id, 1, 5) <> 'fold_'
+                 )",
             )
             .fetch_one(&self.pool)
             .await?;
@@ -345,12 +353,16 @@ impl SqliteStore {
     }
 
     /// One outbox entry with its state and, when it failed, Meta's code and the reason.
-    /// What became of the message queued as job `id` ([`Delivery`]); `None` for an unknown job.
+    /// What became of the message queued as job `id` ([`Delivery`]); `None` for an unknown job. A
+    /// job folded into a digest went, or did not, with its digest.
     pub(crate) async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
         logged("delivery", async {
             let row = sqlx::query(
                 "SELECT o.state, o.error, s.state AS status, s.error_code, s.error_title
-                 FROM outbox o LEFT JOIN message_status s ON s.wamid = o.wamid WHERE o.id = ?1",
+                 FROM outbox j
+                 JOIN outbox o ON o.id = COALESCE(j.folded_into, j.id)
+                 LEFT JOIN message_status s ON s.wamid = o.wamid
+                 WHERE j.id = ?1",
             )
             .bind(id)
             .fetch_optional(&self.pool)
@@ -400,6 +412,7 @@ fn job_state(word: &str) -> Result<JobState, Failure> {
         "sending" => JobState::Sending,
         "sent" => JobState::Sent,
         "failed" => JobState::Failed,
+        "folded" => JobState::Folded,
         other => return Err(Failure::Corrupt(format!("unknown job state `{other}`"))),
     })
 }

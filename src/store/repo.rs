@@ -229,7 +229,9 @@ pub trait Deliveries: Send + Sync {
     /// The last `limit` audit records, newest first.
     fn audit_log<'a>(&'a self, limit: i64) -> Fut<'a, Vec<AuditRecord>>;
 
-    /// How many outbox entries are queued, sent and failed: a growing queue means sends are stuck.
+    /// How many of the messages flows queued are queued, sent and failed: a growing queue means
+    /// sends are stuck. A message said in a digest counts as its digest went; digests themselves
+    /// are not counted.
     fn outbox_counts<'a>(&'a self) -> Fut<'a, (u64, u64, u64)>;
 
     /// One outbox entry with its state and, when it failed, Meta's code and the reason.

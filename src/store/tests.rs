@@ -54,6 +54,7 @@ fn job(id: &str, enqueued_at_ms: i64) -> QueuedJob {
             .flow("oncall-alert-flow"),
         attempts: 0,
         enqueued_at_ms,
+        folds: Vec::new(),
     }
 }
 
@@ -232,6 +233,43 @@ conformance! {
         assert_eq!(
             store.load_conversation(person()).await.expect("loads"),
             newer
+        );
+    }
+}
+
+conformance! {
+    async fn jobs_folded_into_a_digest_leave_the_queue_with_it_and_share_its_delivery(store) {
+        for (id, at) in [("job_a", 100), ("job_b", 200), ("job_c", 300)] {
+            store.enqueue(job(id, at)).await.expect("queued");
+        }
+        let mut digest = job("fold_1", 100);
+        digest.folds = vec![JobId("job_a".into()), JobId("job_b".into())];
+        store.job_folding(digest.clone()).await.expect("folded");
+        let pending = store.pending_jobs().await.expect("lists");
+        let order: Vec<_> = pending.iter().map(|j| j.id.0.as_str()).collect();
+        assert_eq!(order, ["job_c"], "folded jobs are never sent themselves");
+        let unconfirmed = store.unconfirmed_jobs().await.expect("lists");
+        assert_eq!(unconfirmed.len(), 1, "the digest is on its way");
+        assert_eq!(unconfirmed[0].folds, digest.folds, "and knows what it says");
+        let (state, ..) = store.job("job_a").await.expect("reads").expect("kept");
+        assert_eq!(state, JobState::Folded);
+        // Folding again (a retried digest) changes nothing.
+        store.job_folding(digest.clone()).await.expect("folded again");
+
+        store.job_sent(digest, Wamid("wamid.D".into())).await.expect("sent");
+        record_status(&*store, status("wamid.D", DeliveryState::Failed, Some((131026, "undeliverable")))).await;
+        for folded in ["job_a", "job_b"] {
+            let delivery = store.delivery(folded).await.expect("reads").expect("kept");
+            assert_eq!(
+                (delivery.outbox, delivery.status),
+                (JobState::Sent, Some(DeliveryState::Failed)),
+                "{folded} went as its digest went"
+            );
+        }
+        assert_eq!(
+            store.outbox_counts().await.expect("counts"),
+            (1, 2, 0),
+            "the two folded count as sent with their digest, which is not counted itself"
         );
     }
 }

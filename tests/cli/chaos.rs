@@ -22,15 +22,16 @@ impl Rng {
     }
 }
 
-/// What the store says was sent: per (person, what it was about), how many messages.
+/// What the store says was sent: per (person, what it was about), how many messages; a digest
+/// counts for each alert it names.
 async fn deliveries(db: &std::path::Path) -> HashMap<(String, String), i64> {
     let url = format!("sqlite://{}", db.display());
     let pool = sqlx::SqlitePool::connect(&url)
         .await
         .expect("the database opens");
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT to_wa, COALESCE(json_extract(about, '$.alert_id'), ''), COUNT(*)
-         FROM outbound_messages GROUP BY 1, 2",
+        "SELECT to_wa, COALESCE(json_extract(about, '$.alert_id'), d.value, ''), COUNT(*)
+         FROM outbound_messages LEFT JOIN json_each(about, '$.alert_ids') d GROUP BY 1, 2",
     )
     .fetch_all(&pool)
     .await

@@ -13,7 +13,7 @@ fn flows_list_shows_each_flow_with_its_triggers_and_what_routes_to_it() {
     let output = aofctl(&["flows", "list", "--config", "config/sandbox.yaml"]);
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);
-    assert!(text.starts_with("19 flows in ./flows/whatsapp"), "{text}");
+    assert!(text.starts_with("20 flows in ./flows/whatsapp"), "{text}");
     let block = |name: &str| -> String {
         let start = text
             .find(&format!("\n{name}  ("))

@@ -66,7 +66,7 @@ fn the_shipped_sandbox_config_is_valid() {
     let case = Case::new(|c| c, &[]);
     let (ok, text) = case.validate();
     assert!(ok, "{text}");
-    assert_eq!(text.trim(), "ok: the config and its 19 flows are valid");
+    assert_eq!(text.trim(), "ok: the config and its 20 flows are valid");
 }
 
 #[test]

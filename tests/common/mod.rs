@@ -72,6 +72,11 @@ pub struct Options {
     pub oncall_extra: String,
     /// Extra YAML appended under `server` (indented with 2 spaces).
     pub server_extra: String,
+    /// `platforms.whatsapp.rate_limits.per_person_interval_ms`: 0 (no pacing per person) unless a
+    /// test is about it, so that the other tests need not wait six seconds between messages.
+    pub per_person_interval_ms: u64,
+    /// `platforms.whatsapp.rate_limits.per_person_burst`.
+    pub per_person_burst: u32,
 }
 
 impl Default for Options {
@@ -87,6 +92,8 @@ impl Default for Options {
             whatsapp_extra: String::new(),
             oncall_extra: String::new(),
             server_extra: String::new(),
+            per_person_interval_ms: 0,
+            per_person_burst: 3,
         }
     }
 }
@@ -128,6 +135,8 @@ platforms:
     rate_limits:
       messages_per_second: {rate}
       templates_per_day: {templates}
+      per_person_interval_ms: {pair_interval}
+      per_person_burst: {pair_burst}
     queue:
       enabled: {queue}
       batch_size: 10
@@ -165,6 +174,8 @@ health_checks:
         extra = o.whatsapp_extra,
         oncall = o.oncall_extra,
         server = o.server_extra,
+        pair_interval = o.per_person_interval_ms,
+        pair_burst = o.per_person_burst,
         flows = flows.display(),
         watch = o.watch,
         db = dir.join("aof.db").display(),

@@ -163,6 +163,7 @@ async fn what_the_store_still_holds_is_sent_on_start_only_when_resuming() {
             message: text("left over"),
             attempts: 0,
             enqueued_at_ms: 0,
+            folds: Vec::new(),
         };
         store.enqueue(job).await.unwrap();
         let (limiter, attempts) = start(&store, vec![], 10, resume);

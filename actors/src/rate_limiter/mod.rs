@@ -16,7 +16,7 @@ mod window;
 use crate::failed_send::report_failure;
 use crate::ids::{new_id, JobId};
 use crate::model::{now_ms, OutboundBody, OutboundMessage, QueuedJob};
-use crate::ports::{EnqueueError, Queued, Store};
+use crate::ports::{EnqueueError, Fold, Queued, Store};
 use crate::sender::{SendFinished, SendJob, SendOutcome};
 use actix::prelude::*;
 use clock::SystemClock;
@@ -106,6 +106,14 @@ impl RateLimiter {
             progress: Progress::default(),
             draining: false,
         }
+    }
+
+    /// Says what waits for one person in one message with `fold` (see [`Fold`]).
+    pub fn folding(mut self, fold: Option<Arc<dyn Fold>>) -> Self {
+        if let Some(fold) = fold {
+            self.queue.fold_with(fold);
+        }
+        self
     }
 
     fn report_depth(&mut self) {
@@ -239,6 +247,7 @@ impl Handler<Enqueue> for RateLimiter {
             message,
             attempts: 0,
             enqueued_at_ms: now_ms(),
+            folds: Vec::new(),
         };
         Box::pin(async move {
             if let OutboundBody::Template { name, .. } = &job.message.body {

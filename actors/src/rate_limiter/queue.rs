@@ -6,6 +6,8 @@
 //! Within a lane each person has their own line, and people take turns. A person has at most one
 //! job out per lane (in flight, waiting for its retry, or waiting for template quota): their later
 //! messages wait behind it, so a retried message is never overtaken, and nobody else waits for it.
+//! When a person's turn comes with several jobs waiting (held back by their pace, or behind a
+//! backlog), the application's [`Fold`] may say them in one message.
 
 use super::clock::{Clock, Governed};
 use super::pace::Pace;
@@ -13,13 +15,20 @@ use super::pair::PairPaces;
 use super::window::SlidingWindow;
 use super::RateSettings;
 use crate::ids::WaId;
+use crate::ids::{new_id, JobId};
 use crate::model::{Lane, QueuedJob};
+use crate::ports::{Fold, Folded};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::Quota;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Most waiting jobs of one person one fold looks at: a digest names at most a few hundred, and
+/// the rest wait for the next turn.
+const FOLD_WINDOW: usize = 1000;
 
 /// The bucket's burst: two sends. A bucket of one loses the time by which each timer wakes late
 /// (about 1 ms of every 20 at 50/s, 5 % of the rate); two tokens absorb it. More would let sends
@@ -96,12 +105,17 @@ impl LaneQueue {
         Err(soonest)
     }
 
-    /// The first job of the person at place `i` of `ready`; they have a job out until
-    /// [`LaneQueue::done`]. People before them keep their turn.
-    fn pop_at(&mut self, i: usize) -> Option<QueuedJob> {
+    /// The first job of the person at place `i` of `ready`, or a digest of their first jobs when
+    /// `fold` says them in one; they have a job out until [`LaneQueue::done`]. People before them
+    /// keep their turn.
+    fn pop_at(&mut self, i: usize, fold: Option<&dyn Fold>) -> Option<QueuedJob> {
         let to = self.ready.remove(i)?;
-        let job = self.jobs.get_mut(&to).and_then(VecDeque::pop_front)?;
-        self.len -= 1;
+        let line = self.jobs.get_mut(&to)?;
+        let (job, taken) = match fold.and_then(|fold| fold_front(fold, line)) {
+            Some(folded) => folded,
+            None => (line.pop_front()?, 1),
+        };
+        self.len -= taken;
         self.out.insert(to);
         Some(job)
     }
@@ -120,6 +134,42 @@ impl LaneQueue {
     }
 }
 
+/// A digest of the first jobs of `line` and how many it took off, when `fold` says two or more in
+/// one. Only jobs not tried yet fold (a retried one goes as itself, so a message Meta may have seen
+/// is never said again in other words), and a digest is not folded again.
+fn fold_front(fold: &dyn Fold, line: &mut VecDeque<QueuedJob>) -> Option<(QueuedJob, usize)> {
+    let fresh: Vec<&QueuedJob> = line
+        .iter()
+        .take(FOLD_WINDOW)
+        .take_while(|j| j.attempts == 0 && j.folds.is_empty())
+        .collect();
+    if fresh.len() < 2 {
+        return None;
+    }
+    let Folded { message, count } = fold.fold(&fresh)?;
+    let count = count.min(fresh.len());
+    if count < 2 {
+        return None;
+    }
+    let enqueued_at_ms = fresh[0].enqueued_at_ms;
+    let folds: Vec<JobId> = line.drain(..count).map(|j| j.id).collect();
+    metrics::counter!("aof_messages_folded_total", "lane" => message.lane.as_str())
+        .increment(count as u64);
+    tracing::debug!(
+        folded = count,
+        wa = %message.to.masked(),
+        "messages waiting for one person said in one"
+    );
+    let digest = QueuedJob {
+        id: JobId(new_id("fold")),
+        message,
+        attempts: 0,
+        enqueued_at_ms,
+        folds,
+    };
+    Some((digest, count))
+}
+
 /// The lanes and the limits.
 pub struct Queue<C: Clock> {
     clock: C,
@@ -133,6 +183,8 @@ pub struct Queue<C: Clock> {
     pace: Pace,
     /// Each recipient's own pace (WhatsApp's pair rate).
     pairs: PairPaces,
+    /// Says what waits for one person in one message, when the application gives one.
+    fold: Option<Arc<dyn Fold>>,
     in_flight: usize,
     /// Jobs set aside (a fallback waiting for template quota).
     aside: usize,
@@ -162,6 +214,7 @@ impl<C: Clock> Queue<C> {
             ),
             pace: Pace::new(settings.per_second.get()),
             pairs: PairPaces::new(settings.pair),
+            fold: None,
             in_flight: 0,
             aside: 0,
             paused_until: None,
@@ -169,6 +222,12 @@ impl<C: Clock> Queue<C> {
             batch_resumes_at: None,
             clock,
         }
+    }
+
+    /// From now on, what waits for one person when their turn comes is said in one message by
+    /// `fold`.
+    pub fn fold_with(&mut self, fold: Arc<dyn Fold>) {
+        self.fold = Some(fold);
     }
 
     /// Jobs waiting, retries and fallbacks waiting for quota included.
@@ -281,7 +340,7 @@ impl<C: Clock> Queue<C> {
             );
             self.set_rate(rate);
         }
-        let Some(mut job) = self.lanes[lane as usize].pop_at(place) else {
+        let Some(mut job) = self.lanes[lane as usize].pop_at(place, self.fold.as_deref()) else {
             return idle();
         };
         self.pairs.sent(&job.message.to, now);

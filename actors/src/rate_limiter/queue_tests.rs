@@ -32,6 +32,7 @@ fn job_to(n: usize, lane: Lane, to: &str) -> QueuedJob {
         message: OutboundMessage::text(to, format!("message {n}"), lane),
         attempts: 0,
         enqueued_at_ms: 0,
+        folds: Vec::new(),
     }
 }
 
@@ -375,4 +376,66 @@ fn a_131056_holds_that_person_in_every_lane_and_nobody_else() {
     assert!(at("job-3") < Duration::from_millis(100), "Bob goes at once");
     assert!(at("job-2") >= Duration::from_secs(30), "{:?}", at("job-2"));
     assert!(at("job-1") >= Duration::from_secs(30), "{:?}", at("job-1"));
+}
+
+/// Folds every waiting job into one that lists their ids.
+struct FoldAll;
+
+impl crate::ports::Fold for FoldAll {
+    fn fold(&self, waiting: &[&QueuedJob]) -> Option<crate::ports::Folded> {
+        let ids: Vec<&str> = waiting.iter().map(|j| j.id.0.as_str()).collect();
+        let first = &waiting[0].message;
+        let message = OutboundMessage::text(first.to.clone(), ids.join(","), first.lane);
+        Some(crate::ports::Folded {
+            message,
+            count: waiting.len(),
+        })
+    }
+}
+
+#[test]
+fn what_waits_behind_a_persons_pace_is_folded_into_one_message_in_order() {
+    let clock = FakeClock::new();
+    let t0 = clock.now();
+    let mut queue = Queue::new(&paced(1, Duration::from_secs(6)), clock.clone());
+    queue.fold_with(std::sync::Arc::new(FoldAll));
+    queue.push(job_to(0, Lane::Alert, "15551234567"));
+    let Next::Send(first) = queue.next() else {
+        panic!("the first page goes at once")
+    };
+    assert_eq!(first.id.0, "job-0");
+    assert!(first.folds.is_empty());
+    queue.finished(&first);
+    // The storm goes on while Alice waits for her pace.
+    for n in 1..50 {
+        queue.push(job_to(n, Lane::Alert, "15551234567"));
+    }
+    let sent = drain(&mut queue, &clock);
+    assert_eq!(sent.len(), 1, "everything waiting went as one digest");
+    let (digest, at) = &sent[0];
+    assert_eq!(*at - t0, Duration::from_secs(6));
+    let folded: Vec<String> = digest.folds.iter().map(|id| id.0.clone()).collect();
+    let expected: Vec<String> = (1..50).map(|n| format!("job-{n}")).collect();
+    assert_eq!(folded, expected, "each folded job, in order");
+    assert_eq!(queue.queued(), 0);
+}
+
+#[test]
+fn a_retried_job_is_never_folded_and_a_digest_is_not_folded_again() {
+    let clock = FakeClock::new();
+    let mut queue = Queue::new(&settings(50), clock.clone());
+    queue.fold_with(std::sync::Arc::new(FoldAll));
+    queue.push(job_to(1, Lane::Alert, "15551234567"));
+    let Next::Send(first) = queue.next() else {
+        panic!("goes at once")
+    };
+    queue.push(job_to(2, Lane::Alert, "15551234567"));
+    queue.push(job_to(3, Lane::Alert, "15551234567"));
+    queue.retry(first, Duration::from_secs(1), false);
+    let sent = drain(&mut queue, &clock);
+    let ids = ids(&sent);
+    assert_eq!(ids[0], "job-1", "the retried job goes again as itself");
+    assert_eq!(sent.len(), 2, "{ids:?}");
+    let folded: Vec<&str> = sent[1].0.folds.iter().map(|id| id.0.as_str()).collect();
+    assert_eq!(folded, ["job-2", "job-3"]);
 }

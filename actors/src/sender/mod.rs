@@ -237,7 +237,11 @@ impl Handler<SendJob> for Sender {
     /// is not sent (a transient failure: it is retried).
     fn handle(&mut self, SendJob(job): SendJob, ctx: &mut Context<Self>) {
         let started = Instant::now();
-        let marked = self.store.job_sending(job.id.clone());
+        let marked = if job.folds.is_empty() {
+            self.store.job_sending(job.id.clone())
+        } else {
+            self.store.job_folding(job.clone())
+        };
         let transport = self.transport.clone();
         let (id, message) = (job.id.clone(), job.message.clone());
         let attempt = async move {
@@ -289,6 +293,7 @@ mod tests {
             .fallback(fallback.then_some(template)),
             attempts,
             enqueued_at_ms: 0,
+            folds: Vec::new(),
         }
     }
 

@@ -160,7 +160,18 @@ fn note_about(ctx: &RunContext, output: &Value) {
             about.get_or_insert_with(|| json!({}))[key] = id.clone();
         }
     }
+    // What a digest says of an alert, should the message wait to be folded with others.
+    if fields.get("alert_id").is_some_and(Value::is_string) {
+        for key in ALERT_DETAILS {
+            if let Some(value) = fields.get(key).filter(|v| v.is_string()) {
+                about.get_or_insert_with(|| json!({}))[key] = value.clone();
+            }
+        }
+    }
 }
+
+/// Of an output naming an alert, what its messages carry beside the id ([`crate::ops::digest`]).
+const ALERT_DETAILS: [&str; 3] = ["service", "state", "title"];
 
 /// Whether a step's output counts as "found nothing" for `on_empty`.
 fn is_empty_output(value: &Value) -> bool {

@@ -24,5 +24,6 @@ mod kept;
 mod paging;
 mod replies;
 mod silence;
+mod storm;
 mod support;
 mod war_room;
