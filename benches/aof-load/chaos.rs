@@ -432,6 +432,7 @@ async fn variant(statuses: bool, cycles: usize, seed: u64) -> anyhow::Result<Var
     let extras = Extras {
         rota: &rota,
         whatsapp: &whatsapp,
+        ..Extras::default()
     };
     let started =
         setup::start_bot_with(&dir, &fake.address, "whatsapp-help-flow", &flows, &extras).await?;

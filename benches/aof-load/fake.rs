@@ -50,6 +50,28 @@ struct Shared {
     stopped: AtomicBool,
     /// A process to kill with SIGKILL when the next send arrives, before it is answered.
     kill_at_send: Mutex<Option<u32>>,
+    /// WhatsApp's pair rate, when enforced: each recipient's theoretical arrival time.
+    pair: Mutex<Option<PairRate>>,
+}
+
+/// One message every `every` to the same person, `burst` borrowed; beyond it Meta answers 131056.
+struct PairRate {
+    every: Duration,
+    burst: u32,
+    tat: std::collections::HashMap<String, Instant>,
+}
+
+impl PairRate {
+    /// Whether a send to `to` at `at` is within the pair rate (and counts it when it is).
+    fn admits(&mut self, to: &str, at: Instant) -> bool {
+        let lead = self.every * self.burst.saturating_sub(1);
+        let tat = self.tat.get(to).copied().unwrap_or(at).max(at);
+        if tat.saturating_duration_since(at) > lead {
+            return false;
+        }
+        self.tat.insert(to.to_owned(), tat + self.every);
+        true
+    }
 }
 
 /// The running fake.
@@ -83,8 +105,29 @@ fn describe(body: &Value) -> String {
 fn message(shared: &Shared, at: Instant, body: &Value) -> Response {
     let n = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let every = shared.throttle_every.load(Ordering::Relaxed);
-    let accepted = every == 0 || !n.is_multiple_of(every);
     let to = body["to"].as_str().unwrap_or_default().to_owned();
+    let paired = match shared.pair.lock().expect("not poisoned").as_mut() {
+        Some(pair) => pair.admits(&to, at),
+        None => true,
+    };
+    if !paired {
+        shared.sends.lock().expect("not poisoned").push(Send {
+            at,
+            to,
+            what: describe(body),
+            accepted: false,
+        });
+        return Response::json(
+            400,
+            json!({ "error": {
+            "message": "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+            "type": "OAuthException", "code": 131056,
+            "error_data": { "messaging_product": "whatsapp",
+                            "details": "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time." },
+            "fbtrace_id": "AbCdPair" } }),
+        );
+    }
+    let accepted = every == 0 || !n.is_multiple_of(every);
     shared.sends.lock().expect("not poisoned").push(Send {
         at,
         to: to.clone(),
@@ -232,6 +275,16 @@ impl FakeGraph {
             shared,
             _http: http,
         })
+    }
+
+    /// From now on, answers 131056 to a send beyond WhatsApp's pair rate: one message every
+    /// `every` to the same person, `burst` borrowed.
+    pub fn enforce_pair_rate(&self, every: Duration, burst: u32) {
+        *self.shared.pair.lock().expect("not poisoned") = Some(PairRate {
+            every,
+            burst,
+            tat: std::collections::HashMap::new(),
+        });
     }
 
     /// Answers every `n`-th send with `130429` from now on (0: never).

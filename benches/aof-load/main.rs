@@ -17,6 +17,7 @@ mod ingest;
 mod report;
 mod sessions;
 mod setup;
+mod storm;
 mod throttle;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -49,6 +50,7 @@ struct Cli {
 enum Scenario {
     Ingest,
     Fanout,
+    Storm,
     Throttling,
     Sessions,
     ColdStart,
@@ -80,6 +82,7 @@ struct Sizes {
     room_members: usize,
     probes: usize,
     throttled: usize,
+    room_updates: usize,
     senders: usize,
     cold_starts: usize,
     chaos_cycles: usize,
@@ -95,6 +98,7 @@ impl Sizes {
                 room_members: 50,
                 probes: 20,
                 throttled: 100,
+                room_updates: 5,
                 senders: 10_000,
                 cold_starts: 3,
                 chaos_cycles: 3,
@@ -107,6 +111,7 @@ impl Sizes {
                 room_members: 200,
                 probes: 100,
                 throttled: 500,
+                room_updates: 10,
                 senders: 100_000,
                 cold_starts: 5,
                 chaos_cycles: 10,
@@ -164,6 +169,14 @@ async fn generate(
             sizes.probes, sizes.room_members, sizes.alerts
         );
         report.fanout = Some(fanout::run(sizes.alerts, sizes.room_members, sizes.probes).await?);
+    }
+    if wanted(Scenario::Storm) {
+        eprintln!(
+            "storm: {} alerts to one engineer and {} relays in a {}-member room, at WhatsApp's pair rate…",
+            sizes.alerts, sizes.room_updates, sizes.room_members
+        );
+        report.storm =
+            Some(storm::run(sizes.alerts, sizes.room_members, sizes.room_updates).await?);
     }
     if wanted(Scenario::Throttling) {
         eprintln!(

@@ -5,6 +5,7 @@ use crate::chaos::Chaos;
 use crate::fanout::Fanout;
 use crate::ingest::Level;
 use crate::sessions::{ColdStart, Sessions};
+use crate::storm::Storm;
 use crate::throttle::Throttling;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -66,6 +67,8 @@ pub struct Report {
     pub ingest: Option<Vec<Level>>,
     /// The alert storm and the war-room broadcast.
     pub fanout: Option<Fanout>,
+    /// The storm at WhatsApp's pair rate: what one engineer and a busy room receive.
+    pub storm: Option<Storm>,
     /// 130429 on a fifth of the sends.
     pub throttling: Option<Throttling>,
     /// Memory per conversation and restore time.
@@ -85,6 +88,7 @@ impl Report {
             cold_start: None,
             ingest: None,
             fanout: None,
+            storm: None,
             throttling: None,
             sessions: None,
             chaos: None,
@@ -133,6 +137,20 @@ impl Report {
                 "alert to send   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} alerts (target p99 <= 50 ms); storm POSTs p50 {:.1} p99 {:.1} ms",
                 f.alert_to_first_send_p50_ms, f.alert_to_first_send_p99_ms, f.alert_to_first_send_max_ms, f.probes,
                 f.storm_post_p50_ms, f.storm_post_p99_ms
+            );
+        }
+        if let Some(s) = &self.storm {
+            let _ = writeln!(
+                t,
+                "storm           {} alerts to one engineer at the pair rate: first page {:.1} ms (target p99 <= 50 ms), all named in {:.1} s, lost {} (target 0), duplicated {}, {} messages in the first minute, {} answered 131056 (target 0)",
+                s.alerts, s.first_page_ms, s.all_named_s, s.lost, s.duplicated, s.engineer_messages_first_minute,
+                s.answered_131056
+            );
+            let _ = writeln!(
+                t,
+                "storm room      {} relays to {} members: every line in {:.1} s, lost {}, duplicated {}, at most {} messages a member",
+                s.room_updates, s.room_members.saturating_sub(1), s.room_drain_s, s.room_lines_lost,
+                s.room_lines_duplicated, s.room_messages_per_member_max
             );
         }
         if let Some(th) = &self.throttling {

@@ -74,6 +74,9 @@ pub struct Extras<'a> {
     /// YAML lines added at the end of `platforms.whatsapp` (indented by four spaces): an allow-list,
     /// people, approvals, `unconfirmed_send_grace_secs`…
     pub whatsapp: &'a str,
+    /// `rate_limits.per_person_interval_ms` and `per_person_burst`; `None` paces nobody, so that
+    /// the raw-rate scenarios measure the send rate, not WhatsApp's pair rate.
+    pub pair: Option<(u64, u32)>,
 }
 
 /// Writes `config.yaml` into `dir` (the store lives beside it) and returns its path. The routing is
@@ -105,6 +108,8 @@ platforms:
     rate_limits:
       messages_per_second: {rate}
       templates_per_day: 1000000
+      per_person_interval_ms: {pair_interval}
+      per_person_burst: {pair_burst}
     queue:
       enabled: true
       batch_size: 10
@@ -160,6 +165,8 @@ health_checks:
             ))
             .collect::<String>(),
         whatsapp_extra = c.extras.whatsapp,
+        pair_interval = c.extras.pair.map_or(0, |(ms, _)| ms),
+        pair_burst = c.extras.pair.map_or(3, |(_, burst)| burst),
     );
     let file = dir.join("config.yaml");
     std::fs::write(&file, yaml)?;
