@@ -1,5 +1,5 @@
 //! The `alert-manager` agent: alerts for flows (`create`, `find_pending`, `get_active`,
-//! `acknowledge`, `resolve`, `get`, `add_paged`, and ACK ALL's `acknowledge_all` in [`super::alerts_many`]). Which alert a person means and what
+//! `acknowledge`, `resolve`, `get`, `add_paged`, and ACK ALL's `acknowledge_all`, in `alerts_many`). Which alert a person means and what
 //! acknowledging and resolving do are [`crate::ops::alerts`]' rules; the agent reads the steps'
 //! inputs (and the conversation: `run.recent_about("alert_id")`) and shapes outputs as flows read
 //! them ([`alert_output`]): always with `alert_id`, `title` and `pagerduty_incident_id` (null when

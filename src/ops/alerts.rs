@@ -144,7 +144,7 @@ pub async fn targeted(
 
 /// A line for a person whose bare `command` acted on `chosen` while `open` (theirs, in the states
 /// the command takes) holds others: which others, and how to pick one. `None` when there are none.
-/// After a storm there may be hundreds: the first [`LISTED`] are named with their titles, the rest
+/// After a storm there may be hundreds: the first ten are named with their titles, the rest
 /// by id ranges.
 pub fn others_note(command: &str, chosen: &AlertRecord, open: &[AlertRecord]) -> Option<String> {
     let others: Vec<&AlertRecord> = open.iter().filter(|a| a.id != chosen.id).collect();
