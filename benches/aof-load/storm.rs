@@ -85,6 +85,18 @@ fn told(sends: &[Send], from: usize) -> (usize, Vec<u64>) {
     (pages, ids)
 }
 
+/// Of `alerts` alerts to the engineer since send `from`, how many were not named (a page or a
+/// digest) and how many were named more than once.
+pub fn alerts_told(sends: &[Send], from: usize, alerts: usize) -> (usize, usize) {
+    let (pages, ids) = told(sends, from);
+    let distinct: BTreeSet<u64> = ids.iter().copied().collect();
+    let named = pages + distinct.len();
+    (
+        alerts.saturating_sub(named),
+        (ids.len() - distinct.len()) + named.saturating_sub(alerts),
+    )
+}
+
 /// Per member, how many times each update line arrived, and how many messages carried them.
 fn relayed(sends: &[Send], from: usize, updates: usize) -> HashMap<&str, (Vec<usize>, usize)> {
     let mut seen: HashMap<&str, (Vec<usize>, usize)> = HashMap::new();
@@ -175,7 +187,7 @@ pub async fn run(alerts: usize, members: usize, updates: usize) -> anyhow::Resul
                 .map(|s| s.at.saturating_duration_since(started));
             first_page = at;
         }
-        if all_named.is_none() && pages + ids.len() >= alerts {
+        if all_named.is_none() && alerts_told(&sends, before, alerts).0 == 0 {
             all_named = Some(started.elapsed());
         }
         let seen = relayed(&sends, before, updates);
@@ -192,9 +204,7 @@ pub async fn run(alerts: usize, members: usize, updates: usize) -> anyhow::Resul
     bot.stop()?;
 
     let sends = fake.sends();
-    let (pages, ids) = told(&sends, before);
-    let distinct: BTreeSet<u64> = ids.iter().copied().collect();
-    let named = pages + distinct.len();
+    let (lost, duplicated) = alerts_told(&sends, before, alerts);
     let window = all_named.unwrap_or(MINUTE);
     let engineer_messages = sends[before..]
         .iter()
@@ -221,8 +231,8 @@ pub async fn run(alerts: usize, members: usize, updates: usize) -> anyhow::Resul
         room_updates: updates,
         first_page_ms: first_page.map_or(f64::NAN, ms),
         all_named_s: round(window.as_secs_f64()),
-        lost: alerts.saturating_sub(named),
-        duplicated: (ids.len() - distinct.len()) + named.saturating_sub(alerts),
+        lost,
+        duplicated,
         answered_131056: sends.iter().filter(|s| !s.accepted).count(),
         engineer_messages_first_minute: engineer_messages,
         room_lines_lost: lines_lost,

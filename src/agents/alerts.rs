@@ -1,5 +1,5 @@
 //! The `alert-manager` agent: alerts for flows (`create`, `find_pending`, `get_active`,
-//! `acknowledge`, `resolve`, `get`, `add_paged`, and ACK ALL's `acknowledge_all`, in `alerts_many`). Which alert a person means and what
+//! `acknowledge`, `resolve`, `get`, `add_paged`, and ACK ALL's `acknowledge_all`, in `ack_all`). Which alert a person means and what
 //! acknowledging and resolving do are [`crate::ops::alerts`]' rules; the agent reads the steps'
 //! inputs (and the conversation: `run.recent_about("alert_id")`) and shapes outputs as flows read
 //! them ([`alert_output`]): always with `alert_id`, `title` and `pagerduty_incident_id` (null when
@@ -23,7 +23,7 @@ pub static AGENT: Agent = Agent {
         "get" => get,
         "add_paged" => add_paged,
         "check_delivery" => check_delivery,
-        "acknowledge_all" => super::alerts_many::acknowledge_all,
+        "acknowledge_all" => super::ack_all::acknowledge_all,
     ],
 };
 
@@ -185,7 +185,11 @@ async fn meant(
     let store = run.services.store.as_ref();
     if let Some(id) = targeted_alert(run).await? {
         let wa = &run.services.config.platforms.whatsapp;
-        return Ok(Some(rules::targeted(store, wa, &id, states).await?));
+        let alert = rules::targeted(store, wa, &id, states).await?;
+        if let Some(note) = digest_note(run, &alert.id) {
+            run.notes.borrow_mut().push(note);
+        }
+        return Ok(Some(alert));
     }
     let named = run.recent_about("alert_id");
     let chosen = rules::meant(store, named, who, states).await?;
@@ -247,6 +251,21 @@ fn one_of_a_digest(run: &RunContext, ids: &[Value]) -> Result<Option<String>, Ag
             crate::ops::digest::ranges(&ids)
         ))),
     }
+}
+
+/// For a reply quoting a digest, the other alerts it names and how to act on them.
+fn digest_note(run: &RunContext, chosen: &str) -> Option<String> {
+    let ids = run.target.as_ref()?.get("alert_ids")?.as_array()?;
+    let others: Vec<&str> = ids
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|id| *id != chosen)
+        .collect();
+    let first = others.first()?;
+    Some(format!(
+        "ℹ️ That message also names {}. Write INFO {first} for another, or ACK ALL to acknowledge them all.",
+        crate::ops::digest::ranges(&others)
+    ))
 }
 
 /// The command the person typed (the first word of their last message), for a note.

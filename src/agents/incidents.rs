@@ -24,7 +24,9 @@ pub static AGENT: Agent = Agent {
     ],
 };
 
-/// `list`: the newest incidents, of one `status` or all.
+/// `list`: the newest incidents, of one `status` or all. Asked by a person for the open ones
+/// (STATUS: what is going on now), their answer also gets the covers and silences in force, as a
+/// note below it: the tutorial's STATUS text has no place for them.
 async fn list(input: &Value, run: &RunContext) -> AgentResult {
     let store = run.services.store.as_ref();
     let status = input
@@ -35,6 +37,15 @@ async fn list(input: &Value, run: &RunContext) -> AgentResult {
         .get("limit")
         .and_then(|v| text_of(v).parse::<i64>().ok());
     let list = rules::list(store, status.as_deref(), limit).await?;
+    if run.user.is_some() && status.as_deref() == Some("open") {
+        let now = chrono::Utc::now().timestamp_millis();
+        let covers = store.covers_at(now).await.map_err(AgentError::store)?;
+        let silences = store.silences_at(now).await.map_err(AgentError::store)?;
+        let wa = &run.services.config.platforms.whatsapp;
+        if let Some(note) = crate::ops::who::overrides(&covers, &silences, wa) {
+            run.notes.borrow_mut().push(note);
+        }
+    }
     Ok(Value::Array(list.iter().map(output).collect()))
 }
 

@@ -5,8 +5,8 @@
 //! running actors, the store, the config) and returns its output (JSON), reachable from later steps
 //! as `steps.<id>.output`.
 
+mod ack_all;
 pub mod alerts;
-mod alerts_many;
 pub mod approvals;
 pub mod basic;
 pub mod cover;

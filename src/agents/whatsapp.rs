@@ -215,16 +215,8 @@ fn fallback(body: &OutboundBody, run: &RunContext) -> Option<OutboundBody> {
     let OutboundBody::Text { body: text } = body else {
         return None;
     };
-    let whatsapp = &run.services.config.platforms.whatsapp;
-    let name = whatsapp.fallback_template.as_ref()?;
-    let def = whatsapp.templates.get(name)?;
-    let mut parameters = vec![template_param(&run.flow), template_param(text)];
-    parameters.truncate(def.placeholders());
-    (parameters.len() == def.placeholders()).then(|| OutboundBody::Template {
-        name: name.clone(),
-        language: def.language.clone(),
-        parameters,
-    })
+    let fallback = run.services.config.platforms.whatsapp.fallback()?;
+    fallback.body(vec![template_param(&run.flow), template_param(text)])
 }
 
 async fn send(

@@ -43,6 +43,7 @@ pub use ops::{
 };
 pub use secret::Secret;
 pub use templates::TemplateDef;
+pub use view::FallbackTemplate;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;

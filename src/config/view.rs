@@ -4,6 +4,7 @@
 //! Numbers are validated at load, so the parsing here never drops one.
 
 use super::{Config, Person, WhatsAppConfig};
+use aof_actors::model::OutboundBody;
 use aof_actors::WaId;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -41,7 +42,40 @@ impl WhatsAppConfig {
     }
 }
 
+/// `fallback_template`, ready to carry a text outside the 24-hour window (where Meta refuses
+/// free-form text, 131047): a flow's text, or a digest of what waited for one person.
+#[derive(Debug, Clone)]
+pub struct FallbackTemplate {
+    name: String,
+    language: String,
+    placeholders: usize,
+}
+
+impl FallbackTemplate {
+    /// The template with `parameters` (first `{{1}}`), cut to its placeholders; `None` when there
+    /// are fewer parameters than placeholders.
+    pub fn body(&self, mut parameters: Vec<String>) -> Option<OutboundBody> {
+        parameters.truncate(self.placeholders);
+        (parameters.len() == self.placeholders).then(|| OutboundBody::Template {
+            name: self.name.clone(),
+            language: self.language.clone(),
+            parameters,
+        })
+    }
+}
+
 impl WhatsAppConfig {
+    /// The fallback template, when `fallback_template` names one of the templates.
+    pub fn fallback(&self) -> Option<FallbackTemplate> {
+        let name = self.fallback_template.as_ref()?;
+        let def = self.templates.get(name)?;
+        Some(FallbackTemplate {
+            name: name.clone(),
+            language: def.language.clone(),
+            placeholders: def.placeholders(),
+        })
+    }
+
     /// A person of the directory by name (any case), email (any case) or number (by digits).
     pub fn person(&self, key: &str) -> Option<&Person> {
         let key = key.trim();

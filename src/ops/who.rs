@@ -93,37 +93,65 @@ pub fn with_overrides(
     wa: &WhatsAppConfig,
 ) -> String {
     let mut answer = String::new();
-    if !covers.is_empty() {
-        let lines: Vec<String> = covers
-            .iter()
-            .map(|c| {
-                let by = wa.label(Some(&c.set_by));
-                format!(
-                    "• {} has the pager until {} (COVER by {by})",
-                    c.name,
-                    clock(c.until_ms)
-                )
-            })
-            .collect();
-        answer.push_str(&format!("🔁 *Covering*\n{}\n\n", lines.join("\n")));
+    if let Some(block) = covering(covers, wa) {
+        answer.push_str(&block);
+        answer.push_str("\n\n");
     }
     answer.push_str(&on_call);
-    if !silences.is_empty() {
-        let lines: Vec<String> = silences
-            .iter()
-            .map(|s| {
-                format!(
-                    "• {} until {} ({} held)",
-                    s.service,
-                    clock(s.until_ms),
-                    s.held.len()
-                )
-            })
-            .collect();
-        answer.push_str(&format!("\n\n🔕 *Silenced*\n{}", lines.join("\n")));
+    if let Some(block) = silenced(silences) {
+        answer.push_str("\n\n");
+        answer.push_str(&block);
     }
     answer.push_str("\n\nIn a war room, WHO lists its members.");
     answer
+}
+
+/// The covers and silences in force, as STATUS adds them below the system's status; `None` when
+/// there are none.
+pub fn overrides(covers: &[Cover], silences: &[Silence], wa: &WhatsAppConfig) -> Option<String> {
+    let blocks: Vec<String> = [covering(covers, wa), silenced(silences)]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!blocks.is_empty()).then(|| blocks.join("\n\n"))
+}
+
+/// `🔁 *Covering*` and a line per cover; `None` without covers.
+fn covering(covers: &[Cover], wa: &WhatsAppConfig) -> Option<String> {
+    if covers.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = covers
+        .iter()
+        .map(|c| {
+            let by = wa.label(Some(&c.set_by));
+            format!(
+                "• {} has the pager until {} (COVER by {by})",
+                c.name,
+                clock(c.until_ms)
+            )
+        })
+        .collect();
+    Some(format!("🔁 *Covering*\n{}", lines.join("\n")))
+}
+
+/// `🔕 *Silenced*` and a line per silenced service; `None` without silences.
+fn silenced(silences: &[Silence]) -> Option<String> {
+    if silences.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = silences
+        .iter()
+        .map(|s| {
+            format!(
+                "• {} until {} ({} held)",
+                s.service,
+                clock(s.until_ms),
+                s.held.len()
+            )
+        })
+        .collect();
+    Some(format!("🔕 *Silenced*\n{}", lines.join("\n")))
 }
 
 #[cfg(test)]

@@ -338,7 +338,8 @@ impl SqliteStore {
                  FROM (
                      SELECT COALESCE(d.state, o.state) AS state
                      FROM outbox o LEFT JOIN outbox d ON d.id = o.folded_into
-                     WHERE substr(o.id, 1, 5) <> 'fold_'
+                     WHERE o.id NOT IN
+                         (SELECT folded_into FROM outbox WHERE folded_into IS NOT NULL)
                  )",
             )
             .fetch_one(&self.pool)

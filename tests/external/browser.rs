@@ -5,7 +5,8 @@
 //!
 //! Without chromedriver the tests say so and pass, unless `AOF_REQUIRE_BROWSER=1` (set by `.ci/run`,
 //! which installs `chromium` and `chromium-driver`). `AOF_UPDATE_SCREENSHOT=1` writes the mid-story
-//! screenshot to `docs/sandbox.png` (the README shows it); otherwise it goes to the temp directory.
+//! screenshot to `docs/sandbox.png` and the storm's to `docs/storm.png` (the README shows them);
+//! otherwise they go to the temp directory.
 
 use crate::common::sandbox::{restart_sandbox, start_sandbox};
 use crate::common::{eventually, eventually_async, repo, temp, TestApp};
@@ -252,12 +253,14 @@ async fn let_a_duplicate_show() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
-async fn screenshot(b: &Client, dir: &Path) {
+/// Writes the page as `name` (`sandbox.png`) to `docs/` with `AOF_UPDATE_SCREENSHOT=1`, else to
+/// `dir`.
+async fn screenshot(b: &Client, dir: &Path, name: &str) {
     let png = b.screenshot().await.expect("a screenshot");
     let path = if std::env::var("AOF_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
-        repo().join("docs/sandbox.png")
+        repo().join("docs").join(name)
     } else {
-        dir.join("sandbox.png")
+        dir.join(name)
     };
     std::fs::write(&path, png).expect("writes the screenshot");
 }
@@ -299,7 +302,7 @@ async fn help_then_an_alert_acknowledged_with_its_button_then_a_deployment_appro
             "#runs .run[data-outcome='completed'] .step[data-step='acknowledge-alert']",
         )
         .await;
-        screenshot(b, dir.path()).await;
+        screenshot(b, dir.path(), "sandbox.png").await;
 
         // The 300 s auto-escalation is pending; fast-forward it: it runs now and finds the alert acked.
         pick(
@@ -467,4 +470,52 @@ async fn no_browser_or_driver_outlives_a_test_even_one_that_panics() {
         processes_naming(&profile),
         driver_alive()
     );
+}
+
+/// An alert storm as the on-call engineer sees it, paced as WhatsApp paces one person (6 s, 3 at
+/// once): the first pages, then a digest naming the rest, and ACK ALL taking them all.
+#[actix_web::test]
+async fn a_storm_reaches_the_on_call_engineer_as_pages_then_a_digest() {
+    with_browser(1280, 860, |session| async move {
+        let b = &session.client;
+        let dir = temp();
+        let app = crate::common::sandbox::start_sandbox_with(dir.path(), |config| {
+            config
+                .replace(
+                    "per_person_interval_ms: 500",
+                    "per_person_interval_ms: 6000",
+                )
+                .replace("per_person_burst: 5", "per_person_burst: 3")
+        })
+        .await;
+        open_page(b, &app).await;
+        let services = ["api-server", "api-server", "checkout", "db", "api-server"];
+        for i in 0..30 {
+            let body = json!({
+                "severity": if i % 3 == 0 { "critical" } else { "warning" },
+                "service": services[i % services.len()],
+                "message": format!("p99 latency above 2 s on node {i}"),
+            });
+            let (status, answer) = app
+                .post_json("/webhooks/alert/oncall", &body, Some("sandbox-token"))
+                .await;
+            assert_eq!(status, 202, "{answer}");
+        }
+        let oncall = recipient_of(&app, "ops_alert").await;
+        pick(b, &format!("li.person[data-phone='{oncall}']")).await;
+        let digest = with_text(b, "#messages .msg.from-bot .body", "alerts firing").await;
+        let text = digest.text().await.expect("its text");
+        assert!(text.contains("ACK ALL"), "{text}");
+        // Everything waiting went with the digest; the picture shows the digest from its top.
+        with_text(b, "#queue", "Queue: 0 waiting").await;
+        let shown = serde_json::to_value(&digest).expect("an element reference");
+        b.execute("arguments[0].scrollIntoView({block: 'start'})", vec![shown])
+            .await
+            .expect("scrolls");
+        screenshot(b, dir.path(), "storm.png").await;
+
+        type_and_send(b, "ACK ALL").await;
+        with_text(b, "#messages .msg.from-bot .body", "30 alerts acknowledged").await;
+    })
+    .await;
 }

@@ -36,6 +36,12 @@ async fn a_cover_takes_the_pager_until_it_ends_and_survives_a_restart() {
     let who = received(&graph, CAROL, "🔁 *Covering*").await;
     assert!(who.contains("• Bob has the pager until"), "{who}");
     assert!(who.contains("(COVER by Bob)"), "{who}");
+    app.say(CAROL, "STATUS").await;
+    let status = received(&graph, CAROL, "System Status").await;
+    assert!(
+        status.contains("• Bob has the pager until"),
+        "STATUS shows the cover: {status}"
+    );
 
     app.stop();
     let app = start_with_coverers(&graph, dir.path()).await;

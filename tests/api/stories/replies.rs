@@ -4,24 +4,10 @@
 
 use super::support::*;
 use crate::common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The services of the stories' pages and requests: their wamids name them.
 const SERVICES: &[&str] = &["payments-api", "checkout", "api", "web"];
-
-/// A notification from `from` quoting (or tapping a button of) the message `quoted`.
-fn quoting(from: &str, text: &str, quoted: &str, button: bool) -> Value {
-    let mut message = if button {
-        json!({ "type": "button", "button": { "payload": text, "text": text } })
-    } else {
-        json!({ "type": "text", "text": { "body": text } })
-    };
-    message["from"] = json!(from);
-    message["id"] = json!(format!("wamid.{}", unique_id()));
-    message["timestamp"] = json!(now_stamp());
-    message["context"] = json!({ "from": "15550001111", "id": quoted });
-    notification(vec![(from, "Someone", message)])
-}
 
 /// Pages Alice about payments-api (ALT-0001), then checkout (ALT-0002).
 async fn two_pages(graph: &FakeGraph, app: &TestApp) {

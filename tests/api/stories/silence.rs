@@ -52,6 +52,12 @@ async fn a_silenced_services_pages_are_held_listed_and_critical_ones_break_throu
     app.say(CAROL, "WHO").await;
     let who = received(&graph, CAROL, "🔕 *Silenced*").await;
     assert!(who.contains("• search until"), "{who}");
+    app.say(CAROL, "STATUS").await;
+    let status = received(&graph, CAROL, "System Status").await;
+    assert!(
+        status.contains("🔕 *Silenced*\n• search until"),
+        "STATUS shows the silence: {status}"
+    );
 
     app.say(ALICE, "UNSILENCE search").await;
     let lifted = received(&graph, ALICE, "🔔 search pages again").await;

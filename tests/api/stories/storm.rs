@@ -5,7 +5,7 @@
 
 use super::support::*;
 use crate::common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -172,9 +172,27 @@ async fn ack_quoting_a_digest_acknowledges_the_alerts_it_names_and_no_other() {
     let digest = received(&graph, ALICE, "alerts firing").await;
     let named: BTreeSet<u64> = named_in(&digest).into_iter().collect();
     assert!(named.len() >= 2, "{digest}");
+    // ESC quoting it asks which alert; INFO quoting it takes the first and lists the others.
+    let esc = quoting(ALICE, "ESC", "wamid.digest.1", false);
+    assert_eq!(app.post_signed(esc.to_string().as_bytes()).await, 200);
+    received(
+        &graph,
+        ALICE,
+        &format!("That message names {} alerts", named.len()),
+    )
+    .await;
+    let info = quoting(ALICE, "INFO", "wamid.digest.1", false);
+    assert_eq!(app.post_signed(info.to_string().as_bytes()).await, 200);
+    let first = named.iter().next().expect("named");
+    let details = received(&graph, ALICE, &format!("Alert: ALT-{first:04}")).await;
+    let last = named.iter().last().expect("named");
+    assert!(
+        details.contains(&format!("ALT-{last:04}")),
+        "the others are listed: {details}"
+    );
     // A later alert, not in the digest.
     raise_one(&app).await;
-    let notification = quoting(ALICE, "ACK", "wamid.digest.1");
+    let notification = quoting(ALICE, "ACK", "wamid.digest.1", false);
     assert_eq!(
         app.post_signed(notification.to_string().as_bytes()).await,
         200
@@ -209,16 +227,6 @@ async fn raise_one(app: &TestApp) {
         json!({ "severity": "warning", "service": "web", "message": "after the digest" }),
     )
     .await;
-}
-
-/// A notification from `from` quoting the message `quoted`.
-fn quoting(from: &str, text: &str, quoted: &str) -> Value {
-    let mut message = json!({ "type": "text", "text": { "body": text } });
-    message["from"] = json!(from);
-    message["id"] = json!(format!("wamid.{}", unique_id()));
-    message["timestamp"] = json!(now_stamp());
-    message["context"] = json!({ "from": "15550001111", "id": quoted });
-    notification(vec![(from, "Alice", message)])
 }
 
 #[test]

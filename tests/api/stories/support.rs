@@ -2,7 +2,7 @@
 //! bot, waiting for what a person receives, and raising an alert.
 
 use crate::common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
 
@@ -197,4 +197,18 @@ pub async fn finished_runs(dir: &Path, flow: &str) -> Vec<String> {
     let runs = store(dir).await.runs_of(flow, 100).await;
     let runs = runs.expect("the runs read back");
     runs.into_iter().filter_map(|r| r.outcome).collect()
+}
+
+/// A notification from `from` quoting (or tapping a button of) the message `quoted`.
+pub fn quoting(from: &str, text: &str, quoted: &str, button: bool) -> Value {
+    let mut message = if button {
+        json!({ "type": "button", "button": { "payload": text, "text": text } })
+    } else {
+        json!({ "type": "text", "text": { "body": text } })
+    };
+    message["from"] = json!(from);
+    message["id"] = json!(format!("wamid.{}", unique_id()));
+    message["timestamp"] = json!(now_stamp());
+    message["context"] = json!({ "from": "15550001111", "id": quoted });
+    notification(vec![(from, "Someone", message)])
 }
