@@ -251,9 +251,23 @@ pub fn storage_url() -> String {
     "sqlite://data/aof.db".to_owned()
 }
 
+/// Connections per replica to PostgreSQL: the inbox writes, the actors and the flows share them.
+pub fn pool_size() -> u32 {
+    10
+}
+
+/// Five seconds to connect to PostgreSQL (or get a free connection) before failing.
+pub fn connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
 /// The `storage` section when absent.
 pub fn storage() -> StorageConfig {
-    StorageConfig { url: storage_url() }
+    StorageConfig {
+        url: storage_url(),
+        pool_size: pool_size(),
+        connect_timeout: connect_timeout(),
+    }
 }
 
 /// A quiet conversation's session stops after 15 minutes; its context stays in the store.

@@ -424,9 +424,21 @@ pub struct FlowsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// A sqlx database URL; only `sqlite:` for now.
+    /// A sqlx database URL: `sqlite://data/aof.db` (the default), or `postgres://user@host/db` for
+    /// several replicas on one database (TLS with `?sslmode=require` or `verify-full`).
     #[serde(default = "defaults::storage_url")]
     pub url: String,
+    /// PostgreSQL: connections each replica keeps open at most.
+    #[serde(default = "defaults::pool_size")]
+    pub pool_size: u32,
+    /// PostgreSQL: how long opening a connection (or waiting for a free one) may take before the
+    /// store answers that it failed (and a webhook gets 503).
+    #[serde(
+        rename = "connect_timeout_secs",
+        default = "defaults::connect_timeout",
+        deserialize_with = "units::secs"
+    )]
+    pub connect_timeout: Duration,
 }
 
 /// The per-conversation session actors.

@@ -33,6 +33,7 @@ mod inbox;
 mod incidents;
 mod journal;
 mod page_events;
+pub mod postgres;
 mod records;
 mod repo;
 mod silences;

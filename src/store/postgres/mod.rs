@@ -1,0 +1,118 @@
+//! Durable state on PostgreSQL, for several replicas sharing one database (issue 16). The same
+//! tables as SQLite's (`migrations/postgres/`), the same repository traits; SQLite stays the
+//! zero-setup default.
+//!
+//! This is the backend's foundation: opening the pool (its size and connect timeout from
+//! `storage`, TLS from the URL's `sslmode`), running the migrations, and the readiness probe. The
+//! repositories follow (docs/plan.md, issue 16).
+
+use crate::config::StorageConfig;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
+
+/// The PostgreSQL store: a pool of connections to the shared database.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Why the PostgreSQL store did not open. The URL is shown without its password.
+#[derive(Debug, thiserror::Error)]
+pub enum PgOpenError {
+    /// Not a PostgreSQL URL sqlx can read.
+    #[error("storage.url `{url}`: {reason}; use postgres://user@host:5432/database (add ?sslmode=require for TLS)")]
+    InvalidUrl {
+        /// The configured URL, its password hidden.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The server did not answer, or refused the login.
+    #[error("storage.url `{url}`: cannot connect to PostgreSQL: {source}; check that the server is up, the database exists and the user may log in")]
+    Connect {
+        /// The configured URL, its password hidden.
+        url: String,
+        /// sqlx's error.
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("storage.url `{url}`: the schema could not be migrated: {source}; the user needs CREATE on the database")]
+    Migrate {
+        /// The configured URL, its password hidden.
+        url: String,
+        /// sqlx's error.
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// `url` with its password replaced by `***`, for errors and logs (secrets never appear there).
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl PgStore {
+    /// Opens the pool `storage` describes and brings the schema up to date.
+    pub async fn open(storage: &StorageConfig) -> Result<PgStore, PgOpenError> {
+        let url = redacted(&storage.url);
+        let options =
+            PgConnectOptions::from_str(&storage.url).map_err(|e| PgOpenError::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(storage.pool_size.max(1))
+            .acquire_timeout(storage.connect_timeout.max(Duration::from_millis(100)))
+            .connect_with(options)
+            .await
+            .map_err(|source| PgOpenError::Connect {
+                url: url.clone(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| PgOpenError::Migrate { url, source })?;
+        Ok(PgStore { pool })
+    }
+
+    /// Whether the database takes a write now, for the readiness probe.
+    pub async fn writable(&self) -> bool {
+        let probe = sqlx::query(
+            "INSERT INTO store_probe (id, at_ms) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+        )
+        .bind(aof_actors::model::now_ms())
+        .execute(&self.pool)
+        .await;
+        match probe {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(%error, "the store refuses writes: not ready");
+                false
+            }
+        }
+    }
+
+    /// Closes every connection, waiting at most 5 s for those in use.
+    pub async fn close(&self) {
+        let closed = tokio::time::timeout(Duration::from_secs(5), self.pool.close());
+        if closed.await.is_err() {
+            tracing::warn!("the store's connections did not close within 5 s");
+        }
+    }
+}
