@@ -201,7 +201,10 @@ CREATE TABLE silences (
 );
 CREATE INDEX silences_service ON silences (service, lifted_ms);
 
+-- `seq` keeps the order jobs were queued in (SQLite's rowid does on SQLite): two queued in the
+-- same millisecond are sent again in that order after a restart.
 CREATE TABLE outbox (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY,
     id          TEXT   PRIMARY KEY,
     body        TEXT   NOT NULL,
     state       TEXT   NOT NULL

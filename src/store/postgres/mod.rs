@@ -2,15 +2,24 @@
 //! tables as SQLite's (`migrations/postgres/`), the same repository traits; SQLite stays the
 //! zero-setup default.
 //!
-//! This is the backend's foundation: opening the pool (its size and connect timeout from
-//! `storage`, TLS from the URL's `sslmode`), running the migrations, and the readiness probe. The
-//! repositories follow (docs/plan.md, issue 16).
+//! Here: opening the pool (its size and connect timeout from `storage`, TLS from the URL's
+//! `sslmode`), the migrations and the readiness probe; the actors' `Store` port
+//! (`actor_state.rs`). The application's repositories follow (docs/plan.md, issue 16).
 
 use crate::config::StorageConfig;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod actor_state;
+mod alerts;
+mod approvals;
+mod inbox;
+mod incidents;
+mod oncall;
+mod page_history;
+mod records;
+mod war_rooms;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
