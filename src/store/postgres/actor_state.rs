@@ -135,7 +135,11 @@ async fn confirm_sending(tx: &mut PgConnection, statuses: &[StatusUpdate]) -> Re
 
 /// Meta accepted `job` as `wamid`: the outbox row `sent`, what the wamid is about, and its first
 /// delivery state (a status that came first is kept).
-pub(super) async fn sent(tx: &mut PgConnection, job: &QueuedJob, wamid: &Wamid) -> Result<(), Failure> {
+pub(super) async fn sent(
+    tx: &mut PgConnection,
+    job: &QueuedJob,
+    wamid: &Wamid,
+) -> Result<(), Failure> {
     let about = job
         .message
         .about

@@ -19,11 +19,50 @@ mod incidents;
 mod oncall;
 mod page_history;
 mod records;
-mod war_rooms;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
+mod war_rooms;
+
+/// The transaction-scoped advisory locks that make a read-then-write atomic across replicas (where
+/// SQLite has its single writer). One key per kind of write, all here, so that no two collide
+/// (and none with the leader's session lock, which will live here too).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Lock {
+    /// Creating an alert: the open one with its fingerprint, else the next id.
+    Alerts,
+    /// The next approval request id.
+    Approvals,
+    /// The next incident id.
+    Incidents,
+    /// Setting and lifting silences.
+    Silences,
+    /// Joining, leaving and closing war rooms.
+    Rooms,
+}
+
+impl Lock {
+    /// Its key: eight ASCII letters read as one number.
+    fn key(self) -> i64 {
+        i64::from_be_bytes(*match self {
+            Lock::Alerts => b"aofalert",
+            Lock::Approvals => b"aof_appr",
+            Lock::Incidents => b"aof_incd",
+            Lock::Silences => b"aof:sile",
+            Lock::Rooms => b"aof:room",
+        })
+    }
+
+    /// Takes the lock until the transaction `tx` ends.
+    pub(super) async fn take(self, tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self.key())
+            .execute(tx)
+            .await
+            .map(drop)
+    }
+}
 
 /// The PostgreSQL store: a pool of connections to the shared database.
 #[derive(Clone, Debug)]
@@ -123,5 +162,15 @@ impl PgStore {
         if closed.await.is_err() {
             tracing::warn!("the store's connections did not close within 5 s");
         }
+    }
+}
+
+impl crate::store::Backend for PgStore {
+    fn writable<'a>(&'a self) -> futures_util::future::BoxFuture<'a, bool> {
+        Box::pin(PgStore::writable(self))
+    }
+
+    fn close<'a>(&'a self) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(PgStore::close(self))
     }
 }
