@@ -11,7 +11,7 @@ use crate::flow::watch::Reloader;
 use crate::flow::{FlowEngine, FlowSet, Routes};
 use crate::http::{self, AppState};
 use crate::live::Live;
-use crate::store::{InboxRow, Repositories, SqliteStore};
+use crate::store::{InboxRow, Repositories};
 use crate::transport::{CloudApi, Sandbox, SandboxOutbox};
 use actix_web::{web, App, HttpServer};
 use aof_actors::ports::Transport;
@@ -108,11 +108,12 @@ impl FlowsLoaded {
     /// Opens the store and restores what lives in it beside the actors' own state.
     pub(super) async fn open_store(self) -> Result<StoreOpened, StartError> {
         let config = &self.config;
-        let opened = SqliteStore::open(&config.storage.url).await;
-        let store: Arc<dyn Repositories> = Arc::new(opened.map_err(|e| StartError::Store {
-            file: config.file.display().to_string(),
-            message: e.to_string(),
-        })?);
+        let store = crate::store::open(&config.storage)
+            .await
+            .map_err(|message| StartError::Store {
+                file: config.file.display().to_string(),
+                message,
+            })?;
         let (live, outbox) = match config.platforms.whatsapp.transport {
             TransportKind::Sandbox => {
                 let (live, outbox) = restored_sandbox(&store).await;

@@ -167,11 +167,19 @@ async fn prepare_store(
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(StoreNote::InMemory);
     }
+    if crate::store::is_postgres(&url) {
+        let named = crate::store::postgres::redacted(&url);
+        if commit {
+            return Ok(StoreNote::Committed(named));
+        }
+        config.storage.url = format!("sqlite://{}", scratch.join("aof.db").display());
+        return Ok(StoreNote::Shared(named));
+    }
     let real = SqliteConnectOptions::from_str(&url)
         .map(|o| o.get_filename().to_path_buf())
         .unwrap_or_else(|_| PathBuf::from(&url));
     if commit {
-        return Ok(StoreNote::Committed(real));
+        return Ok(StoreNote::Committed(real.display().to_string()));
     }
     let copy = scratch.join("aof.db");
     config.storage.url = format!("sqlite://{}", copy.display());

@@ -296,13 +296,19 @@ fn rest(c: &Config, p: &mut Vec<Problem>) {
             "is empty; write the folder of flow files, e.g. ./flows/whatsapp",
         ));
     }
-    if !c.storage.url.starts_with("sqlite:") {
+    if !c.storage.url.starts_with("sqlite:") && !crate::store::is_postgres(&c.storage.url) {
         p.push(Problem::new(
             "storage.url",
             format!(
-                "`{}` is not supported; only SQLite for now: write e.g. sqlite://data/aof.db",
-                c.storage.url
+                "`{}` is not a store aof knows; write sqlite://data/aof.db (one replica, no server) or postgres://user@host:5432/database",
+                crate::store::postgres::redacted(&c.storage.url)
             ),
+        ));
+    }
+    if c.storage.pool_size == 0 {
+        p.push(Problem::new(
+            "storage.pool_size",
+            "is 0, so no query could run; give at least 1, e.g. 10",
         ));
     }
     if c.sessions.idle_timeout.is_zero() {

@@ -95,7 +95,7 @@ pub struct SqliteStore {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreOpenError {
     /// The url is not one of the SQLite forms we accept.
-    #[error("storage.url `{url}`: {reason}; use sqlite://data/aof.db, sqlite:///abs/path/aof.db or sqlite::memory:")]
+    #[error("storage.url `{url}`: {reason}; use sqlite://data/aof.db, sqlite:///abs/path/aof.db, sqlite::memory: or postgres://user@host/database")]
     InvalidUrl {
         /// The configured url.
         url: String,
@@ -144,6 +144,30 @@ pub enum StoreOpenError {
         /// What the migrator said.
         source: sqlx::migrate::MigrateError,
     },
+}
+
+/// Opens the store `storage.url` names: PostgreSQL for `postgres://` (or `postgresql://`), SQLite
+/// otherwise. The error names the URL (without a password) and what to do.
+pub async fn open(
+    storage: &crate::config::StorageConfig,
+) -> Result<std::sync::Arc<dyn Repositories>, String> {
+    if is_postgres(&storage.url) {
+        let store = postgres::PgStore::open(storage)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(url = %postgres::redacted(&storage.url), "store: PostgreSQL");
+        Ok(std::sync::Arc::new(store))
+    } else {
+        let store = SqliteStore::open(&storage.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(std::sync::Arc::new(store))
+    }
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 impl SqliteStore {

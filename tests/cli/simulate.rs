@@ -358,3 +358,48 @@ fn a_webhook_path_no_flow_serves_is_an_error_that_says_where_to_look() {
     );
     assert_nothing_reached(&graph);
 }
+
+/// On PostgreSQL (the store a running bot shares), a simulation does not touch the database: it
+/// runs on an empty scratch store; with `--commit` it runs against the database and keeps what it
+/// wrote. Skipped without a PostgreSQL server, unless `AOF_REQUIRE_POSTGRES=1`.
+#[tokio::test(flavor = "current_thread")]
+async fn on_postgresql_simulate_leaves_the_database_alone_unless_committed() {
+    let Some(db) = aof::store::postgres::testing::fresh_database().await else {
+        return;
+    };
+    let (graph, dir, file) = setup();
+    let sqlite = format!("sqlite://{}", dir.path().join("aof.db").display());
+    let text = std::fs::read_to_string(&file).expect("config read");
+    assert!(text.contains(&sqlite), "the config names its SQLite file");
+    std::fs::write(&file, text.replace(&sqlite, &db.url)).expect("config written");
+    let alerts = || async {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("connects");
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('alerts') IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("asks");
+        let n: i64 = match exists {
+            true => sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
+                .fetch_one(&pool)
+                .await
+                .expect("counts"),
+            false => 0,
+        };
+        pool.close().await;
+        n
+    };
+
+    let out = simulate(&file, &["--webhook", "/alert/oncall", "--data", ALERT]);
+    assert!(
+        out.contains("is shared by the running bot and not copied"),
+        "{out}"
+    );
+    assert_eq!(alerts().await, 0, "the database is untouched");
+    let out = simulate(
+        &file,
+        &["--webhook", "/alert/oncall", "--data", ALERT, "--commit"],
+    );
+    assert!(out.contains("store: changed (--commit)"), "{out}");
+    assert_eq!(alerts().await, 1, "{out}");
+    assert_nothing_reached(&graph);
+}

@@ -77,6 +77,8 @@ pub struct Options {
     pub per_person_interval_ms: u64,
     /// `platforms.whatsapp.rate_limits.per_person_burst`.
     pub per_person_burst: u32,
+    /// `storage.url`; SQLite under the test's directory when `None`.
+    pub storage_url: Option<String>,
 }
 
 impl Default for Options {
@@ -94,6 +96,7 @@ impl Default for Options {
             server_extra: String::new(),
             per_person_interval_ms: 0,
             per_person_burst: 3,
+            storage_url: None,
         }
     }
 }
@@ -158,7 +161,7 @@ flows:
   directory: "{flows}"
   watch: {watch}
 storage:
-  url: "sqlite://{db}"
+  url: "{db}"
 sessions:
   idle_timeout_secs: {idle}
 health_checks:
@@ -178,7 +181,10 @@ health_checks:
         pair_burst = o.per_person_burst,
         flows = flows.display(),
         watch = o.watch,
-        db = dir.join("aof.db").display(),
+        db = o
+            .storage_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("aof.db").display())),
         idle = o.idle_timeout_secs,
     )
 }

@@ -29,8 +29,12 @@ pub(super) enum StoreNote {
     Fresh(PathBuf),
     /// `storage.url` is in memory: nothing outlives the process anyway.
     InMemory,
-    /// `--commit`: this file was used and keeps what the runs wrote.
-    Committed(PathBuf),
+    /// `--commit`: this store (a file, or a PostgreSQL URL without its password) was used and
+    /// keeps what the runs wrote.
+    Committed(String),
+    /// A PostgreSQL store (named without its password) is not copied: an empty scratch store was
+    /// used and discarded.
+    Shared(String),
 }
 
 /// Why the message goes where it goes, worked out before it was sent.
@@ -394,9 +398,11 @@ impl Report {
             StoreNote::InMemory => {
                 "store: unchanged; storage.url is in memory, so the simulation had a store of its own".to_owned()
             }
-            StoreNote::Committed(path) => format!(
-                "store: changed (--commit); what the runs wrote (runs, alerts, approvals, conversations, timers, audit) is kept in {}; nothing was sent",
-                path.display()
+            StoreNote::Committed(store) => format!(
+                "store: changed (--commit); what the runs wrote (runs, alerts, approvals, conversations, timers, audit) is kept in {store}; nothing was sent"
+            ),
+            StoreNote::Shared(url) => format!(
+                "store: unchanged; {url} is shared by the running bot and not copied, so the simulation ran on an empty scratch store and discarded it (--commit runs against {url})"
             ),
         }
     }

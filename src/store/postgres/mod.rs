@@ -19,8 +19,7 @@ mod incidents;
 mod oncall;
 mod page_history;
 mod records;
-#[cfg(test)]
-pub(crate) mod testing;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 mod war_rooms;

@@ -1,4 +1,5 @@
-//! A fresh PostgreSQL database per test, dropped after it. The server is the one at
+//! A fresh PostgreSQL database per test, dropped after it (public for the integration tests and
+//! the load generator). The server is the one at
 //! `AOF_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/postgres`, as on this project's
 //! machines). Without one, a test says "skipped: no PostgreSQL at …" and passes, unless
 //! `AOF_REQUIRE_POSTGRES=1` (set by `.ci/run`), when it fails.
@@ -14,9 +15,9 @@ const DEFAULT_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A database of its own for one test; dropped (connections and all) when this is.
-pub(crate) struct FreshDatabase {
+pub struct FreshDatabase {
     /// Its URL, for `storage.url`.
-    pub(crate) url: String,
+    pub url: String,
     name: String,
     admin: String,
 }
@@ -26,7 +27,7 @@ fn admin_url() -> String {
 }
 
 /// A new empty database, or `None` (having said why) when no server answers and none is required.
-pub(crate) async fn fresh_database() -> Option<FreshDatabase> {
+pub async fn fresh_database() -> Option<FreshDatabase> {
     let admin = admin_url();
     let connected = tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(&admin))
         .await

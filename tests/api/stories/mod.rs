@@ -14,6 +14,7 @@
 //! - `replies`: ACK, RESOLVE, APPROVE and REJECT acting on the page or request they quote or name.
 //! - `silence`: SILENCE holds a service's pages (critical ones break through) and lists them.
 //! - `kept`: a store that cannot write gets 503, not 2xx; concurrent deliveries page once.
+//! - `postgres`: the paging story on PostgreSQL, across a restart.
 
 mod approvals;
 mod cover;
@@ -22,6 +23,7 @@ mod delivery;
 mod integrations;
 mod kept;
 mod paging;
+mod postgres;
 mod replies;
 mod silence;
 mod storm;
