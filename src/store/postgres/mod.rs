@@ -16,6 +16,7 @@ mod alerts;
 mod approvals;
 mod inbox;
 mod incidents;
+pub mod lease;
 mod oncall;
 mod page_history;
 mod records;
@@ -24,9 +25,9 @@ pub mod testing;
 mod tests;
 mod war_rooms;
 
-/// The transaction-scoped advisory locks that make a read-then-write atomic across replicas (where
-/// SQLite has its single writer). One key per kind of write, all here, so that no two collide
-/// (and none with the leader's session lock, which will live here too).
+/// The advisory locks: transaction-scoped ones make a read-then-write atomic across replicas (where
+/// SQLite has its single writer), one key per kind of write; the leader's lease is a session lock.
+/// All keys are here, so that no two collide.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Lock {
     /// Creating an alert: the open one with its fingerprint, else the next id.
@@ -39,6 +40,8 @@ pub(super) enum Lock {
     Silences,
     /// Joining, leaving and closing war rooms.
     Rooms,
+    /// The leader's lease: a session lock, held on the leader's own connection ([`lease`]).
+    Leader,
 }
 
 impl Lock {
@@ -50,7 +53,25 @@ impl Lock {
             Lock::Incidents => b"aof_incd",
             Lock::Silences => b"aof:sile",
             Lock::Rooms => b"aof:room",
+            Lock::Leader => b"aof:lead",
         })
+    }
+
+    /// Takes the lock for the session of `conn` if it is free; whether it did.
+    pub(super) async fn try_hold(self, conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(self.key())
+            .fetch_one(conn)
+            .await
+    }
+
+    /// Lets go of a lock [`Lock::try_hold`] took.
+    pub(super) async fn let_go(self, conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key())
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     /// Takes the lock until the transaction `tx` ends.
