@@ -74,21 +74,32 @@ fn median(mut rounds: Vec<Summary>) -> Summary {
 
 /// Each level on a fresh bot and a fresh bare server: a warm-up, then `rounds` rounds of `requests`
 /// notifications to each in turn (so that both see the same moments of a noisy machine); the
-/// median round of each.
+/// median round of each. The bot's store is SQLite beside it, or `storage_url` (PostgreSQL).
 pub async fn run(
     levels: &[usize],
     requests: usize,
     warmup: usize,
     rounds: usize,
+    storage_url: Option<&str>,
 ) -> anyhow::Result<Vec<Level>> {
     let fake = FakeGraph::start()?;
     let mut out = Vec::new();
     for &concurrency in levels {
         let scratch = Scratch::new("ingest")?;
         let flows = setup::shipped_flows();
-        let bot = setup::start_bot(scratch.path(), &fake.address, "whatsapp-help-flow", &flows)
-            .await?
-            .bot;
+        let extras = setup::Extras {
+            storage_url,
+            ..setup::Extras::default()
+        };
+        let bot = setup::start_bot_with(
+            scratch.path(),
+            &fake.address,
+            "whatsapp-help-flow",
+            &flows,
+            &extras,
+        )
+        .await?
+        .bot;
         let port = free_port()?;
         let mut bare = Server::bare(port, &scratch.path().join("bare.log"))?;
         bare.ready("/", Duration::from_secs(10)).await?;

@@ -160,8 +160,29 @@ async fn generate(
             "ingest: 3 rounds of {} notifications at concurrency 8 and 64…",
             sizes.ingest_requests
         );
-        report.ingest =
-            Some(ingest::run(&[8, 64], sizes.ingest_requests, sizes.ingest_warmup, 3).await?);
+        report.ingest = Some(
+            ingest::run(
+                &[8, 64],
+                sizes.ingest_requests,
+                sizes.ingest_warmup,
+                3,
+                None,
+            )
+            .await?,
+        );
+        // The same at 64 in flight with the store on PostgreSQL, when a server answers.
+        if let Some(db) = aof::store::postgres::testing::fresh_database().await {
+            eprintln!("ingest on PostgreSQL: 3 rounds at concurrency 64…");
+            let levels = ingest::run(
+                &[64],
+                sizes.ingest_requests,
+                sizes.ingest_warmup,
+                3,
+                Some(&db.url),
+            )
+            .await?;
+            report.ingest_postgres = Some(levels);
+        }
     }
     if wanted(Scenario::Fanout) {
         eprintln!(

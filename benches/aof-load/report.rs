@@ -65,6 +65,8 @@ pub struct Report {
     pub cold_start: Option<ColdStart>,
     /// Notifications in, at each concurrency level, against the bare handler.
     pub ingest: Option<Vec<Level>>,
+    /// The same with the store on PostgreSQL (when a server answered).
+    pub ingest_postgres: Option<Vec<Level>>,
     /// The alert storm and the war-room broadcast.
     pub fanout: Option<Fanout>,
     /// The storm at WhatsApp's pair rate: what one engineer and a busy room receive.
@@ -87,6 +89,7 @@ impl Report {
             elapsed_s: 0.0,
             cold_start: None,
             ingest: None,
+            ingest_postgres: None,
             fanout: None,
             storm: None,
             throttling: None,
@@ -117,10 +120,12 @@ impl Report {
                 c.median_ms, c.max_ms, c.runs
             );
         }
-        for l in self.ingest.iter().flatten() {
+        let sqlite = self.ingest.iter().flatten().map(|l| ("", l));
+        let postgres = self.ingest_postgres.iter().flatten().map(|l| (" pg", l));
+        for (store, l) in sqlite.chain(postgres) {
             let _ = writeln!(
                 t,
-                "ingest c={:<3}    ours {:>7.0}/s p50 {:.2} p99 {:.2} max {:.1} ms ({} errors, {} busy) | bare {:>7.0}/s p50 {:.2} p99 {:.2} ms | ratio {:.2} (target >= 0.5); handled {:.0}/s",
+                "ingest{store:<3} c={:<3} ours {:>7.0}/s p50 {:.2} p99 {:.2} max {:.1} ms ({} errors, {} busy) | bare {:>7.0}/s p50 {:.2} p99 {:.2} ms | ratio {:.2} (target >= 0.5); handled {:.0}/s",
                 l.concurrency, l.ours.per_second, l.ours.p50_ms, l.ours.p99_ms, l.ours.max_ms, l.ours.errors, l.ours.busy,
                 l.bare.per_second, l.bare.p50_ms, l.bare.p99_ms, l.ratio, l.handled_per_second
             );

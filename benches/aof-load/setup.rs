@@ -77,6 +77,8 @@ pub struct Extras<'a> {
     /// `rate_limits.per_person_interval_ms` and `per_person_burst`; `None` paces nobody, so that
     /// the raw-rate scenarios measure the send rate, not WhatsApp's pair rate.
     pub pair: Option<(u64, u32)>,
+    /// `storage.url`; SQLite beside the config when `None`.
+    pub storage_url: Option<&'a str>,
 }
 
 /// Writes `config.yaml` into `dir` (the store lives beside it) and returns its path. The routing is
@@ -142,7 +144,7 @@ flows:
   directory: "{flows}"
   watch: false
 storage:
-  url: "sqlite://{db}"
+  url: "{db}"
 health_checks:
   timeout_ms: 2000
   services:
@@ -155,7 +157,11 @@ health_checks:
         rate = c.per_second,
         default_flow = c.default_flow,
         flows = c.flows.display(),
-        db = dir.join("aof.db").display(),
+        db = c
+            .extras
+            .storage_url
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("aof.db").display())),
         rota = c
             .extras
             .rota
