@@ -15,7 +15,7 @@
 use aof_actors::ids::WaId;
 use serde::Serialize;
 
-mod queries;
+pub(super) mod queries;
 #[cfg(test)]
 mod tests;
 

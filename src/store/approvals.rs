@@ -13,8 +13,6 @@ use aof_actors::ports::StoreError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
 /// Someone who may decide a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +159,8 @@ pub enum Decision {
 }
 
 /// The columns [`approval_from_row`] reads.
-const APPROVAL_COLUMNS: &str = "id, type, service, version, environment, requester, approvers, \
+pub(in crate::store) const APPROVAL_COLUMNS: &str =
+    "id, type, service, version, environment, requester, approvers, \
      state, decided_by, decided_at_ms, expires_at, expires_ms, created_ms, body";
 
 /// An RFC 3339 time as stored: UTC, whole seconds, `Z`, as the flows' `now()` writes it.
@@ -288,8 +287,16 @@ async fn fetch_approval(store: &SqliteStore, id: &str) -> Result<Option<Approval
     row.as_ref().map(approval_from_row).transpose()
 }
 
-/// An [`ApprovalRecord`] from a row of [`APPROVAL_COLUMNS`].
-fn approval_from_row(row: &SqliteRow) -> Result<ApprovalRecord, Failure> {
+/// An [`ApprovalRecord`] from a row of [`APPROVAL_COLUMNS`], of either backend.
+pub(in crate::store) fn approval_from_row<R>(row: &R) -> Result<ApprovalRecord, Failure>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let state: String = row.try_get("state")?;
     let approvers: String = row.try_get("approvers")?;
     let body: String = row.try_get("body")?;

@@ -406,8 +406,8 @@ impl SqliteStore {
     }
 }
 
-/// An outbox row's `state` column.
-fn job_state(word: &str) -> Result<JobState, Failure> {
+/// An outbox row's `state` column (either backend).
+pub(in crate::store) fn job_state(word: &str) -> Result<JobState, Failure> {
     Ok(match word {
         "queued" => JobState::Queued,
         "sending" => JobState::Sending,
@@ -418,8 +418,16 @@ fn job_state(word: &str) -> Result<JobState, Failure> {
     })
 }
 
-/// A `runs` row as a [`RunRecord`].
-fn run_record(row: &sqlx::sqlite::SqliteRow) -> Result<RunRecord, Failure> {
+/// A `runs` row as a [`RunRecord`], of either backend.
+pub(in crate::store) fn run_record<R>(row: &R) -> Result<RunRecord, Failure>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let trigger: String = row.try_get("trigger")?;
     let steps: Option<String> = row.try_get("steps")?;
     Ok(RunRecord {

@@ -7,11 +7,10 @@ use crate::store::{logged, Failure, SqliteStore};
 use aof_actors::ids::WaId;
 use aof_actors::model::now_ms;
 use aof_actors::ports::StoreError;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
 /// The columns [`alert_from_row`] reads, in its order.
-const ALERT_COLUMNS: &str = "id, severity, service, message, runbook_url, source, fingerprint, \
+pub(in crate::store) const ALERT_COLUMNS: &str =
+    "id, severity, service, message, runbook_url, source, fingerprint, \
      pagerduty_incident_id, paged, pages, state, acknowledged_by, acknowledged_ms, resolved_by, \
      resolved_ms, fire_count, created_ms, updated_ms, transitions, created_by, notes";
 
@@ -335,8 +334,17 @@ async fn find_open_by(
     row.as_ref().map(alert_from_row).transpose()
 }
 
-/// An [`AlertRecord`] from a row of [`ALERT_COLUMNS`].
-fn alert_from_row(row: &SqliteRow) -> Result<AlertRecord, Failure> {
+/// An [`AlertRecord`] from a row of [`ALERT_COLUMNS`], of either backend (the columns have the
+/// same names and kinds on both).
+pub(in crate::store) fn alert_from_row<R>(row: &R) -> Result<AlertRecord, Failure>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let state: String = row.try_get("state")?;
     let source: String = row.try_get("source")?;
     let paged: String = row.try_get("paged")?;

@@ -8,19 +8,13 @@
 //! each; JSON items are appended as text so that each stays one statement under the row's lock.
 
 use super::PgStore;
+use crate::store::alerts::queries::{alert_from_row, ALERT_COLUMNS};
 use crate::store::{
-    logged, AlertNote, AlertRecord, AlertSource, AlertState, Alerts, CreatedAlert, Failure, Fut,
-    NewAlert, Page, Transition, TransitionOutcome,
+    logged, AlertNote, AlertRecord, AlertState, Alerts, CreatedAlert, Failure, Fut, NewAlert, Page,
+    Transition, TransitionOutcome,
 };
 use aof_actors::ids::WaId;
 use aof_actors::model::now_ms;
-use sqlx::postgres::PgRow;
-use sqlx::Row;
-
-/// The columns [`alert_from_row`] reads, in its order.
-const ALERT_COLUMNS: &str = "id, severity, service, message, runbook_url, source, fingerprint, \
-     pagerduty_incident_id, paged, pages, state, acknowledged_by, acknowledged_ms, resolved_by, \
-     resolved_ms, fire_count, created_ms, updated_ms, transitions, created_by, notes";
 
 /// `column` (a JSON array kept as TEXT) with the JSON text `item` appended, written as SQLite's
 /// `json_insert(column, '$[#]', item)` writes it: compact, no spaces.
@@ -386,40 +380,4 @@ async fn find_open_by(
         .fetch_optional(&store.pool)
         .await?;
     row.as_ref().map(alert_from_row).transpose()
-}
-
-/// An [`AlertRecord`] from a row of [`ALERT_COLUMNS`] (the twin of SQLite's, which reads a
-/// `SqliteRow`).
-fn alert_from_row(row: &PgRow) -> Result<AlertRecord, Failure> {
-    let state: String = row.try_get("state")?;
-    let source: String = row.try_get("source")?;
-    let paged: String = row.try_get("paged")?;
-    let pages: String = row.try_get("pages")?;
-    let transitions: String = row.try_get("transitions")?;
-    let notes: String = row.try_get("notes")?;
-    Ok(AlertRecord {
-        id: row.try_get("id")?,
-        severity: row.try_get("severity")?,
-        service: row.try_get("service")?,
-        message: row.try_get("message")?,
-        runbook_url: row.try_get("runbook_url")?,
-        source: AlertSource::parse(&source)
-            .ok_or_else(|| Failure::Corrupt(format!("alert source `{source}`")))?,
-        fingerprint: row.try_get("fingerprint")?,
-        pagerduty_incident_id: row.try_get("pagerduty_incident_id")?,
-        paged: serde_json::from_str(&paged)?,
-        pages: serde_json::from_str(&pages)?,
-        state: AlertState::parse(&state)
-            .ok_or_else(|| Failure::Corrupt(format!("alert state `{state}`")))?,
-        acknowledged_by: row.try_get("acknowledged_by")?,
-        acknowledged_ms: row.try_get("acknowledged_ms")?,
-        resolved_by: row.try_get("resolved_by")?,
-        resolved_ms: row.try_get("resolved_ms")?,
-        fire_count: row.try_get("fire_count")?,
-        created_ms: row.try_get("created_ms")?,
-        updated_ms: row.try_get("updated_ms")?,
-        transitions: serde_json::from_str(&transitions)?,
-        notes: serde_json::from_str(&notes)?,
-        created_by: row.try_get("created_by")?,
-    })
 }

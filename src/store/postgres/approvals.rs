@@ -6,17 +6,12 @@
 
 use super::PgStore;
 use crate::store::approvals::rfc3339;
+use crate::store::approvals::{approval_from_row, APPROVAL_COLUMNS};
 use crate::store::{
     logged, ApprovalRecord, ApprovalState, Approvals, Decision, Failure, Fut, NewApproval, Verdict,
 };
 use aof_actors::ids::WaId;
 use aof_actors::model::now_ms;
-use sqlx::postgres::PgRow;
-use sqlx::Row;
-
-/// The columns [`approval_from_row`] reads.
-const APPROVAL_COLUMNS: &str = "id, type, service, version, environment, requester, approvers, \
-     state, decided_by, decided_at_ms, expires_at, expires_ms, created_ms, body";
 
 /// The condition "`$n` (an E.164 number) is among the request's approvers", as SQLite's
 /// `json_each` over the `approvers` JSON text.
@@ -146,39 +141,4 @@ async fn fetch_approval(store: &PgStore, id: &str) -> Result<Option<ApprovalReco
         .fetch_optional(&store.pool)
         .await?;
     row.as_ref().map(approval_from_row).transpose()
-}
-
-/// The state stored as `word`.
-fn parse_state(word: &str) -> Option<ApprovalState> {
-    [
-        ApprovalState::Pending,
-        ApprovalState::Approved,
-        ApprovalState::Rejected,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == word)
-}
-
-/// An [`ApprovalRecord`] from a row of [`APPROVAL_COLUMNS`] (SQLite's twin reads a `SqliteRow`).
-fn approval_from_row(row: &PgRow) -> Result<ApprovalRecord, Failure> {
-    let state: String = row.try_get("state")?;
-    let approvers: String = row.try_get("approvers")?;
-    let body: String = row.try_get("body")?;
-    Ok(ApprovalRecord {
-        id: row.try_get("id")?,
-        kind: row.try_get("type")?,
-        service: row.try_get("service")?,
-        version: row.try_get("version")?,
-        environment: row.try_get("environment")?,
-        requester: row.try_get("requester")?,
-        approvers: serde_json::from_str(&approvers)?,
-        state: parse_state(&state)
-            .ok_or_else(|| Failure::Corrupt(format!("approval state `{state}`")))?,
-        decided_by: row.try_get("decided_by")?,
-        decided_at_ms: row.try_get("decided_at_ms")?,
-        expires_at: row.try_get("expires_at")?,
-        expires_ms: row.try_get("expires_ms")?,
-        created_ms: row.try_get("created_ms")?,
-        body: serde_json::from_str(&body)?,
-    })
 }

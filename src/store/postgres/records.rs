@@ -3,14 +3,14 @@
 //! statement, or one transaction where SQLite commits several together.
 
 use super::PgStore;
+use crate::store::records::{job_state, run_record};
 use crate::store::{
-    logged, AuditRecord, Deliveries, Delivery, Failure, Fut, JobState, OutboundRecord, OutboxEntry,
+    logged, AuditRecord, Deliveries, Delivery, Failure, Fut, OutboundRecord, OutboxEntry,
     RunRecord, RunStart, Runs, StatusRecord,
 };
 use aof_actors::ids::{JobId, WaId};
 use aof_actors::model::{now_ms, DeliveryState};
 use serde_json::Value;
-use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
 const RUN_COLUMNS: &str = "run_id, flow, trigger, outcome, steps, started_ms, finished_ms";
@@ -130,21 +130,6 @@ async fn runs_of(pool: &PgPool, flow: &str, limit: i64) -> Result<Vec<RunRecord>
         .fetch_all(pool)
         .await?;
     rows.iter().map(run_record).collect()
-}
-
-/// A `runs` row as a [`RunRecord`].
-fn run_record(row: &PgRow) -> Result<RunRecord, Failure> {
-    let trigger: String = row.try_get("trigger")?;
-    let steps: Option<String> = row.try_get("steps")?;
-    Ok(RunRecord {
-        run_id: row.try_get("run_id")?,
-        flow: row.try_get("flow")?,
-        trigger: serde_json::from_str(&trigger)?,
-        outcome: row.try_get("outcome")?,
-        steps: steps.as_deref().map(serde_json::from_str).transpose()?,
-        started_ms: row.try_get("started_ms")?,
-        finished_ms: row.try_get("finished_ms")?,
-    })
 }
 
 async fn message_status(pool: &PgPool, wamid: &str) -> Result<Option<StatusRecord>, Failure> {
@@ -275,18 +260,6 @@ async fn delivery(pool: &PgPool, id: &str) -> Result<Option<Delivery>, Failure> 
         }),
         status_error: code.map(|c| (c, title.unwrap_or_default())),
     }))
-}
-
-/// An outbox row's `state` column.
-fn job_state(word: &str) -> Result<JobState, Failure> {
-    Ok(match word {
-        "queued" => JobState::Queued,
-        "sending" => JobState::Sending,
-        "sent" => JobState::Sent,
-        "failed" => JobState::Failed,
-        "folded" => JobState::Folded,
-        other => return Err(Failure::Corrupt(format!("unknown job state `{other}`"))),
-    })
 }
 
 impl Runs for PgStore {
