@@ -244,13 +244,7 @@ impl SqliteStore {
             let Some(record) = fetch_approval(self, id).await? else {
                 return Ok(Decision::Unknown);
             };
-            Ok(if record.approver(by).is_none() {
-                Decision::NotApprover(record)
-            } else if record.state != ApprovalState::Pending {
-                Decision::AlreadyDecided(record)
-            } else {
-                Decision::Expired(record)
-            })
+            Ok(undecided(record, by))
         })
         .await
     }
@@ -285,6 +279,17 @@ async fn fetch_approval(store: &SqliteStore, id: &str) -> Result<Option<Approval
         .fetch_optional(&store.pool)
         .await?;
     row.as_ref().map(approval_from_row).transpose()
+}
+
+/// Why `by`'s decision on `record` was not taken: not theirs to make, made already, or expired.
+pub(in crate::store) fn undecided(record: ApprovalRecord, by: &WaId) -> Decision {
+    if record.approver(by).is_none() {
+        Decision::NotApprover(record)
+    } else if record.state != ApprovalState::Pending {
+        Decision::AlreadyDecided(record)
+    } else {
+        Decision::Expired(record)
+    }
 }
 
 /// An [`ApprovalRecord`] from a row of [`APPROVAL_COLUMNS`], of either backend.

@@ -287,26 +287,13 @@ impl SqliteStore {
                 tx.rollback().await?;
                 return Ok(IncidentChange::Unknown);
             };
-            let resolved = current.status == "resolved";
-            let closed = resolved && update.stage.is_some_and(|s| s != IncidentStage::Resolved);
-            let stage = update
-                .stage
-                .filter(|s| !closed && s.as_str() != current.stage);
-            let severity = update.severity.filter(|s| *s != current.severity);
-            let title = update.title.filter(|t| *t != current.title);
-            let mut said = Vec::new();
-            if let Some(stage) = stage {
-                said.push(format!("Status: {}", stage.as_str()));
-            }
-            if let Some(severity) = severity {
-                said.push(format!("Severity: {severity}"));
-            }
-            if let Some(title) = title {
-                said.push(format!("Title: {title}"));
-            }
-            if let Some(note) = update.note.map(str::trim).filter(|n| !n.is_empty()) {
-                said.push(note.to_owned());
-            }
+            let UpdatePlan {
+                closed,
+                stage,
+                severity,
+                title,
+                said,
+            } = UpdatePlan::of(&current, update);
             if said.is_empty() {
                 tx.commit().await?;
                 return Ok(if closed {
@@ -360,6 +347,52 @@ async fn fetch_incident(store: &SqliteStore, id: &str) -> Result<Option<Incident
         .bind(id)
         .fetch_optional(&store.pool)
         .await?)
+}
+
+/// What an update changes in `current` and the timeline line that says so (both backends).
+pub(in crate::store) struct UpdatePlan<'u> {
+    /// The incident is resolved and the update asks for another stage: nothing reopens it.
+    pub(in crate::store) closed: bool,
+    /// The new stage, when it changes.
+    pub(in crate::store) stage: Option<IncidentStage>,
+    /// The new severity, when it changes.
+    pub(in crate::store) severity: Option<&'u str>,
+    /// The new title, when it changes.
+    pub(in crate::store) title: Option<&'u str>,
+    /// The timeline line's parts; empty when nothing changes and there is no note.
+    pub(in crate::store) said: Vec<String>,
+}
+
+impl<'u> UpdatePlan<'u> {
+    pub(in crate::store) fn of(current: &IncidentRecord, update: &IncidentUpdate<'u>) -> Self {
+        let resolved = current.status == "resolved";
+        let closed = resolved && update.stage.is_some_and(|s| s != IncidentStage::Resolved);
+        let stage = update
+            .stage
+            .filter(|s| !closed && s.as_str() != current.stage);
+        let severity = update.severity.filter(|s| *s != current.severity);
+        let title = update.title.filter(|t| *t != current.title);
+        let mut said = Vec::new();
+        if let Some(stage) = stage {
+            said.push(format!("Status: {}", stage.as_str()));
+        }
+        if let Some(severity) = severity {
+            said.push(format!("Severity: {severity}"));
+        }
+        if let Some(title) = title {
+            said.push(format!("Title: {title}"));
+        }
+        if let Some(note) = update.note.map(str::trim).filter(|n| !n.is_empty()) {
+            said.push(note.to_owned());
+        }
+        UpdatePlan {
+            closed,
+            stage,
+            severity,
+            title,
+            said,
+        }
+    }
 }
 
 #[cfg(test)]

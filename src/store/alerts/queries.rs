@@ -270,15 +270,7 @@ impl SqliteStore {
             }
             Ok(match fetch_alert(self, id).await? {
                 None => TransitionOutcome::Unknown,
-                Some(alert) => {
-                    let backwards = to == AlertState::Firing
-                        || (to == AlertState::Acknowledged && alert.state == AlertState::Resolved);
-                    if backwards && alert.state != to {
-                        TransitionOutcome::Refused(alert)
-                    } else {
-                        TransitionOutcome::Unchanged(alert)
-                    }
-                }
+                Some(alert) => not_moved(alert, to),
             })
         })
         .await
@@ -376,4 +368,15 @@ where
         notes: serde_json::from_str(&notes)?,
         created_by: row.try_get("created_by")?,
     })
+}
+
+/// Why a transition to `to` did not move `alert`: backwards (refused), or already there.
+pub(in crate::store) fn not_moved(alert: AlertRecord, to: AlertState) -> TransitionOutcome {
+    let backwards = to == AlertState::Firing
+        || (to == AlertState::Acknowledged && alert.state == AlertState::Resolved);
+    if backwards && alert.state != to {
+        TransitionOutcome::Refused(alert)
+    } else {
+        TransitionOutcome::Unchanged(alert)
+    }
 }

@@ -8,7 +8,7 @@
 //! each; JSON items are appended as text so that each stays one statement under the row's lock.
 
 use super::PgStore;
-use crate::store::alerts::queries::{alert_from_row, ALERT_COLUMNS};
+use crate::store::alerts::queries::{alert_from_row, not_moved, ALERT_COLUMNS};
 use crate::store::{
     logged, AlertNote, AlertRecord, AlertState, Alerts, CreatedAlert, Failure, Fut, NewAlert, Page,
     Transition, TransitionOutcome,
@@ -237,15 +237,7 @@ impl PgStore {
         }
         Ok(match fetch_alert(self, id).await? {
             None => TransitionOutcome::Unknown,
-            Some(alert) => {
-                let backwards = to == AlertState::Firing
-                    || (to == AlertState::Acknowledged && alert.state == AlertState::Resolved);
-                if backwards && alert.state != to {
-                    TransitionOutcome::Refused(alert)
-                } else {
-                    TransitionOutcome::Unchanged(alert)
-                }
-            }
+            Some(alert) => not_moved(alert, to),
         })
     }
 }

@@ -6,9 +6,9 @@
 
 use super::PgStore;
 use crate::store::approvals::rfc3339;
-use crate::store::approvals::{approval_from_row, APPROVAL_COLUMNS};
+use crate::store::approvals::{approval_from_row, undecided, APPROVAL_COLUMNS};
 use crate::store::{
-    logged, ApprovalRecord, ApprovalState, Approvals, Decision, Failure, Fut, NewApproval, Verdict,
+    logged, ApprovalRecord, Approvals, Decision, Failure, Fut, NewApproval, Verdict,
 };
 use aof_actors::ids::WaId;
 use aof_actors::model::now_ms;
@@ -107,13 +107,7 @@ async fn decide(
     let Some(record) = fetch_approval(store, id).await? else {
         return Ok(Decision::Unknown);
     };
-    Ok(if record.approver(by).is_none() {
-        Decision::NotApprover(record)
-    } else if record.state != ApprovalState::Pending {
-        Decision::AlreadyDecided(record)
-    } else {
-        Decision::Expired(record)
-    })
+    Ok(undecided(record, by))
 }
 
 /// Open requests (pending, not expired) that `who` may decide, newest first; at most 50.

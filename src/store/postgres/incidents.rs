@@ -9,6 +9,7 @@
 //! appended at once are all kept, and of two updates the second sees the first.
 
 use super::PgStore;
+use crate::store::incidents::UpdatePlan;
 use crate::store::{
     logged, Failure, Fut, IncidentChange, IncidentRecord, IncidentStage, IncidentUpdate, Incidents,
     TimelineEntry,
@@ -334,26 +335,13 @@ async fn update(
         tx.rollback().await?;
         return Ok(IncidentChange::Unknown);
     };
-    let resolved = current.status == "resolved";
-    let closed = resolved && update.stage.is_some_and(|s| s != IncidentStage::Resolved);
-    let stage = update
-        .stage
-        .filter(|s| !closed && s.as_str() != current.stage);
-    let severity = update.severity.filter(|s| *s != current.severity);
-    let title = update.title.filter(|t| *t != current.title);
-    let mut said = Vec::new();
-    if let Some(stage) = stage {
-        said.push(format!("Status: {}", stage.as_str()));
-    }
-    if let Some(severity) = severity {
-        said.push(format!("Severity: {severity}"));
-    }
-    if let Some(title) = title {
-        said.push(format!("Title: {title}"));
-    }
-    if let Some(note) = update.note.map(str::trim).filter(|n| !n.is_empty()) {
-        said.push(note.to_owned());
-    }
+    let UpdatePlan {
+        closed,
+        stage,
+        severity,
+        title,
+        said,
+    } = UpdatePlan::of(&current, update);
     if said.is_empty() {
         tx.commit().await?;
         return Ok(if closed {
