@@ -282,8 +282,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// The queued jobs, oldest first. A row that no longer parses is logged and left out, so that one
-/// bad row cannot keep the whole queue from restarting.
 /// What recording that Meta accepted a job writes: the outbox row `sent` with its wamid, what the
 /// wamid is about (so replies and statuses find their alert), and its first delivery state. An
 /// upsert, so that a job sent without passing through the queue is recorded too. Used by
@@ -343,22 +341,29 @@ pub(super) fn sent(job: &QueuedJob, wamid: &Wamid) -> Result<Vec<Statement>, Fai
 
 /// The outbox rows in `state` (`queued`, `sending`), oldest first.
 async fn jobs_in(pool: &SqlitePool, state: &str) -> Result<Vec<QueuedJob>, Failure> {
-    let rows =
-        sqlx::query("SELECT id, body FROM outbox WHERE state = ?1 ORDER BY created_ms, rowid")
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, body FROM outbox WHERE state = ?1 ORDER BY created_ms, rowid")
             .bind(state)
             .fetch_all(pool)
             .await?;
+    Ok(readable_jobs(rows, "pending_jobs"))
+}
+
+/// The jobs of outbox rows `(id, body)`, in order (both backends). A row that no longer parses is
+/// logged and left out, so that one bad row cannot keep the whole queue from restarting.
+pub(in crate::store) fn readable_jobs(
+    rows: Vec<(String, String)>,
+    op: &'static str,
+) -> Vec<QueuedJob> {
     let mut jobs = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let body: String = row.try_get("body")?;
+    for (id, body) in rows {
         match serde_json::from_str::<QueuedJob>(&body) {
             Ok(job) => jobs.push(job),
             Err(e) => {
-                let _: StoreError = Failure::Json(e).logged("pending_jobs");
+                let _: StoreError = Failure::Json(e).logged(op);
                 tracing::error!(job = %id, "queued job skipped: its stored body is unreadable");
             }
         }
     }
-    Ok(jobs)
+    jobs
 }

@@ -4,6 +4,7 @@
 //! one transaction on the pool (PostgreSQL has no single writer to batch for).
 
 use super::PgStore;
+use crate::store::actor_state::readable_jobs;
 use crate::store::inbox::{message_entry, InboxEntry};
 use crate::store::records::delivery_rank;
 use crate::store::{logged, to_i64, Failure};
@@ -11,7 +12,7 @@ use aof_actors::ids::{InboxSeq, JobId, WaId, Wamid};
 use aof_actors::model::{
     now_ms, AuditEntry, Conversation, InboundMessage, QueuedJob, StatusUpdate, Timer,
 };
-use aof_actors::ports::{AuditInbound, Store, StoreError, StoreResult};
+use aof_actors::ports::{AuditInbound, Store, StoreResult};
 use futures_util::FutureExt;
 use sqlx::{PgConnection, PgPool, Row};
 use std::future::Future;
@@ -192,23 +193,12 @@ pub(super) async fn sent(
 
 /// The outbox rows in `state`, in the order they were queued.
 async fn jobs_in(pool: &PgPool, state: &str, op: &'static str) -> Result<Vec<QueuedJob>, Failure> {
-    let rows = sqlx::query("SELECT id, body FROM outbox WHERE state = $1 ORDER BY created_ms, seq")
-        .bind(state)
-        .fetch_all(pool)
-        .await?;
-    let mut jobs = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let body: String = row.try_get("body")?;
-        match serde_json::from_str::<QueuedJob>(&body) {
-            Ok(job) => jobs.push(job),
-            Err(e) => {
-                let _: StoreError = Failure::Json(e).logged(op);
-                tracing::error!(job = %id, "queued job skipped: its stored body is unreadable");
-            }
-        }
-    }
-    Ok(jobs)
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, body FROM outbox WHERE state = $1 ORDER BY created_ms, seq")
+            .bind(state)
+            .fetch_all(pool)
+            .await?;
+    Ok(readable_jobs(rows, op))
 }
 
 impl Store for PgStore {
