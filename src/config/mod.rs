@@ -428,7 +428,8 @@ pub struct StorageConfig {
     /// several replicas on one database (TLS with `?sslmode=require` or `verify-full`).
     #[serde(default = "defaults::storage_url")]
     pub url: String,
-    /// PostgreSQL: connections each replica keeps open at most.
+    /// PostgreSQL: connections each replica keeps open at most (the intake's group commit keeps
+    /// two more of its own).
     #[serde(default = "defaults::pool_size")]
     pub pool_size: u32,
     /// PostgreSQL: how long opening a connection (or waiting for a free one) may take before the

@@ -208,16 +208,13 @@ impl Store for PgStore {
         statuses: Vec<StatusUpdate>,
         audit: AuditInbound,
     ) -> StoreResult<Vec<Option<InboxSeq>>> {
-        let pool = self.pool.clone();
+        let intake = self.intake.clone();
         boxed("accept", async move {
             let entries = messages
                 .iter()
                 .map(|m| message_entry(m, audit))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut tx = pool.begin().await?;
-            let rows = keep(&mut tx, &entries, &statuses).await?;
-            tx.commit().await?;
-            Ok(rows)
+            intake.keep(entries, statuses).await
         })
     }
 

@@ -2,7 +2,6 @@
 //! any replica keeps events in the shared inbox before acknowledging them, and start-up resumes
 //! the rows still open.
 
-use super::actor_state::keep;
 use super::PgStore;
 use crate::store::{logged, Failure, Fut, Inbox, InboxEntry, InboxRow};
 use aof_actors::ids::InboxSeq;
@@ -13,17 +12,6 @@ use std::time::Duration;
 /// Done rows are kept this long (for a look at what arrived), then dropped at start-up; as on
 /// SQLite.
 const KEEP_DONE_MS: i64 = 7 * 24 * 3_600_000;
-
-/// Keeps `entries` in one transaction, as `accept` keeps messages (without statuses).
-async fn keep_events(
-    pool: &PgPool,
-    entries: Vec<InboxEntry>,
-) -> Result<Vec<Option<InboxSeq>>, Failure> {
-    let mut tx = pool.begin().await?;
-    let rows = keep(&mut tx, &entries, &[]).await?;
-    tx.commit().await?;
-    Ok(rows)
-}
 
 async fn open_inbox(pool: &PgPool, remember: Duration) -> Result<Vec<InboxRow>, Failure> {
     sqlx::query("DELETE FROM inbox WHERE done_ms < $1")
@@ -51,7 +39,7 @@ async fn open_inbox(pool: &PgPool, remember: Duration) -> Result<Vec<InboxRow>, 
 
 impl Inbox for PgStore {
     fn keep_events(&self, entries: Vec<InboxEntry>) -> Fut<'_, Vec<Option<InboxSeq>>> {
-        Box::pin(logged("keep_events", keep_events(&self.pool, entries)))
+        Box::pin(logged("keep_events", self.intake.keep(entries, Vec::new())))
     }
 
     fn open_inbox(&self, remember: Duration) -> Fut<'_, Vec<InboxRow>> {

@@ -16,6 +16,7 @@ mod alerts;
 mod approvals;
 mod inbox;
 mod incidents;
+mod intake;
 pub mod lease;
 mod oncall;
 mod page_history;
@@ -88,6 +89,8 @@ impl Lock {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// The intake's group commit (`accept`, `keep_events`).
+    intake: intake::Intake,
 }
 
 /// Why the PostgreSQL store did not open. The URL is shown without its password.
@@ -142,10 +145,11 @@ impl PgStore {
                 url: url.clone(),
                 reason: e.to_string(),
             })?;
+        let timeout = storage.connect_timeout.max(Duration::from_millis(100));
         let pool = PgPoolOptions::new()
             .max_connections(storage.pool_size.max(1))
-            .acquire_timeout(storage.connect_timeout.max(Duration::from_millis(100)))
-            .connect_with(options)
+            .acquire_timeout(timeout)
+            .connect_with(options.clone())
             .await
             .map_err(|source| PgOpenError::Connect {
                 url: url.clone(),
@@ -155,7 +159,8 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|source| PgOpenError::Migrate { url, source })?;
-        Ok(PgStore { pool })
+        let intake = intake::Intake::start(options, timeout);
+        Ok(PgStore { pool, intake })
     }
 
     /// Whether the database takes a write now, for the readiness probe.

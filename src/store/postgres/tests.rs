@@ -57,3 +57,41 @@ fn passwords_are_hidden_and_urls_without_one_kept() {
     assert_eq!(redacted("postgres://aof@db/aof"), "postgres://aof@db/aof");
     assert_eq!(redacted("sqlite://data/aof.db"), "sqlite://data/aof.db");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_keep_that_cannot_be_stored_fails_alone_and_the_ones_committed_with_it_are_kept() {
+    use crate::store::{Inbox, InboxEntry};
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let store = PgStore::open(&storage(&db.url)).await.expect("opens");
+    let entry = |i: usize| InboxEntry {
+        kind: "flow",
+        once: Some(format!("event-{i}")),
+        open_key: None,
+        // PostgreSQL's TEXT refuses a NUL character: this keep cannot be stored.
+        body: if i == 7 {
+            "bad \u{0} body".into()
+        } else {
+            format!("{{\"n\":{i}}}")
+        },
+        audit: None,
+    };
+    let keeps = (0..20).map(|i| store.keep_events(vec![entry(i)]));
+    let answers = futures_util::future::join_all(keeps).await;
+    for (i, answer) in answers.iter().enumerate() {
+        match i {
+            7 => assert!(answer.is_err(), "the bad keep fails"),
+            _ => assert!(
+                matches!(answer, Ok(rows) if rows.len() == 1 && rows[0].is_some()),
+                "keep {i}: {answer:?}"
+            ),
+        }
+    }
+    let open = store
+        .open_inbox(Duration::from_secs(3600))
+        .await
+        .expect("reads");
+    assert_eq!(open.len(), 19, "every good keep is in the inbox");
+    store.close().await;
+}
