@@ -15,7 +15,7 @@ use aof_actors::model::{
 };
 use aof_actors::ports::{AuditInbound, Store, StoreError, StoreResult};
 use futures_util::FutureExt;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use std::future::Future;
 
 /// Boxes one operation's future as the port wants it, logging its failure.
@@ -257,22 +257,12 @@ impl Store for SqliteStore {
     fn pending_timers(&self) -> StoreResult<Vec<Timer>> {
         let pool = self.pool.clone();
         boxed("pending_timers", async move {
-            let rows = sqlx::query(
+            let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
                 "SELECT id, flow, input, fire_at_ms FROM timers ORDER BY fire_at_ms, id",
             )
             .fetch_all(&pool)
             .await?;
-            let mut timers = Vec::with_capacity(rows.len());
-            for row in rows {
-                let input: String = row.try_get("input")?;
-                timers.push(Timer {
-                    id: row.try_get("id")?,
-                    flow: row.try_get("flow")?,
-                    input: serde_json::from_str(&input)?,
-                    fire_at_ms: row.try_get("fire_at_ms")?,
-                });
-            }
-            Ok(timers)
+            timers(rows)
         })
     }
 
@@ -347,6 +337,22 @@ async fn jobs_in(pool: &SqlitePool, state: &str) -> Result<Vec<QueuedJob>, Failu
             .fetch_all(pool)
             .await?;
     Ok(readable_jobs(rows, "pending_jobs"))
+}
+
+/// The timers of rows `(id, flow, input, fire_at_ms)`, in order (both backends).
+pub(in crate::store) fn timers(
+    rows: Vec<(String, String, String, i64)>,
+) -> Result<Vec<Timer>, Failure> {
+    rows.into_iter()
+        .map(|(id, flow, input, fire_at_ms)| {
+            Ok(Timer {
+                id,
+                flow,
+                input: serde_json::from_str(&input)?,
+                fire_at_ms,
+            })
+        })
+        .collect()
 }
 
 /// The jobs of outbox rows `(id, body)`, in order (both backends). A row that no longer parses is

@@ -254,19 +254,7 @@ impl SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
             let Some(row) = row else { return Ok(None) };
-            let state: String = row.try_get("state")?;
-            let state = match state.as_str() {
-                "accepted" => DeliveryState::Accepted,
-                other => DeliveryState::parse(other)
-                    .ok_or_else(|| Failure::Corrupt(format!("unknown delivery state `{other}`")))?,
-            };
-            Ok(Some(StatusRecord {
-                state,
-                error_code: row.try_get("error_code")?,
-                error_title: row.try_get("error_title")?,
-                timestamp: row.try_get("status_ts")?,
-                updated_ms: row.try_get("updated_ms")?,
-            }))
+            status_record(&row).map(Some)
         })
         .await
     }
@@ -404,6 +392,32 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// A `message_status` row (state, error_code, error_title, status_ts, updated_ms) as a
+/// [`StatusRecord`], of either backend.
+pub(in crate::store) fn status_record<R>(row: &R) -> Result<StatusRecord, Failure>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let state: String = row.try_get("state")?;
+    let state = match state.as_str() {
+        "accepted" => DeliveryState::Accepted,
+        other => DeliveryState::parse(other)
+            .ok_or_else(|| Failure::Corrupt(format!("unknown delivery state `{other}`")))?,
+    };
+    Ok(StatusRecord {
+        state,
+        error_code: row.try_get("error_code")?,
+        error_title: row.try_get("error_title")?,
+        timestamp: row.try_get("status_ts")?,
+        updated_ms: row.try_get("updated_ms")?,
+    })
 }
 
 /// An outbox row's `state` column (either backend).

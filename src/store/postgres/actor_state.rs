@@ -4,7 +4,7 @@
 //! one transaction on the pool (PostgreSQL has no single writer to batch for).
 
 use super::PgStore;
-use crate::store::actor_state::readable_jobs;
+use crate::store::actor_state::{readable_jobs, timers};
 use crate::store::inbox::{message_entry, InboxEntry};
 use crate::store::records::delivery_rank;
 use crate::store::{logged, to_i64, Failure};
@@ -14,7 +14,7 @@ use aof_actors::model::{
 };
 use aof_actors::ports::{AuditInbound, Store, StoreResult};
 use futures_util::FutureExt;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use std::future::Future;
 
 /// Boxes one operation's future as the port wants it, logging its failure.
@@ -474,22 +474,12 @@ impl Store for PgStore {
     fn pending_timers(&self) -> StoreResult<Vec<Timer>> {
         let pool = self.pool.clone();
         boxed("pending_timers", async move {
-            let rows = sqlx::query(
+            let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
                 "SELECT id, flow, input, fire_at_ms FROM timers ORDER BY fire_at_ms, id",
             )
             .fetch_all(&pool)
             .await?;
-            let mut timers = Vec::with_capacity(rows.len());
-            for row in rows {
-                let input: String = row.try_get("input")?;
-                timers.push(Timer {
-                    id: row.try_get("id")?,
-                    flow: row.try_get("flow")?,
-                    input: serde_json::from_str(&input)?,
-                    fire_at_ms: row.try_get("fire_at_ms")?,
-                });
-            }
-            Ok(timers)
+            timers(rows)
         })
     }
 

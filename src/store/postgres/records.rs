@@ -3,7 +3,7 @@
 //! statement, or one transaction where SQLite commits several together.
 
 use super::PgStore;
-use crate::store::records::{job_state, run_record};
+use crate::store::records::{job_state, run_record, status_record};
 use crate::store::{
     logged, AuditRecord, Deliveries, Delivery, Failure, Fut, OutboundRecord, OutboxEntry,
     RunRecord, RunStart, Runs, StatusRecord,
@@ -141,19 +141,7 @@ async fn message_status(pool: &PgPool, wamid: &str) -> Result<Option<StatusRecor
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let state: String = row.try_get("state")?;
-    let state = match state.as_str() {
-        "accepted" => DeliveryState::Accepted,
-        other => DeliveryState::parse(other)
-            .ok_or_else(|| Failure::Corrupt(format!("unknown delivery state `{other}`")))?,
-    };
-    Ok(Some(StatusRecord {
-        state,
-        error_code: row.try_get("error_code")?,
-        error_title: row.try_get("error_title")?,
-        timestamp: row.try_get("status_ts")?,
-        updated_ms: row.try_get("updated_ms")?,
-    }))
+    status_record(&row).map(Some)
 }
 
 async fn outbound_message(pool: &PgPool, wamid: &str) -> Result<Option<OutboundRecord>, Failure> {
