@@ -20,6 +20,7 @@
 //! - [`cli`]: what `aofctl flows list` and the other subcommands print.
 //! - [`live`]: what happens as it happens (sandbox page, `aofctl simulate`), kept for the page.
 //! - [`app`]: start-up: wires the store, the actors, the flows and the server together.
+//! - [`role`]: which replica runs the actors (every one keeps what arrives).
 //! - [`trim`]: gives memory freed after a burst back to the system.
 //! - [`fake_http`]: fakes of the HTTP services the bot calls, for the test suite and the load generator.
 
@@ -37,6 +38,7 @@ pub mod http;
 pub mod integrations;
 pub mod live;
 pub mod ops;
+pub mod role;
 pub mod store;
 pub mod telemetry;
 pub mod transport;

@@ -34,7 +34,15 @@ pub struct Handle {
     pub(crate) scheduler: Addr<Scheduler>,
 }
 
-impl Handle {
+/// The webhook actor alone: how a verified notification is kept. A leading replica's keeper
+/// routes what it kept at once; a follower's only keeps it in the shared inbox, and the leader
+/// takes it from there. Cheap to clone, `Send`.
+#[derive(Clone)]
+pub struct Keeper {
+    pub(crate) webhook: Addr<Webhook>,
+}
+
+impl Keeper {
     /// Hands a verified notification to the webhook actor; answers once the store kept it.
     pub async fn inbound(&self, inbound: Inbound) -> Result<(), NotKept> {
         let (reply, kept) = tokio::sync::oneshot::channel();
@@ -44,6 +52,20 @@ impl Handle {
         kept.await
             .map_err(|_| NotKept::Stopped)?
             .map_err(NotKept::Store)
+    }
+}
+
+impl Handle {
+    /// Hands a verified notification to the webhook actor; answers once the store kept it.
+    pub async fn inbound(&self, inbound: Inbound) -> Result<(), NotKept> {
+        self.keeper().inbound(inbound).await
+    }
+
+    /// The webhook actor, as a [`Keeper`].
+    pub fn keeper(&self) -> Keeper {
+        Keeper {
+            webhook: self.webhook.clone(),
+        }
     }
 
     /// Routes messages kept before a restart and not handled, in arrival order.

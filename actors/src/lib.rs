@@ -44,6 +44,6 @@ pub mod session;
 pub mod testing;
 pub mod webhook;
 
-pub use handle::Handle;
+pub use handle::{Handle, Keeper};
 pub use ids::{InboxSeq, JobId, RunId, WaId, Wamid};
 pub use runtime::{Runtime, RuntimeSettings};

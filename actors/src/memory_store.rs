@@ -23,6 +23,8 @@ pub struct Contents {
     pub queue: Vec<QueuedJob>,
     /// Sent jobs with their wamid.
     pub sent: Vec<(QueuedJob, Wamid)>,
+    /// When each send started (epoch ms), by recipient, oldest first.
+    pub sent_at: Vec<(WaId, i64)>,
     /// Folded jobs with the digest that said them.
     pub folded: Vec<(JobId, JobId)>,
     /// Given-up jobs with the reason.
@@ -138,7 +140,9 @@ impl Store for MemoryStore {
 
     fn job_sending(&self, id: JobId) -> StoreResult<()> {
         self.with(|c| {
-            if c.queue.iter().any(|j| j.id == id) {
+            if let Some(job) = c.queue.iter().find(|j| j.id == id) {
+                c.sent_at
+                    .push((job.message.to.clone(), crate::model::now_ms()));
                 c.sending.insert(id);
             }
         })
@@ -196,6 +200,13 @@ impl Store for MemoryStore {
             c.sending.remove(&job.id);
             c.queue.retain(|j| j.id != job.id);
             c.failed.push((job, reason));
+        })
+    }
+
+    fn recent_sends(&self, since_ms: i64) -> StoreResult<Vec<(WaId, i64)>> {
+        self.with(|c| {
+            let recent = c.sent_at.iter().filter(|(_, at)| *at >= since_ms);
+            recent.cloned().collect()
         })
     }
 

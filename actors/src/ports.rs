@@ -251,6 +251,10 @@ pub trait Store: Send + Sync + 'static {
     fn job_failed(&self, job: QueuedJob, code: Option<i64>, reason: String) -> StoreResult<()>;
     /// Messages still waiting, oldest first (after a restart); not the `sending` ones.
     fn pending_jobs(&self) -> StoreResult<Vec<QueuedJob>>;
+    /// Who was sent a message at `since_ms` (epoch ms) or later and when, oldest first: a restart,
+    /// or a replica taking over from another, counts them against the rate limits before its first
+    /// send, so that no window across the handover goes over them.
+    fn recent_sends(&self, since_ms: i64) -> StoreResult<Vec<(WaId, i64)>>;
     /// Counts one template send against the day's quota; `false` when the quota is used up.
     fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool>;
     /// Saves a timer.

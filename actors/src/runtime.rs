@@ -1,7 +1,7 @@
 //! Starting the actors in the right order, with their cycles (router ⇄ sessions, limiter ⇄ sender,
 //! runner → router) closed through addresses taken before the actors exist.
 
-use crate::handle::Handle;
+use crate::handle::{Handle, Keeper};
 use crate::ports::{FlowRunner, Fold, RouteTable, Store, Transport};
 use crate::rate_limiter::{RateLimiter, RateSettings};
 use crate::router::Router;
@@ -75,6 +75,10 @@ impl Runtime {
             limiter_addr.clone().recipient(),
             settings.sender.clone(),
         )
+        .departing(
+            settings.rate.per_second.get() as usize,
+            Duration::from_secs(1) + settings.rate.window_margin,
+        )
         .start();
         let limiter = limiter_ctx.run(
             RateLimiter::new(
@@ -94,7 +98,7 @@ impl Runtime {
         .start();
         let webhook_store = ports.store.clone();
         let webhook_settings = settings.webhook.clone();
-        let webhook_router = router_addr.clone().recipient();
+        let webhook_router = Some(router_addr.clone().recipient());
         let capacity = settings.mailbox_capacity.max(16);
         // A thread of its own: an acknowledgement waits for nothing but the store, not for the
         // routing, pacing and sending that share the system's thread (under a storm they kept
@@ -131,6 +135,19 @@ impl Runtime {
         router_ctx.run(Router::new(ports.routes, runner, deps, handles));
         arbiters.push(intake);
         (Runtime { handle, arbiters }, made)
+    }
+
+    /// Starts the webhook actor alone, on a thread of its own, keeping notifications without
+    /// routing them: a replica that does not lead. The arbiter is the thread; stop it at exit.
+    pub fn keeper(settings: &RuntimeSettings, store: Arc<dyn Store>) -> (Keeper, Arbiter) {
+        let capacity = settings.mailbox_capacity.max(16);
+        let webhook_settings = settings.webhook.clone();
+        let thread = Arbiter::new();
+        let webhook = Webhook::start_in_arbiter(&thread.handle(), move |ctx| {
+            ctx.set_mailbox_capacity(capacity);
+            Webhook::new(webhook_settings, store, None)
+        });
+        (Keeper { webhook }, thread)
     }
 
     /// Stops the session threads and the webhook's (the actors on the system's own thread stop

@@ -73,7 +73,9 @@ struct Kept {
 pub struct Webhook {
     settings: WebhookSettings,
     store: Arc<dyn Store>,
-    router: Recipient<RouteInbound>,
+    /// Where new messages go; `None` on a replica that does not lead: it only keeps them, and
+    /// the leader takes them from the shared inbox.
+    router: Option<Recipient<RouteInbound>>,
     /// Number given to the next notification, in arrival order.
     next: u64,
     /// Number of the next notification to forward: the store answers in arrival order, but each
@@ -84,11 +86,11 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// A webhook that forwards new messages to `router`.
+    /// A webhook that forwards new messages to `router` (`None`: keeps them only).
     pub fn new(
         settings: WebhookSettings,
         store: Arc<dyn Store>,
-        router: Recipient<RouteInbound>,
+        router: Option<Recipient<RouteInbound>>,
     ) -> Self {
         Webhook {
             settings,
@@ -248,7 +250,10 @@ impl Webhook {
     fn forward(&self, message: InboundMessage) {
         metrics::counter!("aof_inbound_messages_total", "type" => message.kind.label().to_owned())
             .increment(1);
-        self.router.do_send(RouteInbound(message));
+        match &self.router {
+            Some(router) => router.do_send(RouteInbound(message)),
+            None => metrics::counter!("aof_inbound_kept_for_leader_total").increment(1),
+        }
     }
 }
 
@@ -327,7 +332,7 @@ mod tests {
         let webhook = Webhook::new(
             settings,
             Arc::new(store.clone()),
-            router.start().recipient(),
+            Some(router.start().recipient()),
         )
         .start();
         let keep = |ids: &[(&str, &str)]| {
@@ -386,7 +391,8 @@ mod tests {
             max_age: Duration::from_secs(7 * 86_400),
             reactions: HashMap::new(),
         };
-        let webhook = Webhook::new(settings, Arc::new(store), router.start().recipient()).start();
+        let webhook =
+            Webhook::new(settings, Arc::new(store), Some(router.start().recipient())).start();
         let keep = |id: &str| {
             let (reply, kept) = oneshot::channel();
             let inbound = Inbound {

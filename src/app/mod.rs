@@ -2,6 +2,7 @@
 //! (`startup`, one step each, with the tunables read in `settings`), and reports the port it bound.
 //! Every failure is a [`StartError`] that says what to fix.
 
+mod leadership;
 mod settings;
 mod startup;
 
@@ -11,8 +12,8 @@ use crate::agents::DryRun;
 use crate::config::Config;
 use crate::flow::{FlowLoadError, Routes};
 use crate::live::Live;
+use crate::role::Role;
 use crate::store::Repositories;
-use aof_actors::{Handle, Runtime};
 use startup::Startup;
 use std::sync::Arc;
 
@@ -64,12 +65,11 @@ pub enum StartError {
 pub struct Running {
     /// The port the HTTP server listens on (useful with `server.port: 0`).
     pub port: u16,
-    /// The HTTP server; await it to run until a signal stops it.
+    /// The HTTP server; await it to run until a signal stops it (or, on PostgreSQL, until this
+    /// replica loses the lead: [`Role::is_deposed`]).
     pub server: actix_web::dev::Server,
-    /// The actors.
-    pub handle: Handle,
-    /// Keeps the session threads.
-    pub runtime: Runtime,
+    /// Whether this replica leads, and the actors once it does.
+    pub role: Arc<Role>,
     /// What happens as it happens (sandbox transport only).
     pub live: Option<Live>,
     /// The store it opened (`aofctl simulate` reads the runs it caused).
@@ -112,7 +112,6 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         .load_flows()?
         .open_store()
         .await?
-        .start_runtime()
         .serve()
 }
 
@@ -124,21 +123,25 @@ pub fn serve(path: &std::path::Path) -> anyhow::Result<()> {
     let tokio = system.runtime().tokio_runtime().handle().clone();
     let result = system.block_on(async move {
         let running = start(config).await?;
-        running
-            .server
-            .await
-            .context("the HTTP server stopped with an error")?;
-        // Sends in flight get their answer (a send never outlasts its timeout), so that none of
-        // them is left `sending` for the next start to reconcile.
-        let grace = running.send_timeout + std::time::Duration::from_secs(1);
-        let left = running.handle.drain(grace).await;
-        if left > 0 {
-            tracing::warn!(
-                left,
-                "sends still in flight at exit; the next start reconciles them"
-            );
+        let served = running.server.await;
+        if running.role.is_deposed() {
+            running.role.stop();
+            anyhow::bail!("this replica lost the lead and stopped; start it again and it follows");
         }
-        running.runtime.stop();
+        served.context("the HTTP server stopped with an error")?;
+        if let Some(leading) = running.role.leading() {
+            // Sends in flight get their answer (a send never outlasts its timeout), so that none
+            // of them is left `sending` for the next start to reconcile.
+            let grace = running.send_timeout + std::time::Duration::from_secs(1);
+            let left = leading.handle.drain(grace).await;
+            if left > 0 {
+                tracing::warn!(
+                    left,
+                    "sends still in flight at exit; the next start reconciles them"
+                );
+            }
+        }
+        running.role.stop();
         running.store.close().await;
         tracing::info!("aofctl stopped: the HTTP server is closed and the store is saved");
         Ok(())

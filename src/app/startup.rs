@@ -1,23 +1,25 @@
 //! Start-up as a chain of steps, each a value the next one consumes: the flows loaded and checked
-//! against the config, the store opened, the actors running, the HTTP server bound. A step that
+//! against the config, the store opened, the HTTP server bound and the actors running (at once, or
+//! once this replica leads: `leadership`). A step that
 //! fails returns the [`StartError`] that says what to fix, before anything later has started.
 
+use super::leadership::{self, Crew};
 use super::settings::{metrics_handle, runtime_settings};
 use super::{Running, StartError, StartOptions};
-use crate::agents::{Registry, Services};
+use crate::agents::Registry;
 use crate::config::{Config, TransportKind};
 use crate::flow::expr::Expressions;
 use crate::flow::watch::Reloader;
-use crate::flow::{FlowEngine, FlowSet, Routes};
+use crate::flow::{FlowSet, Routes};
+use crate::http::inbox::Handover;
 use crate::http::{self, AppState};
 use crate::live::Live;
+use crate::role::Role;
+use crate::store::postgres::PgStore;
 use crate::store::{InboxRow, Repositories};
-use crate::transport::{CloudApi, Sandbox, SandboxOutbox};
+use crate::transport::SandboxOutbox;
 use actix_web::{web, App, HttpServer};
-use aof_actors::ports::Transport;
-use aof_actors::runtime::Ports;
 use aof_actors::Runtime;
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// The configuration and how this start differs from `trigger serve`'s.
@@ -39,17 +41,12 @@ pub(super) struct FlowsLoaded {
 pub(super) struct StoreOpened {
     flows: FlowsLoaded,
     store: Arc<dyn Repositories>,
+    /// On PostgreSQL, for the real bot: it leads only once it holds the lease.
+    replicas: Option<PgStore>,
     routes: Arc<Routes>,
     live: Option<Live>,
     outbox: Option<SandboxOutbox>,
     unfinished: Vec<InboxRow>,
-}
-
-/// The actors running, and the flow engine they run flows with.
-pub(super) struct RuntimeStarted {
-    opened: StoreOpened,
-    runtime: Runtime,
-    engine: FlowEngine,
 }
 
 impl Startup {
@@ -108,12 +105,26 @@ impl FlowsLoaded {
     /// Opens the store and restores what lives in it beside the actors' own state.
     pub(super) async fn open_store(self) -> Result<StoreOpened, StartError> {
         let config = &self.config;
-        let store = crate::store::open(&config.storage)
-            .await
-            .map_err(|message| StartError::Store {
-                file: config.file.display().to_string(),
-                message,
-            })?;
+        let store_error = |message: String| StartError::Store {
+            file: config.file.display().to_string(),
+            message,
+        };
+        // The real bot on PostgreSQL shares the database with other replicas and leads only once
+        // it holds the lease; `simulate` (which resumes nothing) runs beside them without one.
+        let (store, replicas): (Arc<dyn Repositories>, _) =
+            if crate::store::is_postgres(&config.storage.url) && self.options.resume_pending {
+                let pg = PgStore::open(&config.storage)
+                    .await
+                    .map_err(|e| store_error(e.to_string()))?;
+                tracing::info!(url = %crate::store::postgres::redacted(&config.storage.url),
+                    "store: PostgreSQL; this replica leads once it holds the lease");
+                (Arc::new(pg.clone()), Some(pg))
+            } else {
+                let store = crate::store::open(&config.storage)
+                    .await
+                    .map_err(store_error)?;
+                (store, None)
+            };
         let (live, outbox) = match config.platforms.whatsapp.transport {
             TransportKind::Sandbox => {
                 let (live, outbox) = restored_sandbox(&store).await;
@@ -129,26 +140,19 @@ impl FlowsLoaded {
             }
         }
         // What was acknowledged and not handled before the restart; handed over once serving.
-        let unfinished = if self.options.resume_pending {
-            // Meta retries for up to 7 days; an older message is not acted on anyway.
-            let remember = config
-                .platforms
-                .whatsapp
-                .max_message_age
-                .max(META_RETRY_HORIZON);
+        // (A replica on PostgreSQL takes it from the inbox when it leads.)
+        let unfinished = if self.options.resume_pending && replicas.is_none() {
             store
-                .open_inbox(remember)
+                .open_inbox(remembered(config))
                 .await
-                .map_err(|e| StartError::Store {
-                    file: config.file.display().to_string(),
-                    message: format!("reading the inbox: {e}"),
-                })?
+                .map_err(|e| store_error(format!("reading the inbox: {e}")))?
         } else {
             Vec::new()
         };
         Ok(StoreOpened {
             flows: self,
             store,
+            replicas,
             routes,
             live,
             outbox,
@@ -157,84 +161,41 @@ impl FlowsLoaded {
     }
 }
 
-impl StoreOpened {
-    /// The wire: the sandbox's outbox, or Meta's Graph API.
-    fn transport(&self) -> Rc<dyn Transport> {
-        let whatsapp = &self.flows.config.platforms.whatsapp;
-        match &self.outbox {
-            Some(outbox) => {
-                Rc::new(Sandbox::new(outbox.clone()).with_templates(&whatsapp.templates))
-            }
-            None => Rc::new(CloudApi::new(
-                whatsapp.api_base_url.clone(),
-                whatsapp.phone_number_id.clone(),
-                whatsapp.access_token.expose().to_owned(),
-                whatsapp.send_timeout,
-            )),
-        }
-    }
-
-    /// Starts the actors on the current actix system, with the flow engine as their runner.
-    pub(super) fn start_runtime(self) -> RuntimeStarted {
-        let loaded = &self.flows;
-        let config = &loaded.config;
-        let lookback = loaded.flows.max_lookback().max(config.sessions.lookback);
-        let settings = runtime_settings(config, lookback, loaded.options.resume_pending);
-        let ports = Ports {
-            store: self.store.clone(),
-            routes: self.routes.clone(),
-            transport: self.transport(),
-            fold: Some(Arc::new(crate::ops::digest::Digests::new(
-                &config.platforms.whatsapp,
-            ))),
-        };
-        let (runtime, engine) = Runtime::start(settings, ports, |handle| {
-            let services = Arc::new(Services {
-                handle,
-                store: self.store.clone(),
-                config: config.clone(),
-                registry: loaded.registry.clone(),
-                rooms: self.routes.clone(),
-                flows: self.routes.clone(),
-                live: self.live.clone(),
-                dry_run: loaded.options.dry_run.clone(),
-            });
-            FlowEngine::new(
-                loaded.flows.clone(),
-                loaded.registry.clone(),
-                loaded.expressions.clone(),
-                services,
-            )
-        });
-        let engine = engine.as_ref().clone();
-        RuntimeStarted {
-            opened: self,
-            runtime,
-            engine,
-        }
-    }
+/// How long message ids are remembered against redeliveries: Meta retries for up to 7 days, and
+/// an older message is not acted on anyway.
+fn remembered(config: &Config) -> std::time::Duration {
+    config
+        .platforms
+        .whatsapp
+        .max_message_age
+        .max(META_RETRY_HORIZON)
 }
 
-impl RuntimeStarted {
-    /// Watches the flow directory when the config asks, binds the HTTP server and starts it.
+impl StoreOpened {
+    /// Binds the HTTP server and starts it; starts the actors now, or, on PostgreSQL, once this
+    /// replica holds the lease. Watches the flow directory when the config asks.
     pub(super) fn serve(self) -> Result<Running, StartError> {
         let StoreOpened {
             flows: loaded,
             store,
+            replicas,
             routes,
             live,
             outbox,
             unfinished,
-        } = self.opened;
+        } = self;
         let config = loaded.config.clone();
         let file = config.file.display().to_string();
+        let settings = runtime_settings(&config, config.sessions.lookback, false);
+        let (keeper, keeper_thread) = Runtime::keeper(&settings, store.clone());
+        let role = Arc::new(Role::following(keeper, keeper_thread));
         let watcher = if config.flows.watch {
             let reloader = Reloader {
                 dir: config.flows.directory.clone(),
-                registry: loaded.registry,
-                expressions: loaded.expressions,
+                registry: loaded.registry.clone(),
+                expressions: loaded.expressions.clone(),
                 templates: config.platforms.whatsapp.templates.clone(),
-                engine: self.engine.clone(),
+                role: role.clone(),
                 routes: routes.clone(),
             };
             let watcher = reloader.watch().map_err(|e| StartError::Watch {
@@ -247,26 +208,24 @@ impl RuntimeStarted {
             None
         };
 
-        let handle = self.runtime.handle.clone();
         let state = web::Data::new(AppState {
             config: config.clone(),
-            handle: handle.clone(),
+            role: role.clone(),
             store: store.clone(),
-            engine: self.engine,
             routes: routes.clone(),
             metrics: metrics_handle(),
-            outbox,
+            outbox: outbox.clone(),
             live: live.clone(),
         });
-        http::inbox::resume(&state, unfinished);
         let base_path = config.server.base_path.clone();
         let addr = format!("{}:{}", config.server.host, config.server.port);
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(
                     http::body_timeout::cut_off_silent_bodies,
                 ))
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(1 << 20))
                 .configure(|cfg| http::routes(cfg, &base_path))
         })
@@ -284,6 +243,34 @@ impl RuntimeStarted {
             .first()
             .map_or(config.server.port, |a| a.port());
         let server = server.run();
+
+        let crew = Crew {
+            config: config.clone(),
+            options: loaded.options.clone(),
+            registry: loaded.registry.clone(),
+            expressions: loaded.expressions.clone(),
+            routes: routes.clone(),
+            live: live.clone(),
+            outbox,
+        };
+        match replicas {
+            None => {
+                let (leading, runtime) = crew.start(store.clone(), None);
+                role.lead(leading.clone(), runtime, None);
+                http::inbox::resume(&leading, unfinished, Handover::Resumed);
+            }
+            Some(pg) => {
+                let remember = remembered(&config);
+                let handle = server.handle();
+                actix::spawn(leadership::follow_then_lead(
+                    crew,
+                    pg,
+                    role.clone(),
+                    handle,
+                    remember,
+                ));
+            }
+        }
         crate::trim::start();
         if live.is_some() {
             let host = match config.server.host.as_str() {
@@ -305,8 +292,7 @@ impl RuntimeStarted {
         Ok(Running {
             port,
             server,
-            handle,
-            runtime: self.runtime,
+            role,
             live,
             store,
             routes,

@@ -276,17 +276,22 @@ async fn simulate(
     };
     if let Err(e) = sent {
         server.stop(false).await;
-        running.runtime.stop();
+        running.role.stop();
         return Err(e);
     }
 
-    let heard = wait(&mut events, &running.handle, options.timeout).await;
-    let timers = running.handle.timers().await;
+    let handle = running
+        .role
+        .leading()
+        .map(|l| l.handle.clone())
+        .expect("simulate leads from the start: it takes no lease");
+    let heard = wait(&mut events, &handle, options.timeout).await;
+    let timers = handle.timers().await;
     if matches!(report.store, StoreNote::Committed(_)) {
         recorded(running.store.as_ref(), &heard).await;
     }
     server.stop(true).await;
-    running.runtime.stop();
+    running.role.stop();
     report.missed = heard.missed;
     report.events = heard.events;
     report.outcome = heard.outcome;

@@ -112,10 +112,11 @@ impl Routes {
         };
     }
 
-    /// Every membership at once (start-up, from the store).
+    /// Every membership at once, as the store has them (start-up, a takeover): replaces what
+    /// was known.
     pub fn load_rooms(&self, members: Vec<(WaId, String)>) {
         let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
-        rooms.extend(members);
+        *rooms = members.into_iter().collect();
     }
 
     /// The war room `who` is in.

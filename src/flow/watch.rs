@@ -3,7 +3,7 @@
 
 use super::expr::Expressions;
 use super::load::FlowSet;
-use super::{FlowEngine, Routes};
+use super::Routes;
 use crate::agents::Registry;
 use crate::config::TemplateDef;
 use notify::{RecursiveMode, Watcher};
@@ -25,8 +25,8 @@ pub struct Reloader {
     pub expressions: Arc<Expressions>,
     /// Message templates, for parameter counts.
     pub templates: BTreeMap<String, TemplateDef>,
-    /// The engine to update.
-    pub engine: FlowEngine,
+    /// The replica's role: the engine to update, once it leads.
+    pub role: Arc<crate::role::Role>,
     /// The routes to update.
     pub routes: Arc<Routes>,
 }
@@ -44,7 +44,9 @@ impl Reloader {
                 let set = Arc::new(set);
                 tracing::info!(flows = set.len(), dir = %self.dir.display(), "flows reloaded");
                 metrics::counter!("aof_flow_reloads_total", "result" => "ok").increment(1);
-                self.engine.set_flows(set.clone());
+                if let Some(leading) = self.role.leading() {
+                    leading.engine.set_flows(set.clone());
+                }
                 self.routes.set_flows(set);
                 true
             }

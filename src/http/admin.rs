@@ -15,7 +15,26 @@ pub async fn timers(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
     }
-    HttpResponse::Ok().json(state.handle.timers().await)
+    match state.leading() {
+        Some(leading) => HttpResponse::Ok().json(leading.handle.timers().await),
+        // A follower has no scheduler; the store has the same timers.
+        None => match state.store.pending_timers().await {
+            Ok(mut timers) => {
+                timers.sort_by_key(|t| t.fire_at_ms);
+                HttpResponse::Ok().json(timers)
+            }
+            Err(e) => super::not_kept(e),
+        },
+    }
+}
+
+/// 409 on a replica that does not lead, for what only the leader can do; names the leader.
+pub fn not_leader(state: &AppState) -> HttpResponse {
+    HttpResponse::Conflict().json(json!({
+        "error": "not_leader",
+        "reason": "this replica does not run the actors; ask the one that leads",
+        "leader": state.role.leader(),
+    }))
 }
 
 /// The body of `POST /admin/timers/fire`: one timer, or all when `id` is absent.
@@ -43,8 +62,11 @@ pub async fn fire(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
                 ),
             }
         };
+    let Some(leading) = state.leading() else {
+        return not_leader(&state);
+    };
     let watch = Watch::requested(&req, &state);
-    let fired = state.handle.fire_timers(fire.id).await;
+    let fired = leading.handle.fire_timers(fire.id).await;
     tracing::info!(fired, "timers fired early by an operator");
     let Some((watch, deadline)) = watch else {
         return HttpResponse::Ok().json(json!({ "fired": fired }));

@@ -9,6 +9,7 @@ use crate::flow::input::complete_and_check;
 use crate::flow::LoadedFlow;
 use crate::ops::datadog;
 use crate::ops::intake::{self, Severity};
+use crate::role::Leading;
 use crate::wire::{alertmanager, pagerduty};
 use actix_web::{web, HttpRequest, HttpResponse};
 use aof_actors::InboxSeq;
@@ -20,13 +21,16 @@ fn invalid(field: &str, reason: impl std::fmt::Display) -> HttpResponse {
 }
 
 /// Handles an event just kept; `None` when the store did not answer: it stays kept and is
-/// retried, and the answer says so.
-async fn handled(state: &web::Data<AppState>, seq: InboxSeq, event: Event) -> Option<Handled> {
-    match inbox::handle(state, seq, &event).await {
+/// retried, and the answer says so. On a follower, [`Handled::Queued`]: the leader handles it.
+async fn handled(leading: Option<&Leading>, seq: InboxSeq, event: Event) -> Option<Handled> {
+    let Some(leading) = leading else {
+        return Some(Handled::Queued);
+    };
+    match inbox::handle(leading, seq, &event).await {
         Ok(outcome) => Some(outcome),
         Err(e) => {
             tracing::warn!(error = %e, "a kept event cannot be handled yet; retrying");
-            inbox::handle_later(state.clone(), seq, event);
+            inbox::handle_later(leading.clone(), seq, event);
             None
         }
     }
@@ -63,12 +67,13 @@ pub async fn alertmanager(
         .iter()
         .map(|(e, key)| e.entry(None, Some(key.clone())))
         .collect();
-    let kept = match inbox::keep(state, entries).await {
+    let leading = state.leading();
+    let kept = match inbox::keep(state.store_for(leading.as_ref()), entries).await {
         Ok(kept) => kept,
         Err(e) => return super::not_kept(e),
     };
-    let (mut runs, mut resolved, mut duplicates, mut retrying) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut runs, mut resolved, mut duplicates, mut retrying, mut queued) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for ((event, _), seq) in events.into_iter().zip(kept) {
         let Event::Alertmanager { alert, .. } = &event else {
             continue;
@@ -79,10 +84,11 @@ pub async fn alertmanager(
             duplicates.push(json!(fingerprint));
             continue;
         };
-        match handled(state, seq, event).await {
+        match handled(leading.as_ref(), seq, event).await {
             Some(Handled::Started(run)) => runs.push(json!(run)),
             Some(Handled::Resolved(id)) => resolved.push(json!(id)),
             Some(Handled::Repeat(id)) => duplicates.push(json!(id)),
+            Some(Handled::Queued) => queued.push(json!(fingerprint)),
             Some(Handled::Nothing | Handled::Answer(_)) => {}
             None => retrying.push(json!(fingerprint)),
         }
@@ -100,6 +106,10 @@ pub async fn alertmanager(
     if !retrying.is_empty() {
         answer["retrying"] = json!(retrying);
     }
+    if !queued.is_empty() {
+        // Kept by a replica that does not lead: the leader pages from the shared inbox.
+        answer["queued"] = json!(queued);
+    }
     HttpResponse::Accepted().json(answer)
 }
 
@@ -114,7 +124,7 @@ pub async fn datadog_webhook(
     if !webhook_token_ok(&req, &state) {
         return HttpResponse::Unauthorized().finish();
     }
-    let Some(flow) = state.engine.flows().paging() else {
+    let Some(flow) = state.routes.flows().paging() else {
         tracing::error!(
             "a Datadog alert arrived and no flow takes alerts (a trigger of type alertmanager)"
         );
@@ -189,7 +199,9 @@ pub async fn datadog(
         input,
     };
     let key = format!("datadog:{fingerprint}:{resolves}");
-    let seq = match inbox::keep(state, vec![event.entry(None, Some(key))]).await {
+    let leading = state.leading();
+    let store = state.store_for(leading.as_ref());
+    let seq = match inbox::keep(store, vec![event.entry(None, Some(key))]).await {
         Ok(kept) => kept.into_iter().next().flatten(),
         Err(e) => return super::not_kept(e),
     };
@@ -198,8 +210,9 @@ pub async fn datadog(
             .json(json!({ "flow": flow.name(), "duplicates": [fingerprint] }));
     };
     let flow = flow.name();
-    let answer = match handled(state, seq, event).await {
+    let answer = match handled(leading.as_ref(), seq, event).await {
         Some(Handled::Started(run)) => json!({ "run_id": run, "flow": flow }),
+        Some(Handled::Queued) => json!({ "flow": flow, "queued": [fingerprint] }),
         Some(Handled::Resolved(id)) => json!({ "flow": flow, "resolved": [id] }),
         Some(Handled::Repeat(id)) => json!({ "flow": flow, "duplicates": [id] }),
         Some(Handled::Nothing | Handled::Answer(_)) => json!({ "flow": flow, "resolved": [] }),
@@ -242,13 +255,16 @@ pub async fn pagerduty(
     tracing::info!(event = %event.event_type, incident = %event.data.id, "PagerDuty webhook");
     let once = format!("pagerduty:{}", event.id);
     let event = Event::Pagerduty { event };
-    let seq = match inbox::keep(&state, vec![event.entry(Some(once), None)]).await {
+    let leading = state.leading();
+    let store = state.store_for(leading.as_ref());
+    let seq = match inbox::keep(store, vec![event.entry(Some(once), None)]).await {
         Ok(kept) => kept.into_iter().next().flatten(),
         Err(e) => return super::not_kept(e),
     };
     match seq {
-        Some(seq) => HttpResponse::Ok().json(match handled(&state, seq, event).await {
+        Some(seq) => HttpResponse::Ok().json(match handled(leading.as_ref(), seq, event).await {
             Some(Handled::Started(run)) => json!({ "run_id": run }),
+            Some(Handled::Queued) => json!({ "queued": true }),
             Some(Handled::Answer(outcome)) => outcome,
             Some(_) => json!({}),
             None => json!({ "retrying": true }),

@@ -30,7 +30,7 @@ fn flow_for(state: &AppState, path: &str) -> Option<std::sync::Arc<crate::flow::
         path.strip_prefix(prefixed.as_str()),
         path.strip_prefix(base.as_str()),
     ];
-    let flows = state.engine.flows();
+    let flows = state.routes.flows();
     let found = flows
         .iter()
         .find(|f| f.webhook_paths().any(|p| candidates.contains(&Some(p))))
@@ -101,17 +101,25 @@ pub async fn dispatch(
         run_id: run_id.0.clone(),
         input: input.clone(),
     };
-    let seq = match inbox::keep(&state, vec![event.entry(once, None)]).await {
+    let leading = state.leading();
+    let store = state.store_for(leading.as_ref());
+    let seq = match inbox::keep(store, vec![event.entry(once, None)]).await {
         Ok(kept) => kept.into_iter().next().flatten(),
         Err(e) => return super::not_kept(e),
     };
     let Some(seq) = seq else {
         return HttpResponse::Ok().json(json!({ "flow": flow.name(), "duplicate": true }));
     };
+    let Some(leading) = leading else {
+        // The leader takes the kept row from the inbox and runs it with this run id.
+        tracing::info!(flow = flow.name(), run_id = %run_id, "flow kept for the leader to start");
+        return HttpResponse::Accepted()
+            .json(json!({ "run_id": run_id, "flow": flow.name(), "queued": true }));
+    };
     tracing::info!(flow = flow.name(), run_id = %run_id, "flow started by webhook");
     // In the sandbox, `?wait=SECONDS` answers once the run ended and its sends are out.
     let watch = Watch::requested(&req, &state);
-    let records = state.handle.run_flow_reporting(
+    let records = leading.handle.run_flow_reporting(
         run_id.clone(),
         flow.stem.clone(),
         Value::Object(input),

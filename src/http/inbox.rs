@@ -4,13 +4,12 @@
 //! a crash between the 2xx and the page loses nothing. (WhatsApp messages are kept by the Webhook
 //! actor and resumed through it.)
 
-use super::AppState;
 use crate::flow::LoadedFlow;
 use crate::ops::alerts::{self, Arrival};
+use crate::role::Leading;
 use crate::store::{AlertRecord, AlertState, InboxEntry, InboxRow};
 use crate::wire::{alertmanager, pagerduty};
 use crate::{ops::intake, store::Repositories};
-use actix_web::web;
 use aof_actors::ports::StoreError;
 use aof_actors::{InboxSeq, RunId};
 use serde::{Deserialize, Serialize};
@@ -80,10 +79,10 @@ impl Event {
 
 /// Keeps entries in one commit. An error means nothing was kept: answer 503 so the sender retries.
 pub async fn keep(
-    state: &AppState,
+    store: &Arc<dyn Repositories>,
     entries: Vec<InboxEntry>,
 ) -> Result<Vec<Option<InboxSeq>>, StoreError> {
-    state.store.keep_events(entries).await
+    store.keep_events(entries).await
 }
 
 /// Closes a row whose event needed no run.
@@ -94,8 +93,8 @@ async fn close(store: &dyn Repositories, seq: InboxSeq, outcome: &str) {
 }
 
 /// The paging flow named `stem`, if it is still loaded.
-fn flow(state: &AppState, stem: &str) -> Option<Arc<LoadedFlow>> {
-    state
+fn flow(leading: &Leading, stem: &str) -> Option<Arc<LoadedFlow>> {
+    leading
         .engine
         .flows()
         .iter()
@@ -116,17 +115,26 @@ pub enum Handled {
     Nothing,
     /// A PagerDuty event's outcome, as its webhook answers it.
     Answer(Value),
+    /// Kept by a replica that does not lead: the leader handles it from the shared inbox.
+    Queued,
 }
 
 /// Handles a kept event; what it did, for the HTTP answer. An error (the store did not answer)
 /// leaves the row open: see [`handle_later`].
-pub async fn handle(state: &AppState, seq: InboxSeq, event: &Event) -> Result<Handled, StoreError> {
+pub async fn handle(
+    leading: &Leading,
+    seq: InboxSeq,
+    event: &Event,
+) -> Result<Handled, StoreError> {
     match event {
         Event::Alertmanager { flow, alert } => {
-            let open = state.store.find_by_fingerprint(&alert.fingerprint).await?;
+            let open = leading
+                .store
+                .find_by_fingerprint(&alert.fingerprint)
+                .await?;
             let arrival = Arrival::of(alert.status == "resolved", open);
             let input = || intake::from_alertmanager(alert);
-            Ok(arrive(state, seq, flow, arrival, input, "Alertmanager").await)
+            Ok(arrive(leading, seq, flow, arrival, input, "Alertmanager").await)
         }
         Event::Datadog {
             flow,
@@ -134,14 +142,14 @@ pub async fn handle(state: &AppState, seq: InboxSeq, event: &Event) -> Result<Ha
             input,
         } => {
             let fingerprint = input.get("fingerprint").and_then(Value::as_str);
-            let open = state
+            let open = leading
                 .store
                 .find_by_fingerprint(fingerprint.unwrap_or_default())
                 .await?;
             let arrival = Arrival::of(*resolves, open);
-            Ok(arrive(state, seq, flow, arrival, || input.clone(), "Datadog").await)
+            Ok(arrive(leading, seq, flow, arrival, || input.clone(), "Datadog").await)
         }
-        Event::Pagerduty { event } => pagerduty_event(state, seq, event).await,
+        Event::Pagerduty { event } => pagerduty_event(leading, seq, event).await,
         Event::Flow {
             flow,
             run_id,
@@ -149,7 +157,7 @@ pub async fn handle(state: &AppState, seq: InboxSeq, event: &Event) -> Result<Ha
         } => {
             let run_id = RunId(run_id.clone());
             let input = Value::Object(input.clone());
-            state
+            leading
                 .handle
                 .run_flow(run_id.clone(), flow.clone(), input, Some(seq));
             Ok(Handled::Started(run_id))
@@ -160,7 +168,7 @@ pub async fn handle(state: &AppState, seq: InboxSeq, event: &Event) -> Result<Ha
 /// What an arriving alert does: pages (the row closes when the run ended), or repeats, settles or
 /// does nothing (the row closes now).
 async fn arrive(
-    state: &AppState,
+    leading: &Leading,
     seq: InboxSeq,
     stem: &str,
     arrival: Arrival,
@@ -174,11 +182,11 @@ async fn arrive(
         other => other,
     };
     match arrival {
-        Arrival::Page => match flow(state, stem) {
+        Arrival::Page => match flow(leading, stem) {
             Some(flow) => {
                 let run_id = RunId::of_inbox(seq);
                 let input = Value::Object(input());
-                state
+                leading
                     .handle
                     .run_flow(run_id.clone(), flow.stem.clone(), input, Some(seq));
                 Handled::Started(run_id)
@@ -188,41 +196,41 @@ async fn arrive(
                     flow = stem,
                     "a kept alert's paging flow is gone (flows reloaded); it pages nobody"
                 );
-                close(state.store.as_ref(), seq, "no_flow").await;
+                close(leading.store.as_ref(), seq, "no_flow").await;
                 Handled::Nothing
             }
         },
         Arrival::Repeat(open) => {
-            close(state.store.as_ref(), seq, "repeat").await;
+            close(leading.store.as_ref(), seq, "repeat").await;
             Handled::Repeat(open.id)
         }
         Arrival::Resolve(open) => {
             let id = open.id.clone();
-            settle(state, open, AlertState::Resolved, source).await;
-            close(state.store.as_ref(), seq, "resolved").await;
+            settle(leading, open, AlertState::Resolved, source).await;
+            close(leading.store.as_ref(), seq, "resolved").await;
             Handled::Resolved(id)
         }
         Arrival::Nothing => {
-            close(state.store.as_ref(), seq, "nothing_open").await;
+            close(leading.store.as_ref(), seq, "nothing_open").await;
             Handled::Nothing
         }
     }
 }
 
 /// [`alerts::settle`] with the app's store and actors.
-async fn settle(state: &AppState, alert: AlertRecord, to: AlertState, actor: &str) -> bool {
-    alerts::settle(state.store.as_ref(), &state.handle, alert, to, actor).await
+async fn settle(leading: &Leading, alert: AlertRecord, to: AlertState, actor: &str) -> bool {
+    alerts::settle(leading.store.as_ref(), &leading.handle, alert, to, actor).await
 }
 
 /// A PagerDuty event keeps the alert record in step with the incident; never calls PagerDuty
 /// back, so nothing echoes.
 async fn pagerduty_event(
-    state: &AppState,
+    leading: &Leading,
     seq: InboxSeq,
     event: &pagerduty::Event,
 ) -> Result<Handled, StoreError> {
     let incident = &event.data;
-    let open = state.store.find_by_pagerduty(&incident.id).await?;
+    let open = leading.store.find_by_pagerduty(&incident.id).await?;
     let actor = event
         .agent
         .as_ref()
@@ -233,11 +241,11 @@ async fn pagerduty_event(
     let open = open.filter(|o| !o.recorded_by_run(&run_id.0));
     let outcome = match (event.event_type.as_str(), open) {
         ("incident.triggered", None) => {
-            let paging = state.engine.flows().paging();
+            let paging = leading.engine.flows().paging();
             match paging {
                 Some(flow) => {
                     let input = Value::Object(intake::from_pagerduty(incident));
-                    state
+                    leading
                         .handle
                         .run_flow(run_id.clone(), flow.stem.clone(), input, Some(seq));
                     return Ok(Handled::Started(run_id));
@@ -248,10 +256,10 @@ async fn pagerduty_event(
             }
         }
         ("incident.acknowledged", Some(open)) => {
-            json!({ "acknowledged": settle(state, open, AlertState::Acknowledged, &actor).await })
+            json!({ "acknowledged": settle(leading, open, AlertState::Acknowledged, &actor).await })
         }
         ("incident.resolved", Some(open)) => {
-            json!({ "resolved": settle(state, open, AlertState::Resolved, &actor).await })
+            json!({ "resolved": settle(leading, open, AlertState::Resolved, &actor).await })
         }
         ("incident.escalated" | "incident.reassigned", Some(open)) => {
             let to: Vec<&str> = incident
@@ -264,22 +272,22 @@ async fn pagerduty_event(
                 to.join(", "),
                 open.title()
             );
-            alerts::tell_paged(&state.handle, &open, text).await;
+            alerts::tell_paged(&leading.handle, &open, text).await;
             json!({ "escalated": open.id })
         }
         (other, _) => json!({ "ignored": other }),
     };
-    close(state.store.as_ref(), seq, "handled").await;
+    close(leading.store.as_ref(), seq, "handled").await;
     Ok(Handled::Answer(outcome))
 }
 
 /// Handles a kept event whose handling failed, every few seconds until the store answers: it was
 /// acknowledged, so it must not wait for a restart.
-pub fn handle_later(state: web::Data<AppState>, seq: InboxSeq, event: Event) {
+pub fn handle_later(leading: Leading, seq: InboxSeq, event: Event) {
     actix::spawn(async move {
         loop {
             actix::clock::sleep(RETRY_AFTER).await;
-            match handle(&state, seq, &event).await {
+            match handle(&leading, seq, &event).await {
                 Ok(_) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "a kept event still cannot be handled; retrying")
@@ -289,17 +297,35 @@ pub fn handle_later(state: web::Data<AppState>, seq: InboxSeq, event: Event) {
     });
 }
 
-/// Hands over what was kept and not handled before the restart, in arrival order: messages to the
-/// Webhook actor, the other events to [`handle`].
-pub fn resume(state: &web::Data<AppState>, rows: Vec<InboxRow>) {
+/// Why rows are handed over: they were left by the process before (a restart, a takeover), or a
+/// follower kept them since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handover {
+    /// Left open by the process before: a restart, or the replica that led before a takeover.
+    Resumed,
+    /// Kept by a follower while this replica leads.
+    FromFollower,
+}
+
+/// Hands over kept rows not handled yet, in arrival order: messages to the Webhook actor, the
+/// other events to [`handle`].
+pub fn resume(leading: &Leading, rows: Vec<InboxRow>, why: Handover) {
     if rows.is_empty() {
         return;
     }
-    tracing::info!(
-        events = rows.len(),
-        "resuming what was acknowledged and not handled before the restart"
-    );
-    metrics::counter!("aof_inbox_resumed_total").increment(rows.len() as u64);
+    match why {
+        Handover::Resumed => {
+            tracing::info!(
+                events = rows.len(),
+                "resuming what was acknowledged and not handled before the restart"
+            );
+            metrics::counter!("aof_inbox_resumed_total").increment(rows.len() as u64);
+        }
+        Handover::FromFollower => {
+            tracing::debug!(events = rows.len(), "handling what followers kept");
+            metrics::counter!("aof_inbox_from_followers_total").increment(rows.len() as u64);
+        }
+    }
     let mut messages = Vec::new();
     let mut events = Vec::new();
     for row in rows {
@@ -309,30 +335,30 @@ pub fn resume(state: &web::Data<AppState>, rows: Vec<InboxRow>) {
                     message.inbox = Some(row.seq);
                     messages.push(message);
                 }
-                Err(e) => unreadable(state, row.seq, &row.kind, &e),
+                Err(e) => unreadable(leading, row.seq, &row.kind, &e),
             }
             continue;
         }
         match serde_json::from_str::<Event>(&row.body) {
             Ok(event) => events.push((row.seq, event)),
-            Err(e) => unreadable(state, row.seq, &row.kind, &e),
+            Err(e) => unreadable(leading, row.seq, &row.kind, &e),
         }
     }
-    state.handle.resume(messages);
-    let state = state.clone();
+    leading.handle.resume(messages);
+    let leading = leading.clone();
     actix::spawn(async move {
         for (seq, event) in events {
-            if let Err(e) = handle(&state, seq, &event).await {
-                tracing::warn!(error = %e, "a resumed event cannot be handled yet; retrying");
-                handle_later(state.clone(), seq, event);
+            if let Err(e) = handle(&leading, seq, &event).await {
+                tracing::warn!(error = %e, "a kept event cannot be handled yet; retrying");
+                handle_later(leading.clone(), seq, event);
             }
         }
     });
 }
 
 /// A row this version cannot read (written by a newer one?): logged and closed, not retried forever.
-fn unreadable(state: &web::Data<AppState>, seq: InboxSeq, kind: &str, e: &serde_json::Error) {
+fn unreadable(leading: &Leading, seq: InboxSeq, kind: &str, e: &serde_json::Error) {
     tracing::error!(seq = seq.0, kind, error = %e, "an inbox row cannot be read; it is skipped");
-    let store = state.store.clone();
+    let store = leading.store.clone();
     actix::spawn(async move { close(store.as_ref(), seq, "unreadable").await });
 }

@@ -23,10 +23,9 @@ pub mod sandbox_page;
 pub mod webhook;
 
 use crate::config::Config;
-use crate::flow::FlowEngine;
+use crate::role::{Leading, Role};
 use crate::store::Repositories;
 use crate::transport::SandboxOutbox;
-use aof_actors::Handle;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
@@ -34,13 +33,12 @@ use std::sync::Arc;
 pub struct AppState {
     /// The loaded config.
     pub config: Arc<Config>,
-    /// The running actors.
-    pub handle: Handle,
-    /// Durable state (readiness).
+    /// Whether this replica leads (runs the actors) or only keeps what arrives.
+    pub role: Arc<Role>,
+    /// Durable state as a follower writes it (readiness, keeping); a leader writes through
+    /// [`Leading::store`].
     pub store: Arc<dyn Repositories>,
-    /// The flows (webhook triggers, readiness).
-    pub engine: FlowEngine,
-    /// Where messages go (what a reply's command routes to).
+    /// Where messages go (what a reply's command routes to), and the flows now loaded.
     pub routes: std::sync::Arc<crate::flow::Routes>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
@@ -48,6 +46,19 @@ pub struct AppState {
     pub outbox: Option<SandboxOutbox>,
     /// What happens as it happens, for the sandbox page (sandbox transport only).
     pub live: Option<crate::live::Live>,
+}
+
+impl AppState {
+    /// What this replica leads with, when it leads; a handler reads it once, so that a takeover
+    /// in the middle of a request does not change how that request is kept and handled.
+    pub fn leading(&self) -> Option<Leading> {
+        self.role.leading().cloned()
+    }
+
+    /// The store `leading` keeps with: the leader's own, or the follower's.
+    pub fn store_for<'a>(&'a self, leading: Option<&'a Leading>) -> &'a Arc<dyn Repositories> {
+        leading.map_or(&self.store, |l| &l.store)
+    }
 }
 
 /// 503 with `Retry-After`: the request's work could not be stored, so nothing was accepted and the

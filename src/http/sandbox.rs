@@ -89,7 +89,10 @@ impl Watch {
         // Idle twice in a row: a run's last send may still be between the actors the first time.
         let mut idle = 0;
         let settled = loop {
-            let stats = state.handle.queue_stats().await;
+            let stats = match state.leading() {
+                Some(leading) => leading.handle.queue_stats().await,
+                None => Default::default(),
+            };
             idle = if stats.queued + stats.in_flight == 0 {
                 idle + 1
             } else {

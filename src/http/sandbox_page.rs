@@ -201,7 +201,7 @@ pub async fn setup(state: web::Data<AppState>) -> HttpResponse {
 /// The tutorial's scenarios, for the flows this config has: a critical alert for whoever is on
 /// call, the same through Alertmanager's webhook, a deployment approval request.
 fn scenarios(state: &AppState) -> Vec<Value> {
-    let flows = state.engine.flows();
+    let flows = state.routes.flows();
     let base = &state.config.server.base_path;
     let path_of = |name: &str| {
         let flow = flows.get(name)?;
@@ -268,11 +268,14 @@ pub async fn state(state: web::Data<AppState>) -> HttpResponse {
     if state.live.is_none() {
         return not_sandbox();
     }
+    let Some(leading) = state.leading() else {
+        return super::admin::not_leader(&state);
+    };
     let now = aof_actors::model::now_ms();
     let (queue, sessions, timers, covers, silences) = tokio::join!(
-        state.handle.queue_stats(),
-        state.handle.sessions(),
-        state.handle.timers(),
+        leading.handle.queue_stats(),
+        leading.handle.sessions(),
+        leading.handle.timers(),
         state.store.covers_at(now),
         state.store.silences_at(now)
     );

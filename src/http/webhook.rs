@@ -64,10 +64,14 @@ pub async fn notification(
 /// from the page's job) fires now. Best effort, after the 200: the timer itself is durable and
 /// fires at its time anyway.
 fn check_failed_pages_now(state: &AppState, failed: Vec<String>) {
+    // A follower leaves it to the timer, on the leader.
+    let Some(leading) = state.leading() else {
+        return;
+    };
     if failed.is_empty() {
         return;
     }
-    let (store, handle) = (state.store.clone(), state.handle.clone());
+    let (store, handle) = (leading.store, leading.handle);
     actix_web::rt::spawn(async move {
         for wamid in failed {
             let Ok(Some(sent)) = store.outbound_message(&wamid).await else {
@@ -135,7 +139,7 @@ pub async fn accept(body: &[u8], state: &AppState) -> HttpResponse {
         messages,
         statuses: notification.statuses,
     };
-    match state.handle.inbound(inbound).await {
+    match state.role.keeper().inbound(inbound).await {
         Ok(()) => {
             check_failed_pages_now(state, failed);
             HttpResponse::Ok()

@@ -209,6 +209,20 @@ impl Store for SqliteStore {
         )
     }
 
+    fn recent_sends(&self, since_ms: i64) -> StoreResult<Vec<(WaId, i64)>> {
+        let pool = self.pool.clone();
+        boxed("recent_sends", async move {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT id, body, updated_ms FROM outbox
+                 WHERE state IN ('sending', 'sent') AND updated_ms >= ?1 ORDER BY updated_ms",
+            )
+            .bind(since_ms)
+            .fetch_all(&pool)
+            .await?;
+            Ok(sends(rows))
+        })
+    }
+
     fn take_template_quota(&self, day: String, limit: u32) -> StoreResult<bool> {
         let writer = self.writer.clone();
         boxed("take_template_quota", async move {
@@ -337,6 +351,17 @@ async fn jobs_in(pool: &SqlitePool, state: &str) -> Result<Vec<QueuedJob>, Failu
             .fetch_all(pool)
             .await?;
     Ok(readable_jobs(rows, "pending_jobs"))
+}
+
+/// Recipients and times of outbox rows `(id, body, updated_ms)` (both backends); an unreadable
+/// row is logged and left out, as [`readable_jobs`] does.
+pub(in crate::store) fn sends(rows: Vec<(String, String, i64)>) -> Vec<(WaId, i64)> {
+    rows.into_iter()
+        .filter_map(|(id, body, at)| {
+            let job = readable_jobs(vec![(id, body)], "recent_sends").pop()?;
+            Some((job.message.to, at))
+        })
+        .collect()
 }
 
 /// The timers of rows `(id, flow, input, fire_at_ms)`, in order (both backends).

@@ -337,6 +337,9 @@ impl Failure {
     /// Logs the failure and names it without contents: serde_json's messages may quote the
     /// offending value, so only its category and position are kept.
     fn logged(self, op: &'static str) -> StoreError {
+        if let Failure::Db(e) = &self {
+            postgres::fence::note(e);
+        }
         let text = self.describe();
         tracing::error!(op, error = %text, "store operation failed");
         StoreError(format!("{op}: {text}"))

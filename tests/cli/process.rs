@@ -30,6 +30,11 @@ impl Bot {
         let config = write_sandbox_config(dir, 0);
         let text = std::fs::read_to_string(&config).expect("the config");
         std::fs::write(&config, edit(text)).expect("writes the config");
+        Self::serve(&config)
+    }
+
+    /// `aofctl trigger serve` on the config file `config`, which must listen on port 0.
+    pub(super) fn serve(config: &std::path::Path) -> Bot {
         let mut child = Command::new(env!("CARGO_BIN_EXE_aofctl"))
             .args(["trigger", "serve", "--config", config.to_str().unwrap()])
             .env_remove("RUST_LOG")
@@ -78,6 +83,21 @@ impl Bot {
             "the bot did not answer /healthz within 30 s"
         );
         bot
+    }
+
+    /// Its log so far.
+    pub(super) fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `Some` once the process has exited.
+    pub(super) fn exited(&mut self) -> Option<()> {
+        self.child.try_wait().expect("waits").map(drop)
+    }
+
+    /// Its process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Kills the process with SIGKILL (a crash: nothing runs after it), waits for it to go; its

@@ -233,7 +233,7 @@ impl TestApp {
                     Ok(running) => {
                         let _ = tx.send(Ok((running.port, running.server.handle())));
                         let _ = running.server.await;
-                        running.runtime.stop();
+                        running.role.stop();
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e.to_string()));

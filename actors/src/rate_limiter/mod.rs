@@ -11,10 +11,10 @@ mod pace;
 mod pair;
 mod progress;
 mod queue;
-mod window;
+pub(crate) mod window;
 
 use crate::failed_send::report_failure;
-use crate::ids::{new_id, JobId};
+use crate::ids::{new_id, JobId, WaId};
 use crate::model::{now_ms, OutboundBody, OutboundMessage, QueuedJob};
 use crate::ports::{EnqueueError, Fold, Queued, Store};
 use crate::sender::{SendFinished, SendJob, SendOutcome};
@@ -158,8 +158,18 @@ impl Actor for RateLimiter {
         if !self.resume {
             return;
         }
+        // The sends of the process that ran before count first: its last second's sends against
+        // the window, each person's recent ones against their pace.
+        let recent = self.store.recent_sends(now_ms() - self.remembered_ms());
         let pending = self.store.pending_jobs();
-        ctx.wait(pending.into_actor(self).map(|loaded, act, ctx| {
+        let loads = async move { (recent.await, pending.await) };
+        ctx.wait(loads.into_actor(self).map(|(recent, loaded), act, ctx| {
+            match recent {
+                Ok(sends) => act.seed(sends),
+                Err(e) => {
+                    tracing::error!(error = %e, "loading the last sends failed; the rate limits start from none")
+                }
+            }
             match loaded {
                 Ok(jobs) => {
                     if !jobs.is_empty() {
@@ -194,6 +204,34 @@ impl Actor for RateLimiter {
 }
 
 impl RateLimiter {
+    /// How far back sends still count against a limit: the sliding window, or a person's pace.
+    fn remembered_ms(&self) -> i64 {
+        let window = Duration::from_secs(1) + self.settings.window_margin;
+        let pair = self
+            .settings
+            .pair
+            .map_or(Duration::ZERO, |p| p.every * p.burst.get());
+        i64::try_from(window.max(pair).as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Counts sends made before this limiter started (epoch ms) as its own.
+    fn seed(&mut self, sends: Vec<(WaId, i64)>) {
+        if sends.is_empty() {
+            return;
+        }
+        let (now, now_ms) = (Instant::now(), now_ms());
+        let at = |ms: i64| {
+            let ago = Duration::from_millis(u64::try_from(now_ms - ms).unwrap_or(0));
+            now.checked_sub(ago).unwrap_or(now)
+        };
+        let sends: Vec<(WaId, Instant)> = sends.into_iter().map(|(to, ms)| (to, at(ms))).collect();
+        tracing::info!(
+            sends = sends.len(),
+            "counting the sends made just before this start against the rate limits"
+        );
+        self.queue.seed(&sends);
+    }
+
     /// After the grace period: a message a status named reached Meta (the store marked it sent);
     /// the others are sent again, and counted.
     fn reconcile(&mut self, jobs: Vec<QueuedJob>, ctx: &mut Context<Self>) {

@@ -306,6 +306,21 @@ impl<C: Clock> Queue<C> {
         self.delayed.push((until, job));
     }
 
+    /// Counts sends that another process made (the replica that led before, or this one before a
+    /// restart) as if this queue had made them at `sends`' instants, oldest first: the sliding
+    /// window, the token bucket and each person's pace start from them.
+    pub fn seed(&mut self, sends: &[(WaId, Instant)]) {
+        let now = self.clock.now();
+        let window = self.window.span();
+        for (to, at) in sends {
+            self.pairs.sent(to, *at);
+            if *at + window > now {
+                self.window.record(*at);
+                let _ = self.bucket.check();
+            }
+        }
+    }
+
     /// The next job that may leave now, or when to ask again.
     pub fn next(&mut self) -> Next {
         let now = self.clock.now();

@@ -439,3 +439,44 @@ fn a_retried_job_is_never_folded_and_a_digest_is_not_folded_again() {
     let folded: Vec<&str> = sent[1].0.folds.iter().map(|id| id.0.as_str()).collect();
     assert_eq!(folded, ["job-2", "job-3"]);
 }
+
+#[test]
+fn sends_seeded_from_before_a_handover_count_against_the_window_and_the_pair_pace() {
+    let clock = FakeClock::new();
+    clock.advance(Duration::from_secs(10));
+    let t0 = clock.now();
+    let mut s = settings(10);
+    s.pair = Some(PairPace {
+        burst: NonZeroU32::new(1).unwrap(),
+        every: Duration::from_secs(6),
+    });
+    let mut queue = Queue::new(&s, clock.clone());
+    // The replica that led before sent 10 in the last 400 ms, one of them to Alice 1 s ago.
+    let alice = WaId::parse("15551234567").unwrap();
+    let mut before: Vec<(WaId, Instant)> = (0..9)
+        .map(|n| {
+            let to = WaId::parse(&format!("1555000{n:04}")).unwrap();
+            (to, t0 - Duration::from_millis(400))
+        })
+        .collect();
+    before.insert(0, (alice.clone(), t0 - Duration::from_secs(1)));
+    queue.seed(&before);
+    for n in 0..10 {
+        queue.push(job_to(n, Lane::Alert, &format!("1555111{n:04}")));
+    }
+    queue.push(job_to(99, Lane::Alert, "15551234567"));
+    let sent = drain(&mut queue, &clock);
+    let mut times: Vec<Instant> = before.iter().map(|(_, at)| *at).collect();
+    times.extend(sent.iter().map(|(_, at)| *at));
+    times.sort();
+    assert!(
+        most_in_any_window(&times, Duration::from_secs(1)) <= 10,
+        "no window across the handover over the limit"
+    );
+    let to_alice = sent.iter().find(|(job, _)| job.id.0 == "job-99").unwrap().1;
+    assert!(
+        to_alice >= t0 + Duration::from_secs(5),
+        "Alice's pace counts the send made before: {:?} after the handover",
+        to_alice - t0
+    );
+}

@@ -25,6 +25,11 @@ impl SlidingWindow {
         }
     }
 
+    /// How long a send counts against the limit.
+    pub fn span(&self) -> Duration {
+        self.window
+    }
+
     /// Changes the limit (the pace under throttling); the recorded starts stay.
     pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit.max(1);

@@ -3,6 +3,7 @@
 //! resend as the template fallback, or give up and report with Meta's code and message.
 
 pub mod backoff;
+mod departures;
 
 use crate::failed_send::{report_failure, spawn_logged};
 use crate::ids::Wamid;
@@ -127,6 +128,8 @@ pub struct Sender {
     store: Arc<dyn Store>,
     limiter: Recipient<SendFinished>,
     settings: SenderSettings,
+    /// The gate at departure, when the rate is limited ([`Sender::departing`]).
+    departures: Option<departures::Departures>,
 }
 
 impl Sender {
@@ -142,7 +145,15 @@ impl Sender {
             store,
             limiter,
             settings,
+            departures: None,
         }
+    }
+
+    /// Lets at most `limit` requests leave in any `window`, counted as they leave (after their
+    /// `sending` mark), whatever the wait for the mark did to the limiter's spacing.
+    pub fn departing(mut self, limit: usize, window: Duration) -> Self {
+        self.departures = Some(departures::Departures::new(limit, window));
+        self
     }
 
     fn finish(&self, job: QueuedJob, result: Result<Wamid, SendError>, started: Instant) {
@@ -243,6 +254,7 @@ impl Handler<SendJob> for Sender {
             self.store.job_folding(job.clone())
         };
         let transport = self.transport.clone();
+        let departures = self.departures.clone();
         let (id, message) = (job.id.clone(), job.message.clone());
         let attempt = async move {
             if let Err(e) = marked.await {
@@ -252,6 +264,9 @@ impl Handler<SendJob> for Sender {
                     message: format!("not sent: the store could not record it as sending ({e})"),
                     retry_after: None,
                 });
+            }
+            if let Some(departures) = departures {
+                departures.leave().await;
             }
             let sent = crate::guard::caught("send", transport.send(&id, &message)).await;
             sent.unwrap_or_else(|panic| {

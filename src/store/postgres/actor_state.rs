@@ -4,7 +4,7 @@
 //! one transaction on the pool (PostgreSQL has no single writer to batch for).
 
 use super::PgStore;
-use crate::store::actor_state::{readable_jobs, timers};
+use crate::store::actor_state::{readable_jobs, sends, timers};
 use crate::store::inbox::{message_entry, InboxEntry};
 use crate::store::records::delivery_rank;
 use crate::store::{logged, to_i64, Failure};
@@ -31,9 +31,12 @@ pub(super) async fn keep(
     tx: &mut PgConnection,
     entries: &[InboxEntry],
     statuses: &[StatusUpdate],
+    claim: i64,
 ) -> Result<Vec<Option<InboxSeq>>, Failure> {
-    record_statuses(tx, statuses).await?;
+    // The outbox row before the status row, in the order `job_sent` takes them: the leader
+    // recording a send and a replica keeping its status must not wait for each other in a cycle.
     confirm_sending(tx, statuses).await?;
+    record_statuses(tx, statuses).await?;
     let now = now_ms();
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -53,13 +56,14 @@ pub(super) async fn keep(
             }
         }
         let seq: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO inbox (kind, open_key, body, received_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING RETURNING seq",
+            "INSERT INTO inbox (kind, open_key, body, received_ms, claimed)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING seq",
         )
         .bind(entry.kind)
         .bind(&entry.open_key)
         .bind(&entry.body)
         .bind(now)
+        .bind(claim)
         .fetch_optional(&mut *tx)
         .await?;
         if let (Some(_), Some(line)) = (seq, &entry.audit) {
@@ -413,6 +417,20 @@ impl Store for PgStore {
         let pool = self.pool.clone();
         boxed("pending_jobs", async move {
             jobs_in(&pool, "queued", "pending_jobs").await
+        })
+    }
+
+    fn recent_sends(&self, since_ms: i64) -> StoreResult<Vec<(WaId, i64)>> {
+        let pool = self.pool.clone();
+        boxed("recent_sends", async move {
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT id, body, updated_ms FROM outbox
+                 WHERE state IN ('sending', 'sent') AND updated_ms >= $1 ORDER BY updated_ms",
+            )
+            .bind(since_ms)
+            .fetch_all(&pool)
+            .await?;
+            Ok(sends(rows))
         })
     }
 

@@ -6,6 +6,7 @@ use super::PgStore;
 use crate::store::{logged, Failure, Fut, Inbox, InboxEntry, InboxRow};
 use aof_actors::ids::InboxSeq;
 use aof_actors::model::now_ms;
+use aof_actors::ports::StoreError;
 use sqlx::PgPool;
 use std::time::Duration;
 
@@ -14,6 +15,16 @@ use std::time::Duration;
 const KEEP_DONE_MS: i64 = 7 * 24 * 3_600_000;
 
 async fn open_inbox(pool: &PgPool, remember: Duration) -> Result<Vec<InboxRow>, Failure> {
+    tidy(pool, remember).await?;
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT seq, kind, body FROM inbox WHERE done_ms IS NULL ORDER BY seq")
+            .fetch_all(pool)
+            .await?;
+    Ok(inbox_rows(rows))
+}
+
+/// Drops the rows done long ago and forgets message ids older than `remember`.
+async fn tidy(pool: &PgPool, remember: Duration) -> Result<(), Failure> {
     sqlx::query("DELETE FROM inbox WHERE done_ms < $1")
         .bind(now_ms() - KEEP_DONE_MS)
         .execute(pool)
@@ -23,18 +34,53 @@ async fn open_inbox(pool: &PgPool, remember: Duration) -> Result<Vec<InboxRow>, 
         .bind(now_ms().saturating_sub(remember_ms))
         .execute(pool)
         .await?;
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT seq, kind, body FROM inbox WHERE done_ms IS NULL ORDER BY seq")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
+    Ok(())
+}
+
+/// Rows `(seq, kind, body)` as the inbox's rows.
+fn inbox_rows(rows: Vec<(i64, String, String)>) -> Vec<InboxRow> {
+    rows.into_iter()
         .map(|(seq, kind, body)| InboxRow {
             seq: InboxSeq(seq),
             kind,
             body,
         })
-        .collect())
+        .collect()
+}
+
+/// Most rows one claim hands over; the next poll takes the rest.
+const MOST_CLAIMED: i64 = 1_000;
+
+impl PgStore {
+    /// The leader's share of the inbox: the open rows that no leader of its epoch has handed over
+    /// yet (kept by a follower, or left by the leader before it), oldest first, marked as its own
+    /// in the same statement, so that each is handed over once per leader. Only a leading store
+    /// claims; a follower's gets nothing.
+    pub async fn claim_inbox(&self) -> Result<Vec<InboxRow>, StoreError> {
+        if self.epoch == 0 {
+            return Ok(Vec::new());
+        }
+        let claim = async {
+            let mut rows: Vec<(i64, String, String)> = sqlx::query_as(
+                "UPDATE inbox SET claimed = $1 WHERE seq IN (
+                     SELECT seq FROM inbox WHERE done_ms IS NULL AND claimed < $1
+                     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING seq, kind, body",
+            )
+            .bind(self.epoch)
+            .bind(MOST_CLAIMED)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.sort_by_key(|r| r.0);
+            Ok(inbox_rows(rows))
+        };
+        logged("claim_inbox", claim).await
+    }
+
+    /// Drops the rows done long ago and message ids older than `remember`, as a start does.
+    pub async fn tidy_inbox(&self, remember: Duration) -> Result<(), StoreError> {
+        logged("tidy_inbox", tidy(&self.pool, remember)).await
+    }
 }
 
 impl Inbox for PgStore {

@@ -37,9 +37,13 @@ pub(super) struct Intake {
     queue: mpsc::UnboundedSender<Keep>,
 }
 
+/// The epoch of the leader whose intake it is (its kept rows are claimed by it), or 0.
+type Claim = i64;
+
 impl Intake {
-    /// Starts the intake's thread on the database `options` names, connecting within `timeout`.
-    pub(super) fn start(options: PgConnectOptions, timeout: Duration) -> Intake {
+    /// Starts the intake's thread on the database `options` names, connecting within `timeout`;
+    /// the rows it keeps are claimed by the leader of epoch `claim` (0: by nobody yet).
+    pub(super) fn start(options: PgConnectOptions, timeout: Duration, claim: Claim) -> Intake {
         let (queue, waiting) = mpsc::unbounded_channel();
         let started = std::thread::Builder::new()
             .name("aof-pg-intake".into())
@@ -54,7 +58,7 @@ impl Intake {
                         .max_connections(CONNECTIONS)
                         .acquire_timeout(timeout)
                         .connect_lazy_with(options);
-                    run(pool, waiting).await;
+                    run(pool, waiting, claim).await;
                 });
             });
         if let Err(e) = started {
@@ -83,7 +87,7 @@ impl Intake {
 }
 
 /// Takes what is waiting, commits it together, answers each; until every sender is gone.
-async fn run(pool: PgPool, mut waiting: mpsc::UnboundedReceiver<Keep>) {
+async fn run(pool: PgPool, mut waiting: mpsc::UnboundedReceiver<Keep>, claim: Claim) {
     while let Some(first) = waiting.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -92,7 +96,7 @@ async fn run(pool: PgPool, mut waiting: mpsc::UnboundedReceiver<Keep>) {
                 Err(_) => break,
             }
         }
-        match together(&pool, &batch).await {
+        match together(&pool, &batch, claim).await {
             Ok(answers) => {
                 for (keep, answer) in batch.into_iter().zip(answers) {
                     let _ = keep.answer.send(Ok(answer));
@@ -100,7 +104,7 @@ async fn run(pool: PgPool, mut waiting: mpsc::UnboundedReceiver<Keep>) {
             }
             Err(_) if batch.len() > 1 => {
                 for keep in batch {
-                    let answer = alone(&pool, &keep).await;
+                    let answer = alone(&pool, &keep, claim).await;
                     let _ = keep.answer.send(answer);
                 }
             }
@@ -115,20 +119,24 @@ async fn run(pool: PgPool, mut waiting: mpsc::UnboundedReceiver<Keep>) {
 }
 
 /// Every keep of `batch` in one transaction.
-async fn together(pool: &PgPool, batch: &[Keep]) -> Result<Vec<Vec<Option<InboxSeq>>>, Failure> {
+async fn together(
+    pool: &PgPool,
+    batch: &[Keep],
+    claim: Claim,
+) -> Result<Vec<Vec<Option<InboxSeq>>>, Failure> {
     let mut tx = pool.begin().await?;
     let mut answers = Vec::with_capacity(batch.len());
     for k in batch {
-        answers.push(keep(&mut tx, &k.entries, &k.statuses).await?);
+        answers.push(keep(&mut tx, &k.entries, &k.statuses, claim).await?);
     }
     tx.commit().await?;
     Ok(answers)
 }
 
 /// One keep in a transaction of its own.
-async fn alone(pool: &PgPool, k: &Keep) -> Answer {
+async fn alone(pool: &PgPool, k: &Keep, claim: Claim) -> Answer {
     let mut tx = pool.begin().await?;
-    let rows = keep(&mut tx, &k.entries, &k.statuses).await?;
+    let rows = keep(&mut tx, &k.entries, &k.statuses, claim).await?;
     tx.commit().await?;
     Ok(rows)
 }

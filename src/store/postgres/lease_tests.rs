@@ -65,7 +65,7 @@ async fn a_leader_whose_connection_dies_loses_the_lease_and_a_follower_leads() {
     .await
     .expect("terminates");
     pool.close().await;
-    let follower = Lease::acquire(&options, "b", Duration::from_millis(50));
+    let follower = Lease::acquire(&options, "b", Duration::from_millis(50), |_| {});
     let follower = tokio::time::timeout(Duration::from_secs(5), follower)
         .await
         .expect("a follower leads within 5 s");

@@ -14,6 +14,7 @@ use std::time::Duration;
 mod actor_state;
 mod alerts;
 mod approvals;
+pub mod fence;
 mod inbox;
 mod incidents;
 mod intake;
@@ -43,6 +44,9 @@ pub(super) enum Lock {
     Rooms,
     /// The leader's lease: a session lock, held on the leader's own connection ([`lease`]).
     Leader,
+    /// Fencing: each fenced write holds its shared side, a takeover's epoch bump its exclusive
+    /// side (migration postgres/0003 names the key in `aof_fence`).
+    Fence,
 }
 
 impl Lock {
@@ -55,6 +59,7 @@ impl Lock {
             Lock::Silences => b"aof:sile",
             Lock::Rooms => b"aof:room",
             Lock::Leader => b"aof:lead",
+            Lock::Fence => b"aof:fenc",
         })
     }
 
@@ -91,6 +96,12 @@ pub struct PgStore {
     pool: PgPool,
     /// The intake's group commit (`accept`, `keep_events`).
     intake: intake::Intake,
+    /// How it connects, for the lease's connection and the leader's own pool.
+    options: PgConnectOptions,
+    pool_size: u32,
+    timeout: Duration,
+    /// The leader's epoch this store's writes are fenced with; 0: not fenced (a follower).
+    epoch: i64,
 }
 
 /// Why the PostgreSQL store did not open. The URL is shown without its password.
@@ -159,8 +170,49 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|source| PgOpenError::Migrate { url, source })?;
-        let intake = intake::Intake::start(options, timeout);
-        Ok(PgStore { pool, intake })
+        let intake = intake::Intake::start(options.clone(), timeout, 0);
+        Ok(PgStore {
+            pool,
+            intake,
+            options,
+            pool_size: storage.pool_size.max(1),
+            timeout,
+            epoch: 0,
+        })
+    }
+
+    /// The store the leader of `epoch` writes with: connections of its own that carry the epoch,
+    /// so that the database refuses their writes once another replica leads ([`fence`]), and
+    /// whose kept inbox rows are its own already. A transaction left open longer than 5 s (a
+    /// paused process) is ended by the server, so that it cannot hold a takeover up.
+    pub fn leading(&self, epoch: i64) -> PgStore {
+        let epoch_text = epoch.to_string();
+        let options = self.options.clone().options([
+            ("aof.epoch", epoch_text.as_str()),
+            ("idle_in_transaction_session_timeout", "5s"),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(self.pool_size)
+            .acquire_timeout(self.timeout)
+            .connect_lazy_with(options.clone());
+        PgStore {
+            pool,
+            intake: intake::Intake::start(options, self.timeout, epoch),
+            options: self.options.clone(),
+            pool_size: self.pool_size,
+            timeout: self.timeout,
+            epoch,
+        }
+    }
+
+    /// How to connect to the database, without an epoch (the lease's own connection).
+    pub fn connect_options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+
+    /// The epoch this store's writes are fenced with; 0 when they are not.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
     }
 
     /// Whether the database takes a write now, for the readiness probe.

@@ -13,9 +13,17 @@ async fn spawn_on(graph: &FakeGraph, dir: &std::path::Path, url: &str) -> TestAp
         storage_url: Some(url.to_owned()),
         ..options(&graph.address)
     };
-    TestApp::spawn_in(dir, graph, &options)
+    let app = TestApp::spawn_in(dir, graph, &options)
         .await
-        .expect("the bot starts on PostgreSQL")
+        .expect("the bot starts on PostgreSQL");
+    // It serves at once as a follower, and leads once it holds the lease.
+    eventually_async(WAIT, || async {
+        let (_, body) = app.get("/healthz").await;
+        body.contains(r#""role":"leader""#).then_some(())
+    })
+    .await
+    .expect("the only replica leads");
+    app
 }
 
 #[actix_web::test]
