@@ -95,3 +95,117 @@ async fn a_keep_that_cannot_be_stored_fails_alone_and_the_ones_committed_with_it
     assert_eq!(open.len(), 19, "every good keep is in the inbox");
     store.close().await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_leader_is_handed_the_open_rows_once_and_keeps_its_own_as_handed() {
+    use crate::store::{Inbox, InboxEntry};
+    use aof_actors::ports::Store;
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let follower = PgStore::open(&storage(&db.url)).await.expect("opens");
+    let entry = |n: usize| InboxEntry {
+        kind: "flow",
+        once: None,
+        open_key: None,
+        body: format!("{{\"n\":{n}}}"),
+        audit: None,
+    };
+    let seqs = |rows: Vec<crate::store::InboxRow>| -> Vec<i64> {
+        rows.into_iter().map(|r| r.seq.0).collect()
+    };
+    assert!(
+        follower.claim_inbox().await.expect("claims").is_empty(),
+        "a follower is handed nothing"
+    );
+    let kept = follower
+        .keep_events(vec![entry(1), entry(2)])
+        .await
+        .expect("kept");
+    let options = follower.connect_options().clone();
+    let lease = lease::Lease::try_acquire(&options, "first")
+        .await
+        .expect("asks")
+        .expect("leads");
+    let first = follower.leading(lease.epoch());
+    let handed = seqs(first.claim_inbox().await.expect("claims"));
+    assert_eq!(
+        handed,
+        kept.iter().flatten().map(|s| s.0).collect::<Vec<_>>()
+    );
+    assert!(
+        first.claim_inbox().await.expect("claims").is_empty(),
+        "handed over once"
+    );
+    // The leader's own keeps are its own already; a follower's are handed over.
+    let own = first.keep_events(vec![entry(3)]).await.expect("kept");
+    let theirs = follower.keep_events(vec![entry(4)]).await.expect("kept");
+    let handed = seqs(first.claim_inbox().await.expect("claims"));
+    assert_eq!(handed, vec![theirs[0].expect("new").0]);
+    // One row closes; the next leader is handed the rest, in order.
+    let own = own[0].expect("new");
+    first
+        .inbox_done(own, "handled".into())
+        .await
+        .expect("closes");
+    lease.release().await;
+    let next = lease::Lease::try_acquire(&options, "second")
+        .await
+        .expect("asks")
+        .expect("leads");
+    let second = follower.leading(next.epoch());
+    let handed = seqs(second.claim_inbox().await.expect("claims"));
+    let mut open: Vec<i64> = kept.iter().flatten().map(|s| s.0).collect();
+    open.push(theirs[0].expect("new").0);
+    assert_eq!(handed, open);
+    for store in [first, second, follower] {
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_leader_whose_epoch_is_not_the_current_one_cannot_write() {
+    use crate::store::{Inbox, InboxEntry};
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let follower = PgStore::open(&storage(&db.url)).await.expect("opens");
+    let options = follower.connect_options().clone();
+    let lease = lease::Lease::try_acquire(&options, "first")
+        .await
+        .expect("asks")
+        .expect("leads");
+    let first = follower.leading(lease.epoch());
+    let entry = InboxEntry {
+        kind: "flow",
+        once: None,
+        open_key: None,
+        body: "{}".into(),
+        audit: None,
+    };
+    first
+        .keep_events(vec![entry.clone()])
+        .await
+        .expect("the leader writes");
+    lease.release().await;
+    let next = lease::Lease::try_acquire(&options, "second")
+        .await
+        .expect("asks")
+        .expect("leads");
+    assert_eq!(next.epoch(), 2);
+    let refused = first.keep_events(vec![entry.clone()]).await;
+    assert!(refused.is_err(), "a stale leader's write is refused");
+    assert!(fence::is_deposed(), "and this process knows it was deposed");
+    let second = follower.leading(next.epoch());
+    second
+        .keep_events(vec![entry.clone()])
+        .await
+        .expect("the new leader writes");
+    follower
+        .keep_events(vec![entry])
+        .await
+        .expect("a follower keeps, unfenced");
+    for store in [first, second, follower] {
+        store.close().await;
+    }
+}
