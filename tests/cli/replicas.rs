@@ -3,9 +3,12 @@
 //! one does not answer. The fake Graph API answers every send and, as Meta does, reports it in a
 //! signed status notification to a random replica.
 //!
-//! - Three replicas; the leader is killed with SIGKILL in the middle of an alert storm and of
-//!   people asking for HELP. A follower leads within seconds; in the end every alert was named to
-//!   the engineer once, every HELP answered once, and no second held more sends than the limit.
+//! - Three replicas; the leader is killed with SIGKILL in the middle of an alert storm, of people
+//!   asking for HELP and of a war room's talk. A follower leads within seconds; in the end every
+//!   alert was named to the engineer once, every HELP answered once, every line written in the
+//!   room reached each other member once, and no second held more sends than the limit.
+//! - Three replicas; the leader that stored an escalation timer dies before it is due: the timer
+//!   fires once, on the new leader.
 //! - A leader that is paused while the network drops its database sessions comes back stale:
 //!   another replica leads with a newer epoch, and the old one cannot keep anything and stops.
 //!
@@ -152,6 +155,37 @@ async fn ask(live: &Live, who: &str, id: &str) {
     assert!(kept.is_some(), "no replica kept HELP {id}");
 }
 
+/// `who` writes `text` (message id `id`) through the load balancer.
+async fn say(live: &Live, who: &str, text: &str, id: &str) {
+    let body = text_notification(who, "Someone", text, id).to_string();
+    let signature = aof::wire::whatsapp::sign(APP_SECRET.as_bytes(), body.as_bytes());
+    let kept = balanced(live, "/webhooks/whatsapp", body, |r| {
+        r.insert_header(("x-hub-signature-256", signature.clone()))
+    })
+    .await;
+    assert!(kept.is_some(), "no replica kept {id}");
+}
+
+/// The `k`th line Bob writes in the war room.
+fn relayed(k: usize) -> String {
+    format!("note {k:03} from the room")
+}
+
+/// How many times each of the first `n` room lines reached Alice or Carol (each should twice).
+fn relays_seen(graph: &FakeGraph, n: usize) -> BTreeMap<usize, usize> {
+    let texts: Vec<String> = [ALICE, CAROL]
+        .iter()
+        .flat_map(|who| graph.sends_to(who))
+        .map(|s| text_of(&s))
+        .collect();
+    (0..n)
+        .map(|k| {
+            let line = relayed(k);
+            (k, texts.iter().map(|t| t.matches(&line).count()).sum())
+        })
+        .collect()
+}
+
 /// Which replica leads, by `/healthz`.
 async fn leader(replicas: &[String]) -> Option<usize> {
     let client = awc::Client::builder()
@@ -221,6 +255,13 @@ fn named_in(text: &str) -> Vec<u64> {
 /// How many times each storm alert was named to Alice (alone in a page, or in a digest), by its
 /// message; `alerts` maps the ids the bot gave to those messages.
 fn storm_told(graph: &FakeGraph, alerts: &HashMap<u64, String>) -> BTreeMap<String, usize> {
+    let mut told = everything_told(graph, alerts);
+    told.retain(|message, _| message.starts_with("storm "));
+    told
+}
+
+/// How many times each alert was named to Alice, by its message.
+fn everything_told(graph: &FakeGraph, alerts: &HashMap<u64, String>) -> BTreeMap<String, usize> {
     let mut told = BTreeMap::new();
     for send in graph.sends_to(ALICE) {
         let text = text_of(&send);
@@ -270,13 +311,36 @@ async fn three_replicas_lose_and_repeat_nothing_when_the_leader_is_killed_mid_st
     report_statuses(&graph, live.clone());
     let (first, _) = wait_for_leader(&addresses, Duration::from_secs(30)).await;
 
+    // A war room: Bob reports an outage (he and Alice, on call, are in its room) and Carol joins.
+    say(&live, BOB, "the api is down", "wamid.room.open").await;
+    let incident = eventually(Duration::from_secs(30), || {
+        let texts: Vec<String> = graph.sends_to(BOB).iter().map(text_of).collect();
+        texts.iter().find_map(|t| {
+            let at = t.find("INC-")?;
+            Some(t[at..at + 8].to_owned())
+        })
+    })
+    .await
+    .expect("the incident is opened");
+    say(&live, CAROL, &format!("JOIN {incident}"), "wamid.room.join").await;
+    let joined = eventually(Duration::from_secs(30), || {
+        (!graph.sends_to(CAROL).is_empty()).then_some(())
+    })
+    .await;
+    assert!(joined.is_some(), "Carol joined the room");
+
     const ALERTS: usize = 60;
     const HELPS: usize = 60;
+    const RELAYS: usize = 20;
     for i in 0..ALERTS / 2 {
         raise(&live, i).await;
     }
     for i in 0..HELPS * 2 / 3 {
         ask(&live, &asking(i), &format!("wamid.help.{i}")).await;
+        if i % 4 == 0 && i / 4 < RELAYS / 2 {
+            let k = i / 4;
+            say(&live, BOB, &relayed(k), &format!("wamid.relay.{k}")).await;
+        }
     }
     // Mid-storm: the leader sends at the full rate, with replies still waiting for their turn.
     let sending = eventually(Duration::from_secs(30), || {
@@ -296,6 +360,9 @@ async fn three_replicas_lose_and_repeat_nothing_when_the_leader_is_killed_mid_st
         for i in HELPS * 2 / 3..HELPS {
             ask(&live, &asking(i), &format!("wamid.help.{i}")).await;
         }
+        for k in RELAYS / 2..RELAYS {
+            say(&live, BOB, &relayed(k), &format!("wamid.relay.{k}")).await;
+        }
     };
     let ((), (_, takeover)) =
         tokio::join!(rest, wait_for_leader(&survivors, Duration::from_secs(30)));
@@ -314,7 +381,9 @@ async fn three_replicas_lose_and_repeat_nothing_when_the_leader_is_killed_mid_st
     let done = eventually_async(Duration::from_secs(90), || async {
         let alerts = alerts_in(&db.url).await;
         let told = storm_told(&graph, &alerts);
-        (told.len() >= ALERTS && helped(&graph) >= HELPS).then_some(())
+        let relayed = relays_seen(&graph, RELAYS);
+        let all_relayed = relayed.values().all(|n| *n >= 2);
+        (told.len() >= ALERTS && helped(&graph) >= HELPS && all_relayed).then_some(())
     })
     .await;
     // What may still be on its way when everything was named: a repeat would show within this.
@@ -352,6 +421,11 @@ async fn three_replicas_lose_and_repeat_nothing_when_the_leader_is_killed_mid_st
         log()
     );
     assert_eq!(helped(&graph), HELPS, "every HELP answered once");
+    let relayed = relays_seen(&graph, RELAYS);
+    assert!(
+        relayed.values().all(|n| *n == 2),
+        "every line Bob wrote in the room reached Alice and Carol once: {relayed:?}"
+    );
     let times: Vec<Instant> = graph.sends().iter().map(|s| s.at).collect();
     let most = aof_actors::testing::most_in_any_window(&times, Duration::from_secs(1));
     let offsets: Vec<u128> = times.iter().map(|t| (*t - times[0]).as_millis()).collect();
