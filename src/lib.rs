@@ -9,7 +9,8 @@
 //! ```
 //!
 //! - [`config`]: the TriggerConfig: typed, strict, `${VAR}` expansion, message templates.
-//! - [`store`]: SQLite through sqlx: everything that must survive a restart.
+//! - [`store`]: SQLite or PostgreSQL through sqlx: everything that must survive a restart (or a
+//!   takeover by another replica).
 //! - [`wire`]: Meta's JSON bodies and signatures, nothing else.
 //! - [`transport`]: the Graph API client and the sandbox, behind the actors' `Transport` port.
 //! - [`flow`]: loading, validating and running AgentFlows.
