@@ -70,7 +70,18 @@ impl Handle {
 
     /// Routes messages kept before a restart and not handled, in arrival order.
     pub fn resume(&self, messages: Vec<InboundMessage>) {
-        self.webhook.do_send(Resume(messages));
+        self.webhook.do_send(Resume {
+            messages,
+            audit: true,
+        });
+    }
+
+    /// Routes messages a follower kept (and audited), in arrival order.
+    pub fn hand_over(&self, messages: Vec<InboundMessage>) {
+        self.webhook.do_send(Resume {
+            messages,
+            audit: false,
+        });
     }
 
     /// Queues a message for a person (through their session, so it lands in their context).

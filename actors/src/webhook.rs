@@ -32,10 +32,17 @@ pub struct Keep {
     pub reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Messages the store kept before a restart and nobody handled: routed again, in arrival order.
+/// Messages the store kept and nobody handled yet, routed in arrival order: left by a restart (or
+/// the replica that led before; audited `resumed`), or kept by a follower since (`audit: false`:
+/// the follower audited them as it kept them).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
-pub struct Resume(pub Vec<InboundMessage>);
+pub struct Resume {
+    /// The messages, with their inbox rows.
+    pub messages: Vec<InboundMessage>,
+    /// Whether each gets a `resumed` audit line.
+    pub audit: bool,
+}
 
 /// What the webhook needs from the config.
 #[derive(Clone, Debug)]
@@ -283,9 +290,11 @@ impl Handler<Keep> for Webhook {
 impl Handler<Resume> for Webhook {
     type Result = ();
 
-    fn handle(&mut self, Resume(messages): Resume, _: &mut Context<Self>) {
+    fn handle(&mut self, Resume { messages, audit }: Resume, _: &mut Context<Self>) {
         for message in messages {
-            self.audit("resumed", &message);
+            if audit {
+                self.audit("resumed", &message);
+            }
             self.forward(message);
         }
     }

@@ -344,7 +344,10 @@ pub fn resume(leading: &Leading, rows: Vec<InboxRow>, why: Handover) {
             Err(e) => unreadable(leading, row.seq, &row.kind, &e),
         }
     }
-    leading.handle.resume(messages);
+    match why {
+        Handover::Resumed => leading.handle.resume(messages),
+        Handover::FromFollower => leading.handle.hand_over(messages),
+    }
     let leading = leading.clone();
     actix::spawn(async move {
         for (seq, event) in events {

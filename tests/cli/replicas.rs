@@ -130,10 +130,8 @@ async fn balanced(
     None
 }
 
-/// Raises alert `i` of the storm through the load balancer.
-async fn raise(live: &Live, i: usize) {
-    let body =
-        json!({ "severity": "critical", "service": "api-server", "message": format!("storm {i}") });
+/// Posts `body` as a plain alert through the load balancer; whether a replica kept it.
+async fn post_alert(live: &Live, body: &Value) -> bool {
     let kept = balanced(
         live,
         "/webhooks/whatsapp/alert/oncall",
@@ -141,18 +139,29 @@ async fn raise(live: &Live, i: usize) {
         |r| r.insert_header(("authorization", format!("Bearer {WEBHOOK_TOKEN}"))),
     )
     .await;
-    assert!(kept.is_some(), "no replica kept alert {i}");
+    kept.is_some()
+}
+
+/// Raises alert `i` of the storm through the load balancer.
+async fn raise(live: &Live, i: usize) {
+    let body =
+        json!({ "severity": "critical", "service": "api-server", "message": format!("storm {i}") });
+    assert!(post_alert(live, &body).await, "no replica kept alert {i}");
+}
+
+/// Waits until Alice was paged about `what`; whether she was.
+async fn paged_about(graph: &FakeGraph, what: &str) -> bool {
+    let paged = eventually(Duration::from_secs(15), || {
+        let pages: Vec<String> = graph.sends_to(ALICE).iter().map(text_of).collect();
+        pages.iter().any(|t| t.contains(what)).then_some(())
+    })
+    .await;
+    paged.is_some()
 }
 
 /// `who` asks for HELP (message id `id`) through the load balancer.
 async fn ask(live: &Live, who: &str, id: &str) {
-    let body = text_notification(who, "Asker", "HELP", id).to_string();
-    let signature = aof::wire::whatsapp::sign(APP_SECRET.as_bytes(), body.as_bytes());
-    let kept = balanced(live, "/webhooks/whatsapp", body, |r| {
-        r.insert_header(("x-hub-signature-256", signature.clone()))
-    })
-    .await;
-    assert!(kept.is_some(), "no replica kept HELP {id}");
+    say(live, who, "HELP", id).await;
 }
 
 /// `who` writes `text` (message id `id`) through the load balancer.
@@ -233,23 +242,6 @@ fn text_of(send: &Recorded) -> String {
         template["name"].as_str().unwrap_or_default(),
         parameters.join("|")
     )
-}
-
-/// The alert ids a digest names, its ranges (`ALT-0004–ALT-0007`) spelled out.
-fn named_in(text: &str) -> Vec<u64> {
-    let parts: Vec<&str> = text.split("ALT-").collect();
-    let mut ids = Vec::new();
-    for i in 1..parts.len() {
-        let digits: String = parts[i].chars().take_while(char::is_ascii_digit).collect();
-        let Ok(n) = digits.parse::<u64>() else {
-            continue;
-        };
-        match ids.last() {
-            Some(&from) if parts[i - 1].ends_with('–') => ids.extend(from + 1..=n),
-            _ => ids.push(n),
-        }
-    }
-    ids
 }
 
 /// How many times each storm alert was named to Alice (alone in a page, or in a digest), by its
@@ -507,23 +499,9 @@ async fn a_stale_leader_that_comes_back_cannot_keep_anything_and_stops() {
     );
     // The alert, sent again to the replica that leads, pages once.
     let live: Live = Rc::new(RefCell::new(vec![addresses[other].clone()]));
-    let kept = balanced(
-        &live,
-        "/webhooks/whatsapp/alert/oncall",
-        body.to_string(),
-        |r| r.insert_header(("authorization", format!("Bearer {WEBHOOK_TOKEN}"))),
-    )
-    .await;
-    assert!(kept.is_some());
-    let paged = eventually(Duration::from_secs(15), || {
-        let pages: Vec<String> = graph.sends_to(ALICE).iter().map(text_of).collect();
-        pages
-            .iter()
-            .any(|t| t.contains("disk full"))
-            .then_some(pages)
-    })
-    .await;
-    assert!(paged.is_some(), "the new leader paged: {:?}", graph.sends());
+    assert!(post_alert(&live, &body).await);
+    let paged = paged_about(&graph, "disk full").await;
+    assert!(paged, "the new leader paged: {:?}", graph.sends());
     pool.close().await;
 }
 
@@ -561,23 +539,9 @@ async fn an_escalation_timer_fires_once_across_replicas_even_when_its_leader_die
     let live: Live = Rc::new(RefCell::new(addresses.clone()));
     let (first, _) = wait_for_leader(&addresses, Duration::from_secs(30)).await;
     let body = json!({ "severity": "critical", "service": "db", "message": "replica lag" });
-    let kept = balanced(
-        &live,
-        "/webhooks/whatsapp/alert/oncall",
-        body.to_string(),
-        |r| r.insert_header(("authorization", format!("Bearer {WEBHOOK_TOKEN}"))),
-    )
-    .await;
-    assert!(kept.is_some());
-    let paged = eventually(Duration::from_secs(15), || {
-        let pages: Vec<String> = graph.sends_to(ALICE).iter().map(text_of).collect();
-        pages
-            .iter()
-            .any(|t| t.contains("replica lag"))
-            .then_some(())
-    })
-    .await;
-    assert!(paged.is_some(), "Alice was paged: {:?}", graph.sends());
+    assert!(post_alert(&live, &body).await);
+    let paged = paged_about(&graph, "replica lag").await;
+    assert!(paged, "Alice was paged: {:?}", graph.sends());
     // The leader that stored the timer dies before it is due; of the two left, one leads.
     bots[first].take().expect("running").kill9();
     live.borrow_mut().retain(|a| *a != addresses[first]);

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod chat;
+pub mod digests;
 pub mod fake_graph;
 pub mod sandbox;
 pub mod sending;
@@ -17,6 +18,7 @@ use anyhow::{anyhow, Context as _};
 #[allow(unused_imports)] // Not every binary reads the store.
 pub use aof::store::{Alerts, Approvals, Deliveries, Incidents, Runs, WarRooms};
 #[allow(unused_imports)] // Not every binary reads recorded sends.
+pub use digests::named_in;
 pub use fake_graph::{FakeGraph, GraphSend, Recorded};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,14 @@
 use super::testing::fresh_database;
 use super::*;
 
+/// Takes the lease as `holder`, on the database `store` is on.
+async fn lead(store: &PgStore, holder: &str) -> lease::Lease {
+    lease::Lease::try_acquire(store.connect_options(), holder)
+        .await
+        .expect("asks")
+        .expect("nobody else leads")
+}
+
 fn storage(url: &str) -> StorageConfig {
     StorageConfig {
         url: url.to_owned(),
@@ -122,11 +130,7 @@ async fn each_leader_is_handed_the_open_rows_once_and_keeps_its_own_as_handed() 
         .keep_events(vec![entry(1), entry(2)])
         .await
         .expect("kept");
-    let options = follower.connect_options().clone();
-    let lease = lease::Lease::try_acquire(&options, "first")
-        .await
-        .expect("asks")
-        .expect("leads");
+    let lease = lead(&follower, "first").await;
     let first = follower.leading(lease.epoch());
     let handed = seqs(first.claim_inbox().await.expect("claims"));
     assert_eq!(
@@ -149,10 +153,7 @@ async fn each_leader_is_handed_the_open_rows_once_and_keeps_its_own_as_handed() 
         .await
         .expect("closes");
     lease.release().await;
-    let next = lease::Lease::try_acquire(&options, "second")
-        .await
-        .expect("asks")
-        .expect("leads");
+    let next = lead(&follower, "second").await;
     let second = follower.leading(next.epoch());
     let handed = seqs(second.claim_inbox().await.expect("claims"));
     let mut open: Vec<i64> = kept.iter().flatten().map(|s| s.0).collect();
@@ -170,11 +171,7 @@ async fn a_leader_whose_epoch_is_not_the_current_one_cannot_write() {
         return;
     };
     let follower = PgStore::open(&storage(&db.url)).await.expect("opens");
-    let options = follower.connect_options().clone();
-    let lease = lease::Lease::try_acquire(&options, "first")
-        .await
-        .expect("asks")
-        .expect("leads");
+    let lease = lead(&follower, "first").await;
     let first = follower.leading(lease.epoch());
     let entry = InboxEntry {
         kind: "flow",
@@ -188,10 +185,7 @@ async fn a_leader_whose_epoch_is_not_the_current_one_cannot_write() {
         .await
         .expect("the leader writes");
     lease.release().await;
-    let next = lease::Lease::try_acquire(&options, "second")
-        .await
-        .expect("asks")
-        .expect("leads");
+    let next = lead(&follower, "second").await;
     assert_eq!(next.epoch(), 2);
     let refused = first.keep_events(vec![entry.clone()]).await;
     assert!(refused.is_err(), "a stale leader's write is refused");

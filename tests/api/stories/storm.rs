@@ -48,29 +48,6 @@ async fn raise(app: &TestApp, n: usize) {
     }
 }
 
-/// The alert ids a digest names, its ranges (`ALT-0004–ALT-0007`) spelled out.
-fn named_in(text: &str) -> Vec<u64> {
-    let number = |s: &str| -> Option<u64> {
-        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    };
-    let mut ids = Vec::new();
-    for (i, part) in text.split("ALT-").enumerate().skip(1) {
-        let Some(n) = number(part) else { continue };
-        let after_range = text
-            .split("ALT-")
-            .nth(i - 1)
-            .is_some_and(|p| p.ends_with('–'));
-        if after_range {
-            let from = *ids.last().expect("a range starts with an id");
-            ids.extend(from + 1..=n);
-        } else {
-            ids.push(n);
-        }
-    }
-    ids
-}
-
 /// What Alice has been told of the storm: the pages sent alone (ops_alert templates, by their
 /// message) and the alert ids the digests named, each digest's ids deduplicated.
 fn told(graph: &FakeGraph) -> (Vec<String>, Vec<u64>) {
@@ -227,12 +204,4 @@ async fn raise_one(app: &TestApp) {
         json!({ "severity": "warning", "service": "web", "message": "after the digest" }),
     )
     .await;
-}
-
-#[test]
-fn ranges_are_spelled_out() {
-    assert_eq!(
-        named_in("🚨 firing: ALT-0002–ALT-0005, ALT-0007"),
-        [2, 3, 4, 5, 7]
-    );
 }
