@@ -208,13 +208,29 @@ impl StoreOpened {
             None
         };
 
+        let crew = Crew {
+            config: config.clone(),
+            options: loaded.options.clone(),
+            registry: loaded.registry.clone(),
+            expressions: loaded.expressions.clone(),
+            routes: routes.clone(),
+            live: live.clone(),
+            outbox: outbox.clone(),
+        };
+        // Alone on its store, it leads before it listens: no request is ever kept as a
+        // follower's, for a leader that would never come to take it.
+        if replicas.is_none() {
+            let (leading, runtime) = crew.start(store.clone(), None);
+            role.lead(leading.clone(), runtime, None);
+            http::inbox::resume(&leading, unfinished, Handover::Resumed);
+        }
         let state = web::Data::new(AppState {
             config: config.clone(),
             role: role.clone(),
             store: store.clone(),
             routes: routes.clone(),
             metrics: metrics_handle(),
-            outbox: outbox.clone(),
+            outbox,
             live: live.clone(),
         });
         let base_path = config.server.base_path.clone();
@@ -244,32 +260,16 @@ impl StoreOpened {
             .map_or(config.server.port, |a| a.port());
         let server = server.run();
 
-        let crew = Crew {
-            config: config.clone(),
-            options: loaded.options.clone(),
-            registry: loaded.registry.clone(),
-            expressions: loaded.expressions.clone(),
-            routes: routes.clone(),
-            live: live.clone(),
-            outbox,
-        };
-        match replicas {
-            None => {
-                let (leading, runtime) = crew.start(store.clone(), None);
-                role.lead(leading.clone(), runtime, None);
-                http::inbox::resume(&leading, unfinished, Handover::Resumed);
-            }
-            Some(pg) => {
-                let remember = remembered(&config);
-                let handle = server.handle();
-                actix::spawn(leadership::follow_then_lead(
-                    crew,
-                    pg,
-                    role.clone(),
-                    handle,
-                    remember,
-                ));
-            }
+        if let Some(pg) = replicas {
+            let remember = remembered(&config);
+            let handle = server.handle();
+            actix::spawn(leadership::follow_then_lead(
+                crew,
+                pg,
+                role.clone(),
+                handle,
+                remember,
+            ));
         }
         crate::trim::start();
         if live.is_some() {
