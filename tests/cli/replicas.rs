@@ -212,6 +212,57 @@ async fn leader(replicas: &[String]) -> Option<usize> {
     None
 }
 
+/// Every replica is ready (a follower takes webhooks too), and each says who leads: `/readyz`
+/// and `/healthz` by role, `/metrics` by `aof_leader`, all with the leader's epoch.
+async fn says_who_leads(replicas: &[String], leader: usize) {
+    let client = awc::Client::new();
+    // A follower learns who leads when it next asks for the lease (every 500 ms).
+    let seen = eventually_async(Duration::from_secs(10), || async {
+        for address in replicas {
+            let mut health = client.get(format!("{address}/healthz")).send().await.ok()?;
+            let health: Value = health.json().await.ok()?;
+            health["leader"]["epoch"].as_i64()?;
+        }
+        Some(())
+    })
+    .await;
+    assert!(seen.is_some(), "every replica names the leader");
+    for (i, address) in replicas.iter().enumerate() {
+        let role = if i == leader { "leader" } else { "follower" };
+        let mut ready = client
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .expect("answers");
+        let readiness: Value = ready.json().await.expect("JSON");
+        assert_eq!(ready.status(), 200, "{address}: {readiness}");
+        assert_eq!(readiness["role"], role, "{readiness}");
+        let health: Value = client
+            .get(format!("{address}/healthz"))
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(health["role"], role, "{health}");
+        assert_eq!(health["leader"]["epoch"], 1, "{health}");
+        let mut metrics = client
+            .get(format!("{address}/metrics"))
+            .send()
+            .await
+            .expect("answers");
+        let text = String::from_utf8(metrics.body().await.expect("a body").to_vec()).expect("text");
+        let gauge = |name: &str| -> Option<f64> {
+            let line = text.lines().find(|l| l.starts_with(&format!("{name} ")))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        };
+        let expected = if i == leader { 1.0 } else { 0.0 };
+        assert_eq!(gauge("aof_leader"), Some(expected), "{address}:\n{text}");
+        assert_eq!(gauge("aof_leader_epoch"), Some(1.0), "{address}:\n{text}");
+    }
+}
+
 /// Waits until one of `replicas` leads; which, and how long it took.
 async fn wait_for_leader(replicas: &[String], within: Duration) -> (usize, Duration) {
     let started = Instant::now();
@@ -538,6 +589,7 @@ async fn an_escalation_timer_fires_once_across_replicas_even_when_its_leader_die
     let addresses: Vec<String> = bots.iter().flatten().map(|b| b.address.clone()).collect();
     let live: Live = Rc::new(RefCell::new(addresses.clone()));
     let (first, _) = wait_for_leader(&addresses, Duration::from_secs(30)).await;
+    says_who_leads(&addresses, first).await;
     let body = json!({ "severity": "critical", "service": "db", "message": "replica lag" });
     assert!(post_alert(&live, &body).await);
     let paged = paged_about(&graph, "replica lag").await;
