@@ -80,12 +80,14 @@ impl Role {
         self.keeper_thread.stop();
     }
 
-    /// How a WhatsApp notification is kept: by the leader's webhook actor, which routes it at
-    /// once, or by the follower's, which only keeps it.
+    /// How a WhatsApp notification is kept: alone, by the leader's webhook actor, which routes it
+    /// at once; among replicas, always by the one that only keeps it, so that the leader routes
+    /// every person's messages from the shared inbox in the order they were kept, whichever
+    /// replica kept them.
     pub fn keeper(&self) -> Keeper {
         match self.leading() {
-            Some(leading) => leading.handle.keeper(),
-            None => self.keeper.clone(),
+            Some(leading) if leading.epoch.is_none() => leading.handle.keeper(),
+            _ => self.keeper.clone(),
         }
     }
 

@@ -183,10 +183,18 @@ pub(super) async fn follow_then_lead(
     server.stop(false).await;
 }
 
-/// The leader's share of the inbox, every [`POLL_EVERY`]: the rows no leader of its epoch handed
-/// over yet. The first poll takes everything left open before the takeover.
+/// The leader's share of the inbox: the rows no leader of its epoch handed over yet, taken as soon
+/// as a replica says it kept some, and every [`POLL_EVERY`] anyway. The first take is everything
+/// left open before the takeover.
 async fn take_what_followers_keep(store: PgStore, leading: Leading) {
     let mut why = Handover::Resumed;
+    let mut listener = match store.inbox_listener().await {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for kept rows; taking them every 200 ms");
+            None
+        }
+    };
     loop {
         match store.claim_inbox().await {
             Ok(rows) => {
@@ -198,6 +206,14 @@ async fn take_what_followers_keep(store: PgStore, leading: Leading) {
         if fence::is_deposed() {
             return;
         }
-        tokio::time::sleep(POLL_EVERY).await;
+        let Some(listener) = &mut listener else {
+            tokio::time::sleep(POLL_EVERY).await;
+            continue;
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(POLL_EVERY, listener.recv()).await {
+            // The listener connects again on its next wait; meanwhile the poll goes on.
+            tracing::warn!(error = %e, "listening for kept rows failed");
+            tokio::time::sleep(POLL_EVERY).await;
+        }
     }
 }

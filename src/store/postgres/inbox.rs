@@ -77,6 +77,13 @@ impl PgStore {
         logged("claim_inbox", claim).await
     }
 
+    /// A connection that hears when rows are kept for the leader to take ([`super::INBOX_CHANNEL`]).
+    pub async fn inbox_listener(&self) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(super::INBOX_CHANNEL).await?;
+        Ok(listener)
+    }
+
     /// Drops the rows done long ago and message ids older than `remember`, as a start does.
     pub async fn tidy_inbox(&self, remember: Duration) -> Result<(), StoreError> {
         logged("tidy_inbox", tidy(&self.pool, remember)).await

@@ -129,6 +129,7 @@ async fn together(
     for k in batch {
         answers.push(keep(&mut tx, &k.entries, &k.statuses, claim).await?);
     }
+    tell_the_leader(&mut tx, claim, answers.iter().flatten()).await?;
     tx.commit().await?;
     Ok(answers)
 }
@@ -137,6 +138,23 @@ async fn together(
 async fn alone(pool: &PgPool, k: &Keep, claim: Claim) -> Answer {
     let mut tx = pool.begin().await?;
     let rows = keep(&mut tx, &k.entries, &k.statuses, claim).await?;
+    tell_the_leader(&mut tx, claim, rows.iter()).await?;
     tx.commit().await?;
     Ok(rows)
+}
+
+/// Rows kept for the leader to take (`claim` 0) wake it as the transaction commits
+/// ([`super::INBOX_CHANNEL`]), rather than at its next poll.
+async fn tell_the_leader<'a>(
+    tx: &mut sqlx::PgConnection,
+    claim: Claim,
+    mut rows: impl Iterator<Item = &'a Option<InboxSeq>>,
+) -> Result<(), Failure> {
+    if claim == 0 && rows.any(Option::is_some) {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(super::INBOX_CHANNEL)
+            .execute(tx)
+            .await?;
+    }
+    Ok(())
 }

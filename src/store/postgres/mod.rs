@@ -90,6 +90,9 @@ impl Lock {
     }
 }
 
+/// The channel on which keeping rows for the leader to take wakes it (`NOTIFY`).
+const INBOX_CHANNEL: &str = "aof_inbox";
+
 /// The PostgreSQL store: a pool of connections to the shared database.
 #[derive(Clone, Debug)]
 pub struct PgStore {

@@ -26,6 +26,20 @@ fn relayed(k: usize) -> String {
     format!("note {k:03} from the room")
 }
 
+/// The room lines `who` received, by number, in the order they reached them.
+fn room_lines_of(graph: &FakeGraph, who: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    for send in graph.sends_to(who) {
+        let text = text_of(&send);
+        for part in text.split("note ").skip(1) {
+            if let Some((number, _)) = part.split_once(" from the room") {
+                lines.extend(number.parse::<usize>());
+            }
+        }
+    }
+    lines
+}
+
 /// How many times each of the first `n` room lines reached Alice or Carol (each should twice).
 fn relays_seen(graph: &FakeGraph, n: usize) -> BTreeMap<usize, usize> {
     let texts: Vec<String> = [ALICE, CAROL]
@@ -215,6 +229,15 @@ async fn three_replicas_lose_and_repeat_nothing_when_the_leader_is_killed_mid_st
         relayed.values().all(|n| *n == 2),
         "every line Bob wrote in the room reached Alice and Carol once: {relayed:?}"
     );
+    for who in [ALICE, CAROL] {
+        let lines = room_lines_of(&graph, who);
+        let mut sorted = lines.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            lines, sorted,
+            "{who} read the room in the order Bob wrote it"
+        );
+    }
     let times: Vec<Instant> = graph.sends().iter().map(|s| s.at).collect();
     let most = aof_actors::testing::most_in_any_window(&times, Duration::from_secs(1));
     let offsets: Vec<u128> = times.iter().map(|t| (*t - times[0]).as_millis()).collect();
