@@ -5,10 +5,12 @@
 //! replica serves HTTP at once as a follower (keeping what arrives in the shared inbox) and asks
 //! for the lease every half second. The one that gets it takes the next epoch, starts the actors
 //! on a store fenced with that epoch (they resume the outbox, timers and journal as a restart
-//! does), and from then on takes the inbox rows that followers keep, every 200 ms. It checks its
-//! lease every second; when the lease is gone, or the database refused a write because another
-//! replica leads, it stops at once and its `serve` ends with an error: systemd (or whatever runs
-//! it) starts it again, as a follower.
+//! does), and from then on takes the inbox rows that replicas keep for it (woken by `NOTIFY`, and
+//! every 200 ms). Among replicas every WhatsApp message goes that way, its own included, so that
+//! each person's messages are routed in the order they were kept. It checks its lease every
+//! second; when the lease is gone, or the database refused a write because another replica
+//! leads, it stops at once and its `serve` ends with an error: systemd (or whatever runs it)
+//! starts it again, as a follower.
 
 use super::settings::runtime_settings;
 use super::StartOptions;
