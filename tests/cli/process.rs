@@ -135,6 +135,17 @@ impl Bot {
     }
 }
 
+/// A bot still running when its test ends (an assertion failed, or a test leaves replicas up)
+/// is killed with it, not left behind.
+impl Drop for Bot {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Whether `GET /healthz` on `port` answers 200.
 fn healthy(port: u16) -> bool {
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
