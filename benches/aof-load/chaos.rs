@@ -246,7 +246,7 @@ async fn failed_sends(db: &Path) -> anyhow::Result<i64> {
 }
 
 /// The sends the bots' logs say were sent again (`resent=N` of each "sending them again" line).
-fn resent_in_logs(dir: &Path) -> u64 {
+pub fn resent_in_logs(dir: &Path) -> u64 {
     let logs = std::fs::read_dir(dir).into_iter().flatten().flatten();
     logs.filter(|e| e.file_name().to_string_lossy().starts_with("bot"))
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())

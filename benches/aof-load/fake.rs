@@ -8,7 +8,8 @@
 //!
 //! When told to ([`FakeGraph::send_statuses_to`]), it also plays Meta's side of delivery statuses:
 //! each accepted send gets a `sent` status, naming the send's `biz_opaque_callback_data`, POSTed
-//! (signed) to the bot's webhook and retried until answered 2xx, as Meta retries a webhook. It
+//! (signed) to the bot's webhook (with replicas, a random live one for each attempt:
+//! [`FakeGraph::send_statuses_to_any`]) and retried until answered 2xx, as Meta retries a webhook. It
 //! also stands in for Slack (`POST /slack`) and a CI system's deploy webhook (`POST /deploy`,
 //! recorded once per `Idempotency-Key`, as a CI system honouring the header starts it once).
 
@@ -50,6 +51,8 @@ struct Shared {
     stopped: AtomicBool,
     /// A process to kill with SIGKILL when the next send arrives, before it is answered.
     kill_at_send: Mutex<Option<u32>>,
+    /// When the last such kill was made (the `kill` command returned).
+    killed_at: Mutex<Option<Instant>>,
     /// WhatsApp's pair rate, when enforced: each recipient's theoretical arrival time.
     pair: Mutex<Option<PairRate>>,
 }
@@ -139,6 +142,7 @@ fn message(shared: &Shared, at: Instant, body: &Value) -> Response {
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
+        *shared.killed_at.lock().expect("not poisoned") = Some(Instant::now());
     }
     if accepted {
         let wamid = format!("wamid.load.{n}");
@@ -207,9 +211,35 @@ fn post_once(host: &str, path: &str, signed: &setup::Signed) -> std::io::Result<
         .ok_or_else(|| std::io::Error::other("no status line"))
 }
 
+/// Where statuses go: the bots' base addresses (`http://127.0.0.1:PORT`; one of them, at random,
+/// for each attempt, as Meta's webhook reaches whichever replica a load balancer picks) and the
+/// webhook's path.
+struct Targets {
+    bases: Arc<Mutex<Vec<String>>>,
+    path: String,
+}
+
+impl Targets {
+    /// POSTs `signed` once to a random base; whether it was answered 2xx.
+    fn post(&self, signed: &setup::Signed) -> bool {
+        let base = {
+            let bases = self.bases.lock().expect("not poisoned");
+            if bases.is_empty() {
+                return false;
+            }
+            bases[rand::random_range(0..bases.len())].clone()
+        };
+        let Some(host) = base.strip_prefix("http://") else {
+            return false;
+        };
+        post_once(host.trim_end_matches('/'), &self.path, signed)
+            .is_ok_and(|code| (200..300).contains(&code))
+    }
+}
+
 /// The status thread: batches what came (at most 50 a notification, as Meta batches), POSTs each
-/// batch until the bot answers 2xx, until the fake is dropped.
-fn deliver_statuses(shared: Arc<Shared>, sent: mpsc::Receiver<Sent>, host: String, path: String) {
+/// batch until a bot answers 2xx, until the fake is dropped.
+fn deliver_statuses(shared: Arc<Shared>, sent: mpsc::Receiver<Sent>, targets: Targets) {
     loop {
         let first = match sent.recv_timeout(Duration::from_millis(100)) {
             Ok(first) => first,
@@ -230,7 +260,7 @@ fn deliver_statuses(shared: Arc<Shared>, sent: mpsc::Receiver<Sent>, host: Strin
             if shared.stopped.load(Ordering::Relaxed) {
                 return;
             }
-            if post_once(&host, &path, &signed).is_ok_and(|code| (200..300).contains(&code)) {
+            if targets.post(&signed) {
                 let n = batch.len() as u64;
                 shared.statuses_delivered.fetch_add(n, Ordering::Relaxed);
                 break;
@@ -299,11 +329,23 @@ impl FakeGraph {
             .strip_prefix("http://")
             .ok_or_else(|| anyhow::anyhow!("not an http:// address: {webhook}"))?;
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let bases = Arc::new(Mutex::new(vec![format!("http://{host}")]));
+        self.send_statuses_to_any(bases, path);
+        Ok(())
+    }
+
+    /// From now on, sends a `sent` status for every accepted send to `path` on one of `bases`
+    /// (`http://127.0.0.1:PORT`, read at each attempt: the caller adds and removes replicas), a
+    /// random one each time, retrying each batch (on another one) until it is answered 2xx.
+    pub fn send_statuses_to_any(&self, bases: Arc<Mutex<Vec<String>>>, path: &str) {
         let (tx, rx) = mpsc::channel();
         *self.shared.statuses.lock().expect("not poisoned") = Some(tx);
-        let (shared, host, path) = (self.shared.clone(), host.to_owned(), path.to_owned());
-        std::thread::spawn(move || deliver_statuses(shared, rx, host, path));
-        Ok(())
+        let targets = Targets {
+            bases,
+            path: path.to_owned(),
+        };
+        let shared = self.shared.clone();
+        std::thread::spawn(move || deliver_statuses(shared, rx, targets));
     }
 
     /// Kills process `pid` with SIGKILL when the next send arrives, before answering it (a crash
@@ -320,6 +362,11 @@ impl FakeGraph {
             .expect("not poisoned")
             .take()
             .is_none()
+    }
+
+    /// When the fake last killed a process as a send reached it.
+    pub fn killed_at(&self) -> Option<Instant> {
+        *self.shared.killed_at.lock().expect("not poisoned")
     }
 
     /// Whether a kill is armed and has not happened yet.

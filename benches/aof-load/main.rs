@@ -1,16 +1,19 @@
 //! `aof-load`: the load generator. It starts the bot (this binary re-executed, on the same library
 //! code as `aofctl`) on loopback against a fake Graph API in this process, and reports ingest,
-//! fan-out, throttling, session memory and cold-start figures; see BENCHMARKS.md for what each means.
+//! fan-out, throttling, session memory and cold-start figures, kill -9 of the bot (chaos) and of the
+//! leader of three replicas on PostgreSQL (failover); see BENCHMARKS.md for what each means.
 //!
 //! ```sh
 //! cargo run --release --bin aof-load -- --json target/load.json
 //! cargo run --release --bin aof-load -- --quick
 //! cargo run --release --bin aof-load -- --quick --only chaos --seed 42
+//! cargo run --release --bin aof-load -- --quick --only failover
 //! ```
 
 mod chaos;
 mod child;
 mod client;
+mod failover;
 mod fake;
 mod fanout;
 mod ingest;
@@ -25,7 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Load generator for the aof WhatsApp bot: ingest, fan-out, throttling, sessions, cold start,
-/// chaos.
+/// chaos, failover.
 #[derive(Parser)]
 #[command(name = "aof-load", version, about)]
 struct Cli {
@@ -55,6 +58,7 @@ enum Scenario {
     Sessions,
     ColdStart,
     Chaos,
+    Failover,
 }
 
 /// The server side of a run: the generator starts itself again as one of these.
@@ -86,6 +90,7 @@ struct Sizes {
     senders: usize,
     cold_starts: usize,
     chaos_cycles: usize,
+    failover: failover::Sizes,
 }
 
 impl Sizes {
@@ -102,6 +107,13 @@ impl Sizes {
                 senders: 10_000,
                 cold_starts: 3,
                 chaos_cycles: 3,
+                failover: failover::Sizes {
+                    alerts: 60,
+                    helps: 60,
+                    per_second: 10,
+                    posts_per_second: 30.0,
+                    kills: 1,
+                },
             }
         } else {
             Sizes {
@@ -115,6 +127,13 @@ impl Sizes {
                 senders: 100_000,
                 cold_starts: 5,
                 chaos_cycles: 10,
+                failover: failover::Sizes {
+                    alerts: 300,
+                    helps: 200,
+                    per_second: 20,
+                    posts_per_second: 60.0,
+                    kills: 3,
+                },
             }
         }
     }
@@ -217,14 +236,27 @@ async fn generate(
         );
         report.chaos = Some(chaos::run(sizes.chaos_cycles, seed).await?);
     }
+    if wanted(Scenario::Failover) {
+        let f = &sizes.failover;
+        eprintln!(
+            "failover: 3 replicas on PostgreSQL, {} alerts and {} HELPs at {}/s, {} kill(s) of the leader at {} sends/s…",
+            f.alerts, f.helps, f.posts_per_second, f.kills, f.per_second
+        );
+        report.failover = Some(failover::run(f).await?);
+    }
     report.elapsed_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     print!("{}", report.table());
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
         eprintln!("figures written to {}", path.display());
     }
-    let failures = report.chaos.as_ref().map(chaos::Chaos::failures);
-    if let Some(failures) = failures.filter(|f| !f.is_empty()) {
+    let mut failures = report
+        .chaos
+        .as_ref()
+        .map(chaos::Chaos::failures)
+        .unwrap_or_default();
+    failures.extend(report.failover.iter().flat_map(failover::Outcome::failures));
+    if !failures.is_empty() {
         anyhow::bail!("{}", failures.join("\n"));
     }
     Ok(())

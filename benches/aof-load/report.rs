@@ -2,6 +2,7 @@
 //! as a table for the terminal.
 
 use crate::chaos::Chaos;
+use crate::failover;
 use crate::fanout::Fanout;
 use crate::ingest::Level;
 use crate::sessions::{ColdStart, Sessions};
@@ -77,6 +78,8 @@ pub struct Report {
     pub sessions: Option<Sessions>,
     /// Kill -9 at random instants under a mixed load: lost and duplicated deliveries.
     pub chaos: Option<Chaos>,
+    /// Kill -9 of the leader of three replicas on PostgreSQL: takeover, lost, duplicated, rate.
+    pub failover: Option<failover::Outcome>,
 }
 
 impl Report {
@@ -95,6 +98,7 @@ impl Report {
             throttling: None,
             sessions: None,
             chaos: None,
+            failover: None,
         }
     }
 
@@ -184,6 +188,36 @@ impl Report {
                     v.in_flight_at_kills, v.resent, v.statuses_delivered, v.failed_sends, v.settle_s
                 );
             }
+        }
+        match &self.failover {
+            Some(failover::Outcome::Skipped { skipped }) => {
+                let _ = writeln!(t, "failover        skipped: {skipped}");
+            }
+            Some(failover::Outcome::Ran(f)) => {
+                let takeovers: Vec<String> = f
+                    .cycles
+                    .iter()
+                    .map(|c| format!("{:.0}", c.takeover_ms))
+                    .collect();
+                let gaps: Vec<String> = f
+                    .cycles
+                    .iter()
+                    .map(|c| format!("{:.0}", c.send_gap_ms))
+                    .collect();
+                let _ = writeln!(
+                    t,
+                    "failover        {} replicas on PostgreSQL, {} alerts + {} HELPs at {}/s, {} kill(s) of the leader: takeover {} ms (target <= 5000), sends paused {} ms; all named and answered {:.1} s after the last kill, drained in {:.1} s (ideal {:.1} s)",
+                    f.replicas, f.alerts, f.helps, f.posts_per_second, f.kills, takeovers.join(", "), gaps.join(", "),
+                    f.done_after_kill_s, f.drained_s, f.ideal_s
+                );
+                let _ = writeln!(
+                    t,
+                    "failover        lost {} (target 0), duplicated {} (target 0); max {} sends in any 1 s, {} around the handovers (limit {}); {} left sending at the kills, {} resent, {} statuses taken ({} retried); {} POSTs retried on another replica, {} alerts queued by followers, {} other sends",
+                    f.lost, f.duplicated, f.max_per_second, f.max_per_second_handover, f.limit, f.in_flight_at_kills,
+                    f.resent, f.statuses_delivered, f.status_retries, f.retried, f.queued_by_followers, f.other_sends
+                );
+            }
+            None => {}
         }
         t
     }

@@ -79,6 +79,8 @@ pub struct Extras<'a> {
     pub pair: Option<(u64, u32)>,
     /// `storage.url`; SQLite beside the config when `None`.
     pub storage_url: Option<&'a str>,
+    /// `rate_limits.window_margin_ms`; the bot's default when `None`.
+    pub window_margin_ms: Option<u64>,
 }
 
 /// Writes `config.yaml` into `dir` (the store lives beside it) and returns its path. The routing is
@@ -109,7 +111,7 @@ platforms:
       sre-team: ["+{ONCALL}"]
     rate_limits:
       messages_per_second: {rate}
-      templates_per_day: 1000000
+{margin}      templates_per_day: 1000000
       per_person_interval_ms: {pair_interval}
       per_person_burst: {pair_burst}
     queue:
@@ -173,6 +175,11 @@ health_checks:
         whatsapp_extra = c.extras.whatsapp,
         pair_interval = c.extras.pair.map_or(0, |(ms, _)| ms),
         pair_burst = c.extras.pair.map_or(3, |(_, burst)| burst),
+        margin = c
+            .extras
+            .window_margin_ms
+            .map(|ms| format!("      window_margin_ms: {ms}\n"))
+            .unwrap_or_default(),
     );
     let file = dir.join("config.yaml");
     std::fs::write(&file, yaml)?;

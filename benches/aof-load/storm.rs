@@ -51,7 +51,7 @@ pub struct Storm {
 }
 
 /// The alert ids a digest names, its ranges (`ALT-0004–ALT-0007`) spelled out, each once.
-fn named_in(text: &str) -> BTreeSet<u64> {
+pub fn named_in(text: &str) -> BTreeSet<u64> {
     let parts: Vec<&str> = text.split("ALT-").collect();
     let mut ids = Vec::new();
     for i in 1..parts.len() {
