@@ -77,7 +77,7 @@ impl PgStore {
         logged("claim_inbox", claim).await
     }
 
-    /// A connection that hears when rows are kept for the leader to take ([`super::INBOX_CHANNEL`]).
+    /// A connection that hears when rows are kept for the leader to take (`NOTIFY aof_inbox`).
     pub async fn inbox_listener(&self) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(super::INBOX_CHANNEL).await?;
