@@ -37,10 +37,39 @@ impl Delivery {
         }
     }
 
-    /// Whether `send` is this delivery (accepted, to the recipient, with every needle).
+    /// Whether `send` is this delivery (accepted, to the recipient, with every needle in one of
+    /// its [`items`]: a folded send holds several notes, and the first needle of one with the
+    /// second of the next is neither).
     pub fn matches(&self, send: &Send) -> bool {
-        send.accepted && send.to == self.to && self.needles.iter().all(|n| send.what.contains(n))
+        let Some(first) = self.needles.first() else {
+            return send.accepted && send.to == self.to;
+        };
+        send.accepted
+            && send.to == self.to
+            && items(&send.what, first)
+                .iter()
+                .any(|item| self.needles.iter().all(|n| item.contains(n.as_str())))
     }
+}
+
+/// The parts of a send's text that may each be one delivery whose first needle is `first`: the
+/// text cut before every line that begins as the line holding `first` does. Texts folded into one
+/// message (whole, or a `• ` line each) begin alike when they are of one kind, like every
+/// "⬆️ Not acknowledged in time, escalated to …" note.
+fn items<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    let Some(at) = text.find(first) else {
+        return Vec::new();
+    };
+    let line = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let start: String = text[line..].chars().take(6).collect();
+    let mut items = Vec::new();
+    let mut from = 0;
+    for (cut, _) in text.match_indices(&format!("\n{start}")) {
+        items.push(&text[from..cut]);
+        from = cut + 1;
+    }
+    items.push(&text[from..]);
+    items
 }
 
 /// How an event reaches the bot.
@@ -284,4 +313,52 @@ pub fn cycle_events(c: usize, rng: &mut StdRng, room: &[String]) -> Vec<Event> {
         });
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn send(what: &str) -> Send {
+        Send {
+            at: Instant::now(),
+            to: "15550001111".into(),
+            what: what.into(),
+            accepted: true,
+        }
+    }
+
+    #[test]
+    fn a_delivery_matches_its_own_note_in_a_folded_send_and_not_halves_of_two() {
+        let sam = Delivery::new("15550001111", &["escalated to Sam", "] chaos-c00-a02: "]);
+        let note = |to: &str, alert: &str| {
+            format!("⬆️ Not acknowledged in time, escalated to {to}\n\n🚨 [CRITICAL] {alert}: x")
+        };
+        assert!(sam.matches(&send(&note("Sam", "chaos-c00-a02"))));
+        let folded = format!(
+            "{}\n\n{}",
+            note("Sam", "chaos-c01-a00"),
+            note("Tara", "chaos-c00-a02")
+        );
+        assert!(!sam.matches(&send(&folded)), "two halves");
+        let folded = format!(
+            "{}\n\n{}",
+            note("Tara", "chaos-c01-a00"),
+            note("Sam", "chaos-c00-a02")
+        );
+        assert!(sam.matches(&send(&folded)), "its own note, second");
+        let lines = "• ⬆️ Not acknowledged in time, escalated to Sam 🚨 [CRITICAL] chaos-c01-a00: x\n\
+                     • ⬆️ Not acknowledged in time, escalated to Tara 🚨 [CRITICAL] chaos-c00-a02: y";
+        assert!(!sam.matches(&send(lines)), "two halves, a line each");
+    }
+
+    #[test]
+    fn needles_across_lines_of_one_message_still_match() {
+        let approved = Delivery::new("15550001111", &["Deployment approved!", "Service: svc-1\n"]);
+        let text = "✅ Deployment approved!\n\nService: svc-1\nVersion: 1.0.0";
+        assert!(approved.matches(&send(text)));
+        let folded = format!("{text}\n\n✅ Deployment approved!\n\nService: svc-2\nVersion: 1.0.1");
+        assert!(approved.matches(&send(&folded)));
+    }
 }
