@@ -1,6 +1,5 @@
 use super::*;
 use crate::store::postgres::testing::fresh_database;
-use crate::store::postgres::PgStore;
 use std::str::FromStr;
 
 /// A fresh database with the schema, and how to connect to it.
@@ -9,11 +8,7 @@ async fn database() -> Option<(
     PgConnectOptions,
 )> {
     let db = fresh_database().await?;
-    let storage = crate::config::StorageConfig {
-        url: db.url.clone(),
-        ..crate::config::defaults::storage()
-    };
-    PgStore::open(&storage).await.expect("opens").close().await;
+    db.store().await.close().await;
     let options = PgConnectOptions::from_str(&db.url).expect("a URL");
     Some((db, options))
 }

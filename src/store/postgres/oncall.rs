@@ -215,11 +215,7 @@ mod tests {
         let Some(db) = fresh_database().await else {
             return;
         };
-        let storage = crate::config::StorageConfig {
-            url: db.url.clone(),
-            ..crate::config::defaults::storage()
-        };
-        let store = PgStore::open(&storage).await.expect("opens");
+        let store = db.store().await;
         let first = store
             .add_silence("API", i64::MAX, "+15551234567")
             .await

@@ -99,11 +99,7 @@ mod tests {
         let Some(db) = fresh_database().await else {
             return;
         };
-        let storage = crate::config::StorageConfig {
-            url: db.url.clone(),
-            ..crate::config::defaults::storage()
-        };
-        let store = PgStore::open(&storage).await.expect("opens");
+        let store = db.store().await;
         let events = [(1, "a".into()), (2, "b".into()), (3, "c".into())];
         store.append_page_events(&events, 2).await.expect("kept");
         store

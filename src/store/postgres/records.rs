@@ -335,11 +335,7 @@ mod tests {
         let Some(db) = fresh_database().await else {
             return;
         };
-        let storage = crate::config::StorageConfig {
-            url: db.url.clone(),
-            ..crate::config::defaults::storage()
-        };
-        let store = PgStore::open(&storage).await.expect("opens");
+        let store = db.store().await;
         let started = store.record_run_start("run_1", "f", json!({"text": "GO"}));
         assert_eq!(started.await.expect("ok"), RunStart::New);
         for (step, n) in [("2", 1), ("10", 2), ("2.1", 3), ("2", 4)] {

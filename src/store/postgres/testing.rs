@@ -22,6 +22,19 @@ pub struct FreshDatabase {
     admin: String,
 }
 
+impl FreshDatabase {
+    /// The store on it, opened with the default settings (the schema migrated).
+    pub async fn store(&self) -> super::PgStore {
+        let storage = crate::config::StorageConfig {
+            url: self.url.clone(),
+            ..crate::config::defaults::storage()
+        };
+        super::PgStore::open(&storage)
+            .await
+            .expect("the fresh database opens")
+    }
+}
+
 fn admin_url() -> String {
     std::env::var("AOF_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_ADMIN.to_owned())
 }

@@ -21,7 +21,7 @@ async fn a_fresh_database_gets_the_schema_takes_writes_and_opens_again() {
     let Some(db) = fresh_database().await else {
         return;
     };
-    let store = PgStore::open(&storage(&db.url)).await.expect("opens");
+    let store = db.store().await;
     assert!(store.writable().await);
     let tables: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'
@@ -33,7 +33,7 @@ async fn a_fresh_database_gets_the_schema_takes_writes_and_opens_again() {
     assert_eq!(tables, 5);
     store.close().await;
     // A second replica (or a restart) finds the schema up to date.
-    let again = PgStore::open(&storage(&db.url)).await.expect("opens again");
+    let again = db.store().await;
     assert!(again.writable().await);
     again.close().await;
 }
@@ -72,7 +72,7 @@ async fn a_keep_that_cannot_be_stored_fails_alone_and_the_ones_committed_with_it
     let Some(db) = fresh_database().await else {
         return;
     };
-    let store = PgStore::open(&storage(&db.url)).await.expect("opens");
+    let store = db.store().await;
     let entry = |i: usize| InboxEntry {
         kind: "flow",
         once: Some(format!("event-{i}")),
@@ -111,7 +111,7 @@ async fn each_leader_is_handed_the_open_rows_once_and_keeps_its_own_as_handed() 
     let Some(db) = fresh_database().await else {
         return;
     };
-    let follower = PgStore::open(&storage(&db.url)).await.expect("opens");
+    let follower = db.store().await;
     let entry = |n: usize| InboxEntry {
         kind: "flow",
         once: None,
@@ -170,7 +170,7 @@ async fn a_leader_whose_epoch_is_not_the_current_one_cannot_write() {
     let Some(db) = fresh_database().await else {
         return;
     };
-    let follower = PgStore::open(&storage(&db.url)).await.expect("opens");
+    let follower = db.store().await;
     let lease = lead(&follower, "first").await;
     let first = follower.leading(lease.epoch());
     let entry = InboxEntry {

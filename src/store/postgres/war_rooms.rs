@@ -232,11 +232,7 @@ mod tests {
         let Some(db) = fresh_database().await else {
             return;
         };
-        let storage = crate::config::StorageConfig {
-            url: db.url.clone(),
-            ..crate::config::defaults::storage()
-        };
-        let store = PgStore::open(&storage).await.expect("opens");
+        let store = db.store().await;
         let who = WaId::parse("15550001111").expect("a number");
         let rooms: Vec<String> = (0..8).map(|i| format!("INC-{i}")).collect();
         for room in &rooms {
