@@ -13,6 +13,9 @@
 mod chaos;
 mod child;
 mod client;
+/// Reading digests back, shared with the test suite.
+#[path = "../../tests/common/digests.rs"]
+mod digests;
 mod failover;
 mod fake;
 mod fanout;

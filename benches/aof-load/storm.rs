@@ -6,6 +6,7 @@
 //! relay line reaching every other member once, in as few messages.
 
 use crate::client::{self, ms};
+use crate::digests::named_in;
 use crate::fake::{FakeGraph, Send};
 use crate::fanout::{alert, war_room};
 use crate::setup::{self, Extras, Scratch, ONCALL};
@@ -48,23 +49,6 @@ pub struct Storm {
     pub room_messages_per_member_max: usize,
     /// Seconds until every member had every update.
     pub room_drain_s: f64,
-}
-
-/// The alert ids a digest names, its ranges (`ALT-0004–ALT-0007`) spelled out, each once.
-pub fn named_in(text: &str) -> BTreeSet<u64> {
-    let parts: Vec<&str> = text.split("ALT-").collect();
-    let mut ids = Vec::new();
-    for i in 1..parts.len() {
-        let digits: String = parts[i].chars().take_while(char::is_ascii_digit).collect();
-        let Ok(n) = digits.parse::<u64>() else {
-            continue;
-        };
-        match ids.last() {
-            Some(&from) if parts[i - 1].ends_with('–') => ids.extend(from + 1..=n),
-            _ => ids.push(n),
-        }
-    }
-    ids.into_iter().collect()
 }
 
 /// What the engineer has been told since `from`: pages sent alone, and every id the digests named
@@ -240,17 +224,4 @@ pub async fn run(alerts: usize, members: usize, updates: usize) -> anyhow::Resul
         room_messages_per_member_max: most,
         room_drain_s: round(room_done.unwrap_or(MINUTE).as_secs_f64()),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_are_spelled_out() {
-        let ids: Vec<u64> = named_in("🚨 firing: ALT-0002–ALT-0005, ALT-0007 … ACK ALT-0002")
-            .into_iter()
-            .collect();
-        assert_eq!(ids, [2, 3, 4, 5, 7]);
-    }
 }

@@ -2,9 +2,9 @@
 //! for: each alert named to the on-call engineer (an `ops_alert` page, or an id in a digest), each
 //! HELP answered, and the most sends in any one second.
 
+use crate::digests::named_in;
 use crate::fake::Send;
 use crate::setup::{self, ONCALL};
-use crate::storm::named_in;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -57,7 +57,7 @@ fn told(graph: &FakeGraph) -> (Vec<String>, Vec<u64>) {
         if text.starts_with("ops_alert(") {
             pages.push(text);
         } else if text.contains("alerts firing") {
-            let ids: BTreeSet<u64> = named_in(&text).into_iter().collect();
+            let ids = named_in(&text);
             named.extend(ids);
         }
     }
@@ -147,7 +147,7 @@ async fn ack_quoting_a_digest_acknowledges_the_alerts_it_names_and_no_other() {
     name_digests(&graph);
     raise(&app, 6).await;
     let digest = received(&graph, ALICE, "alerts firing").await;
-    let named: BTreeSet<u64> = named_in(&digest).into_iter().collect();
+    let named = named_in(&digest);
     assert!(named.len() >= 2, "{digest}");
     // ESC quoting it asks which alert; INFO quoting it takes the first and lists the others.
     let esc = quoting(ALICE, "ESC", "wamid.digest.1", false);

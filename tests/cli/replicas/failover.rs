@@ -76,10 +76,7 @@ fn everything_told(graph: &FakeGraph, alerts: &HashMap<u64, String>) -> BTreeMap
             }
         }
         if text.contains("alerts firing") {
-            let mut ids = named_in(&text);
-            ids.sort_unstable();
-            ids.dedup();
-            for id in ids {
+            for id in named_in(&text) {
                 let message = alerts.get(&id).cloned().unwrap_or(format!("ALT-{id}?"));
                 *told.entry(message).or_default() += 1;
             }
